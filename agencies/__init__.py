@@ -1,0 +1,1 @@
+"""Synthetic population and simulated agency services (demo, tests, benchmarks)."""

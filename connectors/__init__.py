@@ -1,0 +1,1 @@
+"""Connectors: one declared source per agency over a shared, consent-gated base."""

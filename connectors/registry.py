@@ -1,0 +1,42 @@
+"""Every declared source, and where to find its agency."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+import requests
+
+from connectors.base import Source
+from connectors.household import HouseholdSource
+
+log = logging.getLogger(__name__)
+
+SOURCES: dict[str, type[Source]] = {cls.key: cls for cls in (HouseholdSource,)}
+
+
+class UnknownSource(KeyError):
+    pass
+
+
+def source_class(key: str) -> type[Source]:
+    try:
+        return SOURCES[key]
+    except KeyError:
+        raise UnknownSource(f"unknown source {key!r}; known: {', '.join(sorted(SOURCES))}") from None
+
+
+@lru_cache(maxsize=8)
+def _index(agencies_url: str) -> dict[str, str]:
+    resp = requests.get(agencies_url, timeout=5)
+    resp.raise_for_status()
+    return {s["key"]: s["base_url"] for s in resp.json()["sources"]}
+
+
+def base_url(key: str, agencies_url: str) -> str:
+    """Base URL of a source's agency, read from the agencies' index (HUB_AGENCIES_URL)."""
+    return _index(agencies_url)[key]
+
+
+def connector(key: str, base: str) -> Source:
+    return source_class(key)(base)

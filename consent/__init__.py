@@ -1,0 +1,1 @@
+"""Authorizations, the consent gate and the ledger."""

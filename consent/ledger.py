@@ -1,0 +1,44 @@
+"""The ledger: an append-only log of every consent decision, fetch, validation, publication and read.
+
+Each event is stored with its RFC 6962 leaf hash, SHA-256(0x00 || canonical JSON of the entry), so the
+Merkle tree and signed checkpoints can be built over it. Payloads carry pseudonyms and hashes only: never
+a name, an ID number or a fetched value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+
+from sqlalchemy.orm import Session
+
+from hub.crypto import canonical_json
+from hub.store import LedgerEvent, utcnow
+
+# A resident ID number anywhere in a payload is a bug: refuse to write it.
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+
+
+class PersonalDataInLedger(ValueError):
+    """A payload looked like it held personal data; nothing was written."""
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + entry).digest()
+
+
+def entry_bytes(kind: str, recorded_at: dt.datetime, payload: dict) -> bytes:
+    return canonical_json({"kind": kind, "at": recorded_at.isoformat(), "payload": payload})
+
+
+def append(s: Session, kind: str, payload: dict, *, at: dt.datetime | None = None) -> LedgerEvent:
+    """Append one event inside the caller's transaction (so it commits or rolls back with the work)."""
+    at = (at or utcnow()).astimezone(dt.timezone.utc).replace(microsecond=0)
+    data = entry_bytes(kind, at, payload)
+    if _ID_NUMBER.search(data.decode("utf-8")):
+        raise PersonalDataInLedger(f"ledger payload of kind {kind!r} contains an identity number")
+    event = LedgerEvent(kind=kind, recorded_at=at, payload=payload, leaf_sha256=leaf_hash(data).hex())
+    s.add(event)
+    s.flush()
+    return event

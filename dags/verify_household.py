@@ -1,0 +1,82 @@
+"""verify_household: one department request, from consent to a published household record.
+
+Wiring only: every task calls a stage of hub.pipeline / hub.records, imported inside the task, and passes
+ids (request, batch), never personal data, through XCom.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG, Param, get_current_context, task
+
+DOC = """
+### 核对一户家庭 / Verify one household
+
+Triggered with a request id (`hub verify REQUEST_ID`, or the API through Airflow's REST API).
+
+1. **start_request** marks the request running and lists its sources.
+2. **fetch_source** (one mapped task per source): the consent gate decides for each member; only allowed
+   members are asked for; the answer is stored encrypted and its hash logged.
+3. **validate_batch** (per source): the source's Great Expectations suite; failing rows go to quarantine.
+4. **publish_record**: one signed, versioned household record, with the completeness of each source.
+
+XCom carries only ids. Logs carry no personal data.
+"""
+
+
+def _agency_url(source: str) -> str | None:
+    """The agency's base URL from the Airflow connection ``agency_<source>`` (its host), if defined."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = Connection.get(f"agency_{source}")
+    except AirflowNotFoundException:
+        return None
+    return conn.host or None
+
+
+with DAG(
+    dag_id="verify_household",
+    description="核对一户家庭的经济状况 / verify one household's economic status",
+    schedule=None,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=8,
+    tags=["hub", "verification"],
+    doc_md=DOC,
+    params={"request_id": Param("", type="string", description="the request to verify")},
+    default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=10),
+                  "execution_timeout": dt.timedelta(minutes=15)},
+) as dag:
+
+    @task
+    def start_request(params=None) -> list[str]:
+        from hub.pipeline import start_request as stage
+
+        return stage(params["request_id"])
+
+    @task(map_index_template="{{ source_key }}")
+    def fetch_source(source: str, params=None) -> str:
+        from hub.pipeline import fetch_source as stage
+
+        get_current_context()["source_key"] = source
+        return stage(params["request_id"], source, base_url=_agency_url(source))
+
+    @task
+    def validate_batch(batch_id: str) -> dict:
+        from hub.pipeline import validate_batch as stage
+
+        return stage(batch_id)
+
+    @task
+    def publish_record(validations: list[dict], params=None) -> int | None:
+        from hub.records import publish_record as stage
+
+        ctx = get_current_context()
+        as_of = ctx["dag_run"].logical_date or ctx["dag_run"].run_after
+        return stage(params["request_id"], as_of=as_of)
+
+    batches = fetch_source.expand(source=start_request())
+    publish_record(validate_batch.expand(batch_id=batches))

@@ -1,0 +1,1 @@
+"""The verification hub: store, pipeline stages, publication, API and CLI."""

@@ -1,0 +1,87 @@
+"""A small client of Airflow's REST API (v2): log in, trigger a DAG run, wait for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from hub.config import DEFAULT_AIRFLOW_PORT, settings
+
+
+class AirflowError(RuntimeError):
+    pass
+
+
+def admin_credentials(airflow_home: Path | None = None) -> tuple[str, str]:
+    """The standalone admin's login, as simple auth manager generated it."""
+    home = airflow_home or settings().airflow_home
+    path = home / "simple_auth_manager_passwords.json.generated"
+    if not path.exists():
+        raise AirflowError(f"no generated Airflow password at {path}: is Airflow standalone running?")
+    users = json.loads(path.read_text())
+    user = "admin" if "admin" in users else next(iter(users))
+    return user, users[user]
+
+
+@dataclass
+class AirflowClient:
+    base_url: str
+    username: str
+    password: str
+    _token: str | None = None
+
+    @classmethod
+    def from_env(cls) -> "AirflowClient":
+        base = os.environ.get("HUB_AIRFLOW_URL") or f"http://127.0.0.1:{DEFAULT_AIRFLOW_PORT}"
+        user = os.environ.get("HUB_AIRFLOW_USER")
+        password = os.environ.get("HUB_AIRFLOW_PASSWORD")
+        if not (user and password):
+            user, password = admin_credentials()
+        return cls(base.rstrip("/"), user, password)
+
+    def _headers(self) -> dict:
+        if self._token is None:
+            resp = requests.post(f"{self.base_url}/auth/token", json={"username": self.username,
+                                                                      "password": self.password}, timeout=10)
+            if resp.status_code not in (200, 201):
+                raise AirflowError(f"Airflow login failed ({resp.status_code})")
+            self._token = resp.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def healthy(self) -> bool:
+        try:
+            health = requests.get(f"{self.base_url}/api/v2/monitor/health", timeout=3).json()
+        except (requests.RequestException, ValueError):
+            return False
+        return all(health.get(part, {}).get("status") == "healthy" for part in ("metadatabase", "scheduler"))
+
+    def dag_ready(self, dag_id: str) -> bool:
+        resp = requests.get(f"{self.base_url}/api/v2/dags/{dag_id}", headers=self._headers(), timeout=10)
+        return resp.status_code == 200 and not resp.json().get("is_paused", False)
+
+    def trigger(self, dag_id: str, conf: dict) -> str:
+        resp = requests.post(f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns", headers=self._headers(),
+                             json={"logical_date": None, "conf": conf}, timeout=10)
+        if resp.status_code not in (200, 201):
+            raise AirflowError(f"triggering {dag_id} failed ({resp.status_code}): {resp.text[:300]}")
+        return resp.json()["dag_run_id"]
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        resp = requests.get(f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", headers=self._headers(),
+                            timeout=10)
+        resp.raise_for_status()
+        return resp.json()["state"]
+
+    def wait(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.run_state(dag_id, run_id)
+            if state in ("success", "failed"):
+                return state
+            time.sleep(2)
+        raise AirflowError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s")

@@ -1,0 +1,173 @@
+"""The department API (FastAPI): requests, household records. Every route but /health needs a bearer token."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from consent import ledger
+from hub import clients
+from hub.intake import PURPOSES, InvalidRequest, create_request
+from hub.records import RecordNotFound, load_record
+from hub.store import FetchBatch
+from hub.store import Request as RequestRow
+from hub.store import session
+
+Purpose = Literal[tuple(PURPOSES)]  # type: ignore[valid-type]
+
+
+# -- models: what comes in, what goes out -----------------------------------------------------
+class MemberIn(BaseModel):
+    id_number: str = Field(description="resident ID number (GB 11643)")
+    name: str
+    relation: str = Field(description="head, spouse, son, daughter, child, grandchild, parent, other")
+
+
+class AuthorizationIn(BaseModel):
+    id_number: str = Field(description="the member who signed")
+    purpose: Purpose
+    sources: list[str]
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+    evidence_sha256: str = Field(description="SHA-256 (hex) of the signed authorization form")
+
+
+class RequestIn(BaseModel):
+    purpose: Purpose
+    case_ref: str
+    sources: list[str]
+    members: list[MemberIn]
+    authorizations: list[AuthorizationIn]
+    department: str | None = Field(None, description="ignored: the department is the token's")
+
+
+class SourceStatus(BaseModel):
+    source: str
+    status: str
+    reason: str | None
+
+
+class RequestOut(BaseModel):
+    id: str
+    status: str
+    purpose: str
+    case_ref: str
+    sources: list[str]
+    household_id: str | None
+    created_at: dt.datetime
+    source_status: list[SourceStatus]
+
+
+class RecordOut(BaseModel):
+    household_id: str
+    version: int
+    as_of: dt.datetime
+    recorded_at: dt.datetime
+    completeness: dict[str, str]
+    content_sha256: str
+    signature: str = Field(description="Ed25519 over the canonical JSON of `content`")
+    content: dict
+
+
+# -- dependencies -----------------------------------------------------------------------------
+bearer = HTTPBearer(auto_error=False)
+
+
+def current_client(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> clients.Client:
+    client = clients.authenticate(creds.credentials) if creds else None
+    if client is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return client
+
+
+def department_client(client: Annotated[clients.Client, Depends(current_client)]) -> clients.Client:
+    if client.role != "department":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only department clients may do this")
+    return client
+
+
+Department = Annotated[clients.Client, Depends(department_client)]
+
+
+# -- services ---------------------------------------------------------------------------------
+def request_view(request_id: str, client: clients.Client) -> RequestOut:
+    with session() as s:
+        req = s.get(RequestRow, request_id)
+        if req is None or req.department != client.department:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such request")
+        batches = s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)
+                            .order_by(FetchBatch.fetched_at)).all()
+        latest = {b.source: b for b in batches}
+        return RequestOut(id=req.id, status=req.status, purpose=req.purpose, case_ref=req.case_ref,
+                          sources=req.sources, household_id=req.household_ref, created_at=req.created_at,
+                          source_status=[SourceStatus(source=k, status=b.status, reason=b.reason)
+                                         for k, b in latest.items()])
+
+
+def read_record(household_id: str, purpose: str, as_of: dt.datetime | None, client: clients.Client) -> RecordOut:
+    with session() as s:
+        entitled = s.scalars(select(RequestRow.id).where(
+            RequestRow.household_ref == household_id, RequestRow.department == client.department,
+            RequestRow.purpose == purpose)).first()
+    if entitled is None:  # same answer whether the household exists or not
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no record this department may read for that purpose")
+    try:
+        record, content = load_record(household_id, as_of=as_of)
+    except RecordNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no record this department may read for that purpose") from None
+    with session() as s:
+        ledger.append(s, "record.read", {"client_id": client.id, "department": client.department, "purpose": purpose,
+                                         "household_ref": household_id, "version": record.version,
+                                         "fields": sorted(content)})
+    return RecordOut(household_id=record.household_ref, version=record.version, as_of=record.as_of,
+                     recorded_at=record.recorded_at, completeness=record.completeness,
+                     content_sha256=record.content_sha256, signature=record.signature, content=content)
+
+
+# -- the app ----------------------------------------------------------------------------------
+def create_app() -> FastAPI:
+    app = FastAPI(title="Verification hub API (社会救助家庭经济状况核对平台)", version="1")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Pydantic echoes the input in its errors; the input holds ID numbers and names: drop it.
+        problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.get("/health", tags=["meta"])
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.post("/v1/requests", status_code=201, response_model=RequestOut, tags=["requests"])
+    def post_request(body: RequestIn, client: Department) -> RequestOut:
+        doc = body.model_dump(mode="json")
+        try:
+            request_id = create_request(doc, department=client.department, client_id=client.id)
+        except InvalidRequest as exc:
+            raise HTTPException(422, {"problems": exc.problems}) from None
+        return request_view(request_id, client)
+
+    @app.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"])
+    def get_request(request_id: str, client: Department) -> RequestOut:
+        return request_view(request_id, client)
+
+    @app.get("/v1/households/{household_id}/record", response_model=RecordOut, tags=["records"])
+    def get_record(
+        household_id: str,
+        client: Department,
+        purpose: Annotated[Purpose, Query(description="why the department reads the record")],
+        as_of: Annotated[dt.datetime | None, Query(description="the record as the hub had published it then")] = None,
+    ) -> RecordOut:
+        if as_of is not None and as_of.tzinfo is None:
+            raise HTTPException(422, "as_of needs a time zone offset")
+        return read_record(household_id, purpose, as_of, client)
+
+    return app

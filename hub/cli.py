@@ -1,0 +1,191 @@
+"""The `hub` command (see README.md and ../shared/DESIGN.md for the contract)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from hub.config import DEFAULT_AGENCIES_PORT, DEFAULT_API_PORT, settings
+
+
+def cmd_init(_args) -> int:
+    from hub.airflow_env import create_secrets
+    from hub.crypto import create_keyring
+    from hub.store import upgrade
+
+    cfg = settings()
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    made_keys = create_keyring(cfg.keyring_path)
+    made_af = create_secrets()
+    upgrade()
+    print(f"hub home:   {cfg.home}")
+    print(f"database:   {cfg.database_url.split('@')[-1]}  (schema at head)")
+    print(f"keys:       {'created' if made_keys else 'kept'}; airflow secrets: {'created' if made_af else 'kept'}")
+    return 0
+
+
+def cmd_agencies_serve(args) -> int:
+    from agencies.server import AgencyServer
+
+    server = AgencyServer(households=args.households, seed=args.seed, faults=args.faults, port=args.port)
+    print(f"simulated agencies on {server.url} ({args.households} households, seed {args.seed}, faults {args.faults})")
+    for s in server.index()["sources"]:
+        print(f"  {s['key']:<22} {s['name']:<10} {s['base_url']}")
+    sys.stdout.flush()
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+    return 0
+
+
+def cmd_agencies_sample(args) -> int:
+    from agencies.requests import sample_request
+
+    doc = sample_request(seed=args.seed, households=args.households, k=args.household, purpose=args.purpose,
+                         sources=tuple(args.sources.split(",")), department=args.department)
+    print(json.dumps(doc, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_clients_create(args) -> int:
+    from hub.clients import create_client
+
+    try:
+        client, token = create_client(args.name, args.role, args.department)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    print(f"client {client.id} ({client.role}{', ' + client.department if client.department else ''})", file=sys.stderr)
+    return 0
+
+
+def cmd_request_create(args) -> int:
+    from hub.intake import InvalidRequest, create_request
+
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        doc = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"error: cannot read the request file: {exc.__class__.__name__}", file=sys.stderr)
+        return 2
+    try:
+        print(create_request(doc))
+    except InvalidRequest as exc:
+        print("error: the request was not accepted:", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_verify(args) -> int:
+    if args.sync:
+        from hub.pipeline import RequestNotFound, run_inline
+
+        try:
+            result = run_inline(args.request_id)
+        except RequestNotFound:
+            print(f"error: no request {args.request_id}", file=sys.stderr)
+            return 2
+        print(json.dumps(result.__dict__))
+        return 0 if result.status == "published" else 1
+    from hub.airflow_client import AirflowClient, AirflowError
+
+    try:
+        client = AirflowClient.from_env()
+        run_id = client.trigger("verify_household", {"request_id": args.request_id})
+        print(f"triggered verify_household run {run_id}")
+        if args.wait:
+            state = client.wait("verify_household", run_id)
+            print(f"run {run_id}: {state}")
+            return 0 if state == "success" else 1
+    except AirflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_api(args) -> int:
+    import uvicorn
+
+    from hub.api import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from hub import demo
+
+    return demo.run_sync(households=args.households) if args.sync else demo.run_live(households=args.households)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hub", description="社会救助家庭经济状况核对平台 / social-assistance verification hub")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="create or upgrade the store and keys under HUB_HOME").set_defaults(func=cmd_init)
+
+    ag = sub.add_parser("agencies", help="the simulated agencies").add_subparsers(dest="agencies", required=True)
+    serve = ag.add_parser("serve", help="start every simulated agency")
+    serve.add_argument("--households", type=int, default=1000)
+    serve.add_argument("--seed", type=int, default=1)
+    serve.add_argument("--faults", default="none")
+    serve.add_argument("--port", type=int, default=DEFAULT_AGENCIES_PORT)
+    serve.set_defaults(func=cmd_agencies_serve)
+    sample = ag.add_parser("sample-request", help="print a complete, valid request for generated household K")
+    sample.add_argument("--households", type=int, default=1000)
+    sample.add_argument("--seed", type=int, default=1)
+    sample.add_argument("--household", type=int, required=True)
+    sample.add_argument("--purpose", default="dibao")
+    sample.add_argument("--sources", default="household")
+    sample.add_argument("--department", default="MZ-210302")
+    sample.set_defaults(func=cmd_agencies_sample)
+
+    cl = sub.add_parser("clients", help="API clients").add_subparsers(dest="clients", required=True)
+    create = cl.add_parser("create", help="print a new API token")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["department", "auditor", "staff"])
+    create.add_argument("--department")
+    create.set_defaults(func=cmd_clients_create)
+
+    rq = sub.add_parser("request", help="department requests").add_subparsers(dest="request", required=True)
+    rc = rq.add_parser("create", help="store a request with its authorizations; print its id")
+    rc.add_argument("file", help="request JSON (- for standard input)")
+    rc.set_defaults(func=cmd_request_create)
+
+    v = sub.add_parser("verify", help="run the pipeline for one request")
+    v.add_argument("request_id")
+    v.add_argument("--sync", action="store_true", help="run inline instead of triggering the DAG")
+    v.add_argument("--wait", action="store_true", help="with the DAG: wait until the run ends")
+    v.set_defaults(func=cmd_verify)
+
+    api = sub.add_parser("api", help="serve the HTTP API")
+    api.add_argument("--port", type=int, default=DEFAULT_API_PORT)
+    api.add_argument("--host", default="127.0.0.1")
+    api.set_defaults(func=cmd_api)
+
+    d = sub.add_parser("demo", help="what `make run` runs after set-up")
+    d.add_argument("--sync", action="store_true", help="run the whole demo inline and exit")
+    d.add_argument("--households", type=int, default=200)
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("great_expectations", "alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

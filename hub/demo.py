@@ -1,0 +1,194 @@
+"""The demo: `hub demo --sync` (inline, nothing left running) and `hub demo` (what `make run` runs).
+
+The live demo starts the simulated agencies, Airflow standalone and the hub's API as child processes,
+submits a department's request through the API, triggers ``verify_household`` through Airflow's REST API,
+waits for it, prints where to look, and stops every child on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from hub.config import DEFAULT_AGENCIES_PORT, DEFAULT_AIRFLOW_PORT, DEFAULT_API_PORT, settings
+
+DEMO_SEED = 1
+DEMO_HOUSEHOLD = 7
+DEMO_DEPARTMENT = "MZ-210302"
+
+
+def _init() -> None:
+    from hub.airflow_env import create_secrets
+    from hub.crypto import create_keyring
+    from hub.store import upgrade
+
+    cfg = settings()
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    create_keyring(cfg.keyring_path)
+    create_secrets()
+    upgrade()
+
+
+def _record_summary(household_ref: str) -> str:
+    from hub.records import load_record, verify_record
+
+    record, content = load_record(household_ref)
+    return (f"household {household_ref} version {record.version}: {len(content['members'])} members, "
+            f"sources {record.completeness}, signature {'valid' if verify_record(content, record.signature) else 'INVALID'}")
+
+
+def run_sync(households: int = 200) -> int:
+    from agencies.requests import sample_request
+    from agencies.server import AgencyServer
+    from hub.intake import create_request
+    from hub.pipeline import run_inline
+
+    _init()
+    server = AgencyServer(households=households, seed=DEMO_SEED).start()
+    os.environ["HUB_AGENCIES_URL"] = server.url
+    try:
+        print(f"agencies: {server.url} ({households} households)")
+        doc = sample_request(seed=DEMO_SEED, households=households, k=DEMO_HOUSEHOLD, department=DEMO_DEPARTMENT)
+        request_id = create_request(doc)
+        print(f"request {request_id}: {doc['purpose']} for {len(doc['members'])} members, sources {doc['sources']}")
+        result = run_inline(request_id)
+        print(f"pipeline: {result.status}")
+        if result.household_ref:
+            print("record:", _record_summary(result.household_ref))
+        print(f"agency counters: {server.stats()}")
+        return 0 if result.status == "published" else 1
+    finally:
+        server.stop()
+
+
+class Children:
+    """Child processes in their own process groups, stopped together."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str, argv: list[str], env: dict | None = None) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                                start_new_session=True)
+        self.procs.append((name, proc))
+        return proc
+
+    def check(self) -> None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}")
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for _name, proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wait_for(what: str, probe, children: Children, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children.check()
+        try:
+            if probe():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+
+
+def run_live(households: int = 200) -> int:
+    from agencies.requests import sample_request
+    from hub.airflow_client import AirflowClient, admin_credentials
+    from hub.airflow_env import airflow_environment
+    from hub.clients import create_client
+
+    t0 = time.monotonic()
+    _init()
+    cfg = settings()
+    agencies_url = f"http://127.0.0.1:{DEFAULT_AGENCIES_PORT}/"
+    os.environ["HUB_AGENCIES_URL"] = agencies_url
+    api_url = f"http://127.0.0.1:{DEFAULT_API_PORT}"
+    airflow_url = f"http://127.0.0.1:{DEFAULT_AIRFLOW_PORT}"
+    hub_bin = str(Path(sys.executable).parent / "hub")
+    children = Children(cfg.home / "log")
+    stop = {"now": False}
+
+    def _signal(_sig, _frame):
+        stop["now"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _signal)
+    try:
+        children.start("agencies", [hub_bin, "agencies", "serve", "--households", str(households),
+                                    "--seed", str(DEMO_SEED), "--port", str(DEFAULT_AGENCIES_PORT)])
+        _wait_for("agencies", lambda: requests.get(agencies_url, timeout=2).ok, children, 60)
+        index = requests.get(agencies_url, timeout=5).json()
+        env = airflow_environment(agency_urls={s["key"]: s["base_url"] for s in index["sources"]})
+        children.start("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"], env=env)
+        children.start("api", [hub_bin, "api", "--port", str(DEFAULT_API_PORT)])
+        _wait_for("hub API", lambda: requests.get(f"{api_url}/health", timeout=2).ok, children, 60)
+        print(f"agencies and API up; waiting for Airflow (about half a minute; log: {children.log_dir}/airflow.log)")
+        af = None
+
+        def _airflow_ready() -> bool:
+            nonlocal af
+            if af is None:
+                if not (cfg.airflow_home / "simple_auth_manager_passwords.json.generated").exists():
+                    return False
+                af = AirflowClient.from_env()
+            return af.healthy() and af.dag_ready("verify_household")
+
+        _wait_for("Airflow", _airflow_ready, children, 300)
+
+        _client, token = create_client("demo caseworker", "department", DEMO_DEPARTMENT)
+        doc = sample_request(seed=DEMO_SEED, households=households, k=DEMO_HOUSEHOLD, department=DEMO_DEPARTMENT)
+        resp = requests.post(f"{api_url}/v1/requests", json=doc, headers={"Authorization": f"Bearer {token}"},
+                             timeout=30)
+        resp.raise_for_status()
+        request_id = resp.json()["id"]
+        run_id = af.trigger("verify_household", {"request_id": request_id})
+        print(f"request {request_id} submitted; verify_household run {run_id} triggered")
+        state = af.wait("verify_household", run_id, timeout=600)
+        req = requests.get(f"{api_url}/v1/requests/{request_id}", headers={"Authorization": f"Bearer {token}"},
+                           timeout=10).json()
+        user, password = admin_credentials()
+        print()
+        print(f"verify_household: {state}; request status: {req['status']}  ({time.monotonic() - t0:.0f} s)")
+        print(f"Airflow UI:  {airflow_url}/  (login {user} / {password})")
+        print(f"Hub API:     {api_url}/docs   token (department {DEMO_DEPARTMENT}): {token}")
+        if req.get("household_id"):
+            print("Record:      curl -s -H 'Authorization: Bearer " + token + "' \\\n"
+                  f"               '{api_url}/v1/households/{req['household_id']}/record?purpose={doc['purpose']}'")
+        print(f"Logs:        {children.log_dir}")
+        print("Ctrl-C stops everything.")
+        sys.stdout.flush()
+        while True:
+            children.check()
+            time.sleep(2)
+    except KeyboardInterrupt:
+        print("\nstopping...")
+        return 0
+    except Exception as exc:  # report, stop the children, fail
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        children.stop()
+
+

@@ -1,0 +1,167 @@
+"""Department requests (单位委托) with the members' authorizations (个人授权): checked, then stored encrypted.
+
+Errors name the field and the member's position, never an ID number or a name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+
+from consent import ledger
+from connectors.registry import SOURCES
+from hub.crypto import keyring
+from hub.store import Authorization, Request, RequestMember, session
+
+PURPOSES = {
+    "dibao": "最低生活保障 / minimum living guarantee",
+    "low_income": "低收入家庭 / low-income family",
+    "tekun": "特困人员 / persons in extreme poverty",
+    "temporary": "临时救助 / temporary assistance",
+    "medical": "医疗救助 / medical assistance",
+    "housing": "住房救助 / housing assistance",
+    "education": "教育救助 / education assistance",
+    "employment": "就业救助 / employment assistance",
+}
+RELATIONS = {"head", "spouse", "son", "daughter", "child", "grandchild", "parent", "other"}
+_DEPT = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class InvalidRequest(ValueError):
+    """The request document is not acceptable; ``problems`` lists every reason (no personal data)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def _when(value, where: str, problems: list[str]) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        problems.append(f"{where}: not an ISO 8601 date-time")
+        return None
+    if moment.tzinfo is None:
+        problems.append(f"{where}: needs a time zone offset")
+        return None
+    return moment.astimezone(dt.timezone.utc)
+
+
+def check_request(doc: dict, department: str | None = None) -> list[str]:
+    from schemas.codes import is_valid_id
+
+    problems: list[str] = []
+    if not isinstance(doc, dict):
+        return ["the request must be a JSON object"]
+    dept = department or doc.get("department")
+    if not isinstance(dept, str) or not _DEPT.match(dept):
+        problems.append("department: a department code (capital letters, digits, '-') is required")
+    if doc.get("purpose") not in PURPOSES:
+        problems.append(f"purpose: one of {', '.join(PURPOSES)}")
+    if not isinstance(doc.get("case_ref"), str) or not 0 < len(doc["case_ref"]) <= 64:
+        problems.append("case_ref: the department's case number (1 to 64 characters) is required")
+    sources = doc.get("sources")
+    if not isinstance(sources, list) or not sources or not all(s in SOURCES for s in sources):
+        problems.append(f"sources: a non-empty list of known sources ({', '.join(sorted(SOURCES))})")
+    members = doc.get("members")
+    ids: list[str] = []
+    if not isinstance(members, list) or not 1 <= len(members) <= 20:
+        problems.append("members: a list of 1 to 20 family members is required")
+        members = []
+    for i, m in enumerate(members, 1):
+        if not isinstance(m, dict):
+            problems.append(f"members[{i}]: must be an object")
+            continue
+        if not is_valid_id(m.get("id_number")):
+            problems.append(f"members[{i}].id_number: not a valid resident ID number (format, date or check character)")
+        else:
+            ids.append(m["id_number"].upper())
+        if not isinstance(m.get("name"), str) or not m["name"].strip():
+            problems.append(f"members[{i}].name: required")
+        if m.get("relation") not in RELATIONS:
+            problems.append(f"members[{i}].relation: one of {', '.join(sorted(RELATIONS))}")
+    if len(set(ids)) != len(ids):
+        problems.append("members: the same person is named twice")
+    auths = doc.get("authorizations")
+    if not isinstance(auths, list):
+        problems.append("authorizations: a list is required (it may be empty)")
+        auths = []
+    for i, a in enumerate(auths, 1):
+        where = f"authorizations[{i}]"
+        if not isinstance(a, dict):
+            problems.append(f"{where}: must be an object")
+            continue
+        if str(a.get("id_number", "")).upper() not in ids:
+            problems.append(f"{where}.id_number: must name one of the members")
+        if a.get("purpose") not in PURPOSES:
+            problems.append(f"{where}.purpose: one of {', '.join(PURPOSES)}")
+        if not isinstance(a.get("sources"), list) or not all(s in SOURCES for s in a["sources"]):
+            problems.append(f"{where}.sources: a list of known sources")
+        start = _when(a.get("valid_from"), f"{where}.valid_from", problems)
+        end = _when(a.get("valid_until"), f"{where}.valid_until", problems)
+        if start and end and end <= start:
+            problems.append(f"{where}: valid_until must be after valid_from")
+        if not isinstance(a.get("evidence_sha256"), str) or not _HEX64.match(a["evidence_sha256"]):
+            problems.append(f"{where}.evidence_sha256: SHA-256 (hex) of the signed authorization form")
+    return problems
+
+
+def create_request(doc: dict, *, department: str | None = None, client_id: str | None = None) -> str:
+    """Store a checked request and its authorizations; return the request id."""
+    problems = check_request(doc, department)
+    if problems:
+        raise InvalidRequest(problems)
+    keys = keyring()
+    request_id = uuid.uuid4().hex
+    dept = department or doc["department"]
+    with session() as s:
+        s.add(
+            Request(
+                id=request_id,
+                department=dept,
+                purpose=doc["purpose"],
+                case_ref=doc["case_ref"],
+                sources=list(dict.fromkeys(doc["sources"])),
+                client_id=client_id,
+            )
+        )
+        s.flush()
+        for m in doc["members"]:
+            idn = m["id_number"].upper()
+            s.add(
+                RequestMember(
+                    request_id=request_id,
+                    person_ref=keys.pseudonym(idn),
+                    id_number_enc=keys.encrypt(idn, aad=f"request_members.id_number_enc:{request_id}"),
+                    name_enc=keys.encrypt(m["name"].strip(), aad=f"request_members.name_enc:{request_id}"),
+                    relation=m["relation"],
+                )
+            )
+        ledger.append(
+            s,
+            "entrustment.received",
+            {"request_id": request_id, "department": dept, "purpose": doc["purpose"], "sources": doc["sources"],
+             "members": len(doc["members"])},
+        )
+        for a in doc["authorizations"]:
+            auth = Authorization(
+                id=uuid.uuid4().hex,
+                request_id=request_id,
+                person_ref=keys.pseudonym(a["id_number"].upper()),
+                purpose=a["purpose"],
+                sources=list(a["sources"]),
+                valid_from=_when(a["valid_from"], "", []),
+                valid_until=_when(a["valid_until"], "", []),
+                evidence_sha256=a["evidence_sha256"],
+            )
+            s.add(auth)
+            ledger.append(
+                s,
+                "authorization.granted",
+                {"authorization_id": auth.id, "request_id": request_id, "person_ref": auth.person_ref,
+                 "purpose": auth.purpose, "sources": auth.sources, "valid_from": auth.valid_from.isoformat(),
+                 "valid_until": auth.valid_until.isoformat(), "evidence_sha256": auth.evidence_sha256},
+            )
+    return request_id

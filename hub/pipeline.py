@@ -1,0 +1,198 @@
+"""The pipeline's stages, plain functions over the store.
+
+Two drivers call them: the ``verify_household`` DAG (each stage a task, fetch mapped per source) and
+``run_inline`` (``hub verify --sync``, tests, benchmarks). Stages pass ids, never personal data.
+
+    start_request -> fetch_source (per source; the consent gate decides per member) -> validate_batch
+                  -> publish_record (hub.records)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from consent import ledger
+from consent.gate import Allow, AuthorizationView, decide
+from connectors import registry
+from hub.crypto import keyring
+from hub.store import (
+    Authorization,
+    ConsentDecision,
+    FetchBatch,
+    QuarantinedRow,
+    Request,
+    RequestMember,
+    SourceRow,
+    ValidationRun,
+    session,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+
+class RequestNotFound(LookupError):
+    pass
+
+
+def _request(s, request_id: str) -> Request:
+    req = s.get(Request, request_id)
+    if req is None:
+        raise RequestNotFound(f"no request {request_id}")
+    return req
+
+
+def start_request(request_id: str) -> list[str]:
+    """Mark the request running; return the sources to fetch."""
+    with session() as s:
+        req = _request(s, request_id)
+        if req.status in ("received", "failed", "refused"):
+            req.status = "running"
+        return list(req.sources)
+
+
+def _decide_all(request_id: str, source: str) -> tuple[list[Allow], int]:
+    """Ask the gate for every member of the request; record each decision in the store and the ledger."""
+    moment = utcnow()
+    with session() as s:
+        req = _request(s, request_id)
+        members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
+        auths = [
+            AuthorizationView(a.id, a.person_ref, a.purpose, frozenset(a.sources), a.valid_from, a.valid_until,
+                              a.revoked_at)
+            for a in s.scalars(select(Authorization).where(Authorization.request_id == request_id))
+        ]
+        allows, refused = [], 0
+        for m in members:
+            d = decide(m.person_ref, source, req.purpose, moment, auths)
+            s.add(ConsentDecision(request_id=request_id, person_ref=m.person_ref, source=source, purpose=req.purpose,
+                                  decided_at=moment, allowed=d.allowed, reason=d.reason.value,
+                                  authorization_id=d.authorization_id))
+            ledger.append(
+                s,
+                "consent.allowed" if d.allowed else "consent.refused",
+                {"request_id": request_id, "person_ref": m.person_ref, "source": source, "purpose": req.purpose,
+                 "reason": d.reason.value, "authorization_id": d.authorization_id, "moment": moment.isoformat()},
+                at=moment,
+            )
+            if isinstance(d, Allow):
+                allows.append(d)
+            else:
+                refused += 1
+    return allows, refused
+
+
+def fetch_source(request_id: str, source: str, *, base_url: str | None = None) -> str:
+    """Fetch one source for the members the gate allows; store the batch encrypted; return its id.
+
+    ``base_url`` is the agency's address (from the Airflow connection ``agency_<key>`` in a DAG); without it
+    the agencies' index at HUB_AGENCIES_URL is asked.
+    """
+    from hub.config import settings
+
+    allows, refused = _decide_all(request_id, source)
+    batch_id = uuid.uuid4().hex
+    keys = keyring()
+    if not allows:
+        with session() as s:
+            s.add(FetchBatch(id=batch_id, request_id=request_id, source=source, status="refused",
+                             reason="NO_MEMBER_AUTHORIZED", requested=0, refused=refused, returned=0, validated=True))
+            ledger.append(s, "fetch.skipped", {"request_id": request_id, "batch_id": batch_id, "source": source,
+                                                "reason": "NO_MEMBER_AUTHORIZED", "refused": refused})
+        log.info("source %s: no member authorized, nothing fetched", source)
+        return batch_id
+
+    with session() as s:
+        members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
+        wanted = {a.person_ref for a in allows}
+        ids = {m.person_ref: keys.decrypt(m.id_number_enc, aad=f"request_members.id_number_enc:{request_id}")
+               for m in members if m.person_ref in wanted}
+    base = base_url or registry.base_url(source, settings().agencies_url)
+    result = registry.connector(source, base).fetch(allows, ids, auth_ref=request_id)
+
+    status, reason = result.status, result.reason
+    if refused and status == "complete":
+        status, reason = "incomplete", "MEMBERS_NOT_AUTHORIZED"
+    with session() as s:
+        s.add(FetchBatch(id=batch_id, request_id=request_id, source=source, status=status, reason=reason,
+                         requested=result.requested, refused=refused, returned=len(result.rows),
+                         response_sha256=result.response_sha256))
+        s.flush()
+        for i, row in enumerate(result.rows):
+            idn = row.get("id_number")
+            s.add(SourceRow(batch_id=batch_id, row_no=i, person_ref=keys.pseudonym(idn) if isinstance(idn, str) else None,
+                            data_enc=keys.encrypt(json.dumps(row, ensure_ascii=False),
+                                                  aad=f"source_rows.data_enc:{batch_id}:{i}")))
+        ledger.append(s, "fetch.completed", {"request_id": request_id, "batch_id": batch_id, "source": source,
+                                              "status": status, "reason": reason, "requested": result.requested,
+                                              "returned": len(result.rows), "response_sha256": result.response_sha256})
+    log.info("source %s: batch %s %s, %d rows", source, batch_id, status, len(result.rows))
+    return batch_id
+
+
+def validate_batch(batch_id: str) -> dict:
+    """Validate a batch with its source's suite; quarantine failing rows. Idempotent."""
+    from schemas.suite import validate
+
+    keys = keyring()
+    with session() as s:
+        batch = s.get(FetchBatch, batch_id)
+        if batch is None:
+            raise LookupError(f"no batch {batch_id}")
+        if batch.validated:
+            return {"batch_id": batch_id, "status": batch.status, "already": True}
+        rows = s.scalars(select(SourceRow).where(SourceRow.batch_id == batch_id).order_by(SourceRow.row_no)).all()
+        data = [json.loads(keys.decrypt(r.data_enc, aad=f"source_rows.data_enc:{batch_id}:{r.row_no}")) for r in rows]
+        asked = set(s.scalars(select(ConsentDecision.person_ref).where(
+            ConsentDecision.request_id == batch.request_id, ConsentDecision.source == batch.source,
+            ConsentDecision.allowed.is_(True))))
+        outcome = validate(batch.source, data)
+        failures = dict(outcome.failures)
+        for pos, r in enumerate(rows):
+            if r.person_ref not in asked:
+                failures.setdefault(pos, []).append(
+                    ("requested_member", "应答中的人员不在本次核对请求中 / the answer names a person who was not asked for"))
+        for pos, r in enumerate(rows):
+            r.valid = pos not in failures
+            for check, reason in failures.get(pos, []):
+                s.add(QuarantinedRow(batch_id=batch_id, source=batch.source, row_no=r.row_no, person_ref=r.person_ref,
+                                     expectation=check, reason=reason))
+        run = ValidationRun(batch_id=batch_id, suite=outcome.suite, success=not failures, rows=len(rows),
+                            rows_failed=len(failures), results=outcome.results)
+        s.add(run)
+        batch.validated = True
+        if failures and batch.status == "complete":
+            batch.status, batch.reason = "incomplete", "ROWS_QUARANTINED"
+        s.flush()
+        ledger.append(s, "validation.completed", {"batch_id": batch_id, "source": batch.source, "suite": outcome.suite,
+                                                   "success": not failures, "rows": len(rows),
+                                                   "rows_failed": len(failures), "validation_run": run.id})
+        return {"batch_id": batch_id, "status": batch.status, "rows": len(rows), "rows_failed": len(failures)}
+
+
+@dataclass
+class InlineResult:
+    request_id: str
+    status: str
+    record_id: int | None
+    household_ref: str | None
+
+
+def run_inline(request_id: str, *, as_of: dt.datetime | None = None, base_urls: dict[str, str] | None = None) -> InlineResult:
+    """Every stage in order, in this process (``hub verify --sync``)."""
+    from hub.records import publish_record
+
+    sources = start_request(request_id)
+    for source in sources:
+        batch_id = fetch_source(request_id, source, base_url=(base_urls or {}).get(source))
+        validate_batch(batch_id)
+    record_id = publish_record(request_id, as_of=as_of or utcnow())
+    with session() as s:
+        req = _request(s, request_id)
+        return InlineResult(request_id, req.status, record_id, req.household_ref)

@@ -1,0 +1,270 @@
+"""The hub's store: SQLAlchemy models and sessions.
+
+The schema is managed by Alembic (hub/migrations); `hub init` upgrades it to head. The same code runs on
+SQLite (default) and PostgreSQL (``HUB_DATABASE_URL=postgresql+psycopg://...``).
+
+Personal data is never stored in clear: columns ending in ``_enc`` hold AES-GCM tokens (hub.crypto), and
+persons and households are keyed by HMAC pseudonyms (``person_ref``, ``household_ref``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Iterator
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from hub.config import settings
+
+SCHEMA_REVISION = "0001"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps stored as naive UTC, returned as aware UTC on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Request(Base):
+    """A department's verification request (单位委托) for one household."""
+
+    __tablename__ = "requests"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    department: Mapped[str] = mapped_column(String(64))  # department code of the entrusting department
+    purpose: Mapped[str] = mapped_column(String(32))  # e.g. dibao, low_income, medical
+    case_ref: Mapped[str] = mapped_column(String(64))  # the department's own case number
+    sources: Mapped[list] = mapped_column(JSON)  # source keys the department asks for
+    status: Mapped[str] = mapped_column(String(16), default="received")  # received|running|published|refused|failed
+    household_ref: Mapped[str | None] = mapped_column(String(40), index=True)  # known once household registration answered
+    client_id: Mapped[str | None] = mapped_column(String(32))  # API client that submitted it, if any
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class RequestMember(Base):
+    """A family member named in a request."""
+
+    __tablename__ = "request_members"
+    __table_args__ = (UniqueConstraint("request_id", "person_ref"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    person_ref: Mapped[str] = mapped_column(String(40))  # HMAC pseudonym of the ID number
+    id_number_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the resident ID number
+    name_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the name as the applicant gave it
+    relation: Mapped[str] = mapped_column(String(16))  # head, spouse, child, parent, ...
+
+
+class Authorization(Base):
+    """A member's authorization (个人授权) for some sources and one purpose, within a validity window."""
+
+    __tablename__ = "authorizations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    person_ref: Mapped[str] = mapped_column(String(40), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    sources: Mapped[list] = mapped_column(JSON)
+    valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    evidence_sha256: Mapped[str] = mapped_column(String(64))  # hash of the signed form or e-signature
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsentDecision(Base):
+    """One decision of the consent gate: this person, source, purpose and moment, allowed or refused."""
+
+    __tablename__ = "consent_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    person_ref: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(32))
+    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(32))  # ALLOWED or a refusal code (consent.gate.Reason)
+    authorization_id: Mapped[str | None] = mapped_column(String(32))  # the basis of an allow
+
+
+class FetchBatch(Base):
+    """One call (or series of calls) to one agency for one request."""
+
+    __tablename__ = "fetch_batches"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # complete|incomplete|unavailable|refused
+    reason: Mapped[str | None] = mapped_column(String(64))  # why not complete (no personal data)
+    requested: Mapped[int] = mapped_column(Integer, default=0)  # members asked for (after the gate)
+    refused: Mapped[int] = mapped_column(Integer, default=0)  # members the gate refused
+    returned: Mapped[int] = mapped_column(Integer, default=0)  # rows the agency returned
+    response_sha256: Mapped[str | None] = mapped_column(String(64))
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    validated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SourceRow(Base):
+    """A canonical row from one agency, encrypted; ``valid`` is set by validation."""
+
+    __tablename__ = "source_rows"
+    __table_args__ = (UniqueConstraint("batch_id", "row_no"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("fetch_batches.id"), index=True)
+    row_no: Mapped[int] = mapped_column(Integer)
+    person_ref: Mapped[str | None] = mapped_column(String(40))
+    data_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the canonical row as JSON
+    valid: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class ValidationRun(Base):
+    """The result of validating one batch with its GX suite (no personal data)."""
+
+    __tablename__ = "validation_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("fetch_batches.id"), index=True)
+    suite: Mapped[str] = mapped_column(String(64))
+    success: Mapped[bool] = mapped_column(Boolean)
+    rows: Mapped[int] = mapped_column(Integer)
+    rows_failed: Mapped[int] = mapped_column(Integer)
+    results: Mapped[list] = mapped_column(JSON)  # per expectation: type, column, success, unexpected count
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class QuarantinedRow(Base):
+    """A row rejected by validation, with a reason staff can read."""
+
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("fetch_batches.id"), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    row_no: Mapped[int] = mapped_column(Integer)
+    person_ref: Mapped[str | None] = mapped_column(String(40))
+    expectation: Mapped[str] = mapped_column(String(96))
+    reason: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HouseholdRecord(Base):
+    """A published, immutable version of a household's verified record."""
+
+    __tablename__ = "household_records"
+    __table_args__ = (
+        UniqueConstraint("household_ref", "version"),
+        UniqueConstraint("request_id"),  # publishing a request twice yields the same record
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    household_ref: Mapped[str] = mapped_column(String(40), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"))
+    as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # the moment the facts describe
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completeness: Mapped[dict] = mapped_column(JSON)  # source -> complete|incomplete|unavailable|refused
+    content_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the record as canonical JSON
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))  # Ed25519 over the canonical JSON
+
+
+class LedgerEvent(Base):
+    """Append-only event log; leaves hold pseudonyms and hashes only (RFC 6962 leaf hash)."""
+
+    __tablename__ = "ledger_events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(48), index=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    payload: Mapped[dict] = mapped_column(JSON)
+    leaf_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class ApiClient(Base):
+    """A client of the HTTP API; only the token's hash is stored."""
+
+    __tablename__ = "api_clients"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))  # department|auditor|staff
+    department: Mapped[str | None] = mapped_column(String(64))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+Index("ix_fetch_batches_request_source", FetchBatch.request_id, FetchBatch.source)
+
+
+# -- engine and sessions ---------------------------------------------------------------------
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+@lru_cache(maxsize=8)
+def engine(url: str | None = None) -> Engine:
+    url = url or settings().database_url
+    if url.startswith("sqlite"):
+        eng = create_engine(url, connect_args={"timeout": 30})
+        event.listen(eng, "connect", _sqlite_pragmas)
+    else:
+        eng = create_engine(url, pool_pre_ping=True)
+    return eng
+
+
+@contextmanager
+def session(url: str | None = None) -> Iterator[Session]:
+    """A transaction: committed when the block ends, rolled back on error."""
+    factory = sessionmaker(engine(url), expire_on_commit=False)
+    with factory() as s:
+        with s.begin():
+            yield s
+
+
+def upgrade(url: str | None = None) -> None:
+    """Create or upgrade the schema to the newest migration."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["url"] = url or settings().database_url
+    command.upgrade(cfg, "head")

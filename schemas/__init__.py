@@ -1,0 +1,1 @@
+"""Canonical record schemas, code tables and validation suites."""

@@ -1,0 +1,89 @@
+"""Household registration: the canonical row and its validation suite."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from schemas.codes import ANSHAN_DIVISIONS, PERSON_STATUS, RELATIONS, SEX, birth_date_from_id, valid_id_mask
+from schemas.suite import Check
+
+SOURCE = "household"
+
+# canonical column -> meaning
+COLUMNS = {
+    "id_number": "resident ID number (GB 11643)",
+    "name": "name",
+    "sex_code": "sex, GB/T 2261.1 code",
+    "birth_date": "birth date, YYYYMMDD",
+    "household_no": "household number (户号)",
+    "relation_code": "relation to the head, GB/T 4761 code",
+    "status_code": "registration status code",
+    "address_code": "address division code",
+}
+REQUIRED = ("id_number", "name", "sex_code", "birth_date", "household_no", "relation_code", "status_code")
+
+
+def prepare(df: pd.DataFrame) -> pd.DataFrame:
+    """Derived columns the suite checks (vectorized)."""
+    out = df.reindex(columns=list(COLUMNS)).copy()
+    ids = out["id_number"].tolist()
+    ok = valid_id_mask(ids)
+    out["id_check_ok"] = ok
+    sex_digit = [int(i[16]) % 2 if good else -1 for i, good in zip(ids, ok)]
+    expected_sex = ["1" if d == 1 else "2" if d == 0 else None for d in sex_digit]
+    out["sex_matches_id"] = [e is None or e == s for e, s in zip(expected_sex, out["sex_code"])]
+    births = [birth_date_from_id(i).strftime("%Y%m%d") if good else None for i, good in zip(ids, ok)]
+    out["birth_matches_id"] = [b is None or b == s for b, s in zip(births, out["birth_date"])]
+    return out
+
+
+def checks() -> list[Check]:
+    import great_expectations as gx
+
+    e = gx.expectations
+    return [
+        *(
+            Check(e.ExpectColumnValuesToNotBeNull(column=c), "required_field", f"缺少必填字段 {c} / required field {c} missing")
+            for c in REQUIRED
+        ),
+        Check(
+            e.ExpectColumnValuesToBeInSet(column="id_check_ok", value_set=[True]),
+            "id_check_digit",
+            "身份证号校验位错误 / ID number fails its GB 11643 check character",
+        ),
+        Check(
+            e.ExpectColumnValuesToBeInSet(column="address_code", value_set=sorted(ANSHAN_DIVISIONS)),
+            "known_division",
+            "行政区划代码不在鞍山市代码表中 / address code not an Anshan division",
+        ),
+        Check(
+            e.ExpectColumnValuesToBeInSet(column="sex_code", value_set=sorted(SEX)),
+            "known_sex_code",
+            "性别代码未知 / unknown sex code",
+        ),
+        Check(
+            e.ExpectColumnValuesToBeInSet(column="relation_code", value_set=sorted(RELATIONS)),
+            "known_relation_code",
+            "与户主关系代码未知 / unknown relation code",
+        ),
+        Check(
+            e.ExpectColumnValuesToBeInSet(column="status_code", value_set=sorted(PERSON_STATUS)),
+            "known_status_code",
+            "户口状态代码未知 / unknown registration status code",
+        ),
+        Check(
+            e.ExpectColumnValuesToBeInSet(column="sex_matches_id", value_set=[True]),
+            "sex_matches_id",
+            "性别与身份证号不符 / sex does not match the ID number",
+        ),
+        Check(
+            e.ExpectColumnValuesToBeInSet(column="birth_matches_id", value_set=[True]),
+            "birth_matches_id",
+            "出生日期与身份证号不符 / birth date does not match the ID number",
+        ),
+        Check(
+            e.ExpectColumnValuesToBeUnique(column="id_number"),
+            "unique_person",
+            "同一批次中身份证号重复 / ID number repeated within the batch",
+        ),
+    ]
