@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 
 from hub.crypto import canonical_json
 from hub.store import LedgerEvent, utcnow
+from schemas.codes import is_valid_id
 
 # A resident ID number anywhere in a payload is a bug: refuse to write it.
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z_])\d{17}[\dXx](?![0-9A-Za-z_])")
 
 
 class PersonalDataInLedger(ValueError):
@@ -36,7 +37,7 @@ def append(s: Session, kind: str, payload: dict, *, at: dt.datetime | None = Non
     """Append one event inside the caller's transaction (so it commits or rolls back with the work)."""
     at = (at or utcnow()).astimezone(dt.timezone.utc).replace(microsecond=0)
     data = entry_bytes(kind, at, payload)
-    if _ID_NUMBER.search(data.decode("utf-8")):
+    if any(is_valid_id(m) for m in _ID_NUMBER.findall(data.decode("utf-8"))):
         raise PersonalDataInLedger(f"ledger payload of kind {kind!r} contains an identity number")
     event = LedgerEvent(kind=kind, recorded_at=at, payload=payload, leaf_sha256=leaf_hash(data).hex())
     s.add(event)

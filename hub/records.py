@@ -173,3 +173,12 @@ def load_record(household_ref: str, *, as_of: dt.datetime | None = None) -> tupl
         if record is None:
             raise RecordNotFound(household_ref)
         return record, _decrypt(record)
+
+
+def record_of_request(request_id: str) -> tuple[HouseholdRecord, dict]:
+    """The record version a request published."""
+    with session() as s:
+        record = s.scalars(select(HouseholdRecord).where(HouseholdRecord.request_id == request_id)).first()
+        if record is None:
+            raise RecordNotFound(request_id)
+        return record, _decrypt(record)

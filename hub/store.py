@@ -237,9 +237,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-@lru_cache(maxsize=8)
 def engine(url: str | None = None) -> Engine:
-    url = url or settings().database_url
+    """The engine of ``url`` (default: HUB_DATABASE_URL as it is now), one per URL per process."""
+    return _engine(url or settings().database_url)
+
+
+@lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         eng = create_engine(url, connect_args={"timeout": 30})
         event.listen(eng, "connect", _sqlite_pragmas)

@@ -1,0 +1,95 @@
+"""The department API over HTTP (FastAPI's test client), with real tokens and the real store."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from hub.api import create_app
+from hub.clients import create_client
+from hub.crypto import keyring
+from hub.pipeline import run_inline
+from hub.records import verify_record
+from hub.store import LedgerEvent, session
+from tests.conftest import sample
+
+
+@pytest.fixture(scope="module")
+def api():
+    return TestClient(create_app())
+
+
+def _auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def tokens():
+    _, a = create_client("caseworker A", "department", "MZ-210302")
+    _, b = create_client("caseworker B", "department", "YB-210303")
+    _, audit = create_client("auditor", "auditor")
+    return {"a": a, "b": b, "auditor": audit}
+
+
+def test_health_is_open_and_everything_else_needs_a_token(api):
+    assert api.get("/health").json() == {"status": "ok"}
+    assert api.get("/v1/requests/x").status_code == 401
+    assert api.get("/v1/households/x/record?purpose=dibao").status_code == 401
+    assert api.post("/v1/requests", json={}).status_code == 401
+    forged = api.get("/v1/requests/x", headers=_auth("hub_forged-token"))
+    assert forged.status_code == 401 and forged.headers["www-authenticate"] == "Bearer"
+    assert "/v1/households/{household_id}/record" in api.get("/openapi.json").json()["paths"]
+
+
+def test_a_department_submits_a_request_and_reads_the_published_record(api, tokens, agencies):
+    doc = sample(16)
+    created = api.post("/v1/requests", json=doc, headers=_auth(tokens["a"]))
+    assert created.status_code == 201, created.text
+    request_id = created.json()["id"]
+    assert created.json()["status"] == "received"
+    run_inline(request_id)
+    req = api.get(f"/v1/requests/{request_id}", headers=_auth(tokens["a"])).json()
+    assert req["status"] == "published" and req["source_status"] == [
+        {"source": "household", "status": "complete", "reason": None}]
+    hh = req["household_id"]
+    resp = api.get(f"/v1/households/{hh}/record", params={"purpose": "dibao"}, headers=_auth(tokens["a"]))
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["version"] >= 1 and verify_record(body["content"], body["signature"])
+    assert {m["name"] for m in body["content"]["members"]} == {m["name"] for m in doc["members"]}
+    assert all(m["id_number"] not in resp.text for m in doc["members"])  # only masked ID numbers
+    with session() as s:
+        reads = [e.payload for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "record.read"))]
+    assert any(r["household_ref"] == hh and r["purpose"] == "dibao" for r in reads)
+
+    # another department, another purpose, an auditor: no record
+    assert api.get(f"/v1/households/{hh}/record", params={"purpose": "dibao"}, headers=_auth(tokens["b"])).status_code == 404
+    assert api.get(f"/v1/households/{hh}/record", params={"purpose": "medical"}, headers=_auth(tokens["a"])).status_code == 404
+    assert api.get(f"/v1/households/{hh}/record", params={"purpose": "dibao"}, headers=_auth(tokens["auditor"])).status_code == 403
+    assert api.get(f"/v1/requests/{request_id}", headers=_auth(tokens["b"])).status_code == 404
+
+
+def test_a_bad_request_body_is_refused_without_echoing_personal_data(api, tokens):
+    doc = sample(17)
+    idn = doc["members"][0]["id_number"]
+    doc["members"][0]["id_number"] = idn[:17] + ("0" if idn[17] != "0" else "1")
+    resp = api.post("/v1/requests", json=doc, headers=_auth(tokens["a"]))
+    assert resp.status_code == 422 and "members[1].id_number" in resp.text
+    doc["members"][0]["relation"] = 12345  # a type error FastAPI itself catches
+    doc["purpose"] = "lottery"
+    resp = api.post("/v1/requests", json=doc, headers=_auth(tokens["a"]))
+    assert resp.status_code == 422
+    assert doc["members"][0]["id_number"] not in resp.text and doc["members"][0]["name"] not in resp.text
+
+
+def test_tokens_are_stored_hashed():
+    _, token = create_client("x", "staff")
+    from sqlalchemy import text
+
+    from hub.store import engine
+
+    with engine().connect() as c:
+        stored = " ".join(str(v) for row in c.execute(text("SELECT * FROM api_clients")) for v in row)
+    assert token not in stored
+    assert keyring()  # keys exist for the session

@@ -1,0 +1,80 @@
+"""The `hub` command as a user runs it, in subprocesses with their own HUB_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HUB = str(Path(sys.executable).parent / "hub")
+
+
+@pytest.fixture
+def home(tmp_path):
+    env = {**os.environ, "HUB_HOME": str(tmp_path / "var")}
+    env.pop("HUB_DATABASE_URL", None)
+    return env
+
+
+def hub(env, *args, stdin=None):
+    return subprocess.run([HUB, *args], env=env, capture_output=True, text=True, input=stdin, timeout=300)
+
+
+def test_init_is_idempotent_and_keeps_keys(home):
+    first = hub(home, "init")
+    assert first.returncode == 0 and "keys:       created" in first.stdout
+    keyring = Path(home["HUB_HOME"]) / "keys" / "keyring.json"
+    before = keyring.read_bytes()
+    again = hub(home, "init")
+    assert again.returncode == 0 and "keys:       kept" in again.stdout
+    assert keyring.read_bytes() == before
+    assert oct(keyring.stat().st_mode & 0o777) == "0o600"
+
+
+def test_demo_sync_runs_inline_and_exits_0(home):
+    out = hub(home, "demo", "--sync", "--households", "30")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "pipeline: published" in out.stdout and "signature valid" in out.stdout
+
+
+def test_sample_request_is_accepted_by_request_create(home):
+    assert hub(home, "init").returncode == 0
+    doc = hub(home, "agencies", "sample-request", "--household", "3", "--households", "10")
+    assert doc.returncode == 0
+    created = hub(home, "request", "create", "-", stdin=doc.stdout)
+    assert created.returncode == 0 and len(created.stdout.strip()) == 32
+
+
+def test_bad_input_gives_a_clear_error_and_exit_2(home, tmp_path):
+    assert hub(home, "init").returncode == 0
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    out = hub(home, "request", "create", str(broken))
+    assert out.returncode == 2 and "cannot read the request file" in out.stderr
+    doc = json.loads(hub(home, "agencies", "sample-request", "--household", "3", "--households", "10").stdout)
+    idn = doc["members"][0]["id_number"]
+    doc["members"][0]["id_number"] = idn[:17] + ("0" if idn[17] != "0" else "1")
+    out = hub(home, "request", "create", "-", stdin=json.dumps(doc))
+    assert out.returncode == 2 and "members[1].id_number" in out.stderr and idn[:17] not in out.stderr
+    out = hub(home, "clients", "create", "--name", "x", "--role", "department")
+    assert out.returncode == 2 and "--department" in out.stderr
+    out = hub(home, "verify", "0" * 32, "--sync")
+    assert out.returncode == 2 and "no request" in out.stderr
+
+
+def test_clients_create_prints_a_token_that_the_api_accepts(home):
+    assert hub(home, "init").returncode == 0
+    out = hub(home, "clients", "create", "--name", "caseworker", "--role", "department", "--department", "MZ-210302")
+    assert out.returncode == 0
+    token = out.stdout.strip()
+    code = (
+        "import sys; from fastapi.testclient import TestClient; from hub.api import create_app; "
+        "c = TestClient(create_app()); "
+        "print(c.get('/v1/requests/x', headers={'Authorization': 'Bearer ' + sys.argv[1]}).status_code)"
+    )
+    check = subprocess.run([sys.executable, "-c", code, token], env=home, capture_output=True, text=True)
+    assert check.stdout.strip() == "404"  # authenticated, no such request

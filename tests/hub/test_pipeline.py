@@ -1,0 +1,116 @@
+"""The stages' handling of bad input, partial consent and unavailable agencies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+from sqlalchemy import select
+
+from hub.intake import create_request
+from hub.pipeline import fetch_source, run_inline, start_request, validate_batch
+from hub.records import load_record
+from hub.store import Authorization, FetchBatch, HouseholdRecord, QuarantinedRow, Request, session, utcnow
+from tests.conftest import sample
+
+
+def _household_with_several_members(min_members=3):
+    from agencies.population import household
+
+    return next(k for k in range(50) if sum(p.status == "normal" for p in household(7, k).members) >= min_members)
+
+
+def test_dirty_rows_are_quarantined_with_reasons_and_the_source_is_marked_incomplete(dirty_agencies):
+    # find a household whose answer the dirty profile corrupts
+    for k in range(50):
+        doc = sample(k)
+        result = run_inline(create_request(doc))
+        with session() as s:
+            q = s.scalars(select(QuarantinedRow).join(FetchBatch, FetchBatch.id == QuarantinedRow.batch_id)
+                          .where(FetchBatch.request_id == result.request_id)).all()
+        if q:
+            break
+    else:
+        raise AssertionError("the dirty profile corrupted no row of 50 households")
+    checks = {r.expectation for r in q}
+    assert checks & {"id_check_digit", "known_division", "requested_member"}
+    assert all(" / " in r.reason for r in q)
+    if result.household_ref:  # the household was still identified from its good rows
+        record, content = load_record(result.household_ref)
+        assert record.completeness["household"] == "incomplete"
+        assert content["sources"]["household"]["reason"] in ("ROWS_QUARANTINED", "MEMBERS_NOT_FOUND")
+        quarantined_people = {r.person_ref for r in q}
+        assert not quarantined_people & {m["person_ref"] for m in content["members"]}
+        assert len(content["members"]) < len(doc["members"])
+
+
+def test_a_member_without_authorization_is_not_asked_for_and_the_record_says_incomplete(agencies):
+    k = _household_with_several_members()
+    doc = sample(k)
+    left_out = doc["authorizations"].pop()
+    result = run_inline(create_request(doc))
+    assert result.status == "published"
+    record, content = load_record(result.household_ref)
+    assert record.completeness == {"household": "incomplete"}
+    assert content["sources"]["household"]["reason"] == "MEMBERS_NOT_AUTHORIZED"
+    assert agencies.stats()["household"]["rows"] == len(doc["members"]) - 1
+    assert left_out["id_number"][-4:] not in {m["id_number_masked"][-4:] for m in content["members"]} or \
+        len(content["members"]) == len(doc["members"]) - 1
+
+
+def test_revocation_holds_from_the_next_call(agencies):
+    request_id = create_request(sample(11))
+    start_request(request_id)
+    first = fetch_source(request_id, "household")
+    with session() as s:
+        for a in s.scalars(select(Authorization).where(Authorization.request_id == request_id)):
+            a.revoked_at = utcnow() - dt.timedelta(seconds=1)
+    served = agencies.stats()["household"]["requests"]
+    second = fetch_source(request_id, "household")
+    assert agencies.stats()["household"]["requests"] == served  # no new call
+    with session() as s:
+        assert s.get(FetchBatch, first).status == "complete"
+        assert s.get(FetchBatch, second).status == "refused"
+
+
+def test_an_unavailable_agency_publishes_nothing_and_says_why(monkeypatch):
+    monkeypatch.setenv("HUB_AGENCIES_URL", "http://127.0.0.1:9/")
+    request_id = create_request(sample(12))
+    result = run_inline(request_id, base_urls={"household": "http://127.0.0.1:9/household/"})
+    assert result.status == "failed" and result.record_id is None
+    with session() as s:
+        batch = s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)).one()
+        assert (batch.status, batch.reason) == ("unavailable", "UNREACHABLE")
+        assert s.scalars(select(HouseholdRecord).where(HouseholdRecord.request_id == request_id)).first() is None
+
+
+def test_validating_a_batch_twice_changes_nothing(agencies):
+    request_id = create_request(sample(13))
+    batch = fetch_source(request_id, "household")
+    first = validate_batch(batch)
+    again = validate_batch(batch)
+    assert again["already"] and again["status"] == first["status"] == "complete"
+
+
+def test_logs_of_a_run_hold_no_personal_data(agencies, caplog):
+    doc = sample(14)
+    with caplog.at_level(logging.DEBUG):
+        run_inline(create_request(doc))
+    text = caplog.text
+    for m in doc["members"]:
+        assert m["id_number"] not in text and m["name"] not in text
+    assert "published" in text
+
+
+def test_xcom_worthy_returns_are_ids_only(agencies):
+    doc = sample(15)
+    request_id = create_request(doc)
+    values = [start_request(request_id)]
+    batch = fetch_source(request_id, "household")
+    values += [batch, validate_batch(batch)]
+    dumped = json.dumps(values, ensure_ascii=False)
+    for m in doc["members"]:
+        assert m["id_number"] not in dumped and m["name"] not in dumped
+    with session() as s:
+        assert s.get(Request, request_id).status == "running"

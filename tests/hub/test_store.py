@@ -1,0 +1,131 @@
+"""The store and the pipeline over it, on SQLite and on PostgreSQL (every test runs on both)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select, text
+
+from agencies.population import household
+from consent.gate import Reason
+from hub.crypto import keyring
+from hub.intake import create_request
+from hub.pipeline import run_inline
+from hub.records import load_record, publish_record, verify_record
+from hub.store import (
+    SCHEMA_REVISION,
+    ConsentDecision,
+    HouseholdRecord,
+    LedgerEvent,
+    Request,
+    engine,
+    session,
+    utcnow,
+)
+from tests.conftest import sample
+
+pytestmark = pytest.mark.usefixtures("database")
+
+
+def _count(model, *where) -> int:
+    with session() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_schema_is_at_head(database):
+    with engine().connect() as c:
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_REVISION
+    assert engine().dialect.name == database
+
+
+def test_personal_data_is_encrypted_at_rest(database):
+    doc = sample(4)
+    request_id = create_request(doc)
+    with engine().connect() as c:
+        dump = " ".join(
+            str(v)
+            for table in ("requests", "request_members", "authorizations", "ledger_events")
+            for row in c.execute(text(f"SELECT * FROM {table}"))
+            for v in row
+        )
+    for m in doc["members"]:
+        assert m["id_number"] not in dump
+        assert m["name"] not in dump
+    assert keyring().pseudonym(doc["members"][0]["id_number"]) in dump
+    assert request_id in dump
+
+
+def test_pipeline_publishes_a_signed_record_with_the_true_members(database, agencies):
+    doc = sample(5)
+    result = run_inline(create_request(doc))
+    assert result.status == "published"
+    record, content = load_record(result.household_ref)
+    assert record.version == 1 and record.completeness == {"household": "complete"}
+    assert verify_record(content, record.signature)
+    truth = household(7, 5)
+    assert sorted(m["name"] for m in content["members"]) == sorted(p.name for p in truth.members if p.status == "normal")
+    assert content["division"]["code"] == truth.division
+    assert agencies.stats()["household"]["served"] == 1
+
+
+def test_publishing_twice_gives_one_version_and_one_ledger_entry(database, agencies):
+    request_id = create_request(sample(6))
+    first = run_inline(request_id).record_id
+    again = publish_record(request_id, as_of=utcnow())
+    assert again == first
+    assert _count(HouseholdRecord, HouseholdRecord.request_id == request_id) == 1
+    published = _count(LedgerEvent, LedgerEvent.kind == "record.published")
+    with session() as s:
+        kinds = [e.payload.get("request_id") for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "record.published"))]
+    assert kinds.count(request_id) == 1 and published >= 1
+
+
+def test_a_new_request_for_the_same_household_is_a_new_version(database, agencies):
+    first = run_inline(create_request(sample(8)))
+    second = run_inline(create_request(sample(8)))
+    assert first.household_ref == second.household_ref
+    with session() as s:
+        versions = s.scalars(select(HouseholdRecord.version).where(HouseholdRecord.household_ref == first.household_ref)
+                             .order_by(HouseholdRecord.version)).all()
+    assert versions == [1, 2]
+
+
+def test_concurrent_publishes_of_one_household_never_share_a_version(database, agencies):
+    ids = [create_request(sample(9)) for _ in range(4)]
+    errors = []
+
+    def work(rid):
+        try:
+            run_inline(rid)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(rid,)) for rid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with session() as s:
+        rows = s.execute(select(HouseholdRecord.request_id, HouseholdRecord.version)
+                         .where(HouseholdRecord.request_id.in_(ids))).all()
+    assert len(rows) == 4
+    assert sorted(v for _, v in rows) == [1, 2, 3, 4]
+
+
+def test_request_without_authorization_fetches_nothing_and_publishes_nothing(database, agencies):
+    doc = sample(10)
+    doc["authorizations"] = []
+    request_id = create_request(doc)
+    result = run_inline(request_id)
+    assert result.status == "refused" and result.record_id is None
+    assert agencies.stats()["household"]["requests"] == 0  # the agency never heard of it
+    with session() as s:
+        decisions = s.scalars(select(ConsentDecision).where(ConsentDecision.request_id == request_id)).all()
+        refusals = s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "consent.refused")).all()
+        assert s.get(Request, request_id).status == "refused"
+    assert len(decisions) == len(doc["members"])
+    assert {d.reason for d in decisions} == {Reason.NO_AUTHORIZATION.value}
+    assert sum(1 for e in refusals if e.payload["request_id"] == request_id) == len(doc["members"])
+    assert _count(HouseholdRecord, HouseholdRecord.request_id == request_id) == 0
