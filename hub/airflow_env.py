@@ -1,8 +1,8 @@
 """The environment every Airflow process of the hub runs with (standalone, tests, `hub verify`).
 
 Configuration is the repository's airflow.cfg; paths and secrets are set here: AIRFLOW_HOME under
-HUB_HOME, the dags folder of this repository, and the secrets generated once by `hub init` (never in
-the repository). Each agency is an Airflow connection ``agency_<key>`` whose host is its base URL.
+HUB_HOME, HUB_ROOT (this repository, for airflow.cfg's dags_folder) and the secrets generated once by
+`hub init` (never in the repository). Each agency is an Airflow connection ``agency_<key>`` whose host is its base URL.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def airflow_environment(*, port: int = DEFAULT_AIRFLOW_PORT, agency_urls: dict[s
     env = {
         "AIRFLOW_HOME": str(cfg.airflow_home),
         "AIRFLOW_CONFIG": str(REPO_ROOT / "airflow.cfg"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "HUB_ROOT": str(REPO_ROOT),
         "AIRFLOW__CORE__FERNET_KEY": doc["fernet_key"],
         "AIRFLOW__API_AUTH__JWT_SECRET": doc["jwt_secret"],
         "AIRFLOW__API__SECRET_KEY": doc["api_secret_key"],

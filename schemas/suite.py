@@ -8,6 +8,7 @@ failing row to the checks it failed.
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,8 @@ def _batch_definition():
     """The ephemeral GX context and its dataframe batch definition, built once per process."""
     with _lock:
         if "bd" not in _context:
+            # GX logs its own start-up at INFO line by line; staff need its results, not that.
+            logging.getLogger("great_expectations").setLevel(logging.WARNING)
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
 

@@ -39,12 +39,10 @@ def pytest_unconfigure(config):
     shutil.rmtree(_HOME, ignore_errors=True)
 
 
-@pytest.fixture
-def agencies():
-    """All simulated agencies on an ephemeral loopback port, pointed at by HUB_AGENCIES_URL."""
+def _serve(faults: str):
     from agencies.server import AgencyServer
 
-    server = AgencyServer(households=50, seed=7).start()
+    server = AgencyServer(households=50, seed=7, faults=faults).start()
     old = os.environ["HUB_AGENCIES_URL"]
     os.environ["HUB_AGENCIES_URL"] = server.url
     try:
@@ -52,20 +50,18 @@ def agencies():
     finally:
         os.environ["HUB_AGENCIES_URL"] = old
         server.stop()
+
+
+@pytest.fixture
+def agencies():
+    """All simulated agencies on an ephemeral loopback port, pointed at by HUB_AGENCIES_URL."""
+    yield from _serve("none")
 
 
 @pytest.fixture
 def dirty_agencies():
-    from agencies.server import AgencyServer
-
-    server = AgencyServer(households=50, seed=7, faults="dirty").start()
-    old = os.environ["HUB_AGENCIES_URL"]
-    os.environ["HUB_AGENCIES_URL"] = server.url
-    try:
-        yield server
-    finally:
-        os.environ["HUB_AGENCIES_URL"] = old
-        server.stop()
+    """The same agencies with the `dirty` fault profile."""
+    yield from _serve("dirty")
 
 
 def sample(k: int = 3, **kw) -> dict:

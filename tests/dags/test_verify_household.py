@@ -28,6 +28,16 @@ def test_every_dag_file_loads_without_import_errors(dagbag):
     assert len(dagbag.dag_ids) == len(list(DAGS.glob("*.py")))
 
 
+def test_airflow_runs_on_the_repository_airflow_cfg():
+    from airflow.configuration import conf
+
+    assert os.environ["AIRFLOW_CONFIG"] == str(REPO_ROOT / "airflow.cfg")
+    assert conf.get("core", "dags_folder") == str(DAGS)
+    assert conf.getboolean("core", "load_examples") is False
+    assert conf.getint("core", "parallelism") == 4
+    assert conf.get("core", "executor") == "LocalExecutor"
+
+
 def test_dag_files_import_no_heavy_library_at_parse_time():
     for path in DAGS.glob("*.py"):
         code = (
