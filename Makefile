@@ -31,6 +31,10 @@ demo-sync: setup
 test: $(STAMP)
 	$(VENV)/bin/pytest
 
+## run the benchmarks: prints a table, writes bench/results.json (BENCH_ARGS=--quick for a short run)
+bench: setup
+	$(VENV)/bin/hub bench $(BENCH_ARGS)
+
 ## regenerate requirements.lock from requirements.in (name==version lines only)
 lock:
 	$(VENV)/bin/uv pip compile --python-version 3.11 --no-header --no-annotate requirements.in -o requirements.lock

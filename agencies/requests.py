@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from agencies.population import household
+from agencies.population import household_in_population
 
 
 def sample_request(
@@ -21,7 +21,7 @@ def sample_request(
 ) -> dict:
     if not 0 <= k < households:
         raise ValueError(f"household {k} is not in a population of {households}")
-    hh = household(seed, k)
+    hh = household_in_population(seed, households, k)  # the IDs the agencies serve (collisions resolved)
     today = today or dt.datetime.now(dt.timezone.utc).date()
     start = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(), dt.timezone.utc)
     until = start + dt.timedelta(days=validity_days)

@@ -1,209 +1,402 @@
 """Simulated agencies: real HTTP services on 127.0.0.1, one process hosting them all.
 
-``GET /`` answers the index (each source's key and base URL); ``GET /_stats`` the counters (requests
-served, refused, rows returned) that tests read to prove what reached an agency.
+The index port answers ``GET /`` (each source's key, name, base URL, format and batch limit) and
+``GET /_stats`` (per agency: requests, served, refused, injected faults, rows), which tests read to
+prove what reached an agency. Each agency listens on its own port, so ``down:<key>`` really refuses
+connections.
 
-Household registration (公安户籍) speaks the style of a public-security data-sharing interface: a POST
-of up to ``MAX_BATCH`` ID numbers under field ``sfzhList``, answered with pinyin-abbreviated fields and
-code tables (xb sex, yhzgx relation to head, zt status, dzbm address code). A request without the
-``X-Auth-Ref`` header (the authorization reference the hub sends with every call) is refused with 403.
+Every request must carry the agency's credential (API key or HMAC signature) and the authorization
+reference signed by the hub (connectors.auth); otherwise 403.
+
+Fault profiles (``--faults``, comma-separated):
+  none        no faults (default)
+  flaky       latency 5-50 ms; about a fifth of calls answer 500/502/503 or 429 with Retry-After
+  slow        latency 0.3-2 s; about one call in twenty hangs (no answer for HUB_AGENCIES_HANG_S, default 30 s)
+  truncated   about a fifth of bodies are cut short (the connection closes before Content-Length bytes)
+  dirty       malformed rows, wrong check characters, unknown codes, duplicated rows, and now and then a
+              renamed field or a body in the wrong encoding
+  down:<key>  that agency refuses connections
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import collections
+
+import os
+import random
 import threading
+import time
+import urllib.parse
 from dataclasses import dataclass, field
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-from agencies.population import Household, Person, households
-from schemas.codes import PERSON_STATUS, RELATION_CODES, SEX
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-SEX_CODES = {v: k for k, v in SEX.items()}
-STATUS_CODES = {v: k for k, v in PERSON_STATUS.items()}
+from agencies import population as pop
+from agencies.specs import SPECS, AgencySpec, to_wire
+from agencies.wire import BadRequestBody, encode_answer, parse_request
+from connectors.auth import Credential, check_request
 
-FAULT_PROFILES = ("none", "dirty")
+SIMPLE_PROFILES = ("none", "flaky", "slow", "truncated", "dirty")
 
 
 class UnknownFaultProfile(ValueError):
     pass
 
 
-def parse_faults(spec: str) -> frozenset[str]:
-    parts = frozenset(p.strip() for p in (spec or "none").split(",") if p.strip())
-    unknown = sorted(parts - set(FAULT_PROFILES))
-    if unknown:
-        raise UnknownFaultProfile(f"unknown fault profile(s) {unknown}; known: {', '.join(FAULT_PROFILES)}")
-    return parts - {"none"}
+DEFAULT_RATES = {
+    "flaky": 0.2,  # share of calls answered 5xx or 429
+    "hang": 0.05,  # share of calls that hang under `slow`
+    "truncated": 0.2,  # share of bodies cut short
+    "row": 0.04,  # per row and kind of row fault under `dirty`
+    "response": 0.1,  # per answer: renamed field, wrong encoding under `dirty`
+}
 
 
-@dataclass
+@dataclass(frozen=True)
+class Faults:
+    flaky: bool = False
+    slow: bool = False
+    truncated: bool = False
+    dirty: bool = False
+    down: frozenset[str] = frozenset()
+    rates: dict = field(default_factory=lambda: dict(DEFAULT_RATES), compare=False, hash=False)
+
+    @property
+    def names(self) -> list[str]:
+        out = [n for n in ("flaky", "slow", "truncated", "dirty") if getattr(self, n)]
+        return out + [f"down:{k}" for k in sorted(self.down)] or ["none"]
+
+
+def parse_faults(spec: str, rates: dict | None = None) -> Faults:
+    flags, down = set(), set()
+    for part in (p.strip() for p in (spec or "none").split(",")):
+        if not part or part == "none":
+            continue
+        if part.startswith("down:"):
+            key = part[5:]
+            if key not in SPECS:
+                raise UnknownFaultProfile(f"down:{key}: unknown source; known: {', '.join(SPECS)}")
+            down.add(key)
+        elif part in SIMPLE_PROFILES:
+            flags.add(part)
+        else:
+            raise UnknownFaultProfile(f"unknown fault profile {part!r}; known: {', '.join(SIMPLE_PROFILES)}, down:<key>")
+    return Faults(**{f: True for f in flags}, down=frozenset(down), rates={**DEFAULT_RATES, **(rates or {})})
+
+
 class Counters:
-    requests: int = 0
-    served: int = 0
-    refused: int = 0
-    rows: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    FIELDS = ("requests", "served", "refused", "bad_request", "errors", "throttled", "hung", "truncated", "rows")
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._c = collections.Counter()
 
     def add(self, **deltas: int) -> None:
-        with self.lock:
-            for k, v in deltas.items():
-                setattr(self, k, getattr(self, k) + v)
+        with self._lock:
+            self._c.update(deltas)
 
     def as_dict(self) -> dict:
-        return {"requests": self.requests, "served": self.served, "refused": self.refused, "rows": self.rows}
+        with self._lock:
+            return {k: self._c.get(k, 0) for k in self.FIELDS}
 
 
 class Population:
-    """The people of a generated population, indexed by ID number."""
+    """A generated population, indexed by ID number; facts generated on demand per household."""
 
     def __init__(self, seed: int, n: int):
         self.seed, self.n = seed, n
-        self.by_id: dict[str, tuple[Household, Person]] = {}
-        for hh in households(seed, n):
-            for p in hh.members:
-                self.by_id[p.id_number] = (hh, p)
-
-
-def _dirty(row: dict) -> dict:
-    """Corrupt some rows deterministically, as a careless export would."""
-    h = int(hashlib.sha256(row["sfzh"].encode()).hexdigest(), 16) % 10
-    if h == 0:  # wrong check character
-        last = row["sfzh"][17]
-        row["sfzh"] = row["sfzh"][:17] + ("0" if last != "0" else "1")
-    elif h == 1:  # unknown address code
-        row["dzbm"] = "999999"
-    return row
-
-
-class HouseholdRegistry:
-    key = "household"
-    name = "公安户籍"
-    MAX_BATCH = 100
-
-    def __init__(self, population: Population, faults: frozenset[str]):
-        self.population, self.faults = population, faults
-
-    def row(self, hh: Household, p: Person) -> dict:
-        return {
-            "sfzh": p.id_number,
-            "xm": p.name,
-            "xb": SEX_CODES[p.sex],
-            "csrq": p.birth_date.strftime("%Y%m%d"),
-            "hh": hh.household_no,
-            "yhzgx": RELATION_CODES[p.relation],
-            "zt": STATUS_CODES[p.status],
-            "dzbm": p.address_code,
+        self.households = list(pop.households(seed, n))
+        self.by_id: dict[str, tuple[int, int]] = {
+            p.id_number: (hh.index, j) for hh in self.households for j, p in enumerate(hh.members)
         }
+        self._facts = lru_cache(maxsize=4096)(self._make_facts)
 
-    def query(self, body: dict) -> tuple[int, dict]:
-        ids = body.get("sfzhList")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            return 400, {"code": "4001", "msg": "sfzhList must be a list of ID numbers"}
-        if len(ids) > self.MAX_BATCH:
-            return 400, {"code": "4002", "msg": f"at most {self.MAX_BATCH} ID numbers per call"}
-        data, not_found = [], []
+    def _make_facts(self, k: int):
+        return pop.facts(self.seed, self.households[k])
+
+    def rows(self, source: str, id_number: str) -> list[dict] | None:
+        """Canonical rows of one person for one source; None when the agency does not know the person."""
+        hit = self.by_id.get(id_number)
+        if hit is None:
+            return None
+        k, j = hit
+        hh = self.households[k]
+        if source == "household":
+            p = hh.members[j]
+            return [{"id_number": p.id_number, "name": p.name, "sex": p.sex, "birth_date": p.birth_date.isoformat(),
+                     "household_no": hh.household_no, "relation": p.relation, "status": p.status,
+                     "address_code": p.address_code}]
+        return [{"id_number": id_number, **r} for r in self._facts(k).by_source.get(source, {}).get(id_number, [])]
+
+
+class Agency:
+    """One simulated agency: its declaration, faults, counters, and the answer to one query."""
+
+    def __init__(self, spec: AgencySpec, population: Population, faults: Faults, credential: Credential,
+                 hub_key: Ed25519PublicKey, seed: int):
+        self.spec, self.population, self.faults = spec, population, faults
+        self.credential, self.hub_key = credential, hub_key
+        self.counters = Counters()
+        self._rng = random.Random(f"faults:{seed}:{spec.key}")
+        self._rng_lock = threading.Lock()
+        self.hang_s = float(os.environ.get("HUB_AGENCIES_HANG_S", "30"))
+
+    def roll(self) -> float:
+        with self._rng_lock:
+            return self._rng.random()
+
+    def latency(self) -> float:
+        if self.faults.slow:
+            return 0.3 + 1.7 * self.roll()
+        if self.faults.flaky:
+            return 0.005 + 0.045 * self.roll()
+        return 0.0
+
+    def _dirty(self, rows: list[dict]) -> list[dict]:
+        spec, out = self.spec, []
+        coded = [spec.fields[c] for c in spec.codes] or [spec.id_field]
+        numeric = [w for w, v in (rows[0].items() if rows else []) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        p = self.faults.rates["row"]
+        for row in rows:
+            row = dict(row)
+            r = self.roll()
+            if r < p:  # wrong check character (of the ID number, or of a credit code where there is one)
+                target = "tyshxydm" if spec.key == "market_entity" and r < p / 2 else spec.id_field
+                code = row[target]
+                row[target] = code[:17] + ("0" if code[17:] != "0" else "1")
+            elif r < 2 * p:  # unknown code
+                if coded[0] != spec.id_field:
+                    row[coded[0]] = "ZZ"
+                if spec.key == "household":
+                    row["dzbm"] = "999999"
+            elif r < 3 * p:  # malformed: a required value missing or not a number
+                target = numeric[0] if numeric else list(row)[1]
+                row[target] = "N/A" if numeric else None
+            out.append(row)
+            if self.roll() < p:  # duplicated row
+                out.append(dict(row))
+        if out and self.roll() < self.faults.rates["response"]:  # a renamed field, as after an unannounced upgrade
+            old = list(spec.fields.values())[1]
+            out = [{(k + "_v2" if k == old else k): v for k, v in row.items()} for row in out]
+        return out
+
+    def answer(self, ids: list[str], page: int) -> tuple[int, bytes, str, dict]:
+        rows, not_found = [], []
         for i in ids:
-            hit = self.population.by_id.get(i)
-            if hit is None:
+            got = self.population.rows(self.spec.key, i)
+            if got is None:
                 not_found.append(i)
-                continue
-            row = self.row(*hit)
-            data.append(_dirty(row) if "dirty" in self.faults else row)
-        return 200, {"code": "0000", "msg": "ok", "data": data, "notFound": not_found}
+            else:
+                rows.extend(to_wire(self.spec, r) for r in got)
+        total = len(rows)
+        pages = 1
+        if self.spec.page_size:
+            pages = max(1, -(-total // self.spec.page_size))
+            rows = rows[(page - 1) * self.spec.page_size: page * self.spec.page_size]
+        encoding = None
+        if self.faults.dirty:
+            rows = self._dirty(rows)
+            if self.roll() < self.faults.rates["response"]:
+                encoding = "utf-8" if self.spec.wire == "csv" else "gbk"
+        body, ctype = encode_answer(self.spec, rows, not_found, page=page, pages=pages, total=total, encoding=encoding)
+        headers = {"X-Page": str(page), "X-Total-Pages": str(pages), "X-Total": str(total)}
+        self.counters.add(served=1, rows=len(rows))
+        return 200, body, ctype, headers
+
+
+def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
+    spec = agency.spec
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as two writes: don't wait for delayed ACKs
+
+        def log_message(self, *args) -> None:  # bodies hold ID numbers; request lines are not logged either
+            pass
+
+        def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None, cut: bool = False):
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            if cut:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2] if cut else body)
+            if cut:
+                self.close_connection = True
+
+        def _error(self, status: int, code: str, msg: str, headers: dict | None = None):
+            body = ('{"code":"%s","msg":"%s"}' % (code, msg)).encode("utf-8")
+            self._send(status, body, "application/json; charset=utf-8", headers)
+
+        def do_GET(self):
+            self._error(405, "4050", "use POST")
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            path = urllib.parse.urlsplit(self.path).path
+            if path != f"/{spec.key}/{spec.path}":
+                return self._error(404, "4040", "not found")
+            agency.counters.add(requests=1)
+            refusal = check_request(self.headers, method="POST", path=path, body=body, credential=agency.credential,
+                                    hub_key=agency.hub_key)
+            if refusal:
+                agency.counters.add(refused=1)
+                return self._error(403, "4030", refusal)
+            delay = agency.latency()
+            if delay:
+                time.sleep(delay)
+            if agency.faults.flaky and agency.roll() < agency.faults.rates["flaky"]:
+                if agency.roll() < 0.5:
+                    agency.counters.add(throttled=1)
+                    return self._error(429, "4290", "too many requests", {"Retry-After": "1"})
+                agency.counters.add(errors=1)
+                return self._error((500, 502, 503)[int(agency.roll() * 3)], "5000", "service unavailable")
+            if agency.faults.slow and agency.roll() < agency.faults.rates["hang"]:
+                agency.counters.add(hung=1)
+                time.sleep(agency.hang_s)
+                self.close_connection = True
+                return
+            try:
+                ids, page = parse_request(spec, body)
+            except BadRequestBody as exc:
+                agency.counters.add(bad_request=1)
+                return self._error(400, "4000", str(exc))
+            if len(ids) > spec.max_batch:
+                agency.counters.add(bad_request=1)
+                return self._error(400, "4002", f"at most {spec.max_batch} ID numbers per call")
+            status, out, ctype, headers = agency.answer(ids, page)
+            cut = agency.faults.truncated and agency.roll() < agency.faults.rates["truncated"]
+            if cut:
+                agency.counters.add(truncated=1)
+            self._send(status, out, ctype, headers, cut=cut)
+
+    return Handler
 
 
 class AgencyServer:
-    """All simulated agencies behind one ThreadingHTTPServer."""
+    """The index and every agency, each agency on its own loopback port."""
 
-    def __init__(self, *, households: int = 1000, seed: int = 1, faults: str = "none", host="127.0.0.1", port=0):
-        self.faults = parse_faults(faults)
+    def __init__(self, *, hub_key: Ed25519PublicKey, credentials: dict[str, Credential], households: int = 1000,
+                 seed: int = 1, faults: str = "none", host: str = "127.0.0.1", port: int = 0,
+                 fault_rates: dict | None = None):
+        self.faults = parse_faults(faults, fault_rates)
         self.population = Population(seed, households)
-        self.agencies = {HouseholdRegistry.key: HouseholdRegistry(self.population, self.faults)}
-        self.counters = {key: Counters() for key in self.agencies}
-        self.httpd = ThreadingHTTPServer((host, port), self._handler())
-        self.httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        missing = sorted(set(SPECS) - set(credentials))
+        if missing:
+            raise KeyError(f"no credentials for {', '.join(missing)}; run `hub init`")
+        self.agencies = {k: Agency(s, self.population, self.faults, credentials[k], hub_key, seed)
+                         for k, s in SPECS.items()}
+        self.index_httpd = ThreadingHTTPServer((host, port), self._index_handler())
+        self.httpds: dict[str, ThreadingHTTPServer] = {}
+        for i, (key, agency) in enumerate(self.agencies.items(), 1):
+            if key in self.faults.down:
+                continue
+            self.httpds[key] = ThreadingHTTPServer((host, port + i if port else 0), _handler(agency))
+        self._reserved_down = {key: port + i if port else 0 for i, key in enumerate(self.agencies, 1)
+                               if key in self.faults.down}
+        for h in [self.index_httpd, *self.httpds.values()]:
+            h.daemon_threads = True
+        self._threads: list[threading.Thread] = []
+
+    @classmethod
+    def from_hub_home(cls, **kwargs) -> "AgencyServer":
+        """Agencies that trust the hub of HUB_HOME: its public key and the credentials `hub init` issued."""
+        from connectors.auth import credentials_path, load_credentials
+        from hub.config import settings
+        from hub.crypto import keyring
+
+        return cls(hub_key=keyring().public_key, credentials=load_credentials(credentials_path(settings().home)),
+                   **kwargs)
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
+        host, port = self.index_httpd.server_address[:2]
         return f"http://{host}:{port}/"
 
     def base_url(self, key: str) -> str:
-        return f"{self.url}{key}/"
+        if key in self.httpds:
+            host, port = self.httpds[key].server_address[:2]
+        else:  # down: a port nothing listens on
+            host, port = "127.0.0.1", self._reserved_down[key] or _free_port()
+            self._reserved_down[key] = port
+        return f"http://{host}:{port}/{key}/"
 
     def index(self) -> dict:
         return {
             "sources": [
-                {"key": key, "name": a.name, "base_url": self.base_url(key), "max_batch": a.MAX_BATCH}
-                for key, a in self.agencies.items()
+                {"key": k, "name": a.spec.name, "base_url": self.base_url(k), "format": a.spec.wire,
+                 "auth": a.spec.auth, "max_batch": a.spec.max_batch, "page_size": a.spec.page_size,
+                 "path": a.spec.path}
+                for k, a in self.agencies.items()
             ],
             "households": self.population.n,
             "seed": self.population.seed,
-            "faults": sorted(self.faults) or ["none"],
+            "faults": self.faults.names,
         }
 
     def stats(self) -> dict:
-        return {key: c.as_dict() for key, c in self.counters.items()}
+        return {k: a.counters.as_dict() for k, a in self.agencies.items()}
 
     def start(self) -> "AgencyServer":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="agencies", daemon=True)
-        self._thread.start()
+        for h in [self.index_httpd, *self.httpds.values()]:
+            t = threading.Thread(target=h.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+            t.start()
+            self._threads.append(t)
         return self
 
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def serve_forever(self) -> None:
+        for h in self.httpds.values():
+            threading.Thread(target=h.serve_forever, daemon=True).start()
+        self.index_httpd.serve_forever()
 
-    def _handler(self) -> Callable:
+    def stop(self) -> None:
+        servers = [self.index_httpd, *self.httpds.values()]
+        stoppers = [threading.Thread(target=h.shutdown) for h in servers]  # each waits one poll: wait in parallel
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
+        for h in servers:
+            h.server_close()
+
+    def _index_handler(self) -> Callable:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Index(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args) -> None:  # request lines carry no personal data, but stay quiet
+            def log_message(self, *args) -> None:
                 pass
 
-            def _send(self, status: int, body: dict) -> None:
-                data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+            def do_GET(self):
+                import json
 
-            def do_GET(self) -> None:
                 if self.path == "/":
-                    return self._send(200, server.index())
-                if self.path == "/_stats":
-                    return self._send(200, server.stats())
-                self._send(404, {"code": "4040", "msg": "not found"})
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                parts = self.path.strip("/").split("/")
-                agency = server.agencies.get(parts[0]) if parts else None
-                if agency is None or parts[1:] != ["api", "v1", "persons", "query"]:
-                    return self._send(404, {"code": "4040", "msg": "not found"})
-                counters = server.counters[agency.key]
-                counters.add(requests=1)
-                if not self.headers.get("X-Auth-Ref"):
-                    counters.add(refused=1)
-                    return self._send(403, {"code": "4030", "msg": "authorization reference missing"})
-                try:
-                    body = json.loads(raw.decode("utf-8"))
-                except (UnicodeDecodeError, json.JSONDecodeError):
-                    counters.add(refused=1)
-                    return self._send(400, {"code": "4000", "msg": "body is not JSON"})
-                status, answer = agency.query(body)
-                if status == 200:
-                    counters.add(served=1, rows=len(answer["data"]))
+                    doc = server.index()
+                elif self.path == "/_stats":
+                    doc = server.stats()
                 else:
-                    counters.add(refused=1)
-                self._send(status, answer)
+                    self.send_error(404)
+                    return
+                body = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
-        return Handler
+        return Index
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -14,8 +14,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import ClassVar, Sequence
 
-import requests
+import urllib.parse
 
+import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from connectors.auth import Credential, request_headers
 from consent.gate import Allow
 
 log = logging.getLogger(__name__)
@@ -84,12 +88,17 @@ class Source:
     key: ClassVar[str]
     name: ClassVar[str]
     path: ClassVar[str]  # relative to the agency's base URL
+    auth: ClassVar[str]  # the agency's credential scheme: api_key | hmac
     max_batch: ClassVar[int] = 50
     retries: ClassVar[int] = 2
     timeout: ClassVar[tuple[float, float]] = (3.0, 20.0)  # connect, read
 
-    def __init__(self, base_url: str, http: requests.Session | None = None):
+    def __init__(self, base_url: str, *, credential: Credential, signing_key: Ed25519PrivateKey,
+                 http: requests.Session | None = None):
+        if credential.scheme != self.auth:
+            raise ValueError(f"{self.key}: the agency expects a {self.auth} credential")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.credential, self.signing_key = credential, signing_key
         self.http = http or requests.Session()
 
     # -- to declare per source --------------------------------------------------------------
@@ -103,10 +112,14 @@ class Source:
     # -- shared -----------------------------------------------------------------------------
     def _post(self, body: dict, auth_ref: str) -> bytes:
         url = self.base_url + self.path
+        data = json.dumps(body).encode("utf-8")
         last: AgencyError | None = None
         for _attempt in range(self.retries + 1):
+            headers = request_headers(method="POST", path=urllib.parse.urlsplit(url).path, body=data,
+                                      auth_ref=auth_ref, credential=self.credential, signing_key=self.signing_key)
+            headers["Content-Type"] = "application/json"
             try:
-                resp = self.http.post(url, json=body, headers={"X-Auth-Ref": auth_ref}, timeout=self.timeout)
+                resp = self.http.post(url, data=data, headers=headers, timeout=self.timeout)
             except requests.Timeout:
                 failure, action = classify("timeout")
             except requests.ConnectionError:

@@ -21,6 +21,7 @@ class HouseholdSource(Source):
     key = "household"
     name = "公安户籍"
     path = "api/v1/persons/query"
+    auth = "api_key"
     max_batch = 100
 
     def build_body(self, id_numbers: list[str]) -> dict:

@@ -38,5 +38,13 @@ def base_url(key: str, agencies_url: str) -> str:
     return _index(agencies_url)[key]
 
 
-def connector(key: str, base: str) -> Source:
-    return source_class(key)(base)
+def connector(key: str, base: str, secret: str | None = None) -> Source:
+    """A connector for ``key`` at ``base``; the credential is ``secret`` (from an Airflow connection) or the one
+    in HUB_HOME's credentials file."""
+    from connectors.auth import Credential, credentials_path, load_credentials
+    from hub.config import settings
+    from hub.crypto import keyring
+
+    cls = source_class(key)
+    credential = Credential(cls.auth, secret) if secret else load_credentials(credentials_path(settings().home))[key]
+    return cls(base, credential=credential, signing_key=keyring().signing_key)

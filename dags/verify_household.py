@@ -25,16 +25,16 @@ XCom carries only ids. Logs carry no personal data.
 """
 
 
-def _agency_url(source: str) -> str | None:
-    """The agency's base URL from the Airflow connection ``agency_<source>`` (its host), if defined."""
+def _agency(source: str) -> dict:
+    """The agency's base URL (host) and credential (password) from the Airflow connection ``agency_<source>``."""
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         conn = Connection.get(f"agency_{source}")
     except AirflowNotFoundException:
-        return None
-    return conn.host or None
+        return {}
+    return {"base_url": conn.host or None, "secret": conn.password or None}
 
 
 with DAG(
@@ -62,7 +62,7 @@ with DAG(
         from hub.pipeline import fetch_source as stage
 
         get_current_context()["source_key"] = source
-        return stage(params["request_id"], source, base_url=_agency_url(source))
+        return stage(params["request_id"], source, **_agency(source))
 
     @task
     def validate_batch(batch_id: str) -> dict:

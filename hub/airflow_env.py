@@ -39,8 +39,15 @@ def create_secrets() -> bool:
     return True
 
 
+def agency_connection(base_url: str, secret: str) -> str:
+    """An Airflow connection (JSON form of AIRFLOW_CONN_*) for one agency: host = base URL, password = credential."""
+    return json.dumps({"conn_type": "http", "host": base_url, "password": secret})
+
+
 def airflow_environment(*, port: int = DEFAULT_AIRFLOW_PORT, agency_urls: dict[str, str] | None = None) -> dict[str, str]:
     """Variables to add to the environment of Airflow processes."""
+    from connectors.auth import credentials_path, load_credentials
+
     cfg = settings()
     doc = json.loads(secrets_path().read_text())
     env = {
@@ -59,6 +66,8 @@ def airflow_environment(*, port: int = DEFAULT_AIRFLOW_PORT, agency_urls: dict[s
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONPATH": str(REPO_ROOT),
     }
-    for key, url in (agency_urls or {}).items():
-        env[f"AIRFLOW_CONN_AGENCY_{key.upper()}"] = json.dumps({"conn_type": "http", "host": url})
+    if agency_urls:
+        creds = load_credentials(credentials_path(cfg.home))
+        for key, url in agency_urls.items():
+            env[f"AIRFLOW_CONN_AGENCY_{key.upper()}"] = agency_connection(url, creds[key].secret)
     return env

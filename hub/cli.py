@@ -12,43 +12,54 @@ from hub.config import DEFAULT_AGENCIES_PORT, DEFAULT_API_PORT, settings
 
 
 def cmd_init(_args) -> int:
-    from hub.airflow_env import create_secrets
-    from hub.crypto import create_keyring
-    from hub.store import upgrade
+    from hub.bootstrap import initialize
 
     cfg = settings()
-    cfg.home.mkdir(parents=True, exist_ok=True)
-    made_keys = create_keyring(cfg.keyring_path)
-    made_af = create_secrets()
-    upgrade()
+    r = initialize()
     print(f"hub home:   {cfg.home}")
     print(f"database:   {cfg.database_url.split('@')[-1]}  (schema at head)")
-    print(f"keys:       {'created' if made_keys else 'kept'}; airflow secrets: {'created' if made_af else 'kept'}")
+    print(f"keys:       {'created' if r.keyring_created else 'kept'}; airflow secrets: "
+          f"{'created' if r.airflow_secrets_created else 'kept'}; agency credentials: "
+          f"{'created' if r.agency_credentials_created else 'kept'}")
     return 0
 
 
 def cmd_agencies_serve(args) -> int:
-    from agencies.server import AgencyServer
+    from agencies.server import AgencyServer, UnknownFaultProfile
+    from hub.crypto import KeyringMissing
 
-    server = AgencyServer(households=args.households, seed=args.seed, faults=args.faults, port=args.port)
-    print(f"simulated agencies on {server.url} ({args.households} households, seed {args.seed}, faults {args.faults})")
+    try:
+        server = AgencyServer.from_hub_home(households=args.households, seed=args.seed, faults=args.faults,
+                                            port=args.port)
+    except (UnknownFaultProfile, KeyringMissing, FileNotFoundError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot listen on port {args.port} or the eleven after it: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"simulated agencies: index on {server.url} ({args.households} households, seed {args.seed}, "
+          f"faults {','.join(server.faults.names)})")
     for s in server.index()["sources"]:
-        print(f"  {s['key']:<22} {s['name']:<10} {s['base_url']}")
+        down = "  (down)" if s["key"] in server.faults.down else ""
+        print(f"  {s['key']:<22} {s['format']:<5} {s['auth']:<8} {s['base_url']}{down}")
     sys.stdout.flush()
     try:
-        server.httpd.serve_forever()
+        server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.httpd.server_close()
+        server.stop()
     return 0
 
 
 def cmd_agencies_sample(args) -> int:
     from agencies.requests import sample_request
 
+    from agencies.specs import SPECS
+
+    sources = tuple(SPECS) if args.sources == "all" else tuple(args.sources.split(","))
     doc = sample_request(seed=args.seed, households=args.households, k=args.household, purpose=args.purpose,
-                         sources=tuple(args.sources.split(",")), department=args.department)
+                         sources=sources, department=args.department)
     print(json.dumps(doc, ensure_ascii=False, indent=2))
     return 0
 
@@ -127,6 +138,13 @@ def cmd_demo(args) -> int:
     return demo.run_sync(households=args.households) if args.sync else demo.run_live(households=args.households)
 
 
+def cmd_bench(args) -> int:
+    from bench.run import main as bench
+
+    bench(quick=args.quick, only=args.only)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hub", description="社会救助家庭经济状况核对平台 / social-assistance verification hub")
     sub = p.add_subparsers(dest="command", required=True)
@@ -145,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=1)
     sample.add_argument("--household", type=int, required=True)
     sample.add_argument("--purpose", default="dibao")
-    sample.add_argument("--sources", default="household")
+    sample.add_argument("--sources", default="household", help="comma-separated source keys, or all")
     sample.add_argument("--department", default="MZ-210302")
     sample.set_defaults(func=cmd_agencies_sample)
 
@@ -176,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--sync", action="store_true", help="run the whole demo inline and exit")
     d.add_argument("--households", type=int, default=200)
     d.set_defaults(func=cmd_demo)
+    b = sub.add_parser("bench", help="run the benchmarks; print a table and write bench/results.json")
+    b.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes at most")
+    b.add_argument("--only", nargs="*", help="run only benchmarks whose module name contains one of these")
+    b.set_defaults(func=cmd_bench)
     return p
 
 

@@ -17,23 +17,12 @@ from pathlib import Path
 
 import requests
 
+from hub.bootstrap import initialize
 from hub.config import DEFAULT_AGENCIES_PORT, DEFAULT_AIRFLOW_PORT, DEFAULT_API_PORT, settings
 
 DEMO_SEED = 1
 DEMO_HOUSEHOLD = 7
 DEMO_DEPARTMENT = "MZ-210302"
-
-
-def _init() -> None:
-    from hub.airflow_env import create_secrets
-    from hub.crypto import create_keyring
-    from hub.store import upgrade
-
-    cfg = settings()
-    cfg.home.mkdir(parents=True, exist_ok=True)
-    create_keyring(cfg.keyring_path)
-    create_secrets()
-    upgrade()
 
 
 def _record_summary(household_ref: str) -> str:
@@ -50,8 +39,8 @@ def run_sync(households: int = 200) -> int:
     from hub.intake import create_request
     from hub.pipeline import run_inline
 
-    _init()
-    server = AgencyServer(households=households, seed=DEMO_SEED).start()
+    initialize()
+    server = AgencyServer.from_hub_home(households=households, seed=DEMO_SEED).start()
     os.environ["HUB_AGENCIES_URL"] = server.url
     try:
         print(f"agencies: {server.url} ({households} households)")
@@ -120,7 +109,7 @@ def run_live(households: int = 200) -> int:
     from hub.clients import create_client
 
     t0 = time.monotonic()
-    _init()
+    initialize()
     cfg = settings()
     agencies_url = f"http://127.0.0.1:{DEFAULT_AGENCIES_PORT}/"
     os.environ["HUB_AGENCIES_URL"] = agencies_url

@@ -88,11 +88,12 @@ def _decide_all(request_id: str, source: str) -> tuple[list[Allow], int]:
     return allows, refused
 
 
-def fetch_source(request_id: str, source: str, *, base_url: str | None = None) -> str:
+def fetch_source(request_id: str, source: str, *, base_url: str | None = None, secret: str | None = None) -> str:
     """Fetch one source for the members the gate allows; store the batch encrypted; return its id.
 
-    ``base_url`` is the agency's address (from the Airflow connection ``agency_<key>`` in a DAG); without it
-    the agencies' index at HUB_AGENCIES_URL is asked.
+    ``base_url`` and ``secret`` are the agency's address and credential (from the Airflow connection
+    ``agency_<key>`` in a DAG); without them the agencies' index at HUB_AGENCIES_URL is asked and the
+    credential comes from HUB_HOME.
     """
     from hub.config import settings
 
@@ -114,7 +115,7 @@ def fetch_source(request_id: str, source: str, *, base_url: str | None = None) -
         ids = {m.person_ref: keys.decrypt(m.id_number_enc, aad=f"request_members.id_number_enc:{request_id}")
                for m in members if m.person_ref in wanted}
     base = base_url or registry.base_url(source, settings().agencies_url)
-    result = registry.connector(source, base).fetch(allows, ids, auth_ref=request_id)
+    result = registry.connector(source, base, secret).fetch(allows, ids, auth_ref=request_id)
 
     status, reason = result.status, result.reason
     if refused and status == "complete":

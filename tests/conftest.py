@@ -23,14 +23,10 @@ def pytest_configure(config):
     os.environ["HUB_HOME"] = str(_HOME)
     os.environ.pop("HUB_DATABASE_URL", None)
     os.environ["HUB_AGENCIES_URL"] = "http://127.0.0.1:9/"  # nothing listens: tests pass their agencies explicitly
-    from hub.airflow_env import airflow_environment, create_secrets
-    from hub.crypto import create_keyring
-    from hub.config import settings
-    from hub.store import upgrade
+    from hub.airflow_env import airflow_environment
+    from hub.bootstrap import initialize
 
-    create_keyring(settings().keyring_path)
-    create_secrets()
-    upgrade()
+    initialize()
     os.environ.update(airflow_environment())
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
@@ -42,7 +38,7 @@ def pytest_unconfigure(config):
 def _serve(faults: str):
     from agencies.server import AgencyServer
 
-    server = AgencyServer(households=50, seed=7, faults=faults).start()
+    server = AgencyServer.from_hub_home(households=50, seed=7, faults=faults).start()
     old = os.environ["HUB_AGENCIES_URL"]
     os.environ["HUB_AGENCIES_URL"] = server.url
     try:

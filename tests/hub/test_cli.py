@@ -78,3 +78,34 @@ def test_clients_create_prints_a_token_that_the_api_accepts(home):
     )
     check = subprocess.run([sys.executable, "-c", code, token], env=home, capture_output=True, text=True)
     assert check.stdout.strip() == "404"  # authenticated, no such request
+
+
+def test_agencies_serve_says_which_source_is_where(home):
+    import socket
+
+    import requests
+
+    assert hub(home, "init").returncode == 0
+    with socket.socket() as s:  # a free block of 12 ports: index + eleven agencies
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    if port > 65000:
+        port = 40000 + port % 20000
+    proc = subprocess.Popen([HUB, "agencies", "serve", "--households", "20", "--port", str(port)], env=home,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(12)]
+        assert f"index on http://127.0.0.1:{port}/" in lines[0]
+        listed = {line.split()[0]: line.split()[-1] for line in lines[1:]}
+        index = requests.get(f"http://127.0.0.1:{port}/", timeout=5).json()
+        assert listed == {s["key"]: s["base_url"] for s in index["sources"]}
+        assert len(listed) == 11
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_agencies_serve_refuses_an_unknown_profile(home):
+    assert hub(home, "init").returncode == 0
+    out = hub(home, "agencies", "serve", "--faults", "chaos", "--households", "5")
+    assert out.returncode == 2 and "unknown fault profile" in out.stderr

@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import func, select, text
 
-from agencies.population import household
+from agencies.population import household_in_population
 from consent.gate import Reason
 from hub.crypto import keyring
 from hub.intake import create_request
@@ -63,7 +63,7 @@ def test_pipeline_publishes_a_signed_record_with_the_true_members(database, agen
     record, content = load_record(result.household_ref)
     assert record.version == 1 and record.completeness == {"household": "complete"}
     assert verify_record(content, record.signature)
-    truth = household(7, 5)
+    truth = household_in_population(7, 50, 5)
     assert sorted(m["name"] for m in content["members"]) == sorted(p.name for p in truth.members if p.status == "normal")
     assert content["division"]["code"] == truth.division
     assert agencies.stats()["household"]["served"] == 1

@@ -1,0 +1,141 @@
+"""The eleven simulated agencies, declared: wire format, credential scheme, batch limit, paging, field names
+and code tables. Real agencies differ; so do these (pinyin abbreviations, Chinese CSV headers, camelCase,
+amounts in 10,000 yuan, dates with and without dashes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from schemas.codes import PERSON_STATUS, RELATION_CODES, SEX
+
+
+def _inv(table: dict[str, str]) -> dict[str, str]:
+    return {v: k for k, v in table.items()}
+
+
+def _compact_date(value: str) -> str:  # 2025-01-31 -> 20250131, 2025-01 -> 202501
+    return value.replace("-", "")
+
+
+def _wan(value: float) -> float:  # yuan -> 10,000 yuan (万元)
+    return round(value / 10000.0, 4)
+
+
+@dataclass(frozen=True)
+class AgencySpec:
+    key: str
+    name: str
+    wire: str  # json | xml | csv (csv is GBK-encoded)
+    auth: str  # api_key | hmac
+    max_batch: int
+    fields: dict[str, str]  # canonical field -> wire field (the first is the ID number)
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)  # canonical field -> value -> wire code
+    transforms: dict[str, Callable] = field(default_factory=dict)  # canonical field -> value transform
+    page_size: int | None = None  # rows per page when the agency paginates
+    ids_field: str = "ids"  # name of the ID list in a JSON request
+    path: str = "query"  # relative to the agency's base URL
+
+    @property
+    def id_field(self) -> str:
+        return next(iter(self.fields.values()))
+
+
+SPECS: dict[str, AgencySpec] = {
+    s.key: s
+    for s in [
+        AgencySpec(
+            key="household", name="公安户籍", wire="json", auth="api_key", max_batch=100, ids_field="sfzhList",
+            path="api/v1/persons/query",
+            fields={"id_number": "sfzh", "name": "xm", "sex": "xb", "birth_date": "csrq", "household_no": "hh",
+                    "relation": "yhzgx", "status": "zt", "address_code": "dzbm"},
+            codes={"sex": _inv(SEX), "relation": RELATION_CODES, "status": _inv(PERSON_STATUS)},
+            transforms={"birth_date": _compact_date},
+        ),
+        AgencySpec(
+            key="tax", name="税务", wire="xml", auth="hmac", max_batch=50,
+            fields={"id_number": "nsrsbh", "period": "ssq", "income_type": "sdxm", "amount": "sre", "tax": "ynse",
+                    "withholder_uscc": "kjywrdm"},
+            codes={"income_type": {"wages": "0101", "labour": "0102", "business": "0103", "property_lease": "0104"}},
+        ),
+        AgencySpec(
+            key="social_insurance", name="人社社保", wire="json", auth="api_key", max_batch=100, page_size=200,
+            ids_field="aac002List",
+            fields={"id_number": "aac002", "period": "aae002", "kind": "lx", "insurance_type": "aae140",
+                    "base": "aae180", "amount": "je"},
+            codes={"kind": {"contribution": "1", "benefit": "2"},
+                   "insurance_type": {"pension": "110", "medical": "310", "unemployment": "210"}},
+            transforms={"period": _compact_date},
+        ),
+        AgencySpec(
+            key="provident_fund", name="住房公积金中心", wire="csv", auth="api_key", max_batch=200, ids_field="zjhm",
+            fields={"id_number": "证件号码", "period": "年月", "base": "缴存基数", "personal": "个人缴存额",
+                    "employer": "单位缴存额", "balance": "账户余额", "employer_name": "单位名称",
+                    "employer_uscc": "单位统一社会信用代码"},
+        ),
+        AgencySpec(
+            key="real_estate", name="不动产登记中心", wire="xml", auth="hmac", max_batch=20,
+            fields={"id_number": "qlrzjh", "cert_no": "bdcqzh", "use": "ghyt", "area": "jzmj", "share": "gyfe",
+                    "location_code": "xzqdm", "address": "zl", "acquired": "djsj", "mortgaged": "dyzt"},
+            codes={"use": {"residential": "10", "commercial": "20", "parking": "30", "other": "90"},
+                   "mortgaged": {True: "1", False: "0"}},
+        ),
+        AgencySpec(
+            key="market_entity", name="市场监管", wire="json", auth="api_key", max_batch=100, page_size=100,
+            ids_field="zjhmList",
+            fields={"id_number": "zjhm", "uscc": "tyshxydm", "name": "qymc", "role": "js",
+                    "registered_capital": "zczb", "share": "cgbl", "status": "djzt", "established": "clrq"},
+            codes={"role": {"legal_rep": "01", "shareholder": "02", "operator": "03"},
+                   "status": {"active": "1", "revoked": "2", "cancelled": "3"}},
+            transforms={"registered_capital": _wan, "established": _compact_date},
+        ),
+        AgencySpec(
+            key="vehicles_vessels", name="公安交管与海事", wire="csv", auth="hmac", max_batch=100,
+            fields={"id_number": "证件号码", "kind": "类别", "plate": "号牌号码", "type": "车船类型",
+                    "purchase_price": "购置价格", "registered": "登记日期", "status": "状态",
+                    "disability_adapted": "残疾人专用"},
+            codes={"kind": {"vehicle": "1", "vessel": "2"},
+                   "type": {"car": "K33", "motorcycle": "M21", "truck": "H11", "fishing_vessel": "C01",
+                            "cargo_vessel": "C02"},
+                   "status": {"normal": "A", "scrapped": "E", "seized": "H"},
+                   "disability_adapted": {True: "是", False: "否"}},
+        ),
+        AgencySpec(
+            key="bank", name="银行", wire="json", auth="hmac", max_batch=50,
+            fields={"id_number": "zjhm", "bank": "yhmc", "account": "zh", "product": "cplx", "period": "ny",
+                    "balance": "ye"},
+            codes={"product": {"demand": "01", "time_deposit": "02", "wealth": "03"}},
+            transforms={"period": _compact_date},
+        ),
+        AgencySpec(
+            key="securities", name="证券公司", wire="xml", auth="api_key", max_batch=50,
+            fields={"id_number": "zjhm", "firm": "qsmc", "account": "zjzh", "security_code": "zqdm",
+                    "security_name": "zqmc", "quantity": "cysl", "market_value": "sz", "as_of": "rq"},
+        ),
+        AgencySpec(
+            key="commercial_insurance", name="商业保险公司", wire="csv", auth="api_key", max_batch=100, page_size=100,
+            fields={"id_number": "证件号码", "insurer": "保险公司", "policy_no": "保单号", "product": "产品名称",
+                    "type": "险种", "cash_value": "现金价值", "annual_premium": "年缴保费", "effective": "生效日期"},
+            codes={"type": {"life": "1", "annuity": "2", "health": "3", "accident": "4"}},
+        ),
+        AgencySpec(
+            key="internet_finance", name="互联网金融平台", wire="json", auth="hmac", max_batch=100, ids_field="idNos",
+            fields={"id_number": "idNo", "platform": "platform", "product": "productName", "balance": "balance",
+                    "as_of": "asOf"},
+        ),
+    ]
+}
+
+
+def to_wire(spec: AgencySpec, row: dict) -> dict:
+    """A canonical row as the agency writes it."""
+    out = {}
+    for canon, wire in spec.fields.items():
+        value = row.get(canon)
+        if canon in spec.transforms and value is not None:
+            value = spec.transforms[canon](value)
+        if canon in spec.codes and value is not None:
+            value = spec.codes[canon].get(value, value)
+        out[wire] = value
+    return out

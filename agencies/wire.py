@@ -1,0 +1,86 @@
+"""Wire formats of the simulated agencies: JSON, XML and GBK-encoded CSV, requests and answers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+
+from agencies.specs import AgencySpec
+
+
+class BadRequestBody(ValueError):
+    pass
+
+
+def parse_request(spec: AgencySpec, body: bytes) -> tuple[list[str], int]:
+    """(ID numbers, page number) from a request body; page 1 when the agency does not paginate."""
+    try:
+        if spec.wire == "xml":
+            root = ET.fromstring(body)
+            ids = [e.text or "" for e in root.iter("id")]
+            page = int(root.get("page", "1"))
+        else:
+            doc = json.loads(body.decode("utf-8"))
+            ids, page = doc.get(spec.ids_field), int(doc.get("pageNo", 1))
+    except (ET.ParseError, UnicodeDecodeError, json.JSONDecodeError, ValueError, AttributeError) as exc:
+        raise BadRequestBody(f"request body is not valid {spec.wire if spec.wire == 'xml' else 'json'}") from exc
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise BadRequestBody(f"{spec.ids_field if spec.wire != 'xml' else 'id'}: a list of ID numbers is required")
+    if page < 1:
+        raise BadRequestBody("page numbers start at 1")
+    return ids, page
+
+
+def build_request(spec: AgencySpec, ids: list[str], page: int = 1) -> bytes:
+    """What a client sends (used by the hub's connectors and by tests)."""
+    if spec.wire == "xml":
+        root = ET.Element("query", page=str(page))
+        for i in ids:
+            ET.SubElement(root, "id").text = i
+        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    doc = {spec.ids_field: ids}
+    if spec.page_size:
+        doc["pageNo"] = page
+    return json.dumps(doc).encode("utf-8")
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def encode_answer(spec: AgencySpec, rows: list[dict], not_found: list[str], *, page: int, pages: int, total: int,
+                  encoding: str | None = None) -> tuple[bytes, str]:
+    """(body, content type). ``encoding`` overrides the body's real encoding (the dirty profile's wrong encoding)
+    while the declared charset stays the agency's usual one."""
+    if spec.wire == "json":
+        doc = {"code": "0000", "msg": "成功", "data": rows, "notFound": not_found}
+        if spec.page_size:
+            doc.update(pageNo=page, pageSize=spec.page_size, totalPages=pages, total=total)
+        text = json.dumps(doc, ensure_ascii=False)
+        return text.encode(encoding or "utf-8"), "application/json; charset=utf-8"
+    if spec.wire == "xml":
+        root = ET.Element("response", code="0000", page=str(page), pages=str(pages), total=str(total))
+        records = ET.SubElement(root, "records")
+        for row in rows:
+            rec = ET.SubElement(records, "record")
+            for k, v in row.items():
+                ET.SubElement(rec, k).text = _text(v)
+        nf = ET.SubElement(root, "notFound")
+        for i in not_found:
+            ET.SubElement(nf, "id").text = i
+        text = ET.tostring(root, encoding="unicode")
+        return ('<?xml version="1.0" encoding="UTF-8"?>' + text).encode(encoding or "utf-8"), \
+            "application/xml; charset=utf-8"
+    buf = io.StringIO()
+    header = list(rows[0].keys()) if rows else list(spec.fields.values())
+    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\r\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _text(v) for k, v in row.items()})
+    return buf.getvalue().encode(encoding or "gbk", errors="replace"), "text/csv; charset=GBK"

@@ -1,0 +1,33 @@
+"""`hub init`: create or upgrade everything the hub needs under HUB_HOME (idempotent; keeps existing keys)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class InitResult:
+    keyring_created: bool
+    airflow_secrets_created: bool
+    agency_credentials_created: bool
+
+
+def initialize() -> InitResult:
+    from agencies.specs import SPECS
+    from connectors.auth import create_credentials, credentials_path
+    from hub.airflow_env import create_secrets
+    from hub.config import settings
+    from hub.crypto import create_keyring
+    from hub.store import upgrade
+
+    cfg = settings()
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    result = InitResult(
+        keyring_created=create_keyring(cfg.keyring_path),
+        airflow_secrets_created=create_secrets(),
+        # The simulated agencies issue one credential each; the hub and the simulator both read this file.
+        agency_credentials_created=create_credentials(credentials_path(cfg.home),
+                                                      {k: s.auth for k, s in SPECS.items()}),
+    )
+    upgrade()
+    return result
