@@ -30,13 +30,25 @@ class MemberIn(BaseModel):
     relation: str = Field(description="head, spouse, son, daughter, child, grandchild, parent, other")
 
 
-class AuthorizationIn(BaseModel):
-    id_number: str = Field(description="the member who signed")
-    purpose: Purpose
+class FinancialConsentIn(BaseModel):
+    sources: list[str] = Field(description="bank, securities, commercial_insurance, internet_finance")
+    evidence_sha256: str = Field(description="SHA-256 (hex) of the separate financial consent form")
+
+
+class ConsentIn(BaseModel):
+    id_number: str = Field(description="the member")
     sources: list[str]
+    evidence_sha256: str | None = Field(None, description="SHA-256 (hex) of the member's signed form (adults)")
+    guardian_id_number: str | None = Field(None, description="the adult member who signs for a minor")
+    financial_consent: FinancialConsentIn | None = None
+
+
+class AuthorizationIn(BaseModel):
     valid_from: dt.datetime
     valid_until: dt.datetime
-    evidence_sha256: str = Field(description="SHA-256 (hex) of the signed authorization form")
+    recheck_interval_days: int = 90
+    data_life_days: int = 30
+    consents: list[ConsentIn]
 
 
 class RequestIn(BaseModel):
@@ -44,7 +56,7 @@ class RequestIn(BaseModel):
     case_ref: str
     sources: list[str]
     members: list[MemberIn]
-    authorizations: list[AuthorizationIn]
+    authorization: AuthorizationIn | None = None
     department: str | None = Field(None, description="ignored: the department is the token's")
 
 
@@ -148,7 +160,7 @@ def create_app() -> FastAPI:
 
     @app.post("/v1/requests", status_code=201, response_model=RequestOut, tags=["requests"])
     def post_request(body: RequestIn, client: Department) -> RequestOut:
-        doc = body.model_dump(mode="json")
+        doc = body.model_dump(mode="json", exclude_none=True)
         try:
             request_id = create_request(doc, department=client.department, client_id=client.id)
         except InvalidRequest as exc:

@@ -1,18 +1,22 @@
-"""Department requests (单位委托) with the members' authorizations (个人授权): checked, then stored encrypted.
+"""Department requests (单位委托) with the household's authorization (个人授权): checked, then stored encrypted.
+
+A request names the department, purpose, case number, sources and members; its ``authorization`` (optional: a
+request may wait for it, see `hub consent grant`) follows consent.authorizations.
 
 Errors name the field and the member's position, never an ID number or a name.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
 
 from consent import ledger
+from consent.authorizations import check_authorization, store_authorization
 from connectors.registry import SOURCES
 from hub.crypto import keyring
-from hub.store import Authorization, Request, RequestMember, session
+from hub.store import Request, RequestMember, session
+from schemas.sources import SOURCE_KEYS
 
 PURPOSES = {
     "dibao": "最低生活保障 / minimum living guarantee",
@@ -26,7 +30,6 @@ PURPOSES = {
 }
 RELATIONS = {"head", "spouse", "son", "daughter", "child", "grandchild", "parent", "other"}
 _DEPT = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class InvalidRequest(ValueError):
@@ -35,18 +38,6 @@ class InvalidRequest(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("; ".join(problems))
-
-
-def _when(value, where: str, problems: list[str]) -> dt.datetime | None:
-    try:
-        moment = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        problems.append(f"{where}: not an ISO 8601 date-time")
-        return None
-    if moment.tzinfo is None:
-        problems.append(f"{where}: needs a time zone offset")
-        return None
-    return moment.astimezone(dt.timezone.utc)
 
 
 def check_request(doc: dict, department: str | None = None) -> list[str]:
@@ -84,27 +75,9 @@ def check_request(doc: dict, department: str | None = None) -> list[str]:
             problems.append(f"members[{i}].relation: one of {', '.join(sorted(RELATIONS))}")
     if len(set(ids)) != len(ids):
         problems.append("members: the same person is named twice")
-    auths = doc.get("authorizations")
-    if not isinstance(auths, list):
-        problems.append("authorizations: a list is required (it may be empty)")
-        auths = []
-    for i, a in enumerate(auths, 1):
-        where = f"authorizations[{i}]"
-        if not isinstance(a, dict):
-            problems.append(f"{where}: must be an object")
-            continue
-        if str(a.get("id_number", "")).upper() not in ids:
-            problems.append(f"{where}.id_number: must name one of the members")
-        if a.get("purpose") not in PURPOSES:
-            problems.append(f"{where}.purpose: one of {', '.join(PURPOSES)}")
-        if not isinstance(a.get("sources"), list) or not all(s in SOURCES for s in a["sources"]):
-            problems.append(f"{where}.sources: a list of known sources")
-        start = _when(a.get("valid_from"), f"{where}.valid_from", problems)
-        end = _when(a.get("valid_until"), f"{where}.valid_until", problems)
-        if start and end and end <= start:
-            problems.append(f"{where}: valid_until must be after valid_from")
-        if not isinstance(a.get("evidence_sha256"), str) or not _HEX64.match(a["evidence_sha256"]):
-            problems.append(f"{where}.evidence_sha256: SHA-256 (hex) of the signed authorization form")
+    auth = doc.get("authorization")
+    if auth is not None:
+        problems += check_authorization(auth, ids, SOURCE_KEYS)
     return problems
 
 
@@ -145,23 +118,7 @@ def create_request(doc: dict, *, department: str | None = None, client_id: str |
             {"request_id": request_id, "department": dept, "purpose": doc["purpose"], "sources": doc["sources"],
              "members": len(doc["members"])},
         )
-        for a in doc["authorizations"]:
-            auth = Authorization(
-                id=uuid.uuid4().hex,
-                request_id=request_id,
-                person_ref=keys.pseudonym(a["id_number"].upper()),
-                purpose=a["purpose"],
-                sources=list(a["sources"]),
-                valid_from=_when(a["valid_from"], "", []),
-                valid_until=_when(a["valid_until"], "", []),
-                evidence_sha256=a["evidence_sha256"],
-            )
-            s.add(auth)
-            ledger.append(
-                s,
-                "authorization.granted",
-                {"authorization_id": auth.id, "request_id": request_id, "person_ref": auth.person_ref,
-                 "purpose": auth.purpose, "sources": auth.sources, "valid_from": auth.valid_from.isoformat(),
-                 "valid_until": auth.valid_until.isoformat(), "evidence_sha256": auth.evidence_sha256},
-            )
+        if doc.get("authorization") is not None:
+            store_authorization(s, request_id=request_id, department=dept, purpose=doc["purpose"],
+                                case_ref=doc["case_ref"], doc=doc["authorization"], keys=keys)
     return request_id

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from consent import ledger
-from consent.gate import Allow, AuthorizationView, decide
+from consent.authorizations import views as authorization_views
+from consent.gate import Allow, decide
 from connectors import registry
 from hub.crypto import keyring
 from hub.store import (
-    Authorization,
     ConsentDecision,
     FetchBatch,
     QuarantinedRow,
@@ -63,14 +63,10 @@ def _decide_all(request_id: str, source: str) -> tuple[list[Allow], int]:
     with session() as s:
         req = _request(s, request_id)
         members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
-        auths = [
-            AuthorizationView(a.id, a.person_ref, a.purpose, frozenset(a.sources), a.valid_from, a.valid_until,
-                              a.revoked_at)
-            for a in s.scalars(select(Authorization).where(Authorization.request_id == request_id))
-        ]
+        auths = authorization_views(s, request_id)
         allows, refused = [], 0
         for m in members:
-            d = decide(m.person_ref, source, req.purpose, moment, auths)
+            d = decide(m.person_ref, source, req.purpose, req.department, moment, auths)
             s.add(ConsentDecision(request_id=request_id, person_ref=m.person_ref, source=source, purpose=req.purpose,
                                   decided_at=moment, allowed=d.allowed, reason=d.reason.value,
                                   authorization_id=d.authorization_id))

@@ -17,6 +17,7 @@ from typing import Iterator
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -91,19 +92,55 @@ class RequestMember(Base):
 
 
 class Authorization(Base):
-    """A member's authorization (个人授权) for some sources and one purpose, within a validity window."""
+    """A household's authorization (个人授权) given in one entrustment: purpose, validity, the members' consents.
+
+    ``receipt`` is the consent receipt (consent/receipt.schema.json, after ISO/IEC TS 27560 and the Kantara
+    Consent Receipt): pseudonyms and hashes only.
+    """
 
     __tablename__ = "authorizations"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
-    person_ref: Mapped[str] = mapped_column(String(40), index=True)
+    department: Mapped[str] = mapped_column(String(64))  # the entrusting department
     purpose: Mapped[str] = mapped_column(String(32))
-    sources: Mapped[list] = mapped_column(JSON)
     valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    evidence_sha256: Mapped[str] = mapped_column(String(64))  # hash of the signed form or e-signature
+    recheck_interval_days: Mapped[int] = mapped_column(Integer)  # how often re-checks may fetch again
+    data_life_days: Mapped[int] = mapped_column(Integer)  # how long fetched raw data may be kept
+    receipt: Mapped[dict] = mapped_column(JSON)
+    receipt_sha256: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # full revocation
+    expired_logged: Mapped[bool] = mapped_column(Boolean, default=False)  # its expiry is in the ledger
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuthorizationMember(Base):
+    """One member's consent within an authorization."""
+
+    __tablename__ = "authorization_members"
+    __table_args__ = (UniqueConstraint("authorization_id", "person_ref"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorizations.id"), index=True)
+    person_ref: Mapped[str] = mapped_column(String(40), index=True)
+    adult_from: Mapped[dt.date] = mapped_column(Date)  # the 18th birthday (decides guardian cover)
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))  # own signature; None when a guardian covers
+    guardian_ref: Mapped[str | None] = mapped_column(String(40))  # the covering adult member (minors)
+    sources: Mapped[list] = mapped_column(JSON)
+    financial_sources: Mapped[list] = mapped_column(JSON)  # the separate financial consent (PIPL Art. 29)
+    financial_evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the member withdrew entirely
+
+
+class ScopeRevocation(Base):
+    """A partial revocation: one member, one source."""
+
+    __tablename__ = "scope_revocations"
+    __table_args__ = (UniqueConstraint("authorization_id", "person_ref", "source"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorizations.id"), index=True)
+    person_ref: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(32))
+    revoked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class ConsentDecision(Base):
@@ -200,14 +237,48 @@ class HouseholdRecord(Base):
 
 
 class LedgerEvent(Base):
-    """Append-only event log; leaves hold pseudonyms and hashes only (RFC 6962 leaf hash)."""
+    """Append-only event log. MUST NOT be updated or deleted (triggers refuse it; on PostgreSQL the application
+    role has no UPDATE or DELETE). Payloads hold pseudonyms and hashes only."""
 
     __tablename__ = "ledger_events"
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(48), index=True)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     payload: Mapped[dict] = mapped_column(JSON)
+    leaf_sha256: Mapped[str] = mapped_column(String(64))  # RFC 6962 leaf hash of the entry (consent.ledger)
+
+
+class LedgerLeaf(Base):
+    """The event at each position of the Merkle tree, assigned when a checkpoint integrates it. Append-only."""
+
+    __tablename__ = "ledger_leaves"
+    leaf_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)  # ledger_events.seq
     leaf_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerNode(Base):
+    """Tree state: the hash of every complete, aligned subtree (level 0 = leaves). Append-only; derived from the
+    leaves, kept so proofs need O(log^2 n) reads."""
+
+    __tablename__ = "ledger_nodes"
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class LedgerCheckpoint(Base):
+    """A signed checkpoint (C2SP tlog-checkpoint note, Ed25519). Append-only; numbered without gaps."""
+
+    __tablename__ = "ledger_checkpoints"
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(Integer)
+    root_sha256: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)  # the signed note, as published
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+LEDGER_TABLES = ("ledger_events", "ledger_leaves", "ledger_nodes", "ledger_checkpoints")
 
 
 class ApiClient(Base):
@@ -272,3 +343,30 @@ def upgrade(url: str | None = None) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.attributes["url"] = url or settings().database_url
     command.upgrade(cfg, "head")
+
+
+def grant_app_role(admin_url: str, role: str) -> None:
+    """PostgreSQL: let ``role`` (the hub's application login; created without a password when missing, set one
+    with ALTER ROLE where the server asks for passwords) read and write the store, but only SELECT and INSERT on
+    the ledger tables. Run as the owner of the schema, after ``upgrade``."""
+    from sqlalchemy import text
+
+    if not admin_url.startswith("postgresql"):
+        raise ValueError("application roles exist on PostgreSQL only")
+    if not role.replace("_", "").isalnum():
+        raise ValueError("role names are letters, digits and '_'")
+    eng = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as c:
+            exists = c.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
+            if not exists:
+                c.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+            c.execute(text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))
+            c.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"'))
+            c.execute(text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
+            for table in LEDGER_TABLES:
+                c.execute(text(f'REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM "{role}"'))
+            c.execute(text(f'REVOKE ALL ON alembic_version FROM "{role}"'))
+            c.execute(text(f'GRANT SELECT ON alembic_version TO "{role}"'))
+    finally:
+        eng.dispose()

@@ -134,9 +134,11 @@ def test_household_in_population_is_the_streamed_household():
 
 def test_sample_request_names_the_living_members_with_their_authorizations():
     doc = sample_request(seed=9, households=300, k=4)
-    living = [p for p in household(9, 4).members if p.status == "normal"]
+    living = [p for p in household_in_population(9, 300, 4).members if p.status == "normal"]
     assert [m["id_number"] for m in doc["members"]] == [p.id_number for p in living]
-    assert [a["id_number"] for a in doc["authorizations"]] == [p.id_number for p in living]
+    consents = doc["authorization"]["consents"]
+    assert [c["id_number"] for c in consents] == [p.id_number for p in living]
+    assert all(("evidence_sha256" in c) != ("guardian_id_number" in c) for c in consents)
 
 
 # -- unified social credit codes -----------------------------------------------------------------------------------

@@ -17,15 +17,17 @@ from connectors.base import AgencyError, Failure, classify, Action
 from connectors.auth import Credential
 from connectors.household import HouseholdSource
 from connectors.registry import base_url, connector
-from consent.gate import AuthorizationView, decide
+from consent.gate import AuthorizationView, MemberConsent, decide
 
 NOW = dt.datetime.now(dt.timezone.utc)
 
 
 def _allows(people, source="household"):
-    auths = [AuthorizationView(f"a{i}", f"p{i}", "dibao", frozenset({source}), NOW - dt.timedelta(days=1),
-                               NOW + dt.timedelta(days=1)) for i in range(len(people))]
-    allows = [decide(f"p{i}", source, "dibao", NOW, auths) for i in range(len(people))]
+    members = {f"p{i}": MemberConsent(f"p{i}", frozenset({source}), adult_from=dt.date(1900, 1, 1))
+               for i in range(len(people))}
+    auths = [AuthorizationView("a1", "MZ-210302", "dibao", NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=1),
+                               members)]
+    allows = [decide(f"p{i}", source, "dibao", "MZ-210302", NOW, auths) for i in range(len(people))]
     return allows, {f"p{i}": p.id_number for i, p in enumerate(people)}
 
 

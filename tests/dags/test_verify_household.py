@@ -122,7 +122,7 @@ def test_dag_run_without_authorization_asks_no_agency_and_publishes_nothing(airf
 
     monkeypatch.setenv("AIRFLOW_CONN_AGENCY_HOUSEHOLD", f'{{"conn_type": "http", "host": "{agencies.base_url("household")}"}}')
     doc = sample(21)
-    doc["authorizations"] = []
+    doc["authorization"] = None
     request_id = create_request(doc)
     run = _serialized_dag("verify_household").test(run_conf={"request_id": request_id})
     assert run.state == "success"

@@ -116,7 +116,7 @@ def test_concurrent_publishes_of_one_household_never_share_a_version(database, a
 
 def test_request_without_authorization_fetches_nothing_and_publishes_nothing(database, agencies):
     doc = sample(10)
-    doc["authorizations"] = []
+    doc["authorization"] = None
     request_id = create_request(doc)
     result = run_inline(request_id)
     assert result.status == "refused" and result.record_id is None

@@ -2,11 +2,12 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 13:34:27.104787
+Create Date: 2026-11-28 14:30:06.648848
 """
 
 from alembic import op
 import sqlalchemy as sa
+
 
 
 revision = '0001'
@@ -27,6 +28,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_sha256')
     )
+    op.create_table('ledger_checkpoints',
+    sa.Column('number', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('root_sha256', sa.String(length=64), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('number')
+    )
     op.create_table('ledger_events',
     sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('kind', sa.String(length=48), nullable=False),
@@ -38,6 +47,19 @@ def upgrade() -> None:
     with op.batch_alter_table('ledger_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ledger_events_kind'), ['kind'], unique=False)
 
+    op.create_table('ledger_leaves',
+    sa.Column('leaf_index', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('leaf_sha256', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('leaf_index'),
+    sa.UniqueConstraint('seq')
+    )
+    op.create_table('ledger_nodes',
+    sa.Column('level', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('index', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('level', 'index')
+    )
     op.create_table('requests',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('department', sa.String(length=64), nullable=False),
@@ -57,19 +79,21 @@ def upgrade() -> None:
     op.create_table('authorizations',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('request_id', sa.String(length=32), nullable=False),
-    sa.Column('person_ref', sa.String(length=40), nullable=False),
+    sa.Column('department', sa.String(length=64), nullable=False),
     sa.Column('purpose', sa.String(length=32), nullable=False),
-    sa.Column('sources', sa.JSON(), nullable=False),
     sa.Column('valid_from', sa.DateTime(), nullable=False),
     sa.Column('valid_until', sa.DateTime(), nullable=False),
+    sa.Column('recheck_interval_days', sa.Integer(), nullable=False),
+    sa.Column('data_life_days', sa.Integer(), nullable=False),
+    sa.Column('receipt', sa.JSON(), nullable=False),
+    sa.Column('receipt_sha256', sa.String(length=64), nullable=False),
     sa.Column('revoked_at', sa.DateTime(), nullable=True),
-    sa.Column('evidence_sha256', sa.String(length=64), nullable=False),
+    sa.Column('expired_logged', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['request_id'], ['requests.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('authorizations', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_authorizations_person_ref'), ['person_ref'], unique=False)
         batch_op.create_index(batch_op.f('ix_authorizations_request_id'), ['request_id'], unique=False)
 
     op.create_table('consent_decisions',
@@ -140,6 +164,25 @@ def upgrade() -> None:
     with op.batch_alter_table('request_members', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_request_members_request_id'), ['request_id'], unique=False)
 
+    op.create_table('authorization_members',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('authorization_id', sa.String(length=32), nullable=False),
+    sa.Column('person_ref', sa.String(length=40), nullable=False),
+    sa.Column('adult_from', sa.Date(), nullable=False),
+    sa.Column('evidence_sha256', sa.String(length=64), nullable=True),
+    sa.Column('guardian_ref', sa.String(length=40), nullable=True),
+    sa.Column('sources', sa.JSON(), nullable=False),
+    sa.Column('financial_sources', sa.JSON(), nullable=False),
+    sa.Column('financial_evidence_sha256', sa.String(length=64), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['authorization_id'], ['authorizations.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('authorization_id', 'person_ref')
+    )
+    with op.batch_alter_table('authorization_members', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_authorization_members_authorization_id'), ['authorization_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_authorization_members_person_ref'), ['person_ref'], unique=False)
+
     op.create_table('quarantine',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('batch_id', sa.String(length=32), nullable=False),
@@ -154,6 +197,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('quarantine', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_quarantine_batch_id'), ['batch_id'], unique=False)
+
+    op.create_table('scope_revocations',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('authorization_id', sa.String(length=32), nullable=False),
+    sa.Column('person_ref', sa.String(length=40), nullable=False),
+    sa.Column('source', sa.String(length=32), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['authorization_id'], ['authorizations.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('authorization_id', 'person_ref', 'source')
+    )
+    with op.batch_alter_table('scope_revocations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_scope_revocations_authorization_id'), ['authorization_id'], unique=False)
 
     op.create_table('source_rows',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -186,6 +242,31 @@ def upgrade() -> None:
 
 
 
+    _append_only_ledger()
+
+
+LEDGER_TABLES = ("ledger_events", "ledger_leaves", "ledger_nodes", "ledger_checkpoints")
+
+
+def _append_only_ledger() -> None:
+    """The ledger tables MUST NOT be updated or deleted: a trigger refuses it on either backend (the PostgreSQL
+    application role additionally gets no UPDATE or DELETE; see hub.store.grant_app_role)."""
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.execute(
+            "CREATE OR REPLACE FUNCTION hub_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION 'ledger table % is append-only', TG_TABLE_NAME; END $$"
+        )
+        for table in LEDGER_TABLES:
+            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                       f"FOR EACH ROW EXECUTE FUNCTION hub_ledger_append_only()")
+    elif dialect == "sqlite":
+        for table in LEDGER_TABLES:
+            for action in ("UPDATE", "DELETE"):
+                op.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                           f"BEGIN SELECT RAISE(ABORT, 'ledger table {table} is append-only'); END")
+
+
 def downgrade() -> None:
     with op.batch_alter_table('validation_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_validation_runs_batch_id'))
@@ -195,10 +276,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_source_rows_batch_id'))
 
     op.drop_table('source_rows')
+    with op.batch_alter_table('scope_revocations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_scope_revocations_authorization_id'))
+
+    op.drop_table('scope_revocations')
     with op.batch_alter_table('quarantine', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_quarantine_batch_id'))
 
     op.drop_table('quarantine')
+    with op.batch_alter_table('authorization_members', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_authorization_members_person_ref'))
+        batch_op.drop_index(batch_op.f('ix_authorization_members_authorization_id'))
+
+    op.drop_table('authorization_members')
     with op.batch_alter_table('request_members', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_request_members_request_id'))
 
@@ -218,15 +308,17 @@ def downgrade() -> None:
     op.drop_table('consent_decisions')
     with op.batch_alter_table('authorizations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_authorizations_request_id'))
-        batch_op.drop_index(batch_op.f('ix_authorizations_person_ref'))
 
     op.drop_table('authorizations')
     with op.batch_alter_table('requests', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_requests_household_ref'))
 
     op.drop_table('requests')
+    op.drop_table('ledger_nodes')
+    op.drop_table('ledger_leaves')
     with op.batch_alter_table('ledger_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ledger_events_kind'))
 
     op.drop_table('ledger_events')
+    op.drop_table('ledger_checkpoints')
     op.drop_table('api_clients')
