@@ -66,9 +66,7 @@ class MalformedHashError(ProofError):
         self.what, self.got = what, got
 
 
-def _check_hashes(leaf: bytes | None, proof: Sequence[bytes]) -> list[bytes]:
-    if leaf is not None and len(leaf) != HASH_SIZE:
-        raise MalformedHashError("leaf hash", len(leaf))
+def _check_proof(proof: Sequence[bytes]) -> list[bytes]:
     for i, h in enumerate(proof):
         if len(h) != HASH_SIZE:
             raise MalformedHashError(f"proof[{i}]", len(h))
@@ -88,7 +86,7 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequenc
     border = (index >> inner).bit_count()  # left siblings on the right border above that
     if len(proof) != inner + border:
         raise ProofLengthError(len(proof), inner + border)
-    proof = _check_hashes(None, proof)
+    proof = _check_proof(proof)
     h = bytes(leaf)
     for i, p in enumerate(proof):
         h = node_hash(h, p) if i < inner and not (index >> i) & 1 else node_hash(p, h)
@@ -96,7 +94,10 @@ def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequenc
 
 
 def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> None:
-    """Raise a ProofError unless `proof` shows leaf hash `leaf` at `index` in the tree (size, root)."""
+    """Raise a ProofError unless `proof` shows leaf hash `leaf` at `index` in the tree (size, root).
+
+    The size is bound only through the root (a proof for size 3 also checks out for size 4 against the size-3
+    root), so take size and root together from one verified checkpoint."""
     computed = root_from_inclusion_proof(index, size, leaf, proof)
     if computed != root:
         raise RootMismatchError(size, computed, bytes(root))
@@ -123,7 +124,7 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
     first = 0 if size1 == 1 << shift else 1  # a perfect old tree is its own seed; otherwise proof[0] is
     if len(proof) != first + inner + border:
         raise ProofLengthError(len(proof), first + inner + border)
-    proof = _check_hashes(None, proof)
+    proof = _check_proof(proof)
     seed = bytes(root1) if first == 0 else proof[0]
     rest, mask = proof[first:], (size1 - 1) >> shift
     hash1 = hash2 = seed

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+from sqlalchemy.engine import make_url
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,7 @@ def initialize() -> InitResult:
     from hub.airflow_env import create_secrets
     from hub.config import settings
     from hub.crypto import create_keyring
-    from hub.store import upgrade
+    from hub.store import grant_app_role, upgrade
 
     cfg = settings()
     cfg.home.mkdir(parents=True, exist_ok=True)
@@ -29,5 +32,14 @@ def initialize() -> InitResult:
         agency_credentials_created=create_credentials(credentials_path(cfg.home),
                                                       {k: s.auth for k, s in SPECS.items()}),
     )
-    upgrade()
+    admin_url = os.environ.get("HUB_DATABASE_ADMIN_URL")
+    if admin_url:
+        # PostgreSQL with separate roles: migrate as the owner, then let the application's login (the user of
+        # HUB_DATABASE_URL) read and write, with only SELECT and INSERT on the ledger tables.
+        upgrade(admin_url)
+        app_user = make_url(cfg.database_url).username
+        if app_user and app_user != make_url(admin_url).username:
+            grant_app_role(admin_url, app_user)
+    else:
+        upgrade()
     return result

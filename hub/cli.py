@@ -138,6 +138,136 @@ def cmd_demo(args) -> int:
     return demo.run_sync(households=args.households) if args.sync else demo.run_live(households=args.households)
 
 
+def _id_ref(id_number: str | None) -> str | None:
+    from hub.crypto import keyring
+    from schemas.codes import is_valid_id
+
+    if id_number is None:
+        return None
+    if not is_valid_id(id_number):
+        raise ValueError("--member: not a valid resident ID number")
+    return keyring().pseudonym(id_number.upper())
+
+
+def cmd_consent_grant(args) -> int:
+    from consent.authorizations import check_authorization, store_authorization
+    from hub.crypto import keyring
+    from hub.store import Request, RequestMember, session
+    from schemas.sources import SOURCE_KEYS
+
+    try:
+        doc = json.loads(Path(args.file).read_text(encoding="utf-8") if args.file != "-" else sys.stdin.read())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"error: cannot read the authorization file: {exc.__class__.__name__}", file=sys.stderr)
+        return 2
+    keys = keyring()
+    with session() as s:
+        req = s.get(Request, args.request_id)
+        if req is None:
+            print(f"error: no request {args.request_id}", file=sys.stderr)
+            return 2
+        members = s.scalars(_of_request(RequestMember, args.request_id)).all()
+        ids = [keys.decrypt(m.id_number_enc, aad=f"request_members.id_number_enc:{req.id}") for m in members]
+        problems = check_authorization(doc, ids, SOURCE_KEYS)
+        if problems:
+            print("error: the authorization was not accepted:", file=sys.stderr)
+            for p in problems:
+                print(f"  - {p}", file=sys.stderr)
+            return 2
+        auth = store_authorization(s, request_id=req.id, department=req.department, purpose=req.purpose,
+                                   case_ref=req.case_ref, doc=doc, keys=keys)
+        print(auth.id)
+    return 0
+
+
+def _of_request(model, request_id):
+    """Rows of ``model`` that belong to a request."""
+    from sqlalchemy import select
+
+    return select(model).where(model.request_id == request_id)
+
+
+def cmd_consent_revoke(args) -> int:
+    from consent.authorizations import UnknownAuthorization, revoke
+    from hub.store import session
+
+    try:
+        with session() as s:
+            scope = revoke(s, args.authorization_id, person_ref=_id_ref(args.member), source=args.source)
+    except (UnknownAuthorization, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"revoked ({scope['scope']}); effective from the next fetch")
+    return 0
+
+
+def cmd_consent_show(args) -> int:
+    from consent.authorizations import views
+    from consent.gate import check
+    from hub.store import Authorization, Request, session, utcnow
+
+    now = utcnow()
+    with session() as s:
+        req = s.get(Request, args.request_id)
+        if req is None:
+            print(f"error: no request {args.request_id}", file=sys.stderr)
+            return 2
+        receipts = {a.id: a.receipt for a in s.scalars(_of_request(Authorization, req.id))}
+        out = []
+        for view in views(s, req.id):
+            status = {ref: {src: check(view, ref, src, req.purpose, req.department, now).value
+                            for src in sorted(set(m.sources) | set(req.sources))}
+                      for ref, m in view.members.items()}
+            out.append({"authorization_id": view.id, "receipt": receipts[view.id], "status_now": status})
+    print(json.dumps({"request_id": args.request_id, "at": now.isoformat(), "authorizations": out},
+                     ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_audit_checkpoint(_args) -> int:
+    from consent.tree import make_checkpoint
+    from hub.crypto import keyring
+    from hub.store import session
+
+    with session() as s:
+        cp = make_checkpoint(s, keyring().signing_key)
+        print(cp.note if cp else "nothing new to checkpoint", end="" if cp else "\n")
+    return 0
+
+
+def cmd_audit_verify(_args) -> int:
+    from consent.tree import verify
+    from hub.crypto import keyring
+    from hub.store import session
+
+    with session() as s:
+        result = verify(s, keyring().public_key)
+    if result.intact:
+        print(f"intact: {result.events} events, {result.leaves} in the tree, {result.checkpoints} signed checkpoints, "
+              f"root {result.root}")
+        return 0
+    print(f"NOT INTACT: {len(result.problems)} problem(s)", file=sys.stderr)
+    for p in result.problems:
+        print(f"  - {p}", file=sys.stderr)
+    return 1
+
+
+def cmd_audit_proof(args) -> int:
+    from consent.tree import NotCheckpointed, inclusion
+    from hub.store import session
+
+    try:
+        with session() as s:
+            print(json.dumps(inclusion(s, args.seq), ensure_ascii=False, indent=2))
+    except NotCheckpointed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_bench(args) -> int:
     from bench.run import main as bench
 
@@ -194,6 +324,27 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--sync", action="store_true", help="run the whole demo inline and exit")
     d.add_argument("--households", type=int, default=200)
     d.set_defaults(func=cmd_demo)
+    co = sub.add_parser("consent", help="authorizations").add_subparsers(dest="consent", required=True)
+    g = co.add_parser("grant", help="add a household's authorization to a request; print its id")
+    g.add_argument("request_id")
+    g.add_argument("file", help="authorization JSON (- for standard input)")
+    g.set_defaults(func=cmd_consent_grant)
+    r = co.add_parser("revoke", help="revoke an authorization, one member's consent, or one source of it")
+    r.add_argument("authorization_id")
+    r.add_argument("--member", help="the member's ID number")
+    r.add_argument("--source", help="with --member: one source")
+    r.set_defaults(func=cmd_consent_revoke)
+    sh = co.add_parser("show", help="a request's consent receipts and what the gate would decide now")
+    sh.add_argument("request_id")
+    sh.set_defaults(func=cmd_consent_show)
+
+    au = sub.add_parser("audit", help="the tamper-evident ledger").add_subparsers(dest="audit", required=True)
+    au.add_parser("checkpoint", help="integrate new entries and sign a checkpoint").set_defaults(func=cmd_audit_checkpoint)
+    au.add_parser("verify", help="check the whole ledger; exit 0 only when intact").set_defaults(func=cmd_audit_verify)
+    pr = au.add_parser("proof", help="the inclusion proof of one entry against the latest signed checkpoint")
+    pr.add_argument("seq", type=int)
+    pr.set_defaults(func=cmd_audit_proof)
+
     b = sub.add_parser("bench", help="run the benchmarks; print a table and write bench/results.json")
     b.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes at most")
     b.add_argument("--only", nargs="*", help="run only benchmarks whose module name contains one of these")

@@ -1,0 +1,145 @@
+"""The ledger's tree, checkpoints, proofs, and `hub audit verify` against every kind of tampering."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+
+import pytest
+from sqlalchemy import text
+
+from consent import merkle
+from consent.checkpoint import open_checkpoint
+from consent.tree import inclusion, make_checkpoint, verifier_key, verify
+from hub.cli import main
+from hub.crypto import keyring
+from hub.intake import create_request
+from hub.pipeline import run_inline
+from hub.store import engine, session, upgrade
+from tests.conftest import sample
+
+
+@pytest.fixture
+def ledger_db(tmp_path, monkeypatch, agencies):
+    """A store of its own (tampering drops the append-only triggers), with a verified household in it and
+    two signed checkpoints."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv("HUB_DATABASE_URL", url)
+    upgrade(url)
+    run_inline(create_request(sample(30)))
+    with session() as s:
+        make_checkpoint(s, keyring().signing_key)
+    run_inline(create_request(sample(31)))
+    with session() as s:
+        make_checkpoint(s, keyring().signing_key)
+    yield url
+    engine(url).dispose()
+
+
+def _verify():
+    with session() as s:
+        return verify(s, keyring().public_key)
+
+
+def _sql(url, *statements):
+    with engine(url).begin() as c:
+        for table in ("ledger_events", "ledger_leaves", "ledger_nodes", "ledger_checkpoints"):
+            for action in ("update", "delete"):
+                c.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_{action}"))
+        for st in statements:
+            c.execute(text(st))
+
+
+def test_an_untouched_ledger_verifies_and_every_entry_has_a_proof(ledger_db):
+    result = _verify()
+    assert result.intact, result.problems
+    assert result.leaves == result.events > 10 and result.checkpoints == 2
+    with session() as s:
+        for seq in (1, result.events // 2, result.events):
+            p = inclusion(s, seq)
+            cp = open_checkpoint(p["checkpoint"].encode(), verifier_key(keyring().public_key))
+            leaf = base64.b64decode(p["leaf_hash"])
+            assert leaf == merkle.leaf_hash(p["entry"].encode())
+            merkle.verify_inclusion(p["leaf_index"], p["tree_size"], leaf,
+                                    [base64.b64decode(h) for h in p["proof"]], cp.root)
+
+
+def test_checkpoints_are_consistent_and_a_new_one_only_when_something_was_added(ledger_db):
+    with session() as s:
+        assert make_checkpoint(s, keyring().signing_key) is None
+        rows = s.execute(text("SELECT size, root_sha256 FROM ledger_checkpoints ORDER BY number")).all()
+    (s1, r1), (s2, r2) = rows
+    tree = merkle.MemoryTree()
+    with session() as s:
+        for (h,) in s.execute(text("SELECT leaf_sha256 FROM ledger_leaves ORDER BY leaf_index")):
+            tree.append_leaf_hash(bytes.fromhex(h))
+    merkle.verify_consistency(s1, s2, bytes.fromhex(r1), bytes.fromhex(r2), tree.consistency_proof(s1, s2))
+
+
+def test_the_ledger_tables_refuse_updates_and_deletes(ledger_db):
+    for st in ("UPDATE ledger_events SET kind = 'x' WHERE seq = 1", "DELETE FROM ledger_leaves WHERE leaf_index = 0",
+               "UPDATE ledger_nodes SET hash = 'x'", "DELETE FROM ledger_checkpoints"):
+        with pytest.raises(Exception, match="append-only"):
+            with engine(ledger_db).begin() as c:
+                c.execute(text(st))
+    assert _verify().intact
+
+
+TAMPERING = [
+    ("event payload changed", ["UPDATE ledger_events SET payload = replace(payload, 'household', 'tax') WHERE seq = "
+                               "(SELECT min(seq) FROM ledger_events WHERE kind = 'consent.allowed')"],
+     "ledger_events: event seq"),
+    ("event kind changed", ["UPDATE ledger_events SET kind = 'consent.allowed' WHERE kind = 'record.published'"],
+     "ledger_events: event seq"),
+    ("event deleted", ["DELETE FROM ledger_events WHERE seq = 3"], "ledger_events: event seq 3"),
+    ("event time changed", ["UPDATE ledger_events SET recorded_at = '2020-01-01 00:00:00' WHERE seq = 2"],
+     "ledger_events: event seq 2"),
+    ("leaf hash changed", ["UPDATE ledger_leaves SET leaf_sha256 = '" + "0" * 64 + "' WHERE leaf_index = 5"],
+     "ledger_leaves: leaf 5"),
+    ("leaf deleted", ["DELETE FROM ledger_leaves WHERE leaf_index = 4"], "ledger_leaves: leaf 4"),
+    ("last leaf deleted", ["DELETE FROM ledger_leaves WHERE leaf_index = (SELECT max(leaf_index) FROM ledger_leaves)"],
+     "ledger_leaves: checkpoint 2"),
+    ("node changed", ["UPDATE ledger_nodes SET hash = '" + "1" * 64 + "' WHERE level = 1 AND \"index\" = 0"],
+     "ledger_nodes: node (1, 0)"),
+    ("node deleted", ["DELETE FROM ledger_nodes WHERE level = 2 AND \"index\" = 0"], "ledger_nodes: node (2, 0)"),
+    ("checkpoint note changed", ["UPDATE ledger_checkpoints SET note = replace(note, '\n', '\n\n') WHERE number = 1"],
+     "ledger_checkpoints: checkpoint 1"),
+    ("checkpoint size column changed", ["UPDATE ledger_checkpoints SET size = size - 1 WHERE number = 2"],
+     "ledger_checkpoints: checkpoint 2"),
+    ("first checkpoint deleted", ["DELETE FROM ledger_checkpoints WHERE number = 1"], "checkpoint 1 is missing"),
+    ("latest checkpoint deleted", ["DELETE FROM ledger_checkpoints WHERE number = 2"], "a checkpoint was removed"),
+    ("published record replaced", ["UPDATE household_records SET content_sha256 = '" + "2" * 64 + "'"],
+     "household_records: record"),
+    ("record content swapped between versions", [
+        "UPDATE household_records SET content_enc = (SELECT content_enc FROM household_records ORDER BY id DESC LIMIT 1)"
+        " WHERE id = (SELECT min(id) FROM household_records)"], "household_records: record"),
+    ("authorization receipt changed", ["UPDATE authorizations SET receipt = replace(receipt, '\"dibao\"', "
+                                       "'\"medical\"')"], "authorizations: authorization"),
+]
+
+
+@pytest.mark.parametrize("name, statements, named", TAMPERING, ids=[t[0] for t in TAMPERING])
+def test_any_single_change_or_deletion_is_found_and_named(ledger_db, name, statements, named):
+    _sql(ledger_db, *statements)
+    result = _verify()
+    assert not result.intact
+    assert any(named in p for p in result.problems), result.problems
+
+
+def test_hub_audit_verify_exits_non_zero_and_says_what_changed(ledger_db, capsys):
+    assert main(["audit", "verify"]) == 0
+    assert "intact" in capsys.readouterr().out
+    _sql(ledger_db, "DELETE FROM ledger_events WHERE seq = 7")
+    assert main(["audit", "verify"]) == 1
+    assert "event seq 7" in capsys.readouterr().err
+
+
+def test_hub_audit_proof_prints_a_proof_that_verifies(ledger_db, capsys):
+    assert main(["audit", "proof", "4"]) == 0
+    p = json.loads(capsys.readouterr().out)
+    cp = open_checkpoint(p["checkpoint"].encode(), verifier_key(keyring().public_key))
+    merkle.verify_inclusion(p["leaf_index"], p["tree_size"], base64.b64decode(p["leaf_hash"]),
+                            [base64.b64decode(h) for h in p["proof"]], cp.root)
+    assert main(["audit", "proof", "999999"]) == 2
