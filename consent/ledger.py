@@ -33,13 +33,30 @@ def entry_bytes(kind: str, recorded_at: dt.datetime, payload: dict) -> bytes:
     return canonical_json({"kind": kind, "at": recorded_at.isoformat(), "payload": payload})
 
 
-def append(s: Session, kind: str, payload: dict, *, at: dt.datetime | None = None) -> LedgerEvent:
-    """Append one event inside the caller's transaction (so it commits or rolls back with the work)."""
-    at = (at or utcnow()).astimezone(dt.timezone.utc).replace(microsecond=0)
+def _checked_entry(kind: str, at: dt.datetime, payload: dict) -> bytes:
     data = entry_bytes(kind, at, payload)
     if any(is_valid_id(m) for m in _ID_NUMBER.findall(data.decode("utf-8"))):
         raise PersonalDataInLedger(f"ledger payload of kind {kind!r} contains an identity number")
+    return data
+
+
+def append(s: Session, kind: str, payload: dict, *, at: dt.datetime | None = None) -> LedgerEvent:
+    """Append one event inside the caller's transaction (so it commits or rolls back with the work)."""
+    at = (at or utcnow()).astimezone(dt.timezone.utc).replace(microsecond=0)
+    data = _checked_entry(kind, at, payload)
     event = LedgerEvent(kind=kind, recorded_at=at, payload=payload, leaf_sha256=leaf_hash(data).hex())
     s.add(event)
     s.flush()
     return event
+
+
+def append_many(s: Session, entries: list[tuple[str, dict]], *, at: dt.datetime | None = None) -> int:
+    """Append a batch of events in one statement (same checks as ``append``); returns how many."""
+    at = (at or utcnow()).astimezone(dt.timezone.utc).replace(microsecond=0)
+    rows = []
+    for kind, payload in entries:
+        data = _checked_entry(kind, at, payload)
+        rows.append({"kind": kind, "recorded_at": at, "payload": payload, "leaf_sha256": leaf_hash(data).hex()})
+    if rows:
+        s.execute(LedgerEvent.__table__.insert(), rows)
+    return len(rows)

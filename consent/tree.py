@@ -166,7 +166,8 @@ def verify(s: Session, public_key) -> Verification:
             problems.append(f"ledger_checkpoints: checkpoint {cp.number} is smaller than checkpoint {signed[-1][0]}")
         signed.append((cp.number, body.size, body.root))
 
-    events = {e.seq: e for e in s.scalars(select(LedgerEvent))}
+    events = {e.seq: e for e in s.execute(select(LedgerEvent.seq, LedgerEvent.kind, LedgerEvent.recorded_at,
+                                                  LedgerEvent.payload, LedgerEvent.leaf_sha256))}
     leaves = s.execute(select(LedgerLeaf.leaf_index, LedgerLeaf.seq, LedgerLeaf.leaf_sha256)
                        .order_by(LedgerLeaf.leaf_index)).all()
     tree = merkle.MemoryTree()
@@ -195,7 +196,8 @@ def verify(s: Session, public_key) -> Verification:
     if signed and tree.size > signed[-1][1]:
         problems.append(f"ledger_checkpoints: leaves up to {tree.size} are integrated but the latest checkpoint "
                         f"covers {signed[-1][1]}: a checkpoint was removed")
-    stored_nodes = {(n.level, n.index): n.hash for n in s.scalars(select(LedgerNode))}
+    stored_nodes = {(level, index): h for level, index, h in
+                    s.execute(select(LedgerNode.level, LedgerNode.index, LedgerNode.hash))}
     level = 0
     while tree.size >> level:
         for index in range(tree.size >> level):

@@ -1,0 +1,97 @@
+"""The ledger: appends per second (one per transaction, and batched), checkpointing, inclusion and consistency
+proofs, and `hub audit verify`, at 1,000,000 entries (100,000 with --quick), on SQLite in a scratch HUB_HOME."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def run(quick: bool = False) -> dict:
+    n = 100_000 if quick else 1_000_000
+    single = 500 if quick else 2_000
+    home = Path(tempfile.mkdtemp(prefix="hub-bench-ledger-"))
+    saved = {k: os.environ.get(k) for k in ("HUB_HOME", "HUB_DATABASE_URL")}
+    os.environ["HUB_HOME"] = str(home)
+    os.environ.pop("HUB_DATABASE_URL", None)
+    try:
+        return _run(n, single)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _payload(i: int) -> dict:
+    return {"request_id": f"{i:032x}", "person_ref": f"p_{i:032x}", "source": "tax", "reason": "ALLOWED"}
+
+
+def _run(n: int, single: int) -> dict:
+    from consent import ledger, merkle
+    from consent.tree import DbTree, make_checkpoint, verify
+    from hub.bootstrap import initialize
+    from hub.crypto import keyring
+    from hub.store import session
+
+    initialize()
+    keys = keyring()
+    out = {}
+    t0 = time.perf_counter()
+    for i in range(single):
+        with session() as s:
+            ledger.append(s, "consent.allowed", _payload(i))
+    out["ledger_appends_per_s"] = round(single / (time.perf_counter() - t0), 1)
+
+    t0 = time.perf_counter()
+    batch = 10_000
+    for start in range(single, n, batch):
+        with session() as s:
+            ledger.append_many(s, [("consent.allowed", _payload(i)) for i in range(start, min(n, start + batch))])
+    out["ledger_batched_appends_per_s"] = round((n - single) / (time.perf_counter() - t0), 1)
+
+    t0 = time.perf_counter()
+    with session() as s:
+        make_checkpoint(s, keys.signing_key)
+    out["ledger_checkpoint_s_at_n"] = round(time.perf_counter() - t0, 2)
+
+    with session() as s:
+        tree = DbTree(s)
+        size = tree.size()
+        times_inc, times_con = [], []
+        for k in range(20):
+            index = (k * 7919 * 104729) % size
+            t = time.perf_counter()
+            proof = merkle.inclusion_proof(DbTree(s).get, index, size)
+            times_inc.append(time.perf_counter() - t)
+            merkle.verify_inclusion(index, size, tree.get(0, index), proof, merkle.root(tree.get, size))
+            old = max(1, size - 1 - (k * 104729) % (size - 1))
+            t = time.perf_counter()
+            merkle.consistency_proof(DbTree(s).get, old, size)
+            times_con.append(time.perf_counter() - t)
+    out["ledger_proof_ms_at_1m" if n == 1_000_000 else "ledger_proof_ms_at_100k"] = round(
+        statistics.median(times_inc) * 1000, 2)
+    out["ledger_consistency_ms_at_1m" if n == 1_000_000 else "ledger_consistency_ms_at_100k"] = round(
+        statistics.median(times_con) * 1000, 2)
+
+    t0 = time.perf_counter()
+    with session() as s:
+        result = verify(s, keys.public_key)
+    assert result.intact, result.problems[:3]
+    out["audit_verify_s_at_1m" if n == 1_000_000 else "audit_verify_s_at_100k"] = round(time.perf_counter() - t0, 1)
+
+    print(f"ledger: {n:,} entries on SQLite")
+    for k, v in out.items():
+        print(f"  {k:<36}{v:>12,}")
+    return out
+
+
+if __name__ == "__main__":
+    run()
