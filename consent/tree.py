@@ -244,3 +244,29 @@ def _check_vouched_rows(s: Session, events: dict) -> list[str]:
         elif sha256_hex(canonical_json(a.receipt)) != logged or a.receipt_sha256 != logged:
             problems.append(f"authorizations: authorization {a.id} differs from what was logged")
     return problems
+
+
+# -- stages (the ledger_checkpoint DAG and `hub audit`) ---------------------------------------------------------
+
+
+def sign_checkpoint_stage() -> dict:
+    """Integrate new entries and sign a checkpoint; returns its number, size and root (no personal data)."""
+    from hub.crypto import keyring
+    from hub.store import session
+
+    with session() as s:
+        cp = make_checkpoint(s, keyring().signing_key)
+        cp = cp or latest_checkpoint(s)
+        return {"number": cp.number, "size": cp.size, "root": cp.root_sha256} if cp else {"number": 0, "size": 0}
+
+
+def verify_stage() -> dict:
+    """Verify the whole ledger; raise LedgerCorrupt naming the problems when it is not intact."""
+    from hub.crypto import keyring
+    from hub.store import session
+
+    with session() as s:
+        result = verify(s, keyring().public_key)
+    if not result.intact:
+        raise LedgerCorrupt("; ".join(result.problems[:20]))
+    return {"events": result.events, "checkpoints": result.checkpoints, "root": result.root}

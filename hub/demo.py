@@ -33,6 +33,14 @@ def _record_summary(household_ref: str) -> str:
             f"sources {record.completeness}, signature {'valid' if verify_record(content, record.signature) else 'INVALID'}")
 
 
+def _ledger_summary() -> str:
+    from consent.tree import sign_checkpoint_stage, verify_stage
+
+    cp = sign_checkpoint_stage()
+    verify_stage()
+    return f"checkpoint {cp['number']} signed over {cp['size']} entries; `hub audit verify`: intact"
+
+
 def run_sync(households: int = 200) -> int:
     from agencies.requests import sample_request
     from agencies.server import AgencyServer
@@ -51,7 +59,8 @@ def run_sync(households: int = 200) -> int:
         print(f"pipeline: {result.status}")
         if result.household_ref:
             print("record:", _record_summary(result.household_ref))
-        print(f"agency counters: {server.stats()}")
+        print(f"agency counters: { {k: v['served'] for k, v in server.stats().items() if v['requests']} }")
+        print("ledger:", _ledger_summary())
         return 0 if result.status == "published" else 1
     finally:
         server.stop()
@@ -165,6 +174,7 @@ def run_live(households: int = 200) -> int:
         if req.get("household_id"):
             print("Record:      curl -s -H 'Authorization: Bearer " + token + "' \\\n"
                   f"               '{api_url}/v1/households/{req['household_id']}/record?purpose={doc['purpose']}'")
+        print(f"Ledger:      {_ledger_summary()}")
         print(f"Logs:        {children.log_dir}")
         print("Ctrl-C stops everything.")
         sys.stdout.flush()

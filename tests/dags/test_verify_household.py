@@ -10,16 +10,9 @@ from pathlib import Path
 import pytest
 
 from hub.airflow_env import REPO_ROOT
+from tests.dags.conftest import DAGS, serialized_dag
 
-DAGS = REPO_ROOT / "dags"
 pytestmark = pytest.mark.airflow
-
-
-@pytest.fixture(scope="module")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(DAGS))
 
 
 def test_every_dag_file_loads_without_import_errors(dagbag):
@@ -62,28 +55,6 @@ def test_verify_household_structure(dagbag):
     assert dag.schedule is None and "verification" in dag.tags and dag.doc_md
 
 
-@pytest.fixture(scope="module")
-def airflow_db():
-    """A migrated Airflow metadata database in this session's AIRFLOW_HOME."""
-    airflow = Path(sys.executable).parent / "airflow"
-    out = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-
-
-def _serialized_dag(dag_id: str):
-    """Sync the dags-folder bundle to the metadata database (dag.test() needs the DAG serialized)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-
-    manager = DagBundlesManager()
-    manager.sync_bundles_to_db()
-    bundle = manager.get_bundle("dags-folder")
-    bundle.initialize()
-    bag = BundleDagBag(dag_folder=str(bundle.path), bundle_path=bundle.path, bundle_name=bundle.name)
-    sync_bag_to_db(bag, bundle.name, bundle.version)
-    return bag.get_dag(dag_id)
-
-
 def test_dag_test_publishes_the_same_record_as_hub_verify_sync(airflow_db, agencies, monkeypatch):
     from hub.cli import main
     from hub.intake import create_request
@@ -96,7 +67,7 @@ def test_dag_test_publishes_the_same_record_as_hub_verify_sync(airflow_db, agenc
     doc = sample(20)
     via_dag, via_cli = create_request(doc), create_request(doc)
 
-    dag = _serialized_dag("verify_household")
+    dag = serialized_dag("verify_household")
     run = dag.test(run_conf={"request_id": via_dag})
     assert run.state == "success"
 
@@ -124,7 +95,7 @@ def test_dag_run_without_authorization_asks_no_agency_and_publishes_nothing(airf
     doc = sample(21)
     doc["authorization"] = None
     request_id = create_request(doc)
-    run = _serialized_dag("verify_household").test(run_conf={"request_id": request_id})
+    run = serialized_dag("verify_household").test(run_conf={"request_id": request_id})
     assert run.state == "success"
     assert agencies.stats()["household"]["requests"] == 0
     with session() as s:
