@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import logging
 
+import pytest
+
 from sqlalchemy import select
 
 from consent.authorizations import revoke
@@ -119,3 +121,40 @@ def test_xcom_worthy_returns_are_ids_only(agencies):
         assert m["id_number"] not in dumped and m["name"] not in dumped
     with session() as s:
         assert s.get(Request, request_id).status == "running"
+
+
+_AUTH = "request_id = :r"
+_MEMBERS = "authorization_id IN (SELECT id FROM authorizations WHERE request_id = :r)"
+REFUSALS = [  # reason, table, change, which rows
+    ("EXPIRED", "authorizations", "valid_from = '2020-01-01 00:00:00', valid_until = '2020-01-02 00:00:00'", _AUTH),
+    ("NOT_YET_VALID", "authorizations", "valid_from = '2099-01-01 00:00:00', valid_until = '2099-02-01 00:00:00'", _AUTH),
+    ("REVOKED", "authorization_members", "revoked_at = '2020-01-01 00:00:00'", _MEMBERS),
+    ("WRONG_DEPARTMENT", "authorizations", "department = 'YB-210303'", _AUTH),
+    ("WRONG_PURPOSE", "authorizations", "purpose = 'medical'", _AUTH),
+    ("SOURCE_NOT_IN_SCOPE", "authorization_members", "sources = '[\"tax\"]'", _MEMBERS),
+    ("MINOR_WITHOUT_GUARDIAN", "authorization_members",
+     "guardian_ref = NULL, evidence_sha256 = NULL, adult_from = '2099-01-01'", _MEMBERS),
+    ("ADULT_WITHOUT_OWN_CONSENT", "authorization_members", "evidence_sha256 = NULL",
+     _MEMBERS),
+    ("MEMBER_NOT_NAMED", "authorization_members", None, _MEMBERS),
+]
+
+
+@pytest.mark.parametrize("reason, table, change, rows", REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_every_refusal_reaches_no_agency_and_is_a_ledger_entry_with_its_reason(agencies, reason, table, change, rows):
+    from sqlalchemy import text
+
+    from hub.store import LedgerEvent, engine
+
+    k = next(k for k in range(50) if all("evidence_sha256" in c for c in sample(k)["authorization"]["consents"]))
+    request_id = create_request(sample(k))
+    statement = f"UPDATE {table} SET {change} WHERE {rows}" if change else f"DELETE FROM {table} WHERE {rows}"
+    with engine().begin() as c:
+        c.execute(text(statement), {"r": request_id})
+    batch = fetch_source(request_id, "household")
+    with session() as s:
+        assert s.get(FetchBatch, batch).status == "refused"
+        refusals = [e.payload for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "consent.refused"))
+                    if e.payload["request_id"] == request_id]
+    assert refusals and {r["reason"] for r in refusals} == {reason}
+    assert agencies.stats()["household"]["requests"] == 0
