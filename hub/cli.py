@@ -77,22 +77,32 @@ def cmd_clients_create(args) -> int:
     return 0
 
 
+def _read_json(path: str, what: str):
+    """The JSON document at ``path`` (- for standard input), or None after saying why it cannot be read."""
+    try:
+        return json.loads(sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"error: cannot read the {what} file: {exc.__class__.__name__}", file=sys.stderr)
+        return None
+
+
+def _refused(title: str, problems: list[str]) -> int:
+    print(f"error: {title}:", file=sys.stderr)
+    for p in problems:
+        print(f"  - {p}", file=sys.stderr)
+    return 2
+
+
 def cmd_request_create(args) -> int:
     from hub.intake import InvalidRequest, create_request
 
-    try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-        doc = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        print(f"error: cannot read the request file: {exc.__class__.__name__}", file=sys.stderr)
+    doc = _read_json(args.file, "request")
+    if doc is None:
         return 2
     try:
         print(create_request(doc))
     except InvalidRequest as exc:
-        print("error: the request was not accepted:", file=sys.stderr)
-        for p in exc.problems:
-            print(f"  - {p}", file=sys.stderr)
-        return 2
+        return _refused("the request was not accepted", exc.problems)
     return 0
 
 
@@ -150,41 +160,20 @@ def _id_ref(id_number: str | None) -> str | None:
 
 
 def cmd_consent_grant(args) -> int:
-    from consent.authorizations import check_authorization, store_authorization
-    from hub.crypto import keyring
-    from hub.store import Request, RequestMember, session
-    from schemas.sources import SOURCE_KEYS
+    from hub.intake import InvalidRequest, add_authorization
+    from hub.pipeline import RequestNotFound
 
-    try:
-        doc = json.loads(Path(args.file).read_text(encoding="utf-8") if args.file != "-" else sys.stdin.read())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        print(f"error: cannot read the authorization file: {exc.__class__.__name__}", file=sys.stderr)
+    doc = _read_json(args.file, "authorization")
+    if doc is None:
         return 2
-    keys = keyring()
-    with session() as s:
-        req = s.get(Request, args.request_id)
-        if req is None:
-            print(f"error: no request {args.request_id}", file=sys.stderr)
-            return 2
-        members = s.scalars(_of_request(RequestMember, args.request_id)).all()
-        ids = [keys.decrypt(m.id_number_enc, aad=f"request_members.id_number_enc:{req.id}") for m in members]
-        problems = check_authorization(doc, ids, SOURCE_KEYS)
-        if problems:
-            print("error: the authorization was not accepted:", file=sys.stderr)
-            for p in problems:
-                print(f"  - {p}", file=sys.stderr)
-            return 2
-        auth = store_authorization(s, request_id=req.id, department=req.department, purpose=req.purpose,
-                                   case_ref=req.case_ref, doc=doc, keys=keys)
-        print(auth.id)
+    try:
+        print(add_authorization(args.request_id, doc))
+    except RequestNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except InvalidRequest as exc:
+        return _refused("the authorization was not accepted", exc.problems)
     return 0
-
-
-def _of_request(model, request_id):
-    """Rows of ``model`` that belong to a request."""
-    from sqlalchemy import select
-
-    return select(model).where(model.request_id == request_id)
 
 
 def cmd_consent_revoke(args) -> int:
@@ -202,6 +191,8 @@ def cmd_consent_revoke(args) -> int:
 
 
 def cmd_consent_show(args) -> int:
+    from sqlalchemy import select
+
     from consent.authorizations import views
     from consent.gate import check
     from hub.store import Authorization, Request, session, utcnow
@@ -212,7 +203,7 @@ def cmd_consent_show(args) -> int:
         if req is None:
             print(f"error: no request {args.request_id}", file=sys.stderr)
             return 2
-        receipts = {a.id: a.receipt for a in s.scalars(_of_request(Authorization, req.id))}
+        receipts = {a.id: a.receipt for a in s.scalars(select(Authorization).where(Authorization.request_id == req.id))}
         out = []
         for view in views(s, req.id):
             status = {ref: {src: check(view, ref, src, req.purpose, req.department, now).value

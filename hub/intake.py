@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 import uuid
 
+from sqlalchemy import select
+
 from consent import ledger
 from consent.authorizations import check_authorization, store_authorization
 from connectors.registry import SOURCES
 from hub.crypto import keyring
+from hub.pipeline import RequestNotFound
 from hub.store import Request, RequestMember, session
 from schemas.sources import SOURCE_KEYS
 
@@ -122,3 +125,19 @@ def create_request(doc: dict, *, department: str | None = None, client_id: str |
             store_authorization(s, request_id=request_id, department=dept, purpose=doc["purpose"],
                                 case_ref=doc["case_ref"], doc=doc["authorization"], keys=keys)
     return request_id
+
+
+def add_authorization(request_id: str, doc: dict) -> str:
+    """Add a household's authorization to an existing request (e.g. signed after the request was made)."""
+    keys = keyring()
+    with session() as s:
+        req = s.get(Request, request_id)
+        if req is None:
+            raise RequestNotFound(f"no request {request_id}")
+        members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
+        ids = [keys.decrypt(m.id_number_enc, aad=f"request_members.id_number_enc:{request_id}") for m in members]
+        problems = check_authorization(doc, ids, SOURCE_KEYS)
+        if problems:
+            raise InvalidRequest(problems)
+        return store_authorization(s, request_id=req.id, department=req.department, purpose=req.purpose,
+                                   case_ref=req.case_ref, doc=doc, keys=keys).id
