@@ -35,7 +35,7 @@ from typing import Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agencies import population as pop
-from agencies.specs import SPECS, AgencySpec, to_wire
+from connectors.contracts import SPECS, AgencySpec, to_wire
 from agencies.wire import BadRequestBody, encode_answer, parse_request
 from connectors.auth import Credential, check_request
 

@@ -7,7 +7,7 @@ import io
 import json
 import xml.etree.ElementTree as ET
 
-from agencies.specs import AgencySpec
+from connectors.contracts import AgencySpec
 
 
 class BadRequestBody(ValueError):
@@ -31,19 +31,6 @@ def parse_request(spec: AgencySpec, body: bytes) -> tuple[list[str], int]:
     if page < 1:
         raise BadRequestBody("page numbers start at 1")
     return ids, page
-
-
-def build_request(spec: AgencySpec, ids: list[str], page: int = 1) -> bytes:
-    """What a client sends (used by the hub's connectors and by tests)."""
-    if spec.wire == "xml":
-        root = ET.Element("query", page=str(page))
-        for i in ids:
-            ET.SubElement(root, "id").text = i
-        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    doc = {spec.ids_field: ids}
-    if spec.page_size:
-        doc["pageNo"] = page
-    return json.dumps(doc).encode("utf-8")
 
 
 def _text(value) -> str:

@@ -14,8 +14,8 @@ SEED = 11
 
 
 def _measure(server, key: str, ids: list[str], seconds: float) -> dict:
-    from agencies.specs import SPECS
-    from agencies.wire import build_request
+    from connectors.contracts import SPECS
+    from connectors.wire import build_request
     from connectors.auth import credentials_path, load_credentials, request_headers
     from hub.config import settings
     from hub.crypto import keyring

@@ -1,40 +1,51 @@
-"""The shared base of every connector: transport, batching, error classification, and the consent gate.
+"""The shared base of every connector: transport, batching, paging, failure handling, and the consent gate.
 
-A connector's ``fetch`` takes the gate's ``Allow`` decisions, which only ``consent.gate.decide`` can make:
-there is no way to ask an agency about a person without one. Request URLs and bodies are never logged
-and never put in exception text (they hold ID numbers).
+A connector's ``fetch`` takes the gate's ``Allow`` decisions, which only ``consent.gate.decide`` can make: there
+is no way to ask an agency about a person without one. Request URLs and bodies are never logged and never put
+in exception text (they hold ID numbers).
+
+Failures are classified once, in ERRORS: connection errors, timeouts, cut-off bodies and 5xx are retried with
+exponential backoff and full jitter; 429 waits as long as Retry-After says; refusals (401/403) and other 4xx are
+never retried. A circuit breaker per agency stops calling one that keeps failing, and every fetch has a bound on
+its total time. A partial answer is never complete: missing members, refused members or an interrupted fetch
+make the result incomplete or unavailable, with the reason.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import logging
+import random
+import threading
+import time
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import ClassVar, Sequence
-
-import urllib.parse
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from connectors.auth import Credential, request_headers
+from connectors.contracts import AgencySpec, from_wire
+from connectors.wire import BadAnswer, build_request, parse_answer
 from consent.gate import Allow
 
 log = logging.getLogger(__name__)
 
 
 class Failure(str, enum.Enum):
-    """Every way a call can fail, classified once (see ERRORS)."""
+    """Every way a call can fail."""
 
-    UNREACHABLE = "UNREACHABLE"  # connection refused or reset, DNS
+    UNREACHABLE = "UNREACHABLE"  # connection refused or reset, body cut short
     TIMEOUT = "TIMEOUT"
     SERVER_ERROR = "SERVER_ERROR"  # 5xx
     RATE_LIMITED = "RATE_LIMITED"  # 429
-    REFUSED = "REFUSED"  # 401/403: the agency refused our credentials or authorization
+    REFUSED = "REFUSED"  # 401/403: the agency refused our credential or authorization
     BAD_REQUEST = "BAD_REQUEST"  # other 4xx
-    BAD_RESPONSE = "BAD_RESPONSE"  # body unreadable
+    BAD_RESPONSE = "BAD_RESPONSE"  # an answer that cannot be read (encoding, format, envelope)
+    CIRCUIT_OPEN = "CIRCUIT_OPEN"  # the agency failed too often just now; not called
+    DEADLINE = "DEADLINE"  # the fetch's time bound ran out
 
 
 class Action(str, enum.Enum):
@@ -42,7 +53,7 @@ class Action(str, enum.Enum):
     FAIL = "fail"
 
 
-# status or failure -> (failure type, action); a refusal is never retried.
+# what happened -> (failure type, action). A refusal is never retried.
 ERRORS: dict[object, tuple[Failure, Action]] = {
     "connection": (Failure.UNREACHABLE, Action.RETRY),
     "timeout": (Failure.TIMEOUT, Action.RETRY),
@@ -71,6 +82,61 @@ class AgencyError(Exception):
         super().__init__(f"{source}: {failure.value}{' (' + detail + ')' if detail else ''}")
 
 
+@dataclass(frozen=True)
+class Policy:
+    """Timeouts, retries and the circuit breaker of one connector."""
+
+    connect_timeout: float = 3.0
+    read_timeout: float = 20.0
+    retries: int = 4  # after the first attempt
+    backoff_base: float = 0.25  # seconds; attempt n waits uniform(0, min(cap, base * 2**n))
+    backoff_cap: float = 8.0
+    max_retry_after: float = 30.0  # longest Retry-After honoured
+    deadline: float = 120.0  # total seconds for one fetch
+    breaker_threshold: int = 5  # consecutive failures that open the circuit
+    breaker_cooldown: float = 30.0  # seconds before one trial call
+
+
+class CircuitBreaker:
+    """Per agency: closed; open after ``threshold`` consecutive failures; one trial call after ``cooldown``."""
+
+    def __init__(self, threshold: int, cooldown: float):
+        self.threshold, self.cooldown = threshold, cooldown
+        self.failures = 0
+        self.opened_at: float | None = None
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            if self.opened_at is None:
+                return True
+            if time.monotonic() - self.opened_at >= self.cooldown:
+                self.opened_at = time.monotonic()  # half-open: this call is the trial; others wait again
+                return True
+            return False
+
+    def success(self) -> None:
+        with self._lock:
+            self.failures, self.opened_at = 0, None
+
+    def failure(self) -> None:
+        with self._lock:
+            self.failures += 1
+            if self.failures >= self.threshold:
+                self.opened_at = time.monotonic()
+
+
+_breakers: dict[str, CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def breaker_for(base_url: str, policy: Policy) -> CircuitBreaker:
+    with _breakers_lock:
+        if base_url not in _breakers:
+            _breakers[base_url] = CircuitBreaker(policy.breaker_threshold, policy.breaker_cooldown)
+        return _breakers[base_url]
+
+
 @dataclass
 class FetchResult:
     source: str
@@ -79,92 +145,117 @@ class FetchResult:
     requested: int = 0
     missing: int = 0  # asked for, not answered
     reason: str | None = None
-    response_sha256: str | None = None  # over every raw response body, in order
+    response_sha256: str | None = None  # over every raw answer, in order
+    raw: list[bytes] = field(default_factory=list)  # every raw answer, for encrypted storage and replay
+    calls: int = 0  # HTTP calls made, retries included
 
 
 class Source:
-    """A declared source. Subclasses set the class attributes and implement build_body/parse."""
+    """A declared source: a subclass names its agency's contract; everything else is shared."""
 
-    key: ClassVar[str]
-    name: ClassVar[str]
-    path: ClassVar[str]  # relative to the agency's base URL
-    auth: ClassVar[str]  # the agency's credential scheme: api_key | hmac
-    max_batch: ClassVar[int] = 50
-    retries: ClassVar[int] = 2
-    timeout: ClassVar[tuple[float, float]] = (3.0, 20.0)  # connect, read
+    contract: ClassVar[AgencySpec]
 
     def __init__(self, base_url: str, *, credential: Credential, signing_key: Ed25519PrivateKey,
-                 http: requests.Session | None = None):
-        if credential.scheme != self.auth:
-            raise ValueError(f"{self.key}: the agency expects a {self.auth} credential")
+                 http: requests.Session | None = None, policy: Policy | None = None):
+        if credential.scheme != self.contract.auth:
+            raise ValueError(f"{self.key}: the agency expects a {self.contract.auth} credential")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.credential, self.signing_key = credential, signing_key
         self.http = http or requests.Session()
+        self.policy = policy or Policy()
+        self.breaker = breaker_for(self.base_url, self.policy)
+        self._jitter = random.Random()
 
-    # -- to declare per source --------------------------------------------------------------
-    def build_body(self, id_numbers: list[str]) -> dict:
-        raise NotImplementedError
+    @property
+    def key(self) -> str:
+        return self.contract.key
 
-    def parse(self, body: dict) -> tuple[list[dict], list[str]]:
-        """Map the agency's answer to (canonical rows, ID numbers not found)."""
-        raise NotImplementedError
-
-    # -- shared -----------------------------------------------------------------------------
-    def _post(self, body: dict, auth_ref: str) -> bytes:
-        url = self.base_url + self.path
-        data = json.dumps(body).encode("utf-8")
-        last: AgencyError | None = None
-        for _attempt in range(self.retries + 1):
-            headers = request_headers(method="POST", path=urllib.parse.urlsplit(url).path, body=data,
-                                      auth_ref=auth_ref, credential=self.credential, signing_key=self.signing_key)
-            headers["Content-Type"] = "application/json"
+    # -- one call, with retries ------------------------------------------------------------------------------
+    def _call(self, body: bytes, auth_ref: str, deadline: float, result: FetchResult) -> tuple[bytes, dict]:
+        url = self.base_url + self.contract.path
+        path = urllib.parse.urlsplit(url).path
+        p = self.policy
+        for attempt in range(p.retries + 1):
+            if not self.breaker.allow():
+                raise AgencyError(self.key, Failure.CIRCUIT_OPEN)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AgencyError(self.key, Failure.DEADLINE)
+            headers = request_headers(method="POST", path=path, body=body, auth_ref=auth_ref,
+                                      credential=self.credential, signing_key=self.signing_key)
+            headers["Content-Type"] = "application/xml" if self.contract.wire == "xml" else "application/json"
+            wait = None
+            result.calls += 1
             try:
-                resp = self.http.post(url, data=data, headers=headers, timeout=self.timeout)
+                resp = self.http.post(url, data=body, headers=headers,
+                                      timeout=(p.connect_timeout, min(p.read_timeout, remaining)))
+                content = resp.content  # a body cut short raises here
             except requests.Timeout:
                 failure, action = classify("timeout")
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
                 failure, action = classify("connection")
             else:
                 if resp.status_code == 200:
-                    return resp.content
+                    self.breaker.success()
+                    return content, resp.headers
                 failure, action = classify(resp.status_code)
-            last = AgencyError(self.key, failure)
-            if action is Action.FAIL:
-                break
-        assert last is not None
-        raise last
+                if resp.status_code == 429:
+                    wait = _retry_after(resp.headers.get("Retry-After"), p.max_retry_after)
+            if failure in (Failure.UNREACHABLE, Failure.TIMEOUT, Failure.SERVER_ERROR):
+                self.breaker.failure()
+            if action is Action.FAIL or attempt == p.retries:
+                raise AgencyError(self.key, failure)
+            if wait is None:
+                wait = self._jitter.uniform(0, min(p.backoff_cap, p.backoff_base * 2 ** attempt))
+            if time.monotonic() + wait >= deadline:
+                raise AgencyError(self.key, Failure.DEADLINE, f"after {failure.value}")
+            log.info("%s: %s, retry %d in %.2f s", self.key, failure.value, attempt + 1, wait)
+            time.sleep(wait)
+        raise AgencyError(self.key, Failure.DEADLINE)  # not reached: the loop returns or raises
 
+    # -- a whole fetch ---------------------------------------------------------------------------------------
     def fetch(self, allows: Sequence[Allow], id_numbers: dict[str, str], auth_ref: str) -> FetchResult:
-        """Ask the agency about the persons of ``allows``.
-
-        ``id_numbers`` maps person_ref -> ID number (decrypted by the caller); only persons with an
-        ``Allow`` for this source are sent.
-        """
+        """Ask the agency about the persons of ``allows`` (``id_numbers``: person_ref -> ID number)."""
         for a in allows:
             if not isinstance(a, Allow) or a.source != self.key:
                 raise TypeError(f"{self.key}: fetch needs the gate's Allow decisions for this source")
         ids = [id_numbers[a.person_ref] for a in allows]
+        spec = self.contract
         result = FetchResult(source=self.key, status="complete", requested=len(ids))
         digest = hashlib.sha256()
-        found_ids: set[str] = set()
+        answered: set[str] = set()
+        deadline = time.monotonic() + self.policy.deadline
         try:
-            for start in range(0, len(ids), self.max_batch):
-                chunk = ids[start : start + self.max_batch]
-                raw = self._post(self.build_body(chunk), auth_ref)
-                digest.update(raw)
-                try:
-                    body = json.loads(raw.decode("utf-8"))
-                    rows, _not_found = self.parse(body)
-                except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                    raise AgencyError(self.key, Failure.BAD_RESPONSE) from exc
-                result.rows.extend(rows)
-                found_ids.update(r.get("id_number") for r in rows)
+            for start in range(0, len(ids), spec.max_batch):
+                chunk = ids[start: start + spec.max_batch]
+                page, pages = 1, 1
+                while page <= pages:
+                    raw, headers = self._call(build_request(spec, chunk, page), auth_ref, deadline, result)
+                    digest.update(raw)
+                    result.raw.append(raw)
+                    try:
+                        answer = parse_answer(spec, raw, headers)
+                    except BadAnswer as exc:
+                        raise AgencyError(self.key, Failure.BAD_RESPONSE, exc.kind) from None
+                    rows = [from_wire(spec, r) for r in answer.rows]
+                    result.rows.extend(rows)
+                    answered.update(chunk)  # an agency answers for every person it was asked about
+                    answered.difference_update(answer.not_found)
+                    pages = answer.pages
+                    page += 1
         except AgencyError as exc:
-            log.warning("fetch from %s failed: %s", self.key, exc.failure.value)
-            result.status = "unavailable" if not result.rows else "incomplete"
+            log.warning("fetch from %s stopped: %s", self.key, exc.failure.value)
+            result.status = "incomplete" if result.rows or answered else "unavailable"
             result.reason = exc.failure.value
         result.response_sha256 = digest.hexdigest()
-        result.missing = sum(1 for i in ids if i not in found_ids)
+        result.missing = sum(1 for i in ids if i not in answered)
         if result.status == "complete" and result.missing:
             result.status, result.reason = "incomplete", "MEMBERS_NOT_FOUND"
         return result
+
+
+def _retry_after(value: str | None, cap: float) -> float:
+    try:
+        return min(cap, max(0.0, float(value)))
+    except (TypeError, ValueError):
+        return min(cap, 1.0)

@@ -7,12 +7,27 @@ from functools import lru_cache
 
 import requests
 
+from connectors.bank import BankSource
 from connectors.base import Source
+from connectors.commercial_insurance import CommercialInsuranceSource
 from connectors.household import HouseholdSource
+from connectors.internet_finance import InternetFinanceSource
+from connectors.market_entity import MarketEntitySource
+from connectors.provident_fund import ProvidentFundSource
+from connectors.real_estate import RealEstateSource
+from connectors.securities import SecuritiesSource
+from connectors.social_insurance import SocialInsuranceSource
+from connectors.tax import TaxSource
+from connectors.vehicles_vessels import VehiclesVesselsSource
 
 log = logging.getLogger(__name__)
 
-SOURCES: dict[str, type[Source]] = {cls.key: cls for cls in (HouseholdSource,)}
+SOURCES: dict[str, type[Source]] = {
+    cls.contract.key: cls
+    for cls in (HouseholdSource, TaxSource, SocialInsuranceSource, ProvidentFundSource, RealEstateSource,
+                MarketEntitySource, VehiclesVesselsSource, BankSource, SecuritiesSource, CommercialInsuranceSource,
+                InternetFinanceSource)
+}
 
 
 class UnknownSource(KeyError):
@@ -38,7 +53,7 @@ def base_url(key: str, agencies_url: str) -> str:
     return _index(agencies_url)[key]
 
 
-def connector(key: str, base: str, secret: str | None = None) -> Source:
+def connector(key: str, base: str, secret: str | None = None, policy=None) -> Source:
     """A connector for ``key`` at ``base``; the credential is ``secret`` (from an Airflow connection) or the one
     in HUB_HOME's credentials file."""
     from connectors.auth import Credential, credentials_path, load_credentials
@@ -46,5 +61,6 @@ def connector(key: str, base: str, secret: str | None = None) -> Source:
     from hub.crypto import keyring
 
     cls = source_class(key)
-    credential = Credential(cls.auth, secret) if secret else load_credentials(credentials_path(settings().home))[key]
-    return cls(base, credential=credential, signing_key=keyring().signing_key)
+    credential = (Credential(cls.contract.auth, secret) if secret
+                  else load_credentials(credentials_path(settings().home))[key])
+    return cls(base, credential=credential, signing_key=keyring().signing_key, policy=policy)

@@ -16,7 +16,7 @@ class InitResult:
 
 
 def initialize() -> InitResult:
-    from agencies.specs import SPECS
+    from connectors.contracts import SPECS
     from connectors.auth import create_credentials, credentials_path
     from hub.airflow_env import create_secrets
     from hub.config import settings

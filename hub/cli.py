@@ -55,7 +55,7 @@ def cmd_agencies_serve(args) -> int:
 def cmd_agencies_sample(args) -> int:
     from agencies.requests import sample_request
 
-    from agencies.specs import SPECS
+    from connectors.contracts import SPECS
 
     sources = tuple(SPECS) if args.sources == "all" else tuple(args.sources.split(","))
     doc = sample_request(seed=args.seed, households=args.households, k=args.household, purpose=args.purpose,

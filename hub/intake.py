@@ -16,6 +16,7 @@ from sqlalchemy import select
 from consent import ledger
 from consent.authorizations import check_authorization, store_authorization
 from connectors.registry import SOURCES
+from schemas.suite import SUITE_MODULES
 from hub.crypto import keyring
 from hub.pipeline import RequestNotFound
 from hub.store import Request, RequestMember, session
@@ -32,6 +33,8 @@ PURPOSES = {
     "employment": "就业救助 / employment assistance",
 }
 RELATIONS = {"head", "spouse", "son", "daughter", "child", "grandchild", "parent", "other"}
+# a source is requested only when the hub can both fetch it and validate what comes back
+VERIFIABLE = [k for k in SOURCES if k in SUITE_MODULES]
 _DEPT = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
 
 
@@ -57,8 +60,8 @@ def check_request(doc: dict, department: str | None = None) -> list[str]:
     if not isinstance(doc.get("case_ref"), str) or not 0 < len(doc["case_ref"]) <= 64:
         problems.append("case_ref: the department's case number (1 to 64 characters) is required")
     sources = doc.get("sources")
-    if not isinstance(sources, list) or not sources or not all(s in SOURCES for s in sources):
-        problems.append(f"sources: a non-empty list of known sources ({', '.join(sorted(SOURCES))})")
+    if not isinstance(sources, list) or not sources or not all(s in VERIFIABLE for s in sources):
+        problems.append(f"sources: a non-empty list of the sources the hub verifies ({', '.join(VERIFIABLE)})")
     members = doc.get("members")
     ids: list[str] = []
     if not isinstance(members, list) or not 1 <= len(members) <= 20:

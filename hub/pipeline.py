@@ -9,7 +9,9 @@ Two drivers call them: the ``verify_household`` DAG (each stage a task, fetch ma
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
 import logging
 import uuid
@@ -26,6 +28,7 @@ from hub.store import (
     ConsentDecision,
     FetchBatch,
     QuarantinedRow,
+    RawResponse,
     Request,
     RequestMember,
     SourceRow,
@@ -121,6 +124,12 @@ def fetch_source(request_id: str, source: str, *, base_url: str | None = None, s
                          requested=result.requested, refused=refused, returned=len(result.rows),
                          response_sha256=result.response_sha256))
         s.flush()
+        hashes = []
+        for i, raw in enumerate(result.raw):
+            hashes.append(hashlib.sha256(raw).hexdigest())
+            s.add(RawResponse(batch_id=batch_id, seq=i, sha256=hashes[-1],
+                              body_enc=keys.encrypt(base64.b64encode(raw).decode("ascii"),
+                                                    aad=f"raw_responses.body_enc:{batch_id}:{i}")))
         for i, row in enumerate(result.rows):
             idn = row.get("id_number")
             s.add(SourceRow(batch_id=batch_id, row_no=i, person_ref=keys.pseudonym(idn) if isinstance(idn, str) else None,
@@ -128,7 +137,8 @@ def fetch_source(request_id: str, source: str, *, base_url: str | None = None, s
                                                   aad=f"source_rows.data_enc:{batch_id}:{i}")))
         ledger.append(s, "fetch.completed", {"request_id": request_id, "batch_id": batch_id, "source": source,
                                               "status": status, "reason": reason, "requested": result.requested,
-                                              "returned": len(result.rows), "response_sha256": result.response_sha256})
+                                              "returned": len(result.rows), "response_sha256": result.response_sha256,
+                                              "response_hashes": hashes, "calls": result.calls})
     log.info("source %s: batch %s %s, %d rows", source, batch_id, status, len(result.rows))
     return batch_id
 
@@ -171,6 +181,26 @@ def validate_batch(batch_id: str) -> dict:
                                                    "success": not failures, "rows": len(rows),
                                                    "rows_failed": len(failures), "validation_run": run.id})
         return {"batch_id": batch_id, "status": batch.status, "rows": len(rows), "rows_failed": len(failures)}
+
+
+def replay_batch(batch_id: str) -> list[dict]:
+    """The canonical rows of a batch, parsed again from its stored raw answers (each checked against its hash)."""
+    from connectors.contracts import SPECS, from_wire
+    from connectors.wire import parse_answer
+
+    keys = keyring()
+    with session() as s:
+        batch = s.get(FetchBatch, batch_id)
+        if batch is None:
+            raise LookupError(f"no batch {batch_id}")
+        raws = s.scalars(select(RawResponse).where(RawResponse.batch_id == batch_id).order_by(RawResponse.seq)).all()
+        spec, rows = SPECS[batch.source], []
+        for r in raws:
+            body = base64.b64decode(keys.decrypt(r.body_enc, aad=f"raw_responses.body_enc:{batch_id}:{r.seq}"))
+            if hashlib.sha256(body).hexdigest() != r.sha256:
+                raise ValueError(f"raw answer {r.seq} of batch {batch_id} does not match its hash")
+            rows.extend(from_wire(spec, row) for row in parse_answer(spec, body, {}).rows)
+        return rows
 
 
 @dataclass

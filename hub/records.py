@@ -18,7 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from consent import ledger
 from hub.crypto import canonical_json, keyring, sha256_hex, verify_signature
 from hub.store import FetchBatch, HouseholdRecord, Request, SourceRow, ValidationRun, session
-from schemas.codes import ANSHAN_DIVISIONS, PERSON_STATUS, RELATIONS, SEX, mask_id
+from schemas.codes import ANSHAN_DIVISIONS, RELATION_CODES, mask_id
+
+RELATION_ORDER = {name: int(code) for name, code in RELATION_CODES.items()}
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +69,19 @@ def build_content(request: Request, batches: dict[str, FetchBatch], rows: dict[s
         raise NotPublished("household registration returned no valid row: the household cannot be identified")
     household_no = Counter(p["household_no"] for p in people).most_common(1)[0][0]
     household_ref = keys.pseudonym(household_no, kind="household")
-    division = next((p["address_code"] for p in people if p["relation_code"] == "02"), people[0]["address_code"])
+    division = next((p["address_code"] for p in people if p["relation"] == "head"), people[0]["address_code"])
     members = [
         {
             "person_ref": keys.pseudonym(p["id_number"]),
             "id_number_masked": mask_id(p["id_number"]),
             "name": p["name"],
-            "sex": SEX[p["sex_code"]],
-            "birth_date": dt.datetime.strptime(p["birth_date"], "%Y%m%d").date().isoformat(),
-            "relation": RELATIONS[p["relation_code"]],
-            "status": PERSON_STATUS[p["status_code"]],
+            "sex": p["sex"],
+            "birth_date": p["birth_date"],
+            "relation": p["relation"],
+            "status": p["status"],
             "provenance": "household",
         }
-        for p in sorted(people, key=lambda p: (p["relation_code"], p["birth_date"], p["id_number"]))
+        for p in sorted(people, key=lambda p: (RELATION_ORDER.get(p["relation"], 99), p["birth_date"], p["id_number"]))
         if p["household_no"] == household_no
     ]
     content = {

@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hub.config import settings
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 
 def utcnow() -> dt.datetime:
@@ -173,6 +173,19 @@ class FetchBatch(Base):
     response_sha256: Mapped[str | None] = mapped_column(String(64))
     fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     validated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RawResponse(Base):
+    """An agency's raw answer, encrypted, kept for its data life so a record can be replayed; its hash is in the
+    ledger (fetch.completed)."""
+
+    __tablename__ = "raw_responses"
+    __table_args__ = (UniqueConstraint("batch_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("fetch_batches.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # order of the answer within the fetch
+    body_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: base64 of the body as received
+    sha256: Mapped[str] = mapped_column(String(64))
 
 
 class SourceRow(Base):

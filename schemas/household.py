@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import pandas as pd
 
-from schemas.codes import ANSHAN_DIVISIONS, PERSON_STATUS, RELATIONS, SEX, birth_date_from_id, valid_id_mask
+from schemas.codes import ANSHAN_DIVISIONS, PERSON_STATUS, RELATIONS, SEX, birth_date_from_id, sex_from_id, valid_id_mask
 from schemas.suite import Check
 
 SOURCE = "household"
 
-# canonical column -> meaning
+# canonical column -> meaning (connectors.contracts maps the agency's codes to these values)
 COLUMNS = {
     "id_number": "resident ID number (GB 11643)",
     "name": "name",
-    "sex_code": "sex, GB/T 2261.1 code",
-    "birth_date": "birth date, YYYYMMDD",
+    "sex": "male | female (GB/T 2261.1)",
+    "birth_date": "birth date, YYYY-MM-DD",
     "household_no": "household number (户号)",
-    "relation_code": "relation to the head, GB/T 4761 code",
-    "status_code": "registration status code",
+    "relation": "relation to the head (GB/T 4761): head, spouse, son, daughter, grandchild, parent, other",
+    "status": "registration status: normal, deceased, moved_out",
     "address_code": "address division code",
 }
-REQUIRED = ("id_number", "name", "sex_code", "birth_date", "household_no", "relation_code", "status_code")
+REQUIRED = ("id_number", "name", "sex", "birth_date", "household_no", "relation", "status")
 
 
 def prepare(df: pd.DataFrame) -> pd.DataFrame:
@@ -29,10 +29,9 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     ids = out["id_number"].tolist()
     ok = valid_id_mask(ids)
     out["id_check_ok"] = ok
-    sex_digit = [int(i[16]) % 2 if good else -1 for i, good in zip(ids, ok)]
-    expected_sex = ["1" if d == 1 else "2" if d == 0 else None for d in sex_digit]
-    out["sex_matches_id"] = [e is None or e == s for e, s in zip(expected_sex, out["sex_code"])]
-    births = [birth_date_from_id(i).strftime("%Y%m%d") if good else None for i, good in zip(ids, ok)]
+    expected_sex = [sex_from_id(i) if good else None for i, good in zip(ids, ok)]
+    out["sex_matches_id"] = [e is None or e == s for e, s in zip(expected_sex, out["sex"])]
+    births = [birth_date_from_id(i).isoformat() if good else None for i, good in zip(ids, ok)]
     out["birth_matches_id"] = [b is None or b == s for b, s in zip(births, out["birth_date"])]
     return out
 
@@ -57,17 +56,17 @@ def checks() -> list[Check]:
             "行政区划代码不在鞍山市代码表中 / address code not an Anshan division",
         ),
         Check(
-            e.ExpectColumnValuesToBeInSet(column="sex_code", value_set=sorted(SEX)),
+            e.ExpectColumnValuesToBeInSet(column="sex", value_set=sorted(SEX.values())),
             "known_sex_code",
             "性别代码未知 / unknown sex code",
         ),
         Check(
-            e.ExpectColumnValuesToBeInSet(column="relation_code", value_set=sorted(RELATIONS)),
+            e.ExpectColumnValuesToBeInSet(column="relation", value_set=sorted(RELATIONS.values())),
             "known_relation_code",
             "与户主关系代码未知 / unknown relation code",
         ),
         Check(
-            e.ExpectColumnValuesToBeInSet(column="status_code", value_set=sorted(PERSON_STATUS)),
+            e.ExpectColumnValuesToBeInSet(column="status", value_set=sorted(PERSON_STATUS.values())),
             "known_status_code",
             "户口状态代码未知 / unknown registration status code",
         ),

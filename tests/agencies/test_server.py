@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agencies.population import households
 from agencies.server import AgencyServer, UnknownFaultProfile
-from agencies.specs import SPECS
-from agencies.wire import build_request
+from connectors.contracts import SPECS
+from connectors.wire import build_request
 from connectors.auth import Credential, credentials_path, load_credentials, request_headers
 from hub.config import settings
 from hub.crypto import keyring

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from consent.authorizations import revoke
+from hub.crypto import keyring
 from hub.intake import create_request
 from hub.pipeline import fetch_source, run_inline, start_request, validate_batch
 from hub.records import load_record
@@ -158,3 +159,41 @@ def test_every_refusal_reaches_no_agency_and_is_a_ledger_entry_with_its_reason(a
                     if e.payload["request_id"] == request_id]
     assert refusals and {r["reason"] for r in refusals} == {reason}
     assert agencies.stats()["household"]["requests"] == 0
+
+
+def test_raw_answers_are_stored_encrypted_hashed_in_the_ledger_and_replay_to_the_same_rows(agencies):
+    import base64
+    import hashlib
+
+    from hub.pipeline import replay_batch
+    from hub.store import LedgerEvent, RawResponse, SourceRow, engine
+    from sqlalchemy import text
+
+    doc = sample(25)
+    batch = fetch_source(create_request(doc), "household")
+    with session() as s:
+        raws = s.scalars(select(RawResponse).where(RawResponse.batch_id == batch)).all()
+        event = next(e.payload for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "fetch.completed"))
+                     if e.payload["batch_id"] == batch)
+        stored = [json.loads(keyring().decrypt(r.data_enc, aad=f"source_rows.data_enc:{batch}:{r.row_no}"))
+                  for r in s.scalars(select(SourceRow).where(SourceRow.batch_id == batch).order_by(SourceRow.row_no))]
+    assert raws and event["response_hashes"] == [r.sha256 for r in raws]
+    assert replay_batch(batch) == stored
+    with engine().connect() as c:
+        dump = " ".join(str(v) for row in c.execute(text("SELECT * FROM raw_responses")) for v in row)
+    assert all(m["id_number"] not in dump for m in doc["members"])
+    first = base64.b64decode(keyring().decrypt(raws[0].body_enc, aad=f"raw_responses.body_enc:{batch}:0"))
+    assert hashlib.sha256(first).hexdigest() == raws[0].sha256
+
+
+@pytest.mark.parametrize("key", ["household", "tax", "social_insurance", "provident_fund", "real_estate",
+                                 "market_entity", "vehicles_vessels", "bank", "securities", "commercial_insurance",
+                                 "internet_finance"])
+def test_no_source_is_asked_without_an_allow(agencies, key):
+    doc = sample(26)  # authorizes household only
+    if key == "household":
+        doc["authorization"] = None
+    batch = fetch_source(create_request(doc), key)
+    with session() as s:
+        assert s.get(FetchBatch, batch).status == "refused"
+    assert agencies.stats()[key]["requests"] == 0

@@ -11,9 +11,9 @@ from schemas.suite import UnknownSuite, validate
 def _rows():
     rows = []
     for p in household(7, 12).members + household(7, 13).members:
-        rows.append({"id_number": p.id_number, "name": p.name, "sex_code": "1" if p.sex == "male" else "2",
-                     "birth_date": p.birth_date.strftime("%Y%m%d"), "household_no": "210302000000012",
-                     "relation_code": "02", "status_code": "1", "address_code": p.address_code})
+        rows.append({"id_number": p.id_number, "name": p.name, "sex": p.sex, "birth_date": p.birth_date.isoformat(),
+                     "household_no": "210302000000012", "relation": "head", "status": "normal",
+                     "address_code": p.address_code})
     return rows
 
 
@@ -27,11 +27,11 @@ def _flip(idn: str) -> str:
         (lambda r: r.update(id_number=_flip(r["id_number"])), "id_check_digit"),
         (lambda r: r.update(address_code="999999"), "known_division"),
         (lambda r: r.update(name=None), "required_field"),
-        (lambda r: r.update(sex_code="9"), "known_sex_code"),
-        (lambda r: r.update(sex_code="2" if r["sex_code"] == "1" else "1"), "sex_matches_id"),
-        (lambda r: r.update(birth_date="19000101"), "birth_matches_id"),
-        (lambda r: r.update(relation_code="77"), "known_relation_code"),
-        (lambda r: r.update(status_code="8"), "known_status_code"),
+        (lambda r: r.update(sex="9"), "known_sex_code"),
+        (lambda r: r.update(sex="female" if r["sex"] == "male" else "male"), "sex_matches_id"),
+        (lambda r: r.update(birth_date="1900-01-01"), "birth_matches_id"),
+        (lambda r: r.update(relation="77"), "known_relation_code"),
+        (lambda r: r.update(status="ZZ"), "known_status_code"),
     ],
 )
 def test_each_fault_is_caught_by_its_check(mutate, check):

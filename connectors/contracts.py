@@ -1,6 +1,7 @@
-"""The eleven simulated agencies, declared: wire format, credential scheme, batch limit, paging, field names
-and code tables. Real agencies differ; so do these (pinyin abbreviations, Chinese CSV headers, camelCase,
-amounts in 10,000 yuan, dates with and without dashes).
+"""The interfaces of the eleven agencies: the contract the simulated agencies serve and the hub's connectors
+read. Wire format, credential scheme, batch limit, paging, field names and code tables. Real agencies differ; so
+do these (pinyin abbreviations, Chinese CSV headers, camelCase, amounts in 10,000 yuan, dates with and without
+dashes).
 """
 
 from __future__ import annotations
@@ -21,6 +22,18 @@ def _compact_date(value: str) -> str:  # 2025-01-31 -> 20250131, 2025-01 -> 2025
 
 def _wan(value: float) -> float:  # yuan -> 10,000 yuan (万元)
     return round(value / 10000.0, 4)
+
+
+def _dashed(value: str) -> str:  # 20250131 -> 2025-01-31, 202501 -> 2025-01
+    return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if len(value) == 8 else f"{value[:4]}-{value[4:6]}"
+
+
+def _yuan(value: float) -> float:  # 10,000 yuan -> yuan
+    return round(value * 10000.0, 2)
+
+
+# a transform on the wire and its inverse for reading
+INVERSE = {_compact_date: _dashed, _wan: _yuan}
 
 
 @dataclass(frozen=True)
@@ -138,4 +151,49 @@ def to_wire(spec: AgencySpec, row: dict) -> dict:
         if canon in spec.codes and value is not None:
             value = spec.codes[canon].get(value, value)
         out[wire] = value
+    return out
+
+
+# canonical fields that hold numbers (XML and CSV carry them as text)
+NUMBERS = frozenset({"amount", "tax", "base", "personal", "employer", "balance", "area", "share", "registered_capital",
+                     "purchase_price", "market_value", "cash_value", "annual_premium"})
+INTEGERS = frozenset({"quantity"})
+EXTRA = "_unexpected_fields"  # names (never values) of wire fields the contract does not know
+
+
+def _number(value, integer: bool):
+    try:
+        return int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        return value  # left as it came: validation says what is wrong with it
+
+
+def from_wire(spec: AgencySpec, row: dict) -> dict:
+    """An agency's row as a canonical row: codes to values, units and dates to canonical form, text to numbers.
+
+    Nothing is dropped silently: a value that cannot be read stays as it came, a missing field is None, and the
+    names of fields the contract does not know are listed under EXTRA."""
+    out = {}
+    for canon, wire in spec.fields.items():
+        value = row.get(wire)
+        if value == "":
+            value = None
+        if value is not None and canon in spec.codes:
+            inverse = {str(v): k for k, v in spec.codes[canon].items()}
+            value = inverse.get(str(value), value)
+        elif value is not None and canon in spec.transforms:
+            forward = spec.transforms[canon]
+            if forward is _wan:
+                value = _number(value, False)
+            if isinstance(value, (str, float, int)) and not isinstance(value, bool):
+                try:
+                    value = INVERSE[forward](value)
+                except (TypeError, ValueError, IndexError):
+                    pass
+        elif value is not None and (canon in NUMBERS or canon in INTEGERS) and isinstance(value, str):
+            value = _number(value, canon in INTEGERS)
+        out[canon] = value
+    extra = sorted(set(row) - set(spec.fields.values()))
+    if extra:
+        out[EXTRA] = extra
     return out

@@ -1,0 +1,11 @@
+"""银行 / banks: deposits and wealth products, monthly balances.
+
+JSON, hmac, batches of 50. Financial: needs the separate consent.
+"""
+
+from connectors.base import Source
+from connectors.contracts import SPECS
+
+
+class BankSource(Source):
+    contract = SPECS["bank"]

@@ -1,0 +1,66 @@
+"""The hub's side of the agencies' wire formats: requests to send, answers to read (JSON, XML, GBK CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+from connectors.contracts import AgencySpec
+
+
+class BadAnswer(ValueError):
+    """An answer that cannot be read; ``kind`` says how (encoding, format, envelope). No content in the message."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        super().__init__(f"unreadable answer: {kind}")
+
+
+@dataclass
+class Answer:
+    rows: list[dict] = field(default_factory=list)  # wire rows
+    not_found: list[str] = field(default_factory=list)
+    pages: int = 1
+
+
+def build_request(spec: AgencySpec, ids: list[str], page: int = 1) -> bytes:
+    if spec.wire == "xml":
+        root = ET.Element("query", page=str(page))
+        for i in ids:
+            ET.SubElement(root, "id").text = i
+        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    doc = {spec.ids_field: ids}
+    if spec.page_size:
+        doc["pageNo"] = page
+    return json.dumps(doc).encode("utf-8")
+
+
+def parse_answer(spec: AgencySpec, body: bytes, headers) -> Answer:
+    charset = "gbk" if spec.wire == "csv" else "utf-8"
+    try:
+        text = body.decode(charset)
+    except UnicodeDecodeError:
+        raise BadAnswer("encoding") from None
+    pages = int(headers.get("X-Total-Pages") or 1)
+    try:
+        if spec.wire == "json":
+            doc = json.loads(text)
+            if doc.get("code") != "0000" or not isinstance(doc.get("data"), list):
+                raise BadAnswer("envelope")
+            return Answer([r for r in doc["data"] if isinstance(r, dict)], list(doc.get("notFound") or []),
+                          int(doc.get("totalPages", pages)))
+        if spec.wire == "xml":
+            root = ET.fromstring(text)
+            if root.tag != "response" or root.get("code") != "0000":
+                raise BadAnswer("envelope")
+            rows = [{c.tag: c.text for c in rec} for rec in root.iter("record")]
+            return Answer(rows, [e.text or "" for e in root.iter("id")], int(root.get("pages", pages)))
+        reader = csv.DictReader(io.StringIO(text))
+        return Answer([dict(r) for r in reader], [], pages)
+    except (json.JSONDecodeError, ET.ParseError, csv.Error, ValueError, AttributeError) as exc:
+        if isinstance(exc, BadAnswer):
+            raise
+        raise BadAnswer("format") from None
