@@ -168,21 +168,39 @@ def _number(value, integer: bool):
         return value  # left as it came: validation says what is wrong with it
 
 
+_READERS: dict[int, tuple] = {}
+
+
+def _readers(spec: AgencySpec) -> tuple:
+    """Per field: (canonical, wire, inverse code table or None, inverse transform or None, number kind or None),
+    worked out once per contract."""
+    cached = _READERS.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    out = []
+    for canon, wire in spec.fields.items():
+        codes = {str(v): k for k, v in spec.codes[canon].items()} if canon in spec.codes else None
+        transform = spec.transforms.get(canon)
+        kind = "int" if canon in INTEGERS else "float" if canon in NUMBERS else None
+        out.append((canon, wire, codes, transform, kind))
+    _READERS[id(spec)] = (spec, tuple(out))
+    return tuple(out)
+
+
 def from_wire(spec: AgencySpec, row: dict) -> dict:
     """An agency's row as a canonical row: codes to values, units and dates to canonical form, text to numbers.
 
     Nothing is dropped silently: a value that cannot be read stays as it came, a missing field is None, and the
     names of fields the contract does not know are listed under EXTRA."""
     out = {}
-    for canon, wire in spec.fields.items():
+    for canon, wire, codes, forward, kind in _readers(spec):
         value = row.get(wire)
-        if value == "":
-            value = None
-        if value is not None and canon in spec.codes:
-            inverse = {str(v): k for k, v in spec.codes[canon].items()}
-            value = inverse.get(str(value), value)
-        elif value is not None and canon in spec.transforms:
-            forward = spec.transforms[canon]
+        if value == "" or value is None:
+            out[canon] = None
+            continue
+        if codes is not None:
+            value = codes.get(str(value), value)
+        elif forward is not None:
             if forward is _wan:
                 value = _number(value, False)
             if isinstance(value, (str, float, int)) and not isinstance(value, bool):
@@ -190,9 +208,11 @@ def from_wire(spec: AgencySpec, row: dict) -> dict:
                     value = INVERSE[forward](value)
                 except (TypeError, ValueError, IndexError):
                     pass
-        elif value is not None and (canon in NUMBERS or canon in INTEGERS) and isinstance(value, str):
-            value = _number(value, canon in INTEGERS)
+        elif kind is not None and isinstance(value, str):
+            value = _number(value, kind == "int")
         out[canon] = value
+    if len(row) == len(spec.fields) and all(w in row for w in spec.fields.values()):
+        return out
     extra = sorted(set(row) - set(spec.fields.values()))
     if extra:
         out[EXTRA] = extra

@@ -36,9 +36,13 @@ def _fetch(server, key, people=PEOPLE[:40], policy=FAST):
     return connector(key, server.base_url(key), policy=policy).fetch(allows, ids, auth_ref="req-1")
 
 
-def test_flaky_completes_after_retries_and_stops_retrying_once_answered(serve):
+def test_flaky_completes_after_retries_and_stops_retrying_once_answered(serve, caplog):
+    import logging
+
     server = serve("flaky", flaky=0.5)
-    result = _fetch(server, "bank", PEOPLE[:120])
+    with caplog.at_level(logging.DEBUG):
+        result = _fetch(server, "bank", PEOPLE[:120])
+    assert "retry" in caplog.text and not any(i in caplog.text for i in PEOPLE[:120])
     stats = server.stats()["bank"]
     assert result.status == "complete" and result.missing == 0
     assert stats["errors"] + stats["throttled"] > 0  # faults happened
