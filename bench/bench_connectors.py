@@ -51,7 +51,6 @@ def run(quick: bool = False) -> dict:
     from agencies.server import AgencyServer
     from connectors.registry import SOURCES, connector
     from hub.bootstrap import initialize
-    from hub.crypto import keyring
 
     initialize()
     server = AgencyServer.from_hub_home(households=HOUSEHOLDS // (4 if quick else 1), seed=SEED).start()

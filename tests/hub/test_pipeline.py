@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 
@@ -15,7 +14,7 @@ from hub.crypto import keyring
 from hub.intake import create_request
 from hub.pipeline import fetch_source, run_inline, start_request, validate_batch
 from hub.records import load_record
-from hub.store import Authorization, FetchBatch, HouseholdRecord, QuarantinedRow, Request, session, utcnow
+from hub.store import Authorization, FetchBatch, HouseholdRecord, QuarantinedRow, Request, session
 from tests.conftest import sample
 
 
