@@ -107,3 +107,28 @@ def test_dirty_rows_are_read_as_they_came_for_validation_to_judge(serve):
     assert result.status == "complete"
     ids = [r["id_number"] for r in result.rows]
     assert len(ids) > 80 or len(set(ids)) < len(ids) or set(ids) - set(PEOPLE[:80])  # duplicates or altered IDs
+
+
+def test_an_agency_lost_mid_fetch_leaves_the_result_incomplete_with_the_reason(agencies):
+    """The first batch is answered, then the agency is gone: what was read is kept, the source is incomplete."""
+    import requests
+
+    from connectors.registry import base_url
+
+    class GoneAfterFirstAnswer(requests.Session):
+        answered = 0
+
+        def post(self, *args, **kwargs):
+            if self.answered:
+                raise requests.ConnectionError("agency gone")
+            self.answered += 1
+            return super().post(*args, **kwargs)
+
+    key = "real_estate"  # batches of 20
+    allows, ids = allows_for(PEOPLE[:50], key)
+    c = connector(key, base_url(key, agencies.url), policy=FAST)
+    c.http = GoneAfterFirstAnswer()
+    result = c.fetch(allows, ids, auth_ref="req-1")
+    assert (result.status, result.reason) == ("incomplete", Failure.UNREACHABLE.value)
+    assert result.missing == 30 and result.calls == 1 + FAST.retries + 1
+    assert agencies.stats()[key]["served"] == 1
