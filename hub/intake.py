@@ -16,7 +16,7 @@ from sqlalchemy import select
 from consent import ledger
 from consent.authorizations import check_authorization, store_authorization
 from connectors.registry import SOURCES
-from schemas.suite import SUITE_MODULES
+from schemas.suite import has_suite
 from hub.crypto import keyring
 from hub.pipeline import RequestNotFound
 from hub.store import Request, RequestMember, session
@@ -34,7 +34,7 @@ PURPOSES = {
 }
 RELATIONS = {"head", "spouse", "son", "daughter", "child", "grandchild", "parent", "other"}
 # a source is requested only when the hub can both fetch it and validate what comes back
-VERIFIABLE = [k for k in SOURCES if k in SUITE_MODULES]
+VERIFIABLE = [k for k in SOURCES if has_suite(k)]
 _DEPT = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
 
 

@@ -15,7 +15,26 @@ from typing import Any
 
 import pandas as pd
 
-SUITE_MODULES = {"household": "schemas.household"}
+SUITE_MODULES = {"household": "schemas.household"}  # sources with a module of their own; the others: schemas.rules
+
+
+def suite_module(source: str):
+    """An object with ``prepare(df)`` and ``checks()`` for the source."""
+    if source in SUITE_MODULES:
+        return importlib.import_module(SUITE_MODULES[source])
+    from types import SimpleNamespace
+
+    from schemas.rules import RULES, checks_for, prepare_for
+
+    if source not in RULES:
+        raise UnknownSuite(f"no validation suite for source {source!r}")
+    return SimpleNamespace(prepare=prepare_for(source), checks=checks_for(source))
+
+
+def has_suite(source: str) -> bool:
+    from schemas.rules import RULES
+
+    return source in SUITE_MODULES or source in RULES
 
 
 @dataclass(frozen=True)
@@ -64,10 +83,7 @@ def _suite(source: str):
         if source not in _context["suites"]:
             import great_expectations as gx
 
-            try:
-                module = importlib.import_module(SUITE_MODULES[source])
-            except KeyError:
-                raise UnknownSuite(f"no validation suite for source {source!r}") from None
+            module = suite_module(source)
             checks = module.checks()
             suite = gx.ExpectationSuite(name=f"{source}_suite")
             for i, c in enumerate(checks):

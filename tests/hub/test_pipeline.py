@@ -196,3 +196,34 @@ def test_no_source_is_asked_without_an_allow(agencies, key):
     with session() as s:
         assert s.get(FetchBatch, batch).status == "refused"
     assert agencies.stats()[key]["requests"] == 0
+
+
+ALL_SOURCES = ("household", "tax", "social_insurance", "provident_fund", "real_estate", "market_entity",
+               "vehicles_vessels", "bank", "securities", "commercial_insurance", "internet_finance")
+
+
+def test_a_request_for_all_eleven_sources_fetches_validates_and_publishes_each(agencies):
+    doc = sample(27, sources=ALL_SOURCES)
+    result = run_inline(create_request(doc))
+    assert result.status == "published"
+    record, content = load_record(result.household_ref)
+    assert record.completeness == {k: "complete" for k in ALL_SOURCES}
+    assert all(agencies.stats()[k]["served"] >= 1 for k in ALL_SOURCES)
+
+
+def test_dirty_agencies_for_all_sources_crash_nothing_and_publish_nothing_bad(dirty_agencies):
+    quarantined = set()
+    for k in range(32, 40):  # households no other test publishes (versions stay predictable there)
+        result = run_inline(create_request(sample(k, sources=ALL_SOURCES)))
+        with session() as s:
+            q = s.scalars(select(QuarantinedRow).join(FetchBatch, FetchBatch.id == QuarantinedRow.batch_id)
+                          .where(FetchBatch.request_id == result.request_id)).all()
+            batches = s.scalars(select(FetchBatch).where(FetchBatch.request_id == result.request_id)).all()
+        quarantined |= {r.source for r in q}
+        for b in batches:  # a source with quarantined rows is never complete
+            if any(r.batch_id == b.id for r in q):
+                assert b.status != "complete"
+        if result.household_ref:
+            _, content = load_record(result.household_ref)
+            assert not {r.person_ref for r in q if r.source == "household"} & {m["person_ref"] for m in content["members"]}
+    assert len(quarantined) >= 3, quarantined

@@ -12,7 +12,7 @@ from consent.gate import Reason
 from hub.crypto import keyring
 from hub.intake import create_request
 from hub.pipeline import run_inline
-from hub.records import load_record, publish_record, verify_record
+from hub.records import publish_record, record_of_request, verify_record
 from hub.store import (
     SCHEMA_REVISION,
     ConsentDecision,
@@ -60,8 +60,8 @@ def test_pipeline_publishes_a_signed_record_with_the_true_members(database, agen
     doc = sample(5)
     result = run_inline(create_request(doc))
     assert result.status == "published"
-    record, content = load_record(result.household_ref)
-    assert record.version == 1 and record.completeness == {"household": "complete"}
+    record, content = record_of_request(result.request_id)
+    assert record.household_ref == result.household_ref and record.completeness == {"household": "complete"}
     assert verify_record(content, record.signature)
     truth = household_in_population(7, 50, 5)
     assert sorted(m["name"] for m in content["members"]) == sorted(p.name for p in truth.members if p.status == "normal")

@@ -1,0 +1,78 @@
+"""The suites of the ten economic sources: clean data passes; each kind of bad row is caught with its reason."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from agencies.server import Population
+from connectors.contracts import EXTRA, SPECS
+from schemas.rules import RULES
+from schemas.suite import validate
+
+POP = Population(7, 120)
+SOURCES = [k for k in SPECS if k != "household"]
+
+
+def clean(source):
+    return [r for i in POP.by_id for r in (POP.rows(source, i) or [])][:300]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_clean_rows_of_every_source_pass(source):
+    rows = clean(source)
+    assert rows
+    outcome = validate(source, rows)
+    assert outcome.success and outcome.failures == {}
+
+
+def _flip(code: str) -> str:
+    return code[:17] + ("0" if code[17:] != "0" else "1")
+
+
+def _mutations(source):
+    spec, rules = SPECS[source], RULES[source]
+    out = [("wrong ID check character", lambda r: r.update(id_number=_flip(r["id_number"])), "id_check_digit"),
+           ("renamed field", lambda r: r.update({EXTRA: ["renamed_v2"]}), "unexpected_field"),
+           ("required missing", lambda r, f=rules.required[-1]: r.update({f: None}), "required_field")]
+    for f in spec.codes:
+        out.append((f"unknown code in {f}", lambda r, f=f: r.update({f: "ZZ"}), "known_code"))
+    for f in rules.non_negative:
+        out.append((f"negative {f}", lambda r, f=f: r.update({f: -1.0}), "non_negative"))
+        out.append((f"{f} not a number", lambda r, f=f: r.update({f: "N/A"}), "number"))
+    for f in rules.positive:
+        out.append((f"zero {f}", lambda r, f=f: r.update({f: 0.0}), "positive"))
+    for f in rules.fractions:
+        out.append((f"{f} above one", lambda r, f=f: r.update({f: 1.5}), "fraction"))
+    for f in rules.past_dates:
+        out.append((f"future {f}", lambda r, f=f: r.update({f: "2999-01-01"}), "not_future"))
+    for f in rules.periods:
+        out.append((f"bad {f}", lambda r, f=f: r.update({f: "2025-13"}), "period"))
+    for f in rules.uscc:
+        out.append((f"bad {f}", lambda r, f=f: r.update({f: _flip(r[f])} if r.get(f) else {f: "91350100M000100Y44"}),
+                    "uscc_check_digit"))
+    return out
+
+
+CASES = [(s, *m) for s in SOURCES for m in _mutations(s)]
+
+
+@pytest.mark.parametrize("source, name, mutate, check", CASES, ids=[f"{c[0]}: {c[1]}" for c in CASES])
+def test_each_fault_is_quarantined_with_its_reason(source, name, mutate, check):
+    rows = copy.deepcopy(clean(source))
+    mutate(rows[1])
+    outcome = validate(source, rows)
+    assert not outcome.success
+    assert 1 in outcome.failures and check in {c for c, _ in outcome.failures[1]}, outcome.failures.get(1)
+    assert all(" / " in reason for _, reason in outcome.failures[1])
+    assert set(outcome.failures) <= {0, 1, 2}  # the fault is pinned to its row (a duplicate may name its twin)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_duplicated_row_is_caught(source):
+    rows = clean(source)
+    rows.append(dict(rows[0]))
+    outcome = validate(source, rows)
+    assert {0, len(rows) - 1} <= set(outcome.failures)
+    assert "unique_row" in {c for c, _ in outcome.failures[len(rows) - 1]}
