@@ -10,7 +10,7 @@ import platform
 import time
 from pathlib import Path
 
-BENCHMARKS = ["bench.bench_population", "bench.bench_agencies", "bench.bench_connectors", "bench.bench_ledger"]
+BENCHMARKS = ["bench.bench_population", "bench.bench_agencies", "bench.bench_connectors", "bench.bench_validation", "bench.bench_ledger"]
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 

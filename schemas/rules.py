@@ -112,7 +112,7 @@ def checks_for(source: str):
                       "fraction", f"{f} 应在 0 到 1 之间 / {f} must be a share in (0, 1]") for f in rules.fractions]
         out += [Check(e.ExpectColumnValuesToBeInSet(column=f"{f}__not_future", value_set=[True]), "not_future",
                       f"{f} 不是有效日期或在未来 / {f} is not a date or lies in the future") for f in rules.past_dates]
-        out += [Check(e.ExpectColumnValuesToMatchRegex(column=f, regex=r"^\d{4}-(0[1-9]|1[0-2])$"), "period",
+        out += [Check(e.ExpectColumnValuesToMatchRegex(column=f, regex=r"^\d{4}-(?:0[1-9]|1[0-2])$"), "period",
                       f"{f} 不是有效年月 / {f} is not a YYYY-MM month") for f in rules.periods]
         if rules.unique:
             out.append(Check(e.ExpectCompoundColumnsToBeUnique(column_list=list(rules.unique)), "unique_row",
