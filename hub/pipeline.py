@@ -161,6 +161,9 @@ def validate_batch(batch_id: str) -> dict:
             ConsentDecision.allowed.is_(True))))
         outcome = validate(batch.source, data)
         failures = dict(outcome.failures)
+        for reason in outcome.must_pass_failed:  # the whole batch is rejected: every row goes to quarantine
+            for pos in range(len(rows)):
+                failures.setdefault(pos, []).append(("batch_rejected", reason))
         for pos, r in enumerate(rows):
             if r.person_ref not in asked:
                 failures.setdefault(pos, []).append(
@@ -174,7 +177,9 @@ def validate_batch(batch_id: str) -> dict:
                             rows_failed=len(failures), results=outcome.results)
         s.add(run)
         batch.validated = True
-        if failures and batch.status == "complete":
+        if outcome.must_pass_failed:
+            batch.status, batch.reason = "unavailable", "BATCH_REJECTED"
+        elif failures and batch.status == "complete":
             batch.status, batch.reason = "incomplete", "ROWS_QUARANTINED"
         s.flush()
         ledger.append(s, "validation.completed", {"batch_id": batch_id, "source": batch.source, "suite": outcome.suite,

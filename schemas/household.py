@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from schemas.codes import ANSHAN_DIVISIONS, PERSON_STATUS, RELATIONS, SEX, birth_date_from_id, sex_from_id, valid_id_mask
+from connectors.contracts import EXTRA
 from schemas.suite import Check
 
 SOURCE = "household"
@@ -25,7 +26,8 @@ REQUIRED = ("id_number", "name", "sex", "birth_date", "household_no", "relation"
 
 def prepare(df: pd.DataFrame) -> pd.DataFrame:
     """Derived columns the suite checks (vectorized)."""
-    out = df.reindex(columns=list(COLUMNS)).copy()
+    out = df.reindex(columns=[*COLUMNS, EXTRA]).copy()
+    out[EXTRA] = out[EXTRA].map(lambda v: None if not isinstance(v, list) else ",".join(v))
     ids = out["id_number"].tolist()
     ok = valid_id_mask(ids)
     out["id_check_ok"] = ok
@@ -38,6 +40,8 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
 
 def checks() -> list[Check]:
     import great_expectations as gx
+
+    from schemas.rules import unexpected_field_check
 
     e = gx.expectations
     return [
@@ -80,6 +84,7 @@ def checks() -> list[Check]:
             "birth_matches_id",
             "出生日期与身份证号不符 / birth date does not match the ID number",
         ),
+        unexpected_field_check(),
         Check(
             e.ExpectColumnValuesToBeUnique(column="id_number"),
             "unique_person",

@@ -56,6 +56,15 @@ RULES: dict[str, Rules] = {
 }
 
 
+def unexpected_field_check() -> Check:
+    """Schema drift (a renamed or added field) makes the whole answer untrustworthy: a must-pass check."""
+    import great_expectations as gx
+
+    return Check(gx.expectations.ExpectColumnValuesToBeNull(column=EXTRA), "unexpected_field",
+                 "出现接口未约定的字段（字段改名？），整批拒收 / a field the interface does not define (renamed?): "
+                 "the whole batch is rejected", must_pass=True)
+
+
 def _numeric(v) -> bool:
     return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v == v)
 
@@ -117,8 +126,7 @@ def checks_for(source: str):
         if rules.unique:
             out.append(Check(e.ExpectCompoundColumnsToBeUnique(column_list=list(rules.unique)), "unique_row",
                              "同一批次中记录重复 / the same record appears twice in the batch"))
-        out.append(Check(e.ExpectColumnValuesToBeNull(column=EXTRA), "unexpected_field",
-                         "出现接口未约定的字段（字段改名？） / a field the interface does not define (renamed?)"))
+        out.append(unexpected_field_check())
         return out
 
     return checks

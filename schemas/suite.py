@@ -42,6 +42,7 @@ class Check:
     expectation: Any  # a great_expectations Expectation
     name: str
     reason: str
+    must_pass: bool = False  # when it fails on any row, nothing of the batch may be used
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Outcome:
     rows: int
     failures: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # row position -> [(check, reason)]
     results: list[dict] = field(default_factory=list)  # per check, no personal data
+    must_pass_failed: list[str] = field(default_factory=list)  # reasons of failed must-pass checks
 
 
 class UnknownSuite(KeyError):
@@ -110,11 +112,14 @@ def validate(source: str, rows: list[dict]) -> Outcome:
                 "expectation": r.expectation_config.type,
                 "column": r.expectation_config.kwargs.get("column"),
                 "success": bool(r.success),
+                "must_pass": check.must_pass,
                 "unexpected": len(bad),
             }
         )
         if not r.success:
             outcome.success = False
+            if check.must_pass:
+                outcome.must_pass_failed.append(check.reason)
             if not bad:  # a failure GX could not pin to rows fails the whole batch
                 bad = list(range(len(df)))
             for i in bad:

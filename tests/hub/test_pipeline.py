@@ -38,7 +38,8 @@ def test_dirty_rows_are_quarantined_with_reasons_and_the_source_is_marked_incomp
         raise AssertionError("the dirty profile corrupted no row of 50 households")
     checks = {r.expectation for r in q}
     known = {"required_field", "id_check_digit", "known_division", "known_sex_code", "known_relation_code",
-             "known_status_code", "sex_matches_id", "birth_matches_id", "unique_person", "requested_member"}
+             "known_status_code", "sex_matches_id", "birth_matches_id", "unique_person", "requested_member",
+             "unexpected_field", "batch_rejected"}
     assert checks and checks <= known
     assert all(" / " in r.reason for r in q)
     if result.household_ref:  # the household was still identified from its good rows
@@ -227,3 +228,25 @@ def test_dirty_agencies_for_all_sources_crash_nothing_and_publish_nothing_bad(di
             _, content = load_record(result.household_ref)
             assert not {r.person_ref for r in q if r.source == "household"} & {m["person_ref"] for m in content["members"]}
     assert len(quarantined) >= 3, quarantined
+
+
+def test_a_failed_must_pass_check_rejects_the_whole_batch(agencies):
+    from connectors.contracts import EXTRA
+    from hub.store import SourceRow
+
+    request_id = create_request(sample(28))
+    batch = fetch_source(request_id, "household")
+    keys = keyring()
+    with session() as s:  # one row of the answer came with a field the interface does not define
+        row = s.scalars(select(SourceRow).where(SourceRow.batch_id == batch, SourceRow.row_no == 0)).one()
+        data = json.loads(keys.decrypt(row.data_enc, aad=f"source_rows.data_enc:{batch}:0"))
+        data[EXTRA] = ["xm_v2"]
+        row.data_enc = keys.encrypt(json.dumps(data, ensure_ascii=False), aad=f"source_rows.data_enc:{batch}:0")
+    summary = validate_batch(batch)
+    with session() as s:
+        b = s.get(FetchBatch, batch)
+        rows = s.scalars(select(SourceRow).where(SourceRow.batch_id == batch)).all()
+        reasons = {q.expectation for q in s.scalars(select(QuarantinedRow).where(QuarantinedRow.batch_id == batch))}
+    assert (b.status, b.reason) == ("unavailable", "BATCH_REJECTED")
+    assert summary["rows_failed"] == len(rows) and not any(r.valid for r in rows)
+    assert {"unexpected_field", "batch_rejected"} <= reasons

@@ -76,3 +76,13 @@ def test_a_duplicated_row_is_caught(source):
     outcome = validate(source, rows)
     assert {0, len(rows) - 1} <= set(outcome.failures)
     assert "unique_row" in {c for c, _ in outcome.failures[len(rows) - 1]}
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_renamed_field_is_a_must_pass_failure(source):
+    rows = clean(source)
+    rows[0] = {**rows[0], EXTRA: ["renamed_v2"]}
+    outcome = validate(source, rows)
+    assert outcome.must_pass_failed and "renamed" in outcome.must_pass_failed[0]
+    clean_outcome = validate(source, clean(source))
+    assert clean_outcome.must_pass_failed == []
