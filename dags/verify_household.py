@@ -68,7 +68,7 @@ with DAG(
     def validate_batch(batch_id: str) -> dict:
         from hub.pipeline import validate_batch as stage
 
-        return stage(batch_id)
+        return stage(batch_id, run_id=get_current_context()["run_id"])
 
     @task
     def publish_record(validations: list[dict], params=None) -> int | None:

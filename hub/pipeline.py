@@ -143,8 +143,10 @@ def fetch_source(request_id: str, source: str, *, base_url: str | None = None, s
     return batch_id
 
 
-def validate_batch(batch_id: str) -> dict:
-    """Validate a batch with its source's suite; quarantine failing rows. Idempotent."""
+def validate_batch(batch_id: str, *, run_id: str | None = None) -> dict:
+    """Validate a batch with its source's suite; quarantine failing rows. Idempotent.
+
+    ``run_id`` names the pipeline run (the Airflow run id, or inline:<uuid>) the stored result is linked to."""
     from schemas.suite import validate
 
     keys = keyring()
@@ -174,7 +176,7 @@ def validate_batch(batch_id: str) -> dict:
                 s.add(QuarantinedRow(batch_id=batch_id, source=batch.source, row_no=r.row_no, person_ref=r.person_ref,
                                      expectation=check, reason=reason))
         run = ValidationRun(batch_id=batch_id, suite=outcome.suite, success=not failures, rows=len(rows),
-                            rows_failed=len(failures), results=outcome.results)
+                            rows_failed=len(failures), results=outcome.results, run_id=run_id)
         s.add(run)
         batch.validated = True
         if outcome.must_pass_failed:
@@ -184,7 +186,8 @@ def validate_batch(batch_id: str) -> dict:
         s.flush()
         ledger.append(s, "validation.completed", {"batch_id": batch_id, "source": batch.source, "suite": outcome.suite,
                                                    "success": not failures, "rows": len(rows),
-                                                   "rows_failed": len(failures), "validation_run": run.id})
+                                                   "rows_failed": len(failures), "validation_run": run.id,
+                                                   "run_id": run_id})
         return {"batch_id": batch_id, "status": batch.status, "rows": len(rows), "rows_failed": len(failures)}
 
 
@@ -221,9 +224,10 @@ def run_inline(request_id: str, *, as_of: dt.datetime | None = None, base_urls: 
     from hub.records import publish_record
 
     sources = start_request(request_id)
+    run_id = f"inline:{uuid.uuid4().hex}"
     for source in sources:
         batch_id = fetch_source(request_id, source, base_url=(base_urls or {}).get(source))
-        validate_batch(batch_id)
+        validate_batch(batch_id, run_id=run_id)
     record_id = publish_record(request_id, as_of=as_of or utcnow())
     with session() as s:
         req = _request(s, request_id)

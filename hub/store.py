@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hub.config import settings
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 def utcnow() -> dt.datetime:
@@ -212,6 +212,7 @@ class ValidationRun(Base):
     rows: Mapped[int] = mapped_column(Integer)
     rows_failed: Mapped[int] = mapped_column(Integer)
     results: Mapped[list] = mapped_column(JSON)  # per expectation: type, column, success, unexpected count
+    run_id: Mapped[str | None] = mapped_column(String(250), index=True)  # the Airflow run id, or inline:<uuid>
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -81,6 +81,15 @@ def test_dag_test_publishes_the_same_record_as_hub_verify_sync(airflow_db, agenc
         record, content = record_of_request(rid)
         facts.append((content["members"], content["division"], record.completeness))
     assert facts[0] == facts[1]
+    from sqlalchemy import select
+
+    from hub.store import FetchBatch, ValidationRun
+
+    with session() as s:
+        runs = {rid: s.scalars(select(ValidationRun.run_id).join(FetchBatch, FetchBatch.id == ValidationRun.batch_id)
+                               .where(FetchBatch.request_id == rid)).all() for rid in (via_dag, via_cli)}
+    assert runs[via_dag] == [run.run_id]  # linked to the Airflow run that made it
+    assert len(runs[via_cli]) == 1 and runs[via_cli][0].startswith("inline:")
     assert agencies.stats()["household"]["served"] == 2
 
 

@@ -39,6 +39,16 @@ def test_schema_is_at_head(database):
     assert engine().dialect.name == database
 
 
+def test_the_migrations_build_exactly_the_models(database):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from hub.store import Base
+
+    with engine().connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
+
+
 def test_personal_data_is_encrypted_at_rest(database):
     doc = sample(4)
     request_id = create_request(doc)
