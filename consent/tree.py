@@ -218,7 +218,7 @@ def verify(s: Session, public_key) -> Verification:
 def _check_vouched_rows(s: Session, events: dict) -> list[str]:
     """Rows whose hash the ledger holds: a published record's content, an authorization's receipt."""
     from hub.crypto import DecryptionFailed, canonical_json, keyring, sha256_hex
-    from hub.store import Authorization, HouseholdRecord
+    from hub.store import Authorization, HouseholdRecord, aad_record
 
     problems = []
     published = {(e.payload.get("household_ref"), e.payload.get("version")): e.payload.get("content_sha256")
@@ -227,7 +227,7 @@ def _check_vouched_rows(s: Session, events: dict) -> list[str]:
     for r in s.scalars(select(HouseholdRecord)):
         logged = published.get((r.household_ref, r.version))
         try:
-            content = keys.decrypt(r.content_enc, aad=f"household_records.content_enc:{r.household_ref}:{r.version}")
+            content = keys.decrypt(r.content_enc, aad=aad_record(r.household_ref, r.version))
             actual = sha256_hex(content.encode("utf-8"))
         except DecryptionFailed:
             actual = None

@@ -11,15 +11,14 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import select
 
 from consent import ledger
 from consent.authorizations import check_authorization, store_authorization
 from connectors.registry import SOURCES
 from schemas.suite import has_suite
 from hub.crypto import keyring
-from hub.pipeline import RequestNotFound
-from hub.store import Request, RequestMember, session
+from hub.pipeline import RequestNotFound, member_id_numbers
+from hub.store import Request, RequestMember, aad_member, session
 from schemas.sources import SOURCE_KEYS
 
 PURPOSES = {
@@ -113,8 +112,8 @@ def create_request(doc: dict, *, department: str | None = None, client_id: str |
                 RequestMember(
                     request_id=request_id,
                     person_ref=keys.pseudonym(idn),
-                    id_number_enc=keys.encrypt(idn, aad=f"request_members.id_number_enc:{request_id}"),
-                    name_enc=keys.encrypt(m["name"].strip(), aad=f"request_members.name_enc:{request_id}"),
+                    id_number_enc=keys.encrypt(idn, aad=aad_member(request_id, "id_number_enc")),
+                    name_enc=keys.encrypt(m["name"].strip(), aad=aad_member(request_id, "name_enc")),
                     relation=m["relation"],
                 )
             )
@@ -137,8 +136,7 @@ def add_authorization(request_id: str, doc: dict) -> str:
         req = s.get(Request, request_id)
         if req is None:
             raise RequestNotFound(f"no request {request_id}")
-        members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
-        ids = [keys.decrypt(m.id_number_enc, aad=f"request_members.id_number_enc:{request_id}") for m in members]
+        ids = list(member_id_numbers(s, request_id).values())
         problems = check_authorization(doc, ids, SOURCE_KEYS)
         if problems:
             raise InvalidRequest(problems)

@@ -33,6 +33,9 @@ from hub.store import (
     RequestMember,
     SourceRow,
     ValidationRun,
+    aad_member,
+    aad_raw_response,
+    aad_source_row,
     session,
     utcnow,
 )
@@ -49,6 +52,13 @@ def _request(s, request_id: str) -> Request:
     if req is None:
         raise RequestNotFound(f"no request {request_id}")
     return req
+
+
+def member_id_numbers(s, request_id: str) -> dict[str, str]:
+    """person_ref -> ID number of the members a request names (decrypted; never logged or returned by a stage)."""
+    keys = keyring()
+    members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
+    return {m.person_ref: keys.decrypt(m.id_number_enc, aad=aad_member(request_id, "id_number_enc")) for m in members}
 
 
 def start_request(request_id: str) -> list[str]:
@@ -109,10 +119,8 @@ def fetch_source(request_id: str, source: str, *, base_url: str | None = None, s
         return batch_id
 
     with session() as s:
-        members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
         wanted = {a.person_ref for a in allows}
-        ids = {m.person_ref: keys.decrypt(m.id_number_enc, aad=f"request_members.id_number_enc:{request_id}")
-               for m in members if m.person_ref in wanted}
+        ids = {ref: idn for ref, idn in member_id_numbers(s, request_id).items() if ref in wanted}
     base = base_url or registry.base_url(source, settings().agencies_url)
     result = registry.connector(source, base, secret).fetch(allows, ids, auth_ref=request_id)
 
@@ -129,12 +137,12 @@ def fetch_source(request_id: str, source: str, *, base_url: str | None = None, s
             hashes.append(hashlib.sha256(raw).hexdigest())
             s.add(RawResponse(batch_id=batch_id, seq=i, sha256=hashes[-1],
                               body_enc=keys.encrypt(base64.b64encode(raw).decode("ascii"),
-                                                    aad=f"raw_responses.body_enc:{batch_id}:{i}")))
+                                                    aad=aad_raw_response(batch_id, i))))
         for i, row in enumerate(result.rows):
             idn = row.get("id_number")
             s.add(SourceRow(batch_id=batch_id, row_no=i, person_ref=keys.pseudonym(idn) if isinstance(idn, str) else None,
                             data_enc=keys.encrypt(json.dumps(row, ensure_ascii=False),
-                                                  aad=f"source_rows.data_enc:{batch_id}:{i}")))
+                                                  aad=aad_source_row(batch_id, i))))
         ledger.append(s, "fetch.completed", {"request_id": request_id, "batch_id": batch_id, "source": source,
                                               "status": status, "reason": reason, "requested": result.requested,
                                               "returned": len(result.rows), "response_sha256": result.response_sha256,
@@ -157,7 +165,7 @@ def validate_batch(batch_id: str, *, run_id: str | None = None) -> dict:
         if batch.validated:
             return {"batch_id": batch_id, "status": batch.status, "already": True}
         rows = s.scalars(select(SourceRow).where(SourceRow.batch_id == batch_id).order_by(SourceRow.row_no)).all()
-        data = [json.loads(keys.decrypt(r.data_enc, aad=f"source_rows.data_enc:{batch_id}:{r.row_no}")) for r in rows]
+        data = [json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(batch_id, r.row_no))) for r in rows]
         asked = set(s.scalars(select(ConsentDecision.person_ref).where(
             ConsentDecision.request_id == batch.request_id, ConsentDecision.source == batch.source,
             ConsentDecision.allowed.is_(True))))
@@ -204,7 +212,7 @@ def replay_batch(batch_id: str) -> list[dict]:
         raws = s.scalars(select(RawResponse).where(RawResponse.batch_id == batch_id).order_by(RawResponse.seq)).all()
         spec, rows = SPECS[batch.source], []
         for r in raws:
-            body = base64.b64decode(keys.decrypt(r.body_enc, aad=f"raw_responses.body_enc:{batch_id}:{r.seq}"))
+            body = base64.b64decode(keys.decrypt(r.body_enc, aad=aad_raw_response(batch_id, r.seq)))
             if hashlib.sha256(body).hexdigest() != r.sha256:
                 raise ValueError(f"raw answer {r.seq} of batch {batch_id} does not match its hash")
             rows.extend(from_wire(spec, row) for row in parse_answer(spec, body, {}).rows)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from consent import ledger
 from hub.crypto import canonical_json, keyring, sha256_hex, verify_signature
-from hub.store import FetchBatch, HouseholdRecord, Request, SourceRow, ValidationRun, session
+from hub.store import FetchBatch, HouseholdRecord, Request, SourceRow, ValidationRun, aad_record, aad_source_row, session
 from schemas.codes import ANSHAN_DIVISIONS, RELATION_CODES, mask_id
 
 RELATION_ORDER = {name: int(code) for name, code in RELATION_CODES.items()}
@@ -51,7 +51,7 @@ def _valid_rows(s, batch: FetchBatch) -> list[dict]:
     keys = keyring()
     rows = s.scalars(select(SourceRow).where(SourceRow.batch_id == batch.id, SourceRow.valid.is_(True))
                      .order_by(SourceRow.row_no)).all()
-    return [json.loads(keys.decrypt(r.data_enc, aad=f"source_rows.data_enc:{batch.id}:{r.row_no}")) for r in rows]
+    return [json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(batch.id, r.row_no))) for r in rows]
 
 
 def _provenance(s, batch: FetchBatch) -> dict:
@@ -138,7 +138,7 @@ def publish_record(request_id: str, *, as_of: dt.datetime) -> int | None:
                 record = HouseholdRecord(
                     household_ref=household_ref, version=version, request_id=request_id, as_of=as_of,
                     completeness={src: v["status"] for src, v in content["sources"].items()},
-                    content_enc=keys.encrypt(data.decode("utf-8"), aad=f"household_records.content_enc:{household_ref}:{version}"),
+                    content_enc=keys.encrypt(data.decode("utf-8"), aad=aad_record(household_ref, version)),
                     content_sha256=sha256_hex(data), signature=keys.sign(data),
                 )
                 s.add(record)
@@ -157,7 +157,7 @@ def publish_record(request_id: str, *, as_of: dt.datetime) -> int | None:
 
 def _decrypt(record: HouseholdRecord) -> dict:
     text = keyring().decrypt(record.content_enc,
-                             aad=f"household_records.content_enc:{record.household_ref}:{record.version}")
+                             aad=aad_record(record.household_ref, record.version))
     return json.loads(text)
 
 

@@ -311,6 +311,25 @@ class ApiClient(Base):
 Index("ix_fetch_batches_request_source", FetchBatch.request_id, FetchBatch.source)
 
 
+# -- associated data: each encrypted value is bound to its place (table, column, row key) ------------------
+
+
+def aad_member(request_id: str, column: str) -> str:
+    return f"request_members.{column}:{request_id}"
+
+
+def aad_source_row(batch_id: str, row_no: int) -> str:
+    return f"source_rows.data_enc:{batch_id}:{row_no}"
+
+
+def aad_raw_response(batch_id: str, seq: int) -> str:
+    return f"raw_responses.body_enc:{batch_id}:{seq}"
+
+
+def aad_record(household_ref: str, version: int) -> str:
+    return f"household_records.content_enc:{household_ref}:{version}"
+
+
 # -- engine and sessions ---------------------------------------------------------------------
 
 

@@ -29,5 +29,8 @@ def test_an_identity_number_in_a_payload_is_refused_and_nothing_is_written():
 
 
 def test_hex_digests_are_not_mistaken_for_identity_numbers():
+    payload = {"sha": "a" + "1" * 40 + "b", "p": "p_123456789012345678", "n": "110105194912310021"}  # bad check char
     with session() as s:
-        ledger.append(s, "test.hash", {"sha": "a" + "1" * 40 + "b", "p": "p_123456789012345678"})
+        seq = ledger.append(s, "test.hash", payload).seq
+    with session() as s:
+        assert s.get(LedgerEvent, seq).payload == payload

@@ -14,7 +14,8 @@ from hub.crypto import keyring
 from hub.intake import create_request
 from hub.pipeline import fetch_source, run_inline, start_request, validate_batch
 from hub.records import load_record
-from hub.store import Authorization, FetchBatch, HouseholdRecord, QuarantinedRow, Request, session
+from hub.store import (Authorization, FetchBatch, HouseholdRecord, QuarantinedRow, Request, aad_raw_response,
+                       aad_source_row, session)
 from tests.conftest import sample
 
 
@@ -175,14 +176,14 @@ def test_raw_answers_are_stored_encrypted_hashed_in_the_ledger_and_replay_to_the
         raws = s.scalars(select(RawResponse).where(RawResponse.batch_id == batch)).all()
         event = next(e.payload for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "fetch.completed"))
                      if e.payload["batch_id"] == batch)
-        stored = [json.loads(keyring().decrypt(r.data_enc, aad=f"source_rows.data_enc:{batch}:{r.row_no}"))
+        stored = [json.loads(keyring().decrypt(r.data_enc, aad=aad_source_row(batch, r.row_no)))
                   for r in s.scalars(select(SourceRow).where(SourceRow.batch_id == batch).order_by(SourceRow.row_no))]
     assert raws and event["response_hashes"] == [r.sha256 for r in raws]
     assert replay_batch(batch) == stored
     with engine().connect() as c:
         dump = " ".join(str(v) for row in c.execute(text("SELECT * FROM raw_responses")) for v in row)
     assert all(m["id_number"] not in dump for m in doc["members"])
-    first = base64.b64decode(keyring().decrypt(raws[0].body_enc, aad=f"raw_responses.body_enc:{batch}:0"))
+    first = base64.b64decode(keyring().decrypt(raws[0].body_enc, aad=aad_raw_response(batch, 0)))
     assert hashlib.sha256(first).hexdigest() == raws[0].sha256
 
 
@@ -239,9 +240,9 @@ def test_a_failed_must_pass_check_rejects_the_whole_batch(agencies):
     keys = keyring()
     with session() as s:  # one row of the answer came with a field the interface does not define
         row = s.scalars(select(SourceRow).where(SourceRow.batch_id == batch, SourceRow.row_no == 0)).one()
-        data = json.loads(keys.decrypt(row.data_enc, aad=f"source_rows.data_enc:{batch}:0"))
+        data = json.loads(keys.decrypt(row.data_enc, aad=aad_source_row(batch, 0)))
         data[EXTRA] = ["xm_v2"]
-        row.data_enc = keys.encrypt(json.dumps(data, ensure_ascii=False), aad=f"source_rows.data_enc:{batch}:0")
+        row.data_enc = keys.encrypt(json.dumps(data, ensure_ascii=False), aad=aad_source_row(batch, 0))
     summary = validate_batch(batch)
     with session() as s:
         b = s.get(FetchBatch, batch)
