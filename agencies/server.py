@@ -13,8 +13,10 @@ Fault profiles (``--faults``, comma-separated):
   flaky       latency 5-50 ms; about a fifth of calls answer 500/502/503 or 429 with Retry-After
   slow        latency 0.3-2 s; about one call in twenty hangs (no answer for HUB_AGENCIES_HANG_S, default 30 s)
   truncated   about a fifth of bodies are cut short (the connection closes before Content-Length bytes)
-  dirty       malformed rows, wrong check characters, unknown codes, duplicated rows, and now and then a
-              renamed field or a body in the wrong encoding
+  dirty       bad rows (wrong ID check characters, wrong credit-code check characters, unknown codes,
+              malformed values, negative amounts, dates in the future, duplicated rows) and now and then a
+              renamed field, a body in the wrong encoding, or a household member silently left out; each kind
+              has its own rate (DIRTY_ROW_KINDS, DIRTY_ANSWER_KINDS), which tests can set one by one
   down:<key>  that agency refuses connections
 """
 
@@ -50,9 +52,14 @@ DEFAULT_RATES = {
     "flaky": 0.2,  # share of calls answered 5xx or 429
     "hang": 0.05,  # share of calls that hang under `slow`
     "truncated": 0.2,  # share of bodies cut short
-    "row": 0.04,  # per row and kind of row fault under `dirty`
-    "response": 0.1,  # per answer: renamed field, wrong encoding under `dirty`
+    "row": 0.04,  # per row and kind of row fault under `dirty` (unless the kind has its own rate)
+    "response": 0.1,  # per answer and kind of answer fault under `dirty` (unless the kind has its own rate)
 }
+# the kinds of bad input `dirty` injects; a rate named after a kind overrides "row" or "response" for it
+DIRTY_ROW_KINDS = ("check_digit", "credit_code", "unknown_code", "malformed", "negative", "future_date", "duplicate")
+DIRTY_ANSWER_KINDS = ("renamed", "encoding", "omitted")
+USCC_FIELDS = ("uscc", "withholder_uscc", "employer_uscc")  # canonical fields holding a unified social credit code
+DATE_FIELDS = ("period", "acquired", "established", "registered", "effective", "as_of")  # dated facts, not birth
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,9 @@ def parse_faults(spec: str, rates: dict | None = None) -> Faults:
             flags.add(part)
         else:
             raise UnknownFaultProfile(f"unknown fault profile {part!r}; known: {', '.join(SIMPLE_PROFILES)}, down:<key>")
+    unknown = sorted(set(rates or {}) - {*DEFAULT_RATES, *DIRTY_ROW_KINDS, *DIRTY_ANSWER_KINDS})
+    if unknown:
+        raise UnknownFaultProfile(f"unknown fault rate {', '.join(unknown)}")
     return Faults(**{f: True for f in flags}, down=frozenset(down), rates={**DEFAULT_RATES, **(rates or {})})
 
 
@@ -155,30 +165,45 @@ class Agency:
             return 0.005 + 0.045 * self.roll()
         return 0.0
 
-    def _dirty(self, rows: list[dict]) -> list[dict]:
-        spec, out = self.spec, []
-        coded = [spec.fields[c] for c in spec.codes] or [spec.id_field]
-        numeric = [w for w, v in (rows[0].items() if rows else []) if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        p = self.faults.rates["row"]
-        for row in rows:
-            row = dict(row)
-            r = self.roll()
-            if r < p:  # wrong check character (of the ID number, or of a credit code where there is one)
-                target = "tyshxydm" if spec.key == "market_entity" and r < p / 2 else spec.id_field
-                code = row[target]
-                row[target] = code[:17] + ("0" if code[17:] != "0" else "1")
-            elif r < 2 * p:  # unknown code
-                if coded[0] != spec.id_field:
-                    row[coded[0]] = "ZZ"
-                if spec.key == "household":
-                    row["dzbm"] = "999999"
-            elif r < 3 * p:  # malformed: a required value missing or not a number
-                target = numeric[0] if numeric else list(row)[1]
-                row[target] = "N/A" if numeric else None
-            out.append(row)
-            if self.roll() < p:  # duplicated row
-                out.append(dict(row))
-        if out and self.roll() < self.faults.rates["response"]:  # a renamed field, as after an unannounced upgrade
+    def rate(self, kind: str) -> float:
+        rates = self.faults.rates
+        return rates.get(kind, rates["row"] if kind in DIRTY_ROW_KINDS else rates["response"])
+
+    def _dirty_row(self, row: dict) -> list[dict]:
+        """The row after the row faults its rolls pick (two rows when duplicated)."""
+        spec = self.spec
+        numeric = [w for w, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        uscc = [spec.fields[f] for f in USCC_FIELDS if spec.fields.get(f) in row and row[spec.fields[f]]]
+        dates = [spec.fields[f] for f in DATE_FIELDS if spec.fields.get(f) in row and row[spec.fields[f]]]
+        coded = [spec.fields[c] for c in spec.codes]
+        row = dict(row)
+        if self.roll() < self.rate("check_digit"):
+            code = row[spec.id_field]
+            row[spec.id_field] = code[:17] + ("0" if code[17:] != "0" else "1")
+        if uscc and self.roll() < self.rate("credit_code"):
+            code = row[uscc[0]]
+            row[uscc[0]] = code[:17] + ("0" if code[17:] != "0" else "1")
+        if coded and self.roll() < self.rate("unknown_code"):
+            row[coded[0]] = "ZZ"
+            if spec.key == "household":
+                row["dzbm"] = "999999"
+        if self.roll() < self.rate("malformed"):  # a number that is not one, or a required value missing
+            target = numeric[0] if numeric else list(row)[1]
+            row[target] = "N/A" if numeric else None
+        elif numeric and self.roll() < self.rate("negative"):
+            row[numeric[-1]] = -abs(row[numeric[-1]]) - 1
+        if dates and self.roll() < self.rate("future_date"):
+            value = str(row[dates[0]])
+            row[dates[0]] = str(time.gmtime().tm_year + 2) + value[4:]
+        return [row, dict(row)] if self.roll() < self.rate("duplicate") else [row]
+
+    def _dirty(self, rows: list[dict], not_found: list[str]) -> list[dict]:
+        spec = self.spec
+        out = [bad for row in rows for bad in self._dirty_row(row)]
+        if spec.key == "household" and out and self.roll() < self.rate("omitted"):
+            # a member neither answered nor declared unknown (only detectable where every person has a row)
+            out = out[1:]
+        if out and self.roll() < self.rate("renamed"):  # a renamed field, as after an unannounced upgrade
             old = list(spec.fields.values())[1]
             out = [{(k + "_v2" if k == old else k): v for k, v in row.items()} for row in out]
         return out
@@ -198,8 +223,8 @@ class Agency:
             rows = rows[(page - 1) * self.spec.page_size: page * self.spec.page_size]
         encoding = None
         if self.faults.dirty:
-            rows = self._dirty(rows)
-            if self.roll() < self.faults.rates["response"]:
+            rows = self._dirty(rows, not_found)
+            if self.roll() < self.rate("encoding"):
                 encoding = "utf-8" if self.spec.wire == "csv" else "gbk"
         body, ctype = encode_answer(self.spec, rows, not_found, page=page, pages=pages, total=total, encoding=encoding)
         headers = {"X-Page": str(page), "X-Total-Pages": str(pages), "X-Total": str(total)}

@@ -144,6 +144,8 @@ class FetchResult:
     rows: list[dict] = field(default_factory=list)  # canonical rows
     requested: int = 0
     missing: int = 0  # asked for, not answered
+    not_found: set[str] = field(default_factory=set)  # ID numbers the agency declared unknown
+    unanswered: set[str] = field(default_factory=set)  # ID numbers asked about before the fetch stopped, or never
     reason: str | None = None
     response_sha256: str | None = None  # over every raw answer, in order
     raw: list[bytes] = field(default_factory=list)  # every raw answer, for encrypted storage and replay
@@ -224,6 +226,7 @@ class Source:
         result = FetchResult(source=self.key, status="complete", requested=len(ids))
         digest = hashlib.sha256()
         answered: set[str] = set()
+        declared_unknown: set[str] = set()
         deadline = time.monotonic() + self.policy.deadline
         try:
             for start in range(0, len(ids), spec.max_batch):
@@ -241,6 +244,7 @@ class Source:
                     result.rows.extend(rows)
                     answered.update(chunk)  # an agency answers for every person it was asked about
                     answered.difference_update(answer.not_found)
+                    declared_unknown.update(answer.not_found)
                     pages = answer.pages
                     page += 1
         except AgencyError as exc:
@@ -249,6 +253,8 @@ class Source:
             result.reason = exc.failure.value
         result.response_sha256 = digest.hexdigest()
         result.missing = sum(1 for i in ids if i not in answered)
+        result.not_found = {i for i in ids if i in declared_unknown}
+        result.unanswered = {i for i in ids if i not in answered and i not in declared_unknown}
         if result.status == "complete" and result.missing:
             result.status, result.reason = "incomplete", "MEMBERS_NOT_FOUND"
         return result

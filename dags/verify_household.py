@@ -18,8 +18,11 @@ Triggered with a request id (`hub verify REQUEST_ID`, or the API through Airflow
 1. **start_request** marks the request running and lists its sources.
 2. **fetch_source** (one mapped task per source): the consent gate decides for each member; only allowed
    members are asked for; the answer is stored encrypted and its hash logged.
-3. **validate_batch** (per source): the source's Great Expectations suite; failing rows go to quarantine.
-4. **publish_record**: one signed, versioned household record, with the completeness of each source.
+3. **validate_batch** (per source): the source's Great Expectations suite; failing rows go to quarantine;
+   then every member must be answered or explained. The task log gives the address of each result's Data Docs.
+4. **cross_check**: checks across the sources (no fact dated before the person's birth); failing rows go to
+   quarantine too.
+5. **publish_record**: one signed, versioned household record, with the completeness of each source.
 
 XCom carries only ids. Logs carry no personal data.
 """
@@ -71,7 +74,13 @@ with DAG(
         return stage(batch_id, run_id=get_current_context()["run_id"])
 
     @task
-    def publish_record(validations: list[dict], params=None) -> int | None:
+    def cross_check(validations: list[dict], params=None) -> dict:
+        from hub.pipeline import cross_check as stage
+
+        return stage(params["request_id"], run_id=get_current_context()["run_id"])
+
+    @task
+    def publish_record(checked: dict, params=None) -> int | None:
         from hub.records import publish_record as stage
 
         ctx = get_current_context()
@@ -79,4 +88,4 @@ with DAG(
         return stage(params["request_id"], as_of=as_of)
 
     batches = fetch_source.expand(source=start_request())
-    publish_record(validate_batch.expand(batch_id=batches))
+    publish_record(cross_check(validate_batch.expand(batch_id=batches)))

@@ -3,6 +3,7 @@
 HUB_HOME          where the store and keys live (default ./var)
 HUB_DATABASE_URL  SQLAlchemy URL of the store (default SQLite in HUB_HOME)
 HUB_AGENCIES_URL  the simulated agencies' index (default http://127.0.0.1:8700/)
+HUB_API_URL       where `hub api` is reached, for links in logs (default http://127.0.0.1:8000)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Settings:
     home: Path
     database_url: str
     agencies_url: str
+    api_url: str = f"http://127.0.0.1:{DEFAULT_API_PORT}"
 
     @property
     def keyring_path(self) -> Path:
@@ -35,4 +37,5 @@ def settings() -> Settings:
     home = Path(os.environ.get("HUB_HOME") or "var").resolve()
     url = os.environ.get("HUB_DATABASE_URL") or f"sqlite:///{home / 'hub.db'}"
     agencies = os.environ.get("HUB_AGENCIES_URL") or f"http://127.0.0.1:{DEFAULT_AGENCIES_PORT}/"
-    return Settings(home=home, database_url=url, agencies_url=agencies)
+    api = os.environ.get("HUB_API_URL") or f"http://127.0.0.1:{DEFAULT_API_PORT}"
+    return Settings(home=home, database_url=url, agencies_url=agencies, api_url=api)

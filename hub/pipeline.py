@@ -4,7 +4,7 @@ Two drivers call them: the ``verify_household`` DAG (each stage a task, fetch ma
 ``run_inline`` (``hub verify --sync``, tests, benchmarks). Stages pass ids, never personal data.
 
     start_request -> fetch_source (per source; the consent gate decides per member) -> validate_batch
-                  -> publish_record (hub.records)
+                  -> cross_check (across the sources) -> publish_record (hub.records)
 """
 
 from __future__ import annotations
@@ -127,10 +127,12 @@ def fetch_source(request_id: str, source: str, *, base_url: str | None = None, s
     status, reason = result.status, result.reason
     if refused and status == "complete":
         status, reason = "incomplete", "MEMBERS_NOT_AUTHORIZED"
+    outcomes = {ref: "not_found" if idn in result.not_found else "unanswered" if idn in result.unanswered
+                else "answered" for ref, idn in ids.items()}
     with session() as s:
         s.add(FetchBatch(id=batch_id, request_id=request_id, source=source, status=status, reason=reason,
                          requested=result.requested, refused=refused, returned=len(result.rows),
-                         response_sha256=result.response_sha256))
+                         response_sha256=result.response_sha256, members=outcomes))
         s.flush()
         hashes = []
         for i, raw in enumerate(result.raw):
@@ -151,10 +153,61 @@ def fetch_source(request_id: str, source: str, *, base_url: str | None = None, s
     return batch_id
 
 
-def validate_batch(batch_id: str, *, run_id: str | None = None) -> dict:
-    """Validate a batch with its source's suite; quarantine failing rows. Idempotent.
+REQUESTED_MEMBER = ("requested_member",
+                    "应答中的人员不在本次核对请求中 / the answer names a person who was not asked for")
 
-    ``run_id`` names the pipeline run (the Airflow run id, or inline:<uuid>) the stored result is linked to."""
+
+def docs_url(validation_run_id: int) -> str:
+    """Where staff read the Data Docs of a validation run (the console served by ``hub api``)."""
+    from hub.config import settings
+
+    return f"{settings().api_url.rstrip('/')}/console/data-docs/{validation_run_id}"
+
+
+def _store_run(s, outcome, *, run_id: str | None, rows: int, failed: int, batch: FetchBatch | None = None,
+               request_id: str | None = None) -> ValidationRun:
+    from schemas.docs import pack
+
+    run = ValidationRun(batch_id=batch.id if batch else None, request_id=batch.request_id if batch else request_id,
+                        source=batch.source if batch else None, suite=outcome.suite, success=outcome.success,
+                        rows=rows, rows_failed=failed, results=outcome.results, run_id=run_id,
+                        docs=pack(outcome.docs) if outcome.docs else None)
+    s.add(run)
+    s.flush()
+    log.info("validation %s (%s): %d of %d failed; Data Docs: %s", outcome.suite, "passed" if outcome.success
+             else "failed", failed, rows, docs_url(run.id))
+    return run
+
+
+def _quarantine(s, run: ValidationRun, source: str, rows: list[SourceRow], failures: dict) -> None:
+    for pos, r in enumerate(rows):
+        for check, reason in failures.get(pos, []):
+            r.valid = False
+            s.add(QuarantinedRow(batch_id=r.batch_id, source=source, row_no=r.row_no, person_ref=r.person_ref,
+                                 expectation=check, reason=reason, validation_run_id=run.id))
+
+
+def _member_states(s, batch: FetchBatch, rows: list[SourceRow]) -> dict[str, str]:
+    """person_ref -> state (schemas.coverage) of every member of the request, for this batch."""
+    from schemas.coverage import state
+
+    members = s.scalars(select(RequestMember.person_ref).where(RequestMember.request_id == batch.request_id)).all()
+    outcomes = batch.members or {}
+    counts: dict[str, list[int]] = {}
+    for r in rows:
+        c = counts.setdefault(r.person_ref, [0, 0])
+        c[0] += 1
+        c[1] += bool(r.valid)
+    return {ref: state(asked=ref in outcomes, outcome=outcomes.get(ref), rows=counts.get(ref, [0, 0])[0],
+                       valid=counts.get(ref, [0, 0])[1], source=batch.source) for ref in members}
+
+
+def validate_batch(batch_id: str, *, run_id: str | None = None) -> dict:
+    """Validate a batch: its rows with its source's suite (failing rows quarantined), then its members with the
+    ``members`` suite (every member answered or explained). Idempotent.
+
+    ``run_id`` names the pipeline run (the Airflow run id, or inline:<uuid>) the stored results are linked to;
+    each result's Data Docs address is logged (the Airflow task log shows it)."""
     from schemas.suite import validate
 
     keys = keyring()
@@ -166,37 +219,95 @@ def validate_batch(batch_id: str, *, run_id: str | None = None) -> dict:
             return {"batch_id": batch_id, "status": batch.status, "already": True}
         rows = s.scalars(select(SourceRow).where(SourceRow.batch_id == batch_id).order_by(SourceRow.row_no)).all()
         data = [json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(batch_id, r.row_no))) for r in rows]
-        asked = set(s.scalars(select(ConsentDecision.person_ref).where(
-            ConsentDecision.request_id == batch.request_id, ConsentDecision.source == batch.source,
-            ConsentDecision.allowed.is_(True))))
-        outcome = validate(batch.source, data)
+        asked = set(batch.members or {})
+        outcome = validate(batch.source, data, run_name=run_id)
         failures = dict(outcome.failures)
         for reason in outcome.must_pass_failed:  # the whole batch is rejected: every row goes to quarantine
             for pos in range(len(rows)):
                 failures.setdefault(pos, []).append(("batch_rejected", reason))
         for pos, r in enumerate(rows):
             if r.person_ref not in asked:
-                failures.setdefault(pos, []).append(
-                    ("requested_member", "应答中的人员不在本次核对请求中 / the answer names a person who was not asked for"))
-        for pos, r in enumerate(rows):
-            r.valid = pos not in failures
-            for check, reason in failures.get(pos, []):
-                s.add(QuarantinedRow(batch_id=batch_id, source=batch.source, row_no=r.row_no, person_ref=r.person_ref,
-                                     expectation=check, reason=reason))
-        run = ValidationRun(batch_id=batch_id, suite=outcome.suite, success=not failures, rows=len(rows),
-                            rows_failed=len(failures), results=outcome.results, run_id=run_id)
-        s.add(run)
+                failures.setdefault(pos, []).append(REQUESTED_MEMBER)
+        for r in rows:
+            r.valid = True
+        outcome.success = not failures
+        run = _store_run(s, outcome, run_id=run_id, rows=len(rows), failed=len(failures), batch=batch)
+        _quarantine(s, run, batch.source, rows, failures)
+
+        states = _member_states(s, batch, rows)
+        members = validate("members", [{"person_ref": k, "state": v} for k, v in states.items()], run_name=run_id)
+        unexplained = sum(v in ("unanswered", "silent") for v in states.values())
+        members_run = _store_run(s, members, run_id=run_id, rows=len(states), failed=unexplained, batch=batch)
+        batch.members = states
         batch.validated = True
         if outcome.must_pass_failed:
             batch.status, batch.reason = "unavailable", "BATCH_REJECTED"
         elif failures and batch.status == "complete":
             batch.status, batch.reason = "incomplete", "ROWS_QUARANTINED"
-        s.flush()
+        elif unexplained and batch.status == "complete":
+            batch.status, batch.reason = "incomplete", "MEMBERS_NOT_ANSWERED"
         ledger.append(s, "validation.completed", {"batch_id": batch_id, "source": batch.source, "suite": outcome.suite,
                                                    "success": not failures, "rows": len(rows),
                                                    "rows_failed": len(failures), "validation_run": run.id,
+                                                   "members_unexplained": unexplained,
+                                                   "members_run": members_run.id, "run_id": run_id})
+        return {"batch_id": batch_id, "status": batch.status, "rows": len(rows), "rows_failed": len(failures),
+                "members_unexplained": unexplained}
+
+
+def _latest_batches(s, request_id: str) -> dict[str, FetchBatch]:
+    batches = s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)
+                        .order_by(FetchBatch.fetched_at, FetchBatch.id)).all()
+    return {b.source: b for b in batches}
+
+
+def cross_check(request_id: str, *, run_id: str | None = None) -> dict:
+    """Checks across the sources of a request (schemas.cross), once each source is validated: failing rows are
+    quarantined like any other. Idempotent per run: only rows still valid are checked."""
+    from schemas.codes import birth_date_from_id, valid_id_mask
+    from schemas.cross import fact_date
+    from schemas.suite import validate
+
+    keys = keyring()
+    with session() as s:
+        if run_id and s.scalars(select(ValidationRun.id).where(
+                ValidationRun.request_id == request_id, ValidationRun.batch_id.is_(None),
+                ValidationRun.run_id == run_id)).first():
+            return {"request_id": request_id, "already": True}
+        latest = _latest_batches(s, request_id)
+        births = {}
+        for ref, idn in member_id_numbers(s, request_id).items():
+            if valid_id_mask([idn])[0]:
+                births[ref] = birth_date_from_id(idn).isoformat()
+        household = latest.get("household")
+        if household is not None:  # household registration's birth dates, where it gave valid rows
+            for r in s.scalars(select(SourceRow).where(SourceRow.batch_id == household.id, SourceRow.valid.is_(True))):
+                row = json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(household.id, r.row_no)))
+                if r.person_ref and row.get("birth_date"):
+                    births[r.person_ref] = row["birth_date"]
+        facts, rows, sources = [], [], []
+        for source, batch in sorted(latest.items()):
+            if source == "household" or not batch.validated:
+                continue
+            for r in s.scalars(select(SourceRow).where(SourceRow.batch_id == batch.id, SourceRow.valid.is_(True))
+                               .order_by(SourceRow.row_no)):
+                row = json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(batch.id, r.row_no)))
+                facts.append({"source": source, "person_ref": r.person_ref, "fact_date": fact_date(row),
+                              "birth_date": births.get(r.person_ref)})
+                rows.append(r)
+                sources.append(batch)
+        outcome = validate("cross_source", facts, run_name=run_id)
+        run = _store_run(s, outcome, run_id=run_id, rows=len(rows), failed=len(outcome.failures),
+                         request_id=request_id)
+        for pos, checks in outcome.failures.items():
+            _quarantine(s, run, sources[pos].source, [rows[pos]], {0: checks})
+            if sources[pos].status == "complete":
+                sources[pos].status, sources[pos].reason = "incomplete", "ROWS_QUARANTINED"
+        ledger.append(s, "validation.completed", {"request_id": request_id, "suite": outcome.suite,
+                                                   "success": outcome.success, "rows": len(rows),
+                                                   "rows_failed": len(outcome.failures), "validation_run": run.id,
                                                    "run_id": run_id})
-        return {"batch_id": batch_id, "status": batch.status, "rows": len(rows), "rows_failed": len(failures)}
+        return {"request_id": request_id, "rows": len(rows), "rows_failed": len(outcome.failures)}
 
 
 def replay_batch(batch_id: str) -> list[dict]:
@@ -236,6 +347,7 @@ def run_inline(request_id: str, *, as_of: dt.datetime | None = None, base_urls: 
     for source in sources:
         batch_id = fetch_source(request_id, source, base_url=(base_urls or {}).get(source))
         validate_batch(batch_id, run_id=run_id)
+    cross_check(request_id, run_id=run_id)
     record_id = publish_record(request_id, as_of=as_of or utcnow())
     with session() as s:
         req = _request(s, request_id)

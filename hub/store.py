@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hub.config import settings
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 
 def utcnow() -> dt.datetime:
@@ -173,6 +173,7 @@ class FetchBatch(Base):
     response_sha256: Mapped[str | None] = mapped_column(String(64))
     fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     validated: Mapped[bool] = mapped_column(Boolean, default=False)
+    members: Mapped[dict | None] = mapped_column(JSON)  # person_ref -> state (schemas.coverage), after validation
 
 
 class RawResponse(Base):
@@ -202,17 +203,21 @@ class SourceRow(Base):
 
 
 class ValidationRun(Base):
-    """The result of validating one batch with its GX suite (no personal data)."""
+    """The result of one GX suite (no personal data): a source's rows or its members (per batch), or the
+    checks across the sources of a request (per request, ``batch_id`` empty)."""
 
     __tablename__ = "validation_runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    batch_id: Mapped[str] = mapped_column(ForeignKey("fetch_batches.id"), index=True)
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("fetch_batches.id"), index=True)
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"), index=True)
+    source: Mapped[str | None] = mapped_column(String(32))  # the batch's source; empty across sources
     suite: Mapped[str] = mapped_column(String(64))
     success: Mapped[bool] = mapped_column(Boolean)
     rows: Mapped[int] = mapped_column(Integer)
     rows_failed: Mapped[int] = mapped_column(Integer)
     results: Mapped[list] = mapped_column(JSON)  # per expectation: type, column, success, unexpected count
     run_id: Mapped[str | None] = mapped_column(String(250), index=True)  # the Airflow run id, or inline:<uuid>
+    docs: Mapped[str | None] = mapped_column(Text)  # the GX result without data values, packed (schemas.docs)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -227,6 +232,7 @@ class QuarantinedRow(Base):
     person_ref: Mapped[str | None] = mapped_column(String(40))
     expectation: Mapped[str] = mapped_column(String(96))
     reason: Mapped[str] = mapped_column(String(255))
+    validation_run_id: Mapped[int | None] = mapped_column(ForeignKey("validation_runs.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

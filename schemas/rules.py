@@ -78,6 +78,11 @@ def _not_future(v, today: str) -> bool:
         return False
 
 
+def _month_not_future(v, month: str) -> bool:
+    """A YYYY-MM month not after ``month``; other shapes are left to the period check."""
+    return not (isinstance(v, str) and len(v) == 7 and v[4] == "-" and v > month)
+
+
 def prepare_for(source: str):
     spec, rules = SPECS[source], RULES[source]
 
@@ -89,6 +94,8 @@ def prepare_for(source: str):
             out[f"{f}__number"] = pd.to_numeric(out[f].map(lambda v: v if _numeric(v) else None), errors="coerce")
         for f in rules.past_dates:
             out[f"{f}__not_future"] = out[f].map(lambda v: _not_future(v, today))
+        for f in rules.periods:
+            out[f"{f}__not_future"] = out[f].map(lambda v: _month_not_future(v, today[:7]))
         out[EXTRA] = out[EXTRA].map(lambda v: None if v is None or v != v else ",".join(v))
         return out
 
@@ -123,6 +130,8 @@ def checks_for(source: str):
                       f"{f} 不是有效日期或在未来 / {f} is not a date or lies in the future") for f in rules.past_dates]
         out += [Check(e.ExpectColumnValuesToMatchRegex(column=f, regex=r"^\d{4}-(?:0[1-9]|1[0-2])$"), "period",
                       f"{f} 不是有效年月 / {f} is not a YYYY-MM month") for f in rules.periods]
+        out += [Check(e.ExpectColumnValuesToBeInSet(column=f"{f}__not_future", value_set=[True]), "not_future",
+                      f"{f} 在未来 / {f} lies in the future") for f in rules.periods]
         if rules.unique:
             out.append(Check(e.ExpectCompoundColumnsToBeUnique(column_list=list(rules.unique)), "unique_row",
                              "同一批次中记录重复 / the same record appears twice in the batch"))

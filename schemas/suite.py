@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-SUITE_MODULES = {"household": "schemas.household"}  # sources with a module of their own; the others: schemas.rules
+# suites with a module of their own; the other sources' suites are declared in schemas.rules
+SUITE_MODULES = {"household": "schemas.household", "members": "schemas.coverage", "cross_source": "schemas.cross"}
 
 
 def suite_module(source: str):
@@ -53,6 +54,7 @@ class Outcome:
     failures: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # row position -> [(check, reason)]
     results: list[dict] = field(default_factory=list)  # per check, no personal data
     must_pass_failed: list[str] = field(default_factory=list)  # reasons of failed must-pass checks
+    docs: dict | None = None  # the GX validation result without any value from the data (schemas.docs.scrub)
 
 
 class UnknownSuite(KeyError):
@@ -60,6 +62,7 @@ class UnknownSuite(KeyError):
 
 
 _lock = threading.Lock()
+_validating = threading.Lock()
 _context: dict[str, Any] = {}
 
 
@@ -95,14 +98,22 @@ def _suite(source: str):
         return _context["suites"][source]
 
 
-def validate(source: str, rows: list[dict]) -> Outcome:
+def validate(source: str, rows: list[dict] | pd.DataFrame, *, run_name: str | None = None) -> Outcome:
+    """Validate ``rows`` with the suite named ``source``; ``run_name`` (the pipeline run) goes into the Data Docs."""
+    import datetime as dt
+
+    from schemas.docs import scrub
+
     module, suite, checks = _suite(source)
     _, bd = _batch_definition()
     df = module.prepare(pd.DataFrame(rows)).reset_index(drop=True)
     outcome = Outcome(suite=suite.name, success=True, rows=len(df))
     if df.empty:
         return outcome
-    result = bd.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format="COMPLETE")
+    with _validating:  # GX's context and batch definition are shared and not thread-safe
+        result = bd.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format="COMPLETE")
+    outcome.docs = scrub(result.to_json_dict(), run_name=run_name,
+                         run_time=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     for r in result.results:
         check = checks[r.expectation_config.meta["check"]]
         bad = r.result.get("unexpected_index_list") or []

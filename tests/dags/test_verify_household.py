@@ -43,10 +43,11 @@ def test_dag_files_import_no_heavy_library_at_parse_time():
 
 def test_verify_household_structure(dagbag):
     dag = dagbag.dags["verify_household"]
-    assert set(dag.task_ids) == {"start_request", "fetch_source", "validate_batch", "publish_record"}
+    assert set(dag.task_ids) == {"start_request", "fetch_source", "validate_batch", "cross_check", "publish_record"}
     assert dag.get_task("fetch_source").upstream_task_ids == {"start_request"}
     assert dag.get_task("validate_batch").upstream_task_ids == {"fetch_source"}
-    assert dag.get_task("publish_record").upstream_task_ids == {"validate_batch"}
+    assert dag.get_task("cross_check").upstream_task_ids == {"validate_batch"}
+    assert dag.get_task("publish_record").upstream_task_ids == {"cross_check"}
     from airflow.sdk.definitions.mappedoperator import MappedOperator
 
     assert isinstance(dag.get_task("fetch_source"), MappedOperator)
@@ -83,13 +84,14 @@ def test_dag_test_publishes_the_same_record_as_hub_verify_sync(airflow_db, agenc
     assert facts[0] == facts[1]
     from sqlalchemy import select
 
-    from hub.store import FetchBatch, ValidationRun
+    from hub.store import ValidationRun
 
     with session() as s:
-        runs = {rid: s.scalars(select(ValidationRun.run_id).join(FetchBatch, FetchBatch.id == ValidationRun.batch_id)
-                               .where(FetchBatch.request_id == rid)).all() for rid in (via_dag, via_cli)}
-    assert runs[via_dag] == [run.run_id]  # linked to the Airflow run that made it
-    assert len(runs[via_cli]) == 1 and runs[via_cli][0].startswith("inline:")
+        runs = {rid: s.scalars(select(ValidationRun.run_id).where(ValidationRun.request_id == rid)).all()
+                for rid in (via_dag, via_cli)}
+    # the household's rows, its members, and the checks across sources: each linked to the run that made it
+    assert runs[via_dag] == [run.run_id] * 3
+    assert len(runs[via_cli]) == 3 and len(set(runs[via_cli])) == 1 and runs[via_cli][0].startswith("inline:")
     assert agencies.stats()["household"]["served"] == 2
 
 
