@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from consent import ledger
-from hub import clients
+from hub import clients, console
 from hub.intake import PURPOSES, InvalidRequest, create_request
 from hub.records import RecordNotFound, load_record
 from hub.store import FetchBatch
@@ -88,6 +88,46 @@ class RecordOut(BaseModel):
     content: dict
 
 
+class QuarantinedOut(BaseModel):
+    id: int
+    source: str
+    request_id: str
+    batch_id: str
+    row_no: int
+    person_ref: str | None = Field(description="keyed pseudonym of the person the row names, if any")
+    expectation: str = Field(description="the check the row failed")
+    reason: str = Field(description="why, in Chinese / English")
+    validation_run_id: int | None
+    data_docs: str | None = Field(description="the console page of the validation run's Data Docs")
+    created_at: dt.datetime
+
+
+class QuarantineOut(BaseModel):
+    items: list[QuarantinedOut]
+    by_check: dict[str, int] = Field(description="quarantined rows per check, over the whole quarantine")
+    next_before: int | None = Field(description="pass as `before` for the next page; empty on the last")
+
+
+class ValidationRunOut(BaseModel):
+    id: int
+    suite: str
+    source: str | None = Field(description="empty for the checks across the sources of a request")
+    request_id: str | None
+    batch_id: str | None
+    run_id: str | None
+    success: bool
+    rows: int
+    rows_failed: int
+    results: list[dict] = Field(description="per check: name, expectation, column, success, rows failing")
+    data_docs: str | None
+    created_at: dt.datetime
+
+
+class ValidationRunsOut(BaseModel):
+    items: list[ValidationRunOut]
+    next_before: int | None
+
+
 # -- dependencies -----------------------------------------------------------------------------
 bearer = HTTPBearer(auto_error=False)
 
@@ -107,6 +147,17 @@ def department_client(client: Annotated[clients.Client, Depends(current_client)]
 
 
 Department = Annotated[clients.Client, Depends(department_client)]
+
+
+def staff_client(client: Annotated[clients.Client, Depends(current_client)]) -> clients.Client:
+    if client.role != "staff":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only staff clients may do this")
+    return client
+
+
+Staff = Annotated[clients.Client, Depends(staff_client)]
+Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
+Before = Annotated[int | None, Query(ge=1, description="continue below this id (from `next_before`)")]
 
 
 # -- services ---------------------------------------------------------------------------------
@@ -182,4 +233,38 @@ def create_app() -> FastAPI:
             raise HTTPException(422, "as_of needs a time zone offset")
         return read_record(household_id, purpose, as_of, client)
 
+    @app.get("/v1/quarantine", response_model=QuarantineOut, tags=["validation"])
+    def get_quarantine(
+        client: Staff, limit: Limit = 50, before: Before = None,
+        source: Annotated[str | None, Query(max_length=32)] = None,
+        expectation: Annotated[str | None, Query(max_length=96)] = None,
+        request_id: Annotated[str | None, Query(max_length=32)] = None,
+        batch_id: Annotated[str | None, Query(max_length=32)] = None,
+    ) -> QuarantineOut:
+        rows, counts = console.quarantined(source=source, expectation=expectation, request_id=request_id,
+                                           batch_id=batch_id, before=before, limit=limit)
+        items = [QuarantinedOut(id=q.id, source=q.source, request_id=rid, batch_id=q.batch_id, row_no=q.row_no,
+                                person_ref=q.person_ref, expectation=q.expectation, reason=q.reason,
+                                validation_run_id=q.validation_run_id,
+                                data_docs=f"/console/data-docs/{q.validation_run_id}" if q.validation_run_id else None,
+                                created_at=q.created_at) for q, rid in rows]
+        return QuarantineOut(items=items, by_check=counts, next_before=items[-1].id if len(items) == limit else None)
+
+    @app.get("/v1/validation-runs", response_model=ValidationRunsOut, tags=["validation"])
+    def get_validation_runs(
+        client: Staff, limit: Limit = 50, before: Before = None,
+        source: Annotated[str | None, Query(max_length=32)] = None, failed: bool = False,
+        run_id: Annotated[str | None, Query(max_length=250)] = None,
+        request_id: Annotated[str | None, Query(max_length=32)] = None,
+    ) -> ValidationRunsOut:
+        runs = console.validation_runs(source=source, failed_only=failed, run_id=run_id, request_id=request_id,
+                                       before=before, limit=limit)
+        items = [ValidationRunOut(id=r.id, suite=r.suite, source=r.source, request_id=r.request_id,
+                                  batch_id=r.batch_id, run_id=r.run_id, success=r.success, rows=r.rows,
+                                  rows_failed=r.rows_failed, results=r.results,
+                                  data_docs=f"/console/data-docs/{r.id}" if r.docs else None,
+                                  created_at=r.created_at) for r in runs]
+        return ValidationRunsOut(items=items, next_before=items[-1].id if len(items) == limit else None)
+
+    console.install(app)
     return app

@@ -48,3 +48,10 @@ def authenticate(token: str) -> Client | None:
     with session() as s:
         row = s.scalars(select(ApiClient).where(ApiClient.token_sha256 == _hash(token), ApiClient.active.is_(True))).first()
         return Client(row.id, row.name, row.role, row.department) if row else None
+
+
+def by_id(client_id: str) -> Client | None:
+    """An active client."""
+    with session() as s:
+        row = s.get(ApiClient, client_id)
+        return Client(row.id, row.name, row.role, row.department) if row and row.active else None

@@ -301,6 +301,16 @@ class LedgerCheckpoint(Base):
 LEDGER_TABLES = ("ledger_events", "ledger_leaves", "ledger_nodes", "ledger_checkpoints")
 
 
+class ConsoleSession(Base):
+    """A signed-in console user (the cookie holds a random token; only its SHA-256 is stored)."""
+
+    __tablename__ = "console_sessions"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class ApiClient(Base):
     """A client of the HTTP API; only the token's hash is stored."""
 

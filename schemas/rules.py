@@ -40,6 +40,7 @@ RULES: dict[str, Rules] = {
                          positive=("area",), fractions=("share",), past_dates=("acquired",),
                          unique=("id_number", "cert_no")),
     "market_entity": Rules(("id_number", "uscc", "name", "role", "status"), non_negative=("registered_capital",),
+                           fractions=("share",),
                            past_dates=("established",), uscc=("uscc",), unique=("id_number", "uscc", "role")),
     "vehicles_vessels": Rules(("id_number", "kind", "plate", "type", "status"), non_negative=("purchase_price",),
                               past_dates=("registered",), unique=("id_number", "plate")),

@@ -1,4 +1,4 @@
-"""validation: stored Data Docs, per-member states, checks across the sources of a request
+"""validation: stored Data Docs, per-member states, checks across the sources of a request; console sessions
 
 Revision ID: 0004
 Revises: 0003
@@ -28,9 +28,21 @@ def upgrade() -> None:
                                     ["validation_run_id"], ["id"])
     with op.batch_alter_table("fetch_batches", schema=None) as batch_op:
         batch_op.add_column(sa.Column("members", sa.JSON(), nullable=True))
+    op.create_table(
+        "console_sessions",
+        sa.Column("token_sha256", sa.String(length=64), nullable=False),
+        sa.Column("client_id", sa.String(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["client_id"], ["api_clients.id"]),
+        sa.PrimaryKeyConstraint("token_sha256"),
+    )
+    op.create_index(op.f("ix_console_sessions_client_id"), "console_sessions", ["client_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_console_sessions_client_id"), table_name="console_sessions")
+    op.drop_table("console_sessions")
     with op.batch_alter_table("fetch_batches", schema=None) as batch_op:
         batch_op.drop_column("members")
     with op.batch_alter_table("quarantine", schema=None) as batch_op:

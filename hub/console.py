@@ -1,0 +1,304 @@
+"""The web console served by ``hub api`` under /console/: sign-in, and the staff's validation pages.
+
+Sign-in takes the same token as the API (``hub clients create``) once; the browser then holds a random session
+token in an HttpOnly, SameSite=Strict cookie, of which the store keeps only the SHA-256. Pages are Chinese by
+default, English with ``?lang=en`` (remembered in a cookie).
+
+Staff pages: validation runs with their GX Data Docs (rendered from the stored, value-free results), and the
+quarantine with the reason of every rejected row. No page shows an ID number or a name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy import delete, func, select
+
+from consent import ledger
+from hub import clients
+from hub.store import ConsoleSession, QuarantinedRow, ValidationRun, session, utcnow
+
+COOKIE, LANG_COOKIE = "hub_session", "hub_lang"
+SESSION_HOURS = 8
+PAGE = 50
+# a strict policy: no outside scripts, styles, images or frames on any console page
+CSP = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; script-src 'none'; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+TEXT = {
+    "title": ("社会救助家庭经济状况核对平台", "Social assistance verification hub"),
+    "signin": ("登录", "Sign in"),
+    "signout": ("退出", "Sign out"),
+    "token": ("访问令牌", "Access token"),
+    "token_help": ("使用 hub clients create 发放的令牌登录。", "Sign in with a token from `hub clients create`."),
+    "bad_token": ("令牌无效或已停用。", "The token is not valid or no longer active."),
+    "home": ("首页", "Home"),
+    "validation": ("数据校验结果", "Validation results"),
+    "quarantine": ("隔离区", "Quarantine"),
+    "not_yet": ("该角色的页面尚在建设中。", "The pages for this role are not built yet."),
+    "when": ("时间", "When"),
+    "source": ("数据来源", "Source"),
+    "suite": ("校验套件", "Suite"),
+    "run": ("运行", "Run"),
+    "rows": ("行数", "Rows"),
+    "failed": ("未通过", "Failed"),
+    "result": ("结果", "Result"),
+    "passed": ("通过", "passed"),
+    "not_passed": ("未通过", "failed"),
+    "docs": ("数据文档", "Data Docs"),
+    "only_failed": ("仅显示未通过", "failed only"),
+    "filter": ("筛选", "Filter"),
+    "all": ("全部", "all"),
+    "check": ("校验项", "Check"),
+    "reason": ("原因", "Reason"),
+    "batch": ("批次", "Batch"),
+    "row": ("行号", "Row"),
+    "person": ("人员（假名）", "Person (pseudonym)"),
+    "newer": ("较新", "Newer"),
+    "older": ("较早", "Older"),
+    "of": ("共", "of"),
+    "across": ("跨数据源", "across sources"),
+    "back": ("返回校验结果列表", "Back to the validation results"),
+    "gx_note": ("以下为 Great Expectations 生成的数据文档（仅含计数，不含任何数据值）。",
+                "Below: the Great Expectations Data Docs of this run (counts only, no data values)."),
+}
+SOURCES = {
+    "household": ("户籍", "household registration"), "tax": ("税务", "tax"),
+    "social_insurance": ("社会保险", "social insurance"), "provident_fund": ("住房公积金", "housing provident fund"),
+    "real_estate": ("不动产", "real estate"), "market_entity": ("市场主体", "market entities"),
+    "vehicles_vessels": ("车辆船舶", "vehicles and vessels"), "bank": ("银行", "banks"),
+    "securities": ("证券", "securities"), "commercial_insurance": ("商业保险", "commercial insurance"),
+    "internet_finance": ("互联网金融", "internet finance"),
+}
+
+_templates = None
+
+
+def templates():
+    global _templates
+    if _templates is None:
+        import jinja2
+
+        _templates = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                                        autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    return _templates
+
+
+def lang_of(request: Request) -> str:
+    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
+    return "en" if chosen == "en" else "zh"
+
+
+def page(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
+    lang = lang_of(request)
+    i = 1 if lang == "en" else 0
+
+    def t(key: str) -> str:
+        return TEXT[key][i]
+
+    def source_name(key: str | None) -> str:
+        return SOURCES.get(key, (key or t("across"),) * 2)[i] if key else t("across")
+
+    html = templates().get_template(name).render(t=t, lang=lang, source_name=source_name, request=request, **context)
+    resp = HTMLResponse(html, status_code=status_code)
+    return secured(resp, request)
+
+
+def secured(resp: Response, request: Request) -> Response:
+    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["Cache-Control"] = "no-store"
+    if request.query_params.get("lang") in ("zh", "en"):
+        resp.set_cookie(LANG_COOKIE, request.query_params["lang"], max_age=365 * 86400, samesite="strict",
+                        path="/console")
+    return resp
+
+
+# -- sessions ---------------------------------------------------------------------------------
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def start_session(client: clients.Client) -> str:
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with session() as s:
+        s.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))
+        s.add(ConsoleSession(token_sha256=_digest(token), client_id=client.id, created_at=now,
+                             expires_at=now + dt.timedelta(hours=SESSION_HOURS)))
+        ledger.append(s, "console.signed_in", {"client_id": client.id, "role": client.role})
+    return token
+
+
+def session_client(token: str | None) -> clients.Client | None:
+    if not token or len(token) > 128:
+        return None
+    with session() as s:
+        row = s.get(ConsoleSession, _digest(token))
+        if row is None or row.expires_at < utcnow():
+            return None
+        return clients.by_id(row.client_id)
+
+
+class SignInRequired(Exception):
+    pass
+
+
+def console_client(request: Request) -> clients.Client:
+    client = session_client(request.cookies.get(COOKIE))
+    if client is None:
+        raise SignInRequired()
+    return client
+
+
+def staff_console(client: Annotated[clients.Client, Depends(console_client)]) -> clients.Client:
+    if client.role != "staff":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "staff only")
+    return client
+
+
+Staff = Annotated[clients.Client, Depends(staff_console)]
+Signed = Annotated[clients.Client, Depends(console_client)]
+
+
+# -- queries shared with the JSON API ---------------------------------------------------------
+def validation_runs(*, source: str | None = None, failed_only: bool = False, run_id: str | None = None,
+                    request_id: str | None = None, before: int | None = None, limit: int = PAGE):
+    """Validation runs, newest first; ``before`` is the id to continue below (keyset pagination)."""
+    q = select(ValidationRun)
+    if source:
+        q = q.where(ValidationRun.source == source)
+    if failed_only:
+        q = q.where(ValidationRun.success.is_(False))
+    if run_id:
+        q = q.where(ValidationRun.run_id == run_id)
+    if request_id:
+        q = q.where(ValidationRun.request_id == request_id)
+    if before:
+        q = q.where(ValidationRun.id < before)
+    with session() as s:
+        rows = s.scalars(q.order_by(ValidationRun.id.desc()).limit(limit)).all()
+        s.expunge_all()
+        return rows
+
+
+def quarantined(*, source: str | None = None, expectation: str | None = None, batch_id: str | None = None,
+                request_id: str | None = None, before: int | None = None, limit: int = PAGE):
+    from hub.store import FetchBatch
+
+    q = select(QuarantinedRow, FetchBatch.request_id).join(FetchBatch, FetchBatch.id == QuarantinedRow.batch_id)
+    if source:
+        q = q.where(QuarantinedRow.source == source)
+    if expectation:
+        q = q.where(QuarantinedRow.expectation == expectation)
+    if batch_id:
+        q = q.where(QuarantinedRow.batch_id == batch_id)
+    if request_id:
+        q = q.where(FetchBatch.request_id == request_id)
+    if before:
+        q = q.where(QuarantinedRow.id < before)
+    with session() as s:
+        rows = s.execute(q.order_by(QuarantinedRow.id.desc()).limit(limit)).all()
+        counts = dict(s.execute(select(QuarantinedRow.expectation, func.count()).group_by(QuarantinedRow.expectation))
+                      .all())
+        s.expunge_all()
+        return rows, counts
+
+
+# -- routes -----------------------------------------------------------------------------------
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, client: Signed) -> HTMLResponse:
+    return page(request, "home.html", client=client)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return page(request, "login.html", error=False)
+
+
+@router.post("/login")
+def login(request: Request, token: Annotated[str, Form(max_length=256)] = "") -> Response:
+    client = clients.authenticate(token)
+    if client is None:
+        return page(request, "login.html", status_code=401, error=True)
+    resp = RedirectResponse("/console/", status_code=status.HTTP_303_SEE_OTHER)
+    resp.set_cookie(COOKIE, start_session(client), max_age=SESSION_HOURS * 3600, httponly=True, samesite="strict",
+                    path="/console", secure=request.url.scheme == "https")
+    return secured(resp, request)
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    token = request.cookies.get(COOKIE)
+    if token:
+        with session() as s:
+            s.execute(delete(ConsoleSession).where(ConsoleSession.token_sha256 == _digest(token)))
+    resp = RedirectResponse("/console/login", status_code=status.HTTP_303_SEE_OTHER)
+    resp.delete_cookie(COOKIE, path="/console")
+    return secured(resp, request)
+
+
+@router.get("/data-docs/", response_class=HTMLResponse)
+def data_docs_index(
+    request: Request, client: Staff, source: Annotated[str | None, Query(max_length=32)] = None,
+    failed: bool = False, run: Annotated[str | None, Query(max_length=250)] = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    runs = validation_runs(source=source or None, failed_only=failed, run_id=run or None, before=before)
+    return page(request, "data_docs.html", client=client, runs=runs, sources=list(SOURCES), source=source,
+                failed=failed, run=run, more=len(runs) == PAGE)
+
+
+@router.get("/data-docs/static/{path:path}")
+def data_docs_static(path: str, client: Signed) -> FileResponse:
+    from schemas.docs import static_dir
+
+    root = static_dir().resolve()
+    target = (root / path).resolve()
+    if root not in target.parents or not target.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file")
+    return FileResponse(target)
+
+
+@router.get("/data-docs/{run_id}", response_class=HTMLResponse)
+def data_docs_page(request: Request, run_id: int, client: Staff) -> HTMLResponse:
+    from schemas.docs import render, unpack
+
+    with session() as s:
+        run = s.get(ValidationRun, run_id)
+        if run is None or not run.docs:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no Data Docs for that validation run")
+        s.expunge(run)
+    banner = templates().get_template("docs_banner.html").render(
+        run=run, t=lambda k: TEXT[k][1 if lang_of(request) == "en" else 0], lang=lang_of(request))
+    html = render(unpack(run.docs), static_url="/console/data-docs/static", banner=banner)
+    return secured(HTMLResponse(html), request)
+
+
+@router.get("/quarantine", response_class=HTMLResponse)
+def quarantine_page(
+    request: Request, client: Staff, source: Annotated[str | None, Query(max_length=32)] = None,
+    check: Annotated[str | None, Query(max_length=96)] = None, before: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    rows, counts = quarantined(source=source or None, expectation=check or None, before=before)
+    return page(request, "quarantine.html", client=client, rows=rows, counts=counts, sources=list(SOURCES),
+                source=source, check=check, more=len(rows) == PAGE)
+
+
+def install(app) -> None:
+    """Mount the console on the API's app."""
+    app.include_router(router)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
+        return secured(RedirectResponse("/console/login", status_code=status.HTTP_303_SEE_OTHER), request)
