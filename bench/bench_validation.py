@@ -41,8 +41,10 @@ def pandas_checks(rows: list[dict]) -> int:
     for f in rules.non_negative:
         num = pd.to_numeric(df[f], errors="coerce")
         bad |= (num.isna() & df[f].notna()) | (num < 0)
+    month = time.strftime("%Y-%m", time.gmtime())
     for f in rules.periods:
         bad |= ~df[f].astype(str).str.fullmatch(r"\d{4}-(?:0[1-9]|1[0-2])") & df[f].notna()
+        bad |= df[f].astype(str) > month  # not in the future
     bad |= df.duplicated(subset=list(rules.unique), keep=False)
     bad |= df[EXTRA].notna()
     return int(bad.sum())

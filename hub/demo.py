@@ -171,6 +171,8 @@ def run_live(households: int = 200) -> int:
         print(f"verify_household: {state}; request status: {req['status']}  ({time.monotonic() - t0:.0f} s)")
         print(f"Airflow UI:  {airflow_url}/  (login {user} / {password})")
         print(f"Hub API:     {api_url}/docs   token (department {DEMO_DEPARTMENT}): {token}")
+        print(f"Console:     {api_url}/console/   staff token (validation results, Data Docs, quarantine): "
+              f"{create_client('demo staff', 'staff')[1]}")
         if req.get("household_id"):
             print("Record:      curl -s -H 'Authorization: Bearer " + token + "' \\\n"
                   f"               '{api_url}/v1/households/{req['household_id']}/record?purpose={doc['purpose']}'")
