@@ -1,8 +1,14 @@
-"""The published household record: built from validated rows, versioned, signed, read per purpose.
+"""The published household record: unified from validated rows (hub.unify), versioned, bitemporal, signed.
 
-Publishing is idempotent and atomic: the record version, its ledger entry and the request's status change
-are one transaction, keyed by the request (a request publishes at most one version). Two concurrent
-publishes of the same household race on the unique (household_ref, version) key; the loser retries.
+Publishing is idempotent and atomic: the record version, its ledger entry, its outbox notification and the
+request's status change are one transaction, keyed by natural keys (a request publishes at most one version; a
+household's versions are unique and consecutive). Two concurrent publishes of the same household race on the unique
+(household_ref, version) key; the loser retries. A task killed at any moment and run again loses nothing and
+duplicates nothing: an uncommitted transaction leaves no trace, a committed one is found by its request.
+
+Bitemporal: ``as_of`` is the moment the facts describe (valid time), ``recorded_at`` the moment the hub published
+them (transaction time); both are in the signed content. Rows of ``household_records`` cannot be updated or deleted
+(triggers on both backends).
 """
 
 from __future__ import annotations
@@ -10,21 +16,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections import Counter
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from consent import ledger
 from hub.crypto import canonical_json, keyring, sha256_hex, verify_signature
-from hub.store import FetchBatch, HouseholdRecord, Request, SourceRow, ValidationRun, aad_record, aad_source_row, session
-from schemas.codes import ANSHAN_DIVISIONS, RELATION_CODES, mask_id
+from hub.store import (FetchBatch, HouseholdRecord, Notification, Request, SourceRow, ValidationRun, aad_record,
+                       aad_source_row, session, utcnow)
+from schemas.codes import RELATION_CODES
 
 RELATION_ORDER = {name: int(code) for name, code in RELATION_CODES.items()}
 
 log = logging.getLogger(__name__)
 
-RECORD_SCHEMA = "hub.household_record/1"
+RECORD_SCHEMA = "hub.household_record/2"
 
 
 class NotPublished(RuntimeError):
@@ -54,54 +60,65 @@ def _valid_rows(s, batch: FetchBatch) -> list[dict]:
     return [json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(batch.id, r.row_no))) for r in rows]
 
 
-def _provenance(s, batch: FetchBatch) -> dict:
-    run_id = s.scalars(select(ValidationRun.id).where(ValidationRun.batch_id == batch.id)).first()
-    return {"source": batch.source, "batch_id": batch.id, "fetched_at": batch.fetched_at.isoformat(),
-            "response_sha256": batch.response_sha256, "validation_run": run_id}
+def _provenance(s, batch: FetchBatch, cross_run: int | None) -> dict:
+    run_id = s.scalars(select(ValidationRun.id).where(ValidationRun.batch_id == batch.id,
+                                                      ValidationRun.suite == f"{batch.source}_suite")).first()
+    return {"batch_id": batch.id, "fetched_at": batch.fetched_at.isoformat(), "response_sha256": batch.response_sha256,
+            "validation_run": run_id, "cross_source_run": cross_run}
 
 
 def build_content(request: Request, batches: dict[str, FetchBatch], rows: dict[str, list[dict]], provenance: dict,
-                  as_of: dt.datetime) -> tuple[str, dict]:
-    """The record (household_ref, content). Raises NotPublished when the household cannot be identified."""
+                  as_of: dt.datetime, applicants) -> tuple[str, dict]:
+    """(household_ref, content without version and recorded_at). Raises NotPublished when the household cannot be
+    identified."""
+    from hub.standards import rules_at
+    from hub.unify import AUTHORITY, unify
+
     keys = keyring()
-    people = rows.get("household") or []
-    if not people:
+    if not rows.get("household"):
         raise NotPublished("household registration returned no valid row: the household cannot be identified")
-    household_no = Counter(p["household_no"] for p in people).most_common(1)[0][0]
+    completeness = {src: b.status for src, b in batches.items()}
+    try:
+        household_no, body = unify(applicants, rows, completeness, as_of, rules_at(as_of.date()), keys.pseudonym)
+    except ValueError:
+        raise NotPublished("household registration returned none of the members: the household cannot be "
+                           "identified") from None
     household_ref = keys.pseudonym(household_no, kind="household")
-    division = next((p["address_code"] for p in people if p["relation"] == "head"), people[0]["address_code"])
-    members = [
-        {
-            "person_ref": keys.pseudonym(p["id_number"]),
-            "id_number_masked": mask_id(p["id_number"]),
-            "name": p["name"],
-            "sex": p["sex"],
-            "birth_date": p["birth_date"],
-            "relation": p["relation"],
-            "status": p["status"],
-            "provenance": "household",
-        }
-        for p in sorted(people, key=lambda p: (RELATION_ORDER.get(p["relation"], 99), p["birth_date"], p["id_number"]))
-        if p["household_no"] == household_no
-    ]
+    body["members"].sort(key=lambda m: (RELATION_ORDER.get(m["relation"], 99), m["birth_date"], m["person_ref"]))
+    authority_of: dict[str, list[str]] = {}
+    for fact, src in AUTHORITY.items():
+        authority_of.setdefault(src, []).append(fact)
     content = {
         "schema": RECORD_SCHEMA,
         "household_ref": household_ref,
         "request_id": request.id,
         "purpose": request.purpose,
         "as_of": as_of.isoformat(),
-        "division": {"code": division, "name": ANSHAN_DIVISIONS.get(division, ("", ""))[0],
-                     "area_type": ANSHAN_DIVISIONS.get(division, ("", "unknown"))[1]},
-        "members": members,
+        **body,
         "sources": {
-            source: {"status": b.status, "reason": b.reason, **provenance[source]} for source, b in batches.items()
+            source: {"status": b.status, "reason": b.reason, "authoritative_for": sorted(authority_of.get(source, [])),
+                     **provenance[source]} for source, b in batches.items()
         },
     }
     return household_ref, content
 
 
-def publish_record(request_id: str, *, as_of: dt.datetime) -> int | None:
-    """Publish the request's record; return its id, or None when nothing may be published."""
+def _applicants(s, request_id: str):
+    from hub.pipeline import member_id_numbers
+    from hub.store import RequestMember, aad_member
+    from hub.unify import Applicant
+
+    keys = keyring()
+    ids = member_id_numbers(s, request_id)
+    members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)
+                        .order_by(RequestMember.id)).all()
+    return [Applicant(m.person_ref, ids[m.person_ref], keys.decrypt(m.name_enc, aad=aad_member(request_id, "name_enc")))
+            for m in members]
+
+
+def prepare(request_id: str, as_of: dt.datetime) -> tuple[str, dict] | int | None:
+    """What publishing a request needs: (household_ref, content), or the id of the record it already published,
+    or None when nothing may be published (the reason is stored and logged)."""
     with session() as s:
         req = s.get(Request, request_id)
         if req is None:
@@ -117,38 +134,67 @@ def publish_record(request_id: str, *, as_of: dt.datetime) -> int | None:
             req.status = "refused"
             ledger.append(s, "publish.refused", {"request_id": request_id, "reason": "NO_MEMBER_AUTHORIZED"})
             return None
+        cross = s.scalars(select(ValidationRun.id).where(ValidationRun.request_id == request_id,
+                                                         ValidationRun.batch_id.is_(None))
+                          .order_by(ValidationRun.id.desc())).first()
         rows = {src: _valid_rows(s, b) for src, b in batches.items()}
-        provenance = {src: _provenance(s, b) for src, b in batches.items()}
+        provenance = {src: _provenance(s, b, cross) for src, b in batches.items()}
         try:
-            household_ref, content = build_content(req, batches, rows, provenance, as_of)
+            return build_content(req, batches, rows, provenance, as_of, _applicants(s, request_id))
         except NotPublished as exc:
             req.status = "failed"
             ledger.append(s, "publish.failed", {"request_id": request_id, "reason": str(exc)})
             return None
 
+
+def publish_record(request_id: str, *, as_of: dt.datetime) -> int | None:
+    """Publish the request's record; return its id, or None when nothing may be published."""
+    prepared = prepare(request_id, as_of)
+    if prepared is None or isinstance(prepared, int):
+        return prepared
+    household_ref, base = prepared
+    return store_record(request_id, household_ref, base, as_of)
+
+
+def store_record(request_id: str, household_ref: str, base: dict, as_of: dt.datetime) -> int:
+    """Give the content its version, sign it, and store it with its ledger entry and its outbox notification, in
+    one transaction; return the record id (the existing one when the request has published already)."""
+    from hub.unify import material_changes
+
     keys = keyring()
-    data = canonical_json(content)
     for _attempt in range(5):
         try:
             with session() as s:
                 if (rid := s.scalars(select(HouseholdRecord.id).where(HouseholdRecord.request_id == request_id)).first()):
                     return rid
-                version = (s.scalar(select(func.max(HouseholdRecord.version))
-                                    .where(HouseholdRecord.household_ref == household_ref)) or 0) + 1
+                previous = s.scalars(select(HouseholdRecord).where(HouseholdRecord.household_ref == household_ref)
+                                     .order_by(HouseholdRecord.version.desc()).limit(1)).first()
+                version = (previous.version if previous else 0) + 1
+                recorded_at = utcnow()
+                content = {**base, "version": version, "recorded_at": recorded_at.isoformat()}
+                data = canonical_json(content)
                 record = HouseholdRecord(
                     household_ref=household_ref, version=version, request_id=request_id, as_of=as_of,
-                    completeness={src: v["status"] for src, v in content["sources"].items()},
+                    recorded_at=recorded_at, completeness={src: v["status"] for src, v in content["sources"].items()},
                     content_enc=keys.encrypt(data.decode("utf-8"), aad=aad_record(household_ref, version)),
                     content_sha256=sha256_hex(data), signature=keys.sign(data),
                 )
                 s.add(record)
                 s.flush()
+                changes = material_changes(_decrypt(previous) if previous else None, content)
+                kinds = sorted({c["field"] for c in changes})
+                s.add(Notification(household_ref=household_ref, record_id=record.id, version=version,
+                                   kind="record.changed" if previous else "record.published",
+                                   idempotency_key=f"{household_ref}:{version}",
+                                   payload={"household_ref": household_ref, "version": version,
+                                            "previous_version": previous.version if previous else None,
+                                            "changed": kinds}))
                 ledger.append(s, "record.published", {"request_id": request_id, "household_ref": household_ref,
                                                        "version": version, "content_sha256": record.content_sha256,
-                                                       "completeness": record.completeness})
+                                                       "completeness": record.completeness, "changed": kinds})
                 req = s.get(Request, request_id)
                 req.status, req.household_ref = "published", household_ref
-                log.info("published %s version %d", household_ref, version)
+                log.info("published %s version %d (%d material changes)", household_ref, version, len(changes))
                 return record.id
         except IntegrityError:
             continue  # a concurrent publish took this version or this request: look again
@@ -161,17 +207,24 @@ def _decrypt(record: HouseholdRecord) -> dict:
     return json.loads(text)
 
 
-def verify_record(content: dict, signature: str) -> bool:
-    """Check a record's Ed25519 signature with the hub's public key (what a department can do offline)."""
-    return verify_signature(keyring().public_key, canonical_json(content), signature)
+def verify_record(content: dict, signature: str, public_key=None) -> bool:
+    """Check a record's Ed25519 signature (what a department can do offline with the hub's public key)."""
+    return verify_signature(public_key or keyring().public_key, canonical_json(content), signature)
 
 
-def load_record(household_ref: str, *, as_of: dt.datetime | None = None) -> tuple[HouseholdRecord, dict]:
+def load_record(household_ref: str, *, as_of: dt.datetime | None = None,
+                valid_at: dt.datetime | None = None) -> tuple[HouseholdRecord, dict]:
+    """The household's record as the hub had published it at ``as_of`` (transaction time; default now), and among
+    those, the latest describing the household no later than ``valid_at`` (valid time; default any)."""
     with session() as s:
         q = select(HouseholdRecord).where(HouseholdRecord.household_ref == household_ref)
         if as_of is not None:
             q = q.where(HouseholdRecord.recorded_at <= as_of)
-        record = s.scalars(q.order_by(HouseholdRecord.version.desc()).limit(1)).first()
+        if valid_at is not None:
+            q = q.where(HouseholdRecord.as_of <= valid_at)
+        order = (HouseholdRecord.as_of.desc(), HouseholdRecord.version.desc()) if valid_at is not None else (
+            HouseholdRecord.version.desc(),)
+        record = s.scalars(q.order_by(*order).limit(1)).first()
         if record is None:
             raise RecordNotFound(household_ref)
         return record, _decrypt(record)

@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hub.config import settings
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 
 def utcnow() -> dt.datetime:
@@ -256,6 +256,26 @@ class HouseholdRecord(Base):
     signature: Mapped[str] = mapped_column(String(128))  # Ed25519 over the canonical JSON
 
 
+IMMUTABLE_TABLES = ("household_records",)  # published versions: triggers refuse UPDATE and DELETE
+
+
+class Notification(Base):
+    """The outbox: one notification per published version, written in the publishing transaction; delivered to
+    subscribed departments afterwards, at least once, with ``idempotency_key`` for them to drop repeats. The
+    payload names what changed, never a value."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    household_ref: Mapped[str] = mapped_column(String(40), index=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("household_records.id"), unique=True)
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))  # record.published (first version) | record.changed
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
 class LedgerEvent(Base):
     """Append-only event log. MUST NOT be updated or deleted (triggers refuse it; on PostgreSQL the application
     role has no UPDATE or DELETE). Payloads hold pseudonyms and hashes only."""
@@ -413,7 +433,7 @@ def grant_app_role(admin_url: str, role: str) -> None:
             c.execute(text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))
             c.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"'))
             c.execute(text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
-            for table in LEDGER_TABLES:
+            for table in (*LEDGER_TABLES, *IMMUTABLE_TABLES):
                 c.execute(text(f'REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM "{role}"'))
             c.execute(text(f'REVOKE ALL ON alembic_version FROM "{role}"'))
             c.execute(text(f'GRANT SELECT ON alembic_version TO "{role}"'))
