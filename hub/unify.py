@@ -411,9 +411,6 @@ def assess(members: list[dict], facts: dict[str, list[dict]], window: list[str],
             "INCOME_OUTSIDE_EXPENDITURE_BAND", f"人均月收入 {per_capita:.2f} 元不在低收入线至 {spend_line:.2f} 元之间",
             f"monthly income per capita {per_capita:.2f} yuan is not between the low-income line and "
             f"{spend_line:.2f} yuan")]}
-    if dibao["answer"] == YES and low_income["answer"] != NO:  # the programmes are exclusive
-        low_income = {"answer": NO, "rules": rules.version, "reasons": [_reason(
-            "QUALIFIES_FOR_DIBAO", "符合低保条件（低保与低收入家庭互斥）", "qualifies for dibao (the two are exclusive)")]}
 
     return {
         "rules": rules.version,
