@@ -3,31 +3,17 @@ proofs, and `hub audit verify`, at 1,000,000 entries (100,000 with --quick), on 
 
 from __future__ import annotations
 
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 
 def run(quick: bool = False) -> dict:
+    from bench.scratch import scratch_home
+
     n = 100_000 if quick else 1_000_000
     single = 500 if quick else 2_000
-    home = Path(tempfile.mkdtemp(prefix="hub-bench-ledger-"))
-    saved = {k: os.environ.get(k) for k in ("HUB_HOME", "HUB_DATABASE_URL")}
-    os.environ["HUB_HOME"] = str(home)
-    os.environ.pop("HUB_DATABASE_URL", None)
-    try:
+    with scratch_home("hub-bench-ledger-"):
         return _run(n, single)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        import shutil
-
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _payload(i: int) -> dict:
@@ -37,11 +23,9 @@ def _payload(i: int) -> dict:
 def _run(n: int, single: int) -> dict:
     from consent import ledger, merkle
     from consent.tree import DbTree, make_checkpoint, verify
-    from hub.bootstrap import initialize
     from hub.crypto import keyring
     from hub.store import session
 
-    initialize()
     keys = keyring()
     out = {}
     t0 = time.perf_counter()

@@ -10,7 +10,8 @@ import platform
 import time
 from pathlib import Path
 
-BENCHMARKS = ["bench.bench_population", "bench.bench_agencies", "bench.bench_connectors", "bench.bench_validation", "bench.bench_ledger"]
+BENCHMARKS = ["bench.bench_population", "bench.bench_agencies", "bench.bench_connectors", "bench.bench_validation",
+              "bench.bench_ledger", "bench.bench_records"]
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 

@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from consent import ledger
