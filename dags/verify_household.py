@@ -22,7 +22,9 @@ Triggered with a request id (`hub verify REQUEST_ID`, or the API through Airflow
    then every member must be answered or explained. The task log gives the address of each result's Data Docs.
 4. **cross_check**: checks across the sources (no fact dated before the person's birth); failing rows go to
    quarantine too.
-5. **publish_record**: one signed, versioned household record, with the completeness of each source.
+5. **publish_record**: one signed, versioned household record: members, facts with their provenance,
+   discrepancies, and the assessment (income, assets, screening per programme), with the completeness of each
+   source; its ledger entry and its outbox notification in the same transaction.
 
 XCom carries only ids. Logs carry no personal data.
 """

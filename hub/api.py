@@ -175,7 +175,8 @@ def request_view(request_id: str, client: clients.Client) -> RequestOut:
                                          for k, b in latest.items()])
 
 
-def read_record(household_id: str, purpose: str, as_of: dt.datetime | None, client: clients.Client) -> RecordOut:
+def read_record(household_id: str, purpose: str, as_of: dt.datetime | None, client: clients.Client,
+                valid_at: dt.datetime | None = None) -> RecordOut:
     with session() as s:
         entitled = s.scalars(select(RequestRow.id).where(
             RequestRow.household_ref == household_id, RequestRow.department == client.department,
@@ -183,7 +184,7 @@ def read_record(household_id: str, purpose: str, as_of: dt.datetime | None, clie
     if entitled is None:  # same answer whether the household exists or not
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no record this department may read for that purpose")
     try:
-        record, content = load_record(household_id, as_of=as_of)
+        record, content = load_record(household_id, as_of=as_of, valid_at=valid_at)
     except RecordNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no record this department may read for that purpose") from None
     with session() as s:
@@ -227,11 +228,27 @@ def create_app() -> FastAPI:
         household_id: str,
         client: Department,
         purpose: Annotated[Purpose, Query(description="why the department reads the record")],
-        as_of: Annotated[dt.datetime | None, Query(description="the record as the hub had published it then")] = None,
+        as_of: Annotated[dt.datetime | None, Query(description="the record as the hub had published it then "
+                                                   "(transaction time)")] = None,
+        valid_at: Annotated[dt.datetime | None, Query(description="the latest record describing the household no "
+                                                      "later than this moment (valid time)")] = None,
     ) -> RecordOut:
-        if as_of is not None and as_of.tzinfo is None:
-            raise HTTPException(422, "as_of needs a time zone offset")
-        return read_record(household_id, purpose, as_of, client)
+        for name, moment in (("as_of", as_of), ("valid_at", valid_at)):
+            if moment is not None and moment.tzinfo is None:
+                raise HTTPException(422, f"{name} needs a time zone offset")
+        return read_record(household_id, purpose, as_of, client, valid_at)
+
+    @app.get("/v1/keys/record-signing", tags=["records"])
+    def record_signing_key(client: Annotated[clients.Client, Depends(current_client)]) -> dict:
+        """The hub's Ed25519 public key, to check a record's signature offline (over the canonical JSON of
+        `content`: keys sorted, no spaces, UTF-8)."""
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        from hub.crypto import keyring
+
+        key = keyring().public_key
+        return {"algorithm": "Ed25519", "raw_base64url": keyring().public_key_b64(),
+                "pem": key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")}
 
     @app.get("/v1/quarantine", response_model=QuarantineOut, tags=["validation"])
     def get_quarantine(

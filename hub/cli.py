@@ -106,6 +106,33 @@ def cmd_request_create(args) -> int:
     return 0
 
 
+def cmd_record_verify(args) -> int:
+    """Check a record's signature offline: the JSON of GET /v1/households/{id}/record, and the hub's public key."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from hub.records import verify_record
+
+    doc = _read_json(args.file, "record")
+    if doc is None:
+        return 2
+    if not isinstance(doc, dict) or not isinstance(doc.get("content"), dict) or not isinstance(doc.get("signature"), str):
+        print("error: expected a record with `content` and `signature`", file=sys.stderr)
+        return 2
+    public = None
+    if args.public_key:
+        try:
+            public = Ed25519PublicKey.from_public_bytes(
+                base64.urlsafe_b64decode(args.public_key + "=" * (-len(args.public_key) % 4)))
+        except ValueError:
+            print("error: --public-key is not an Ed25519 public key (raw, base64url)", file=sys.stderr)
+            return 2
+    ok = verify_record(doc["content"], doc["signature"], public)
+    print("valid" if ok else "INVALID: the record is not the one the hub signed")
+    return 0 if ok else 1
+
+
 def cmd_verify(args) -> int:
     if args.sync:
         from hub.pipeline import RequestNotFound, run_inline
@@ -299,6 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     rc = rq.add_parser("create", help="store a request with its authorizations; print its id")
     rc.add_argument("file", help="request JSON (- for standard input)")
     rc.set_defaults(func=cmd_request_create)
+
+    rec = sub.add_parser("record", help="published household records").add_subparsers(dest="record", required=True)
+    rv = rec.add_parser("verify", help="check a record's Ed25519 signature (offline with --public-key)")
+    rv.add_argument("file", help="the record JSON as the API returns it (- for standard input)")
+    rv.add_argument("--public-key", help="the hub's public key, raw base64url (GET /v1/keys/record-signing)")
+    rv.set_defaults(func=cmd_record_verify)
 
     v = sub.add_parser("verify", help="run the pipeline for one request")
     v.add_argument("request_id")

@@ -29,8 +29,10 @@ def _record_summary(household_ref: str) -> str:
     from hub.records import load_record, verify_record
 
     record, content = load_record(household_ref)
+    screening = {p: v["answer"] for p, v in content["assessment"]["screening"].items()}
     return (f"household {household_ref} version {record.version}: {len(content['members'])} members, "
-            f"sources {record.completeness}, signature {'valid' if verify_record(content, record.signature) else 'INVALID'}")
+            f"sources {record.completeness}, screening {screening}, {len(content['discrepancies'])} discrepancies, "
+            f"signature {'valid' if verify_record(content, record.signature) else 'INVALID'}")
 
 
 def _ledger_summary() -> str:

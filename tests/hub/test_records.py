@@ -234,3 +234,30 @@ def test_publishing_killed_at_random_points_then_run_again_loses_and_duplicates_
                          .where(Notification.record_id.in_([r.id for r in records])))
         assert notes == len(records)
         assert all(s.get(Request, r).status == "published" for r in every)
+
+
+def test_a_department_checks_a_record_offline_with_the_published_key(city, tmp_path, capsys):
+    from fastapi.testclient import TestClient
+
+    from hub.api import create_app
+    from hub.cli import main
+    from hub.clients import create_client
+
+    doc = sample_request(seed=7, households=N, k=67, sources=["household"], department="MZ-210302")
+    _, token = create_client("caseworker", "department", "MZ-210302")
+    api, auth = TestClient(create_app()), {"Authorization": f"Bearer {token}"}
+    request_id = api.post("/v1/requests", json=doc, headers=auth).json()["id"]
+    result = run_inline(request_id)
+    record = api.get(f"/v1/households/{result.household_ref}/record", params={"purpose": doc["purpose"]},
+                     headers=auth).json()
+    key = api.get("/v1/keys/record-signing", headers=auth).json()
+    assert key["algorithm"] == "Ed25519" and key["pem"].startswith("-----BEGIN PUBLIC KEY-----")
+    assert record["content"]["assessment"]["screening"]["dibao"]["answer"] in ("yes", "no", "needs_review")
+    held = tmp_path / "record.json"
+    held.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    assert main(["record", "verify", str(held), "--public-key", key["raw_base64url"]]) == 0
+    record["content"]["assessment"]["income"]["monthly_per_capita"] += 0.01  # one figure changed
+    held.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    assert main(["record", "verify", str(held), "--public-key", key["raw_base64url"]]) == 1
+    assert "INVALID" in capsys.readouterr().out
+    assert api.get("/v1/keys/record-signing").status_code == 401
