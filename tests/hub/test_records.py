@@ -57,14 +57,20 @@ def _prepared(k: int, sources=("household",)) -> str:
     return request_id
 
 
+KINDS = {  # which generated households a case takes
+    "deceased_member": lambda hh, truth: any(m.status == "deceased" for m in hh.members),
+    "minor": lambda hh, truth: any(m.birth_date.year > 2009 for m in hh.members if m.status == "normal"),
+}
+
+
 @pytest.mark.parametrize("archetype", ["dibao", "low_income", "ordinary", "hides_car", "hides_flat", "hides_deposits",
-                                       "hides_company"])
+                                       "hides_company", "deceased_member", "minor"])
 def test_generated_households_get_the_screening_their_truth_says(city, archetype):
     pop = city.population
     checked = 0
     for hh in pop.households:
         truth = pop._facts(hh.index).truth
-        if truth.archetype != archetype:
+        if not KINDS.get(archetype, lambda _h, t: t.archetype == archetype)(hh, truth):
             continue
         record, c = record_of_request(run_inline(_request(hh.index)).request_id)
         if set(record.completeness.values()) != {"complete"}:
@@ -75,6 +81,7 @@ def test_generated_households_get_the_screening_their_truth_says(city, archetype
                 a["assets"]["vessels"], a["assets"]["market_entities"], a["asset_test"]["passes"]) == (
             truth.monthly_income_per_capita, truth.financial_assets_per_capita, truth.properties,
             truth.residential_area_per_capita, truth.cars, truth.vessels, truth.entities, truth.assets_pass)
+        assert a["members_counted"] == truth.members  # the deceased and moved-out are not counted; minors are
         screening = {p: v["answer"] for p, v in a["screening"].items()}
         assert screening["dibao"] == ("yes" if truth.dibao_eligible else "no")
         assert screening["low_income"] == ("yes" if truth.low_income_eligible else "no")
