@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -34,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hub.config import settings
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 
 def utcnow() -> dt.datetime:
@@ -74,6 +75,8 @@ class Request(Base):
     status: Mapped[str] = mapped_column(String(16), default="received")  # received|running|published|refused|failed
     household_ref: Mapped[str | None] = mapped_column(String(40), index=True)  # known once household registration answered
     client_id: Mapped[str | None] = mapped_column(String(32))  # API client that submitted it, if any
+    kind: Mapped[str] = mapped_column(String(16), default="application")  # application | recheck
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"), index=True)  # a recheck's application
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -174,6 +177,7 @@ class FetchBatch(Base):
     fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     validated: Mapped[bool] = mapped_column(Boolean, default=False)
     members: Mapped[dict | None] = mapped_column(JSON)  # person_ref -> state (schemas.coverage), after validation
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # raw answers and rows deleted (data life)
 
 
 class RawResponse(Base):
@@ -321,6 +325,34 @@ class LedgerCheckpoint(Base):
 LEDGER_TABLES = ("ledger_events", "ledger_leaves", "ledger_nodes", "ledger_checkpoints")
 
 
+class SourceCheck(Base):
+    """One probe of an agency by the source_health DAG (no personal data: an empty query)."""
+
+    __tablename__ = "source_checks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32), index=True)
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    failure: Mapped[str | None] = mapped_column(String(32))  # connectors.base.Failure value
+    last_complete_fetch: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # freshness
+
+
+class Alert(Base):
+    """A failed pipeline task, for staff (written by the DAGs' failure callback; no personal data)."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = mapped_column(String(250))
+    task_id: Mapped[str] = mapped_column(String(250))
+    run_id: Mapped[str] = mapped_column(String(250))
+    map_index: Mapped[int] = mapped_column(Integer, default=-1)
+    try_number: Mapped[int] = mapped_column(Integer, default=1)
+    error: Mapped[str] = mapped_column(String(128))  # the exception's class only: its text may hold data
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
 class ConsoleSession(Base):
     """A signed-in console user (the cookie holds a random token; only its SHA-256 is stored)."""
 
@@ -401,8 +433,8 @@ def session(url: str | None = None) -> Iterator[Session]:
             yield s
 
 
-def upgrade(url: str | None = None) -> None:
-    """Create or upgrade the schema to the newest migration."""
+def upgrade(url: str | None = None, revision: str = "head") -> None:
+    """Create or upgrade the schema to the newest migration (or to ``revision``)."""
     from pathlib import Path
 
     from alembic import command
@@ -411,7 +443,7 @@ def upgrade(url: str | None = None) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.attributes["url"] = url or settings().database_url
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, revision)
 
 
 def grant_app_role(admin_url: str, role: str) -> None:

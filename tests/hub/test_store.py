@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import threading
 
 import pytest
@@ -140,3 +142,46 @@ def test_request_without_authorization_fetches_nothing_and_publishes_nothing(dat
     assert {d.reason for d in decisions} == {Reason.NO_AUTHORIZATION.value}
     assert sum(1 for e in refusals if e.payload["request_id"] == request_id) == len(doc["members"])
     assert _count(HouseholdRecord, HouseholdRecord.request_id == request_id) == 0
+
+
+def test_a_store_with_data_upgrades_from_the_last_landed_schema(tmp_path, postgres_url):
+    """Deployments hold data: every migration since 0003 must apply to a filled store, on both backends."""
+    import sqlalchemy as sa
+
+    from hub.store import upgrade
+
+    admin = sa.create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    name = f"hub_upgrade_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    urls = [f"sqlite:///{tmp_path / 'old.db'}", postgres_url.rsplit("/", 1)[0] + f"/{name}"]
+    try:
+        for url in urls:
+            upgrade(url, "0003")
+            eng = sa.create_engine(url)
+            with eng.begin() as c:
+                if url.startswith("sqlite"):
+                    c.execute(sa.text("PRAGMA foreign_keys=ON"))
+                c.execute(sa.text("INSERT INTO requests (id, department, purpose, case_ref, sources, status, created_at, "
+                                  "updated_at) VALUES ('r1', 'D', 'dibao', 'c', '[]', 'published', '2026-01-01', "
+                                  "'2026-01-01')"))
+                c.execute(sa.text("INSERT INTO fetch_batches (id, request_id, source, status, requested, refused, "
+                                  "returned, fetched_at, validated) VALUES ('b1', 'r1', 'tax', 'complete', 1, 0, 1, "
+                                  "'2026-01-01', true)"))
+                c.execute(sa.text("INSERT INTO validation_runs (batch_id, suite, success, rows, rows_failed, results, "
+                                  "created_at) VALUES ('b1', 'tax_suite', true, 1, 0, '[]', '2026-01-01')"))
+                c.execute(sa.text("INSERT INTO quarantine (batch_id, source, row_no, expectation, reason, created_at) "
+                                  "VALUES ('b1', 'tax', 0, 'x', 'y', '2026-01-01')"))
+            eng.dispose()
+            upgrade(url)
+            eng = sa.create_engine(url)
+            with eng.connect() as c:
+                assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_REVISION
+                assert c.execute(sa.text("SELECT kind FROM requests WHERE id = 'r1'")).scalar() == "application"
+                assert c.execute(sa.text("SELECT count(*) FROM quarantine")).scalar() == 1
+                assert c.execute(sa.text("SELECT source FROM validation_runs")).scalar() is None
+            eng.dispose()
+    finally:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
