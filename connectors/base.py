@@ -215,6 +215,21 @@ class Source:
             time.sleep(wait)
         raise AgencyError(self.key, Failure.DEADLINE)  # not reached: the loop returns or raises
 
+    # -- health ---------------------------------------------------------------------------------------------
+    def probe(self) -> tuple[bool, float | None, str | None]:
+        """One query naming nobody, without retries: (answered, milliseconds, failure)."""
+        t0 = time.monotonic()
+        result = FetchResult(source=self.key, status="complete")
+        try:
+            raw, headers = self._call(build_request(self.contract, [], 1), "health-probe", t0 + self.policy.read_timeout,
+                                      result)
+            parse_answer(self.contract, raw, headers)
+        except AgencyError as exc:
+            return False, None, exc.failure.value
+        except BadAnswer:
+            return False, None, Failure.BAD_RESPONSE.value
+        return True, round((time.monotonic() - t0) * 1000, 1), None
+
     # -- a whole fetch ---------------------------------------------------------------------------------------
     def fetch(self, allows: Sequence[Allow], id_numbers: dict[str, str], auth_ref: str) -> FetchResult:
         """Ask the agency about the persons of ``allows`` (``id_numbers``: person_ref -> ID number)."""

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from consent import ledger
 from consent.gate import FINANCIAL_SOURCES, AuthorizationView, MemberConsent
 from hub.crypto import canonical_json, sha256_hex
-from hub.store import Authorization, AuthorizationMember, ScopeRevocation, utcnow
+from hub.store import Authorization, AuthorizationMember, Request, ScopeRevocation, utcnow
 
 RECEIPT_SCHEMA = "hub-consent-receipt/1"
 CONTROLLER = {"name": "鞍山市社会救助家庭经济状况核对中心", "name_en": "Anshan social assistance verification centre"}
@@ -179,7 +179,11 @@ def store_authorization(s: Session, *, request_id: str, department: str, purpose
 
 
 def views(s: Session, request_id: str) -> list[AuthorizationView]:
-    """The gate's views of every authorization of a request, with their revocations."""
+    """The gate's views of every authorization of a request, with their revocations. A re-check
+    (``Request.parent_id``) runs under the authorizations of the application it re-checks."""
+    req = s.get(Request, request_id)
+    if req is not None and req.parent_id:
+        request_id = req.parent_id
     out = []
     for a in s.scalars(select(Authorization).where(Authorization.request_id == request_id)):
         revoked: dict[str, dict[str, dt.datetime]] = {}

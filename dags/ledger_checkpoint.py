@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, task
+
+from hub.airflow_tasks import RECORDS_ASSET, default_args
 
 DOC = """
 ### 账本检查点 / Ledger checkpoint
+
+Runs every ten minutes, and as soon as household records were published (the `hub://household-records` asset).
 
 1. **sign_checkpoint** integrates the entries appended since the last checkpoint into the Merkle tree (RFC 6962)
    and signs the new tree head (C2SP tlog-checkpoint, Ed25519), after proving it consistent with the previous one.
@@ -22,13 +26,15 @@ DOC = """
 with DAG(
     dag_id="ledger_checkpoint",
     description="签署账本检查点并校验 / sign a ledger checkpoint and verify the ledger",
-    schedule=dt.timedelta(minutes=10),
+    # every ten minutes, and at once when records were published
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/10 * * * *", timezone="UTC"),
+                                 assets=[Asset(RECORDS_ASSET)]),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
     catchup=False,
     max_active_runs=1,
     tags=["hub", "audit"],
     doc_md=DOC,
-    default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=1), "execution_timeout": dt.timedelta(minutes=30)},
+    default_args=default_args(retries=1, retry_delay_s=60, timeout_min=30),
 ) as dag:
 
     @task

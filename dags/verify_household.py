@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, Param, get_current_context, task
+
+from hub.airflow_tasks import RECORDS_ASSET, agency, default_args
 
 DOC = """
 ### 核对一户家庭 / Verify one household
@@ -30,18 +32,6 @@ XCom carries only ids. Logs carry no personal data.
 """
 
 
-def _agency(source: str) -> dict:
-    """The agency's base URL (host) and credential (password) from the Airflow connection ``agency_<source>``."""
-    from airflow.sdk import Connection
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        conn = Connection.get(f"agency_{source}")
-    except AirflowNotFoundException:
-        return {}
-    return {"base_url": conn.host or None, "secret": conn.password or None}
-
-
 with DAG(
     dag_id="verify_household",
     description="核对一户家庭的经济状况 / verify one household's economic status",
@@ -52,8 +42,7 @@ with DAG(
     tags=["hub", "verification"],
     doc_md=DOC,
     params={"request_id": Param("", type="string", description="the request to verify")},
-    default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=10),
-                  "execution_timeout": dt.timedelta(minutes=15)},
+    default_args=default_args(retries=2, retry_delay_s=10),
 ) as dag:
 
     @task
@@ -67,7 +56,7 @@ with DAG(
         from hub.pipeline import fetch_source as stage
 
         get_current_context()["source_key"] = source
-        return stage(params["request_id"], source, **_agency(source))
+        return stage(params["request_id"], source, **agency(source))
 
     @task
     def validate_batch(batch_id: str) -> dict:
@@ -81,7 +70,7 @@ with DAG(
 
         return stage(params["request_id"], run_id=get_current_context()["run_id"])
 
-    @task
+    @task(outlets=[Asset(RECORDS_ASSET)])
     def publish_record(checked: dict, params=None) -> int | None:
         from hub.records import publish_record as stage
 

@@ -133,6 +133,35 @@ def cmd_record_verify(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_reverify(args) -> int:
+    if args.sync:
+        import uuid
+
+        from hub.reverify import due_recipients, recheck_batch
+
+        due = due_recipients(limit=args.limit)
+        print(json.dumps({"due": len(due), **recheck_batch(due, run_id=f"cli:{uuid.uuid4().hex}")}))
+        return 0
+    return _trigger("reverify_recipients", {"limit": args.limit or 0}, args.wait)
+
+
+def _trigger(dag_id: str, conf: dict, wait: bool) -> int:
+    from hub.airflow_client import AirflowClient, AirflowError
+
+    try:
+        client = AirflowClient.from_env()
+        run_id = client.trigger(dag_id, conf)
+        print(f"triggered {dag_id} run {run_id}")
+        if wait:
+            state = client.wait(dag_id, run_id)
+            print(f"run {run_id}: {state}")
+            return 0 if state == "success" else 1
+    except AirflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_verify(args) -> int:
     if args.sync:
         from hub.pipeline import RequestNotFound, run_inline
@@ -144,20 +173,7 @@ def cmd_verify(args) -> int:
             return 2
         print(json.dumps(result.__dict__))
         return 0 if result.status == "published" else 1
-    from hub.airflow_client import AirflowClient, AirflowError
-
-    try:
-        client = AirflowClient.from_env()
-        run_id = client.trigger("verify_household", {"request_id": args.request_id})
-        print(f"triggered verify_household run {run_id}")
-        if args.wait:
-            state = client.wait("verify_household", run_id)
-            print(f"run {run_id}: {state}")
-            return 0 if state == "success" else 1
-    except AirflowError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return _trigger("verify_household", {"request_id": args.request_id}, args.wait)
 
 
 def cmd_api(args) -> int:
@@ -338,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--sync", action="store_true", help="run inline instead of triggering the DAG")
     v.add_argument("--wait", action="store_true", help="with the DAG: wait until the run ends")
     v.set_defaults(func=cmd_verify)
+
+    rv2 = sub.add_parser("reverify", help="re-check every current recipient whose authorization allows it")
+    rv2.add_argument("--limit", type=int, default=None, help="at most this many households")
+    rv2.add_argument("--sync", action="store_true", help="run inline instead of triggering reverify_recipients")
+    rv2.add_argument("--wait", action="store_true", help="with the DAG: wait until the run ends")
+    rv2.set_defaults(func=cmd_reverify)
 
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument("--port", type=int, default=DEFAULT_API_PORT)

@@ -338,17 +338,37 @@ class InlineResult:
     household_ref: str | None
 
 
-def run_inline(request_id: str, *, as_of: dt.datetime | None = None, base_urls: dict[str, str] | None = None) -> InlineResult:
-    """Every stage in order, in this process (``hub verify --sync``)."""
+def resume(request_id: str, *, run_id: str, as_of: dt.datetime, base_urls: dict[str, str] | None = None) -> InlineResult:
+    """Every stage a request still needs, in order, in this process: sources without a batch are fetched, batches
+    not validated are validated, then the checks across sources and the publication (both idempotent per run)."""
+    sources = start_request(request_id)
+    with session() as s:
+        batches = {b.source: b for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)
+                                                  .order_by(FetchBatch.fetched_at, FetchBatch.id))}
+        pending = {src: (b.id if b else None, bool(b and b.validated)) for src in sources for b in [batches.get(src)]}
+    for source, (batch_id, validated) in pending.items():
+        if batch_id is None:
+            batch_id = fetch_source(request_id, source, base_url=(base_urls or {}).get(source))
+        if not validated:
+            validate_batch(batch_id, run_id=run_id)
+    return _finish(request_id, run_id, as_of)
+
+
+def _finish(request_id: str, run_id: str, as_of: dt.datetime) -> InlineResult:
     from hub.records import publish_record
 
+    cross_check(request_id, run_id=run_id)
+    record_id = publish_record(request_id, as_of=as_of)
+    with session() as s:
+        req = _request(s, request_id)
+        return InlineResult(request_id, req.status, record_id, req.household_ref)
+
+
+def run_inline(request_id: str, *, as_of: dt.datetime | None = None, base_urls: dict[str, str] | None = None) -> InlineResult:
+    """Every stage in order, in this process (``hub verify --sync``)."""
     sources = start_request(request_id)
     run_id = f"inline:{uuid.uuid4().hex}"
     for source in sources:
         batch_id = fetch_source(request_id, source, base_url=(base_urls or {}).get(source))
         validate_batch(batch_id, run_id=run_id)
-    cross_check(request_id, run_id=run_id)
-    record_id = publish_record(request_id, as_of=as_of or utcnow())
-    with session() as s:
-        req = _request(s, request_id)
-        return InlineResult(request_id, req.status, record_id, req.household_ref)
+    return _finish(request_id, run_id, as_of or utcnow())

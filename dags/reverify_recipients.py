@@ -1,0 +1,64 @@
+"""reverify_recipients: every night, re-check the current recipients whose authorization allows it.
+
+Wiring only: the stages are hub.reverify.due_recipients and recheck_batch; XCom carries request ids and counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG, Asset, Param, get_current_context, task
+
+from hub.airflow_tasks import RECORDS_ASSET, default_args
+
+DOC = """
+### 低保等对象动态复核 / Re-check current recipients
+
+1. **select_due** lists the households found eligible whose authorization is still valid and whose last check is
+   at least the authorization's re-check interval old (`hub.reverify`), in batches of `batch_size`.
+2. **recheck_batch** (one mapped task per batch): each household is re-checked through every stage, from the
+   consent gate to a new signed record version; its material changes go to the outbox for the departments.
+3. **summarize**: how many were re-checked, published, changed, refused or failed.
+
+Params: `limit` (0 = all due), `batch_size`. Logs and XCom carry ids and counts only.
+"""
+
+with DAG(
+    dag_id="reverify_recipients",
+    description="对在保对象定期复核 / re-check current recipients",
+    schedule="0 2 * * *",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["hub", "verification", "recheck"],
+    doc_md=DOC,
+    params={"limit": Param(0, type="integer", minimum=0, description="at most this many households (0: all due)"),
+            "batch_size": Param(50, type="integer", minimum=1, maximum=1000, description="households per task")},
+    default_args=default_args(retries=2, retry_delay_s=60, timeout_min=120),
+) as dag:
+
+    @task
+    def select_due(params=None) -> list[list[str]]:
+        from hub.reverify import due_recipients
+
+        due = due_recipients(limit=params["limit"] or None)
+        size = params["batch_size"]
+        return [due[i: i + size] for i in range(0, len(due), size)]
+
+    @task(outlets=[Asset(RECORDS_ASSET)], map_index_template="{{ batch_label }}")
+    def recheck_batch(application_ids: list[str]) -> dict:
+        from hub.reverify import recheck_batch as stage
+
+        ctx = get_current_context()
+        ctx["batch_label"] = f"{len(application_ids)} households"
+        return stage(application_ids, run_id=ctx["run_id"])
+
+    @task
+    def summarize(results: list[dict]) -> dict:
+        totals: dict[str, int] = {}
+        for r in results:
+            for k, v in r.items():
+                totals[k] = totals.get(k, 0) + v
+        return totals
+
+    summarize(recheck_batch.expand(application_ids=select_due()))

@@ -1,0 +1,52 @@
+"""source_health: every fifteen minutes, probe each agency and record its health and freshness.
+
+Wiring only: the stage is hub.health.probe_source, mapped per source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG, Asset, get_current_context, task
+
+from hub.airflow_tasks import SOURCE_HEALTH_ASSET, agency, default_args
+
+DOC = """
+### 数据源健康检查 / Source health
+
+**probe_source** (one mapped task per source) sends each agency a query that names nobody, through the same
+connector, credential and signature as a real fetch, and records whether it answered, how fast, and the source's
+last complete fetch (freshness). **summarize** fails the run when a source is down, so the failure shows in red here
+and as an alert in the console.
+"""
+
+SOURCES = ("household", "tax", "social_insurance", "provident_fund", "real_estate", "market_entity",
+           "vehicles_vessels", "bank", "securities", "commercial_insurance", "internet_finance")
+
+with DAG(
+    dag_id="source_health",
+    description="各数据源连通性与数据新鲜度 / agencies' health and freshness",
+    schedule="*/15 * * * *",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["hub", "sources"],
+    doc_md=DOC,
+    default_args=default_args(retries=0, timeout_min=5),
+) as dag:
+
+    @task(map_index_template="{{ source_key }}")
+    def probe_source(source: str) -> dict:
+        from hub.health import probe_source as stage
+
+        get_current_context()["source_key"] = source
+        return stage(source, **agency(source))
+
+    @task(outlets=[Asset(SOURCE_HEALTH_ASSET)])
+    def summarize(checks: list[dict]) -> dict:
+        down = sorted(c["source"] for c in checks if not c["ok"])
+        if down:
+            raise RuntimeError(f"sources down: {', '.join(down)}")
+        return {"up": len(checks)}
+
+    summarize(probe_source.expand(source=list(SOURCES)))

@@ -1,0 +1,34 @@
+"""Sources' health for staff: each agency probed with an empty query (no person named, so no consent is
+involved), and each source's freshness (its last complete fetch)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, select
+
+from hub.store import FetchBatch, SourceCheck, session
+
+log = logging.getLogger(__name__)
+
+
+def probe_source(source: str, *, base_url: str | None = None, secret: str | None = None) -> dict:
+    from connectors import registry
+    from hub.config import settings
+
+    base = base_url or registry.base_url(source, settings().agencies_url)
+    ok, latency_ms, failure = registry.connector(source, base, secret).probe()
+    with session() as s:
+        fresh = s.scalar(select(func.max(FetchBatch.fetched_at)).where(FetchBatch.source == source,
+                                                                        FetchBatch.status == "complete"))
+        s.add(SourceCheck(source=source, ok=ok, latency_ms=latency_ms, failure=failure, last_complete_fetch=fresh))
+    log.info("source %s: %s in %.0f ms", source, "up" if ok else f"DOWN ({failure})", latency_ms or 0)
+    return {"source": source, "ok": ok, "latency_ms": latency_ms, "failure": failure,
+            "last_complete_fetch": fresh.isoformat() if fresh else None}
+
+
+def latest_checks() -> dict[str, SourceCheck]:
+    with session() as s:
+        rows = s.scalars(select(SourceCheck).order_by(SourceCheck.id)).all()
+        s.expunge_all()
+    return {r.source: r for r in rows}

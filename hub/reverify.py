@@ -1,0 +1,114 @@
+"""Re-checks of current recipients (动态管理): which households are due, and re-checking them with the same stages.
+
+A current recipient, until departments report the assistance they grant, is a household whose latest record for a
+department's application found it eligible for the programme of that application's purpose (screening "yes" or
+"needs_review"). It is due when its authorization is valid now and the last check is at least the authorization's
+``recheck_interval_days`` old. Purposes without a screened programme (one-off aid) are not re-checked.
+
+A re-check is a request of kind ``recheck`` whose parent is the application: it names the same members and
+runs under the application's authorizations, so the consent gate decides every fetch again, now (a revoked or
+expired authorization stops it). Its id is derived from the application and the pipeline run, so a task that is
+retried resumes its re-checks instead of starting new ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from sqlalchemy import select
+
+from consent import ledger
+from hub.crypto import keyring
+from hub.store import Authorization, HouseholdRecord, Request, RequestMember, aad_member, session, utcnow
+
+log = logging.getLogger(__name__)
+
+PROGRAMME_OF_PURPOSE = {"dibao": "dibao", "low_income": "low_income", "tekun": "tekun"}
+RECIPIENT_ANSWERS = ("yes", "needs_review")
+
+
+def _root(s, req: Request) -> Request:
+    return s.get(Request, req.parent_id) if req.parent_id else req
+
+
+def due_recipients(*, now: dt.datetime | None = None, limit: int | None = None) -> list[str]:
+    """Ids of the applications whose households are due for a re-check, oldest check first."""
+    from hub.records import _decrypt
+
+    now = now or utcnow()
+    latest: dict[tuple[str, str, str], tuple[HouseholdRecord, Request]] = {}
+    with session() as s:
+        rows = s.execute(select(HouseholdRecord, Request).join(Request, Request.id == HouseholdRecord.request_id)
+                         .where(Request.purpose.in_(list(PROGRAMME_OF_PURPOSE)))
+                         .order_by(HouseholdRecord.recorded_at)).all()
+        for record, req in rows:
+            root = _root(s, req)
+            latest[(record.household_ref, root.department, root.purpose)] = (record, root)
+        due = []
+        for (_hh, _dept, purpose), (record, root) in latest.items():
+            auths = s.scalars(select(Authorization).where(Authorization.request_id == root.id)).all()
+            valid = [a for a in auths if a.valid_from <= now < a.valid_until and a.revoked_at is None]
+            if not valid:
+                continue
+            interval = dt.timedelta(days=min(a.recheck_interval_days for a in valid))
+            if now - record.recorded_at < interval:
+                continue
+            answer = _decrypt(record)["assessment"]["screening"].get(PROGRAMME_OF_PURPOSE[purpose], {}).get("answer")
+            if answer in RECIPIENT_ANSWERS:
+                due.append((record.recorded_at, root.id))
+    due.sort()
+    return [rid for _, rid in due][:limit]
+
+
+def start_recheck(application_id: str, run_id: str) -> str:
+    """The re-check request of ``application_id`` for pipeline run ``run_id`` (created once, then found again)."""
+    recheck_id = uuid.uuid5(uuid.NAMESPACE_URL, f"hub:recheck:{application_id}:{run_id}").hex
+    keys = keyring()
+    with session() as s:
+        if s.get(Request, recheck_id) is not None:
+            return recheck_id
+        app = s.get(Request, application_id)
+        if app is None:
+            raise LookupError(f"no request {application_id}")
+        s.add(Request(id=recheck_id, department=app.department, purpose=app.purpose, case_ref=app.case_ref,
+                      sources=list(app.sources), status="received", kind="recheck", parent_id=app.id))
+        s.flush()
+        for m in s.scalars(select(RequestMember).where(RequestMember.request_id == app.id).order_by(RequestMember.id)):
+            s.add(RequestMember(
+                request_id=recheck_id, person_ref=m.person_ref, relation=m.relation,
+                id_number_enc=keys.encrypt(keys.decrypt(m.id_number_enc, aad=aad_member(app.id, "id_number_enc")),
+                                           aad=aad_member(recheck_id, "id_number_enc")),
+                name_enc=keys.encrypt(keys.decrypt(m.name_enc, aad=aad_member(app.id, "name_enc")),
+                                      aad=aad_member(recheck_id, "name_enc"))))
+        ledger.append(s, "recheck.started", {"request_id": recheck_id, "application_id": app.id, "run_id": run_id})
+    return recheck_id
+
+
+def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime | None = None) -> dict:
+    """Re-check each application's household through every stage; a household that fails is counted and the
+    others go on (the task log names the re-check, never a person)."""
+    from hub.pipeline import resume
+    from hub.store import Notification
+
+    out = {"rechecked": 0, "published": 0, "changed": 0, "failed": 0, "refused": 0}
+    for app_id in application_ids:
+        recheck_id = start_recheck(app_id, run_id)
+        try:
+            result = resume(recheck_id, run_id=run_id, as_of=as_of or utcnow())
+        except Exception as exc:  # one household's failure must not stop the city's re-check
+            log.warning("re-check %s failed: %s", recheck_id, exc.__class__.__name__)
+            out["failed"] += 1
+            continue
+        out["rechecked"] += 1
+        if result.record_id is None:
+            out["refused" if result.status == "refused" else "failed"] += 1
+            continue
+        out["published"] += 1
+        with session() as s:
+            note = s.scalars(select(Notification).where(Notification.record_id == result.record_id)).first()
+            if note is not None and note.kind == "record.changed" and note.payload.get("changed"):
+                out["changed"] += 1
+    log.info("re-checked %d households: %s", len(application_ids), out)
+    return out
