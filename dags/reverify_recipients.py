@@ -20,7 +20,7 @@ DOC = """
    consent gate to a new signed record version; its material changes go to the outbox for the departments.
 3. **summarize**: how many were re-checked, published, changed, refused or failed.
 
-Params: `limit` (0 = all due), `batch_size`. Logs and XCom carry ids and counts only.
+Params: `limit` (0 = all due), `batch_size`, `application_ids` (re-check these now instead). Logs and XCom carry ids and counts only.
 """
 
 with DAG(
@@ -33,6 +33,8 @@ with DAG(
     tags=["hub", "verification", "recheck"],
     doc_md=DOC,
     params={"limit": Param(0, type="integer", minimum=0, description="at most this many households (0: all due)"),
+            "application_ids": Param([], type="array", description="re-check these applications now, due or not "
+                                     "(staff's choice; the consent gate still decides)"),
             "batch_size": Param(50, type="integer", minimum=1, maximum=1000, description="households per task")},
     default_args=default_args(retries=2, retry_delay_s=60, timeout_min=120),
 ) as dag:
@@ -41,7 +43,7 @@ with DAG(
     def select_due(params=None) -> list[list[str]]:
         from hub.reverify import due_recipients
 
-        due = due_recipients(limit=params["limit"] or None)
+        due = list(params["application_ids"]) or due_recipients(limit=params["limit"] or None)
         size = params["batch_size"]
         return [due[i: i + size] for i in range(0, len(due), size)]
 

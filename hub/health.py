@@ -16,8 +16,14 @@ def probe_source(source: str, *, base_url: str | None = None, secret: str | None
     from connectors import registry
     from hub.config import settings
 
-    base = base_url or registry.base_url(source, settings().agencies_url)
-    ok, latency_ms, failure = registry.connector(source, base, secret).probe()
+    import requests
+
+    try:
+        base = base_url or registry.base_url(source, settings().agencies_url)
+    except (requests.RequestException, LookupError, ValueError):  # nowhere to find the agency: it is not reachable
+        ok, latency_ms, failure = False, None, "UNREACHABLE"
+    else:
+        ok, latency_ms, failure = registry.connector(source, base, secret).probe()
     with session() as s:
         fresh = s.scalar(select(func.max(FetchBatch.fetched_at)).where(FetchBatch.source == source,
                                                                         FetchBatch.status == "complete"))
