@@ -77,6 +77,12 @@ class AirflowClient:
         resp.raise_for_status()
         return resp.json()["state"]
 
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        resp = requests.get(f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+                            headers=self._headers(), timeout=30)
+        resp.raise_for_status()
+        return resp.json()["task_instances"]
+
     def wait(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,0 +1,80 @@
+"""The same DAGs on the distributed set-up: CeleryExecutor with the Redis and PostgreSQL that run on this machine,
+a scheduler, a DAG processor, the API server and two Celery workers. A re-check of current recipients is
+triggered through Airflow's REST API and runs on the workers against the hub's store on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture
+def cluster(tmp_path, agencies, monkeypatch):
+    from hub.airflow_client import AirflowClient, admin_credentials
+    from hub.demo import Children, _wait_for
+    from hub.distributed import Cluster, drop_databases, ensure_databases, environment, migrate, start
+
+    c = Cluster(prefix=f"hub_ci_{uuid.uuid4().hex[:8]}", port=8097, log_port=8893)
+    ensure_databases(c)
+    monkeypatch.setenv("HUB_DATABASE_URL", c.store_url)  # this process seeds the same store the workers use
+    env = {**environment(c), "AIRFLOW_HOME": str(tmp_path / "airflow")}
+    children = Children(tmp_path / "log")
+    try:
+        migrate(env)
+        start(children, c, env)
+        home = Path(env["AIRFLOW_HOME"])
+
+        def client():
+            return AirflowClient(f"http://127.0.0.1:{c.port}", *admin_credentials(home))
+
+        def ready():
+            return (home / "simple_auth_manager_passwords.json.generated").exists() and \
+                client().healthy() and client().dag_ready("reverify_recipients")
+
+        _wait_for("distributed Airflow", ready, children, 300)
+        yield c, client(), children
+    finally:
+        children.stop()
+        drop_databases(c)
+
+
+def test_a_reverify_run_triggered_through_the_rest_api_runs_on_two_celery_workers(cluster):
+    from agencies.server import Population
+    from hub.intake import create_request
+    from hub.pipeline import run_inline
+    from hub.store import HouseholdRecord, Request, session
+    from tests.conftest import sample
+
+    c, airflow, children = cluster
+    pop = Population(7, 50)
+    eligible = [h.index for h in pop.households if pop._facts(h.index).truth.archetype == "dibao"][:3]
+    apps = []
+    for k in eligible:
+        app = create_request(sample(k, sources=["household", "tax", "bank"]))
+        assert run_inline(app).status == "published"
+        apps.append(app)
+
+    run_id = airflow.trigger("reverify_recipients", {"application_ids": apps, "batch_size": 1})
+    assert airflow.wait("reverify_recipients", run_id, timeout=400) == "success"
+
+    with session() as s:  # the workers wrote to the hub's store on PostgreSQL
+        assert "postgresql" in str(s.get_bind().url)
+        rechecks = s.scalars(select(Request).where(Request.parent_id.in_(apps))).all()
+        assert sorted(r.parent_id for r in rechecks) == sorted(apps)
+        assert all(r.status == "published" for r in rechecks)
+        assert s.scalars(select(HouseholdRecord).where(HouseholdRecord.request_id.in_([r.id for r in rechecks]))).all()
+
+    instances = airflow.task_instances("reverify_recipients", run_id)
+    batches = [ti for ti in instances if ti["task_id"] == "recheck_batch"]
+    assert len(batches) == 3 and all(ti["state"] == "success" for ti in batches)
+    assert {ti["queue"] for ti in instances} == {c.queue}  # sent to our Celery workers, nowhere else
+    logs = {i: (children.log_dir / f"airflow-worker-{i}.log").read_text(errors="replace") for i in (1, 2)}
+    assert all(f"worker{i}@" in logs[i] and "ready" in logs[i] for i in (1, 2))  # two workers were up
+    assert sum(log.count("execute_workload") for log in logs.values()) >= 5  # and ran the run's tasks
+    assert os.environ["HUB_DATABASE_URL"] == c.store_url
