@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha25
 
 export HUB_HOME ?= $(CURDIR)/var
 
-.PHONY: setup run demo-sync test bench clean lock
+.PHONY: setup run run-distributed demo-sync test bench clean lock
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -22,6 +22,10 @@ setup: $(STAMP)
 ## set up everything and run the demo: agencies, Airflow standalone, the API, one verified household
 run: setup
 	$(VENV)/bin/hub demo
+
+## the same demo on the distributed set-up: CeleryExecutor (two workers), Redis, PostgreSQL (see README.md)
+run-distributed: setup
+	$(VENV)/bin/hub demo --distributed
 
 ## the whole demo inline, without Airflow or servers left behind
 demo-sync: setup

@@ -188,7 +188,9 @@ def cmd_api(args) -> int:
 def cmd_demo(args) -> int:
     from hub import demo
 
-    return demo.run_sync(households=args.households) if args.sync else demo.run_live(households=args.households)
+    if args.sync:
+        return demo.run_sync(households=args.households)
+    return demo.run_live(households=args.households, distributed=args.distributed)
 
 
 def _id_ref(id_number: str | None) -> str | None:
@@ -369,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="what `make run` runs after set-up")
     d.add_argument("--sync", action="store_true", help="run the whole demo inline and exit")
     d.add_argument("--households", type=int, default=200)
+    d.add_argument("--distributed", action="store_true",
+                   help="Airflow on CeleryExecutor with Redis and PostgreSQL (what `make run-distributed` runs)")
     d.set_defaults(func=cmd_demo)
     co = sub.add_parser("consent", help="authorizations").add_subparsers(dest="consent", required=True)
     g = co.add_parser("grant", help="add a household's authorization to a request; print its id")

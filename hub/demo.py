@@ -113,13 +113,24 @@ def _wait_for(what: str, probe, children: Children, timeout: float) -> None:
     raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
 
 
-def run_live(households: int = 200) -> int:
+def run_live(households: int = 200, distributed: bool = False) -> int:
+    """Agencies, the hub's API and Airflow as children; a request through the API and its DAG run. With
+    ``distributed``: Airflow on CeleryExecutor (two workers) with Redis and PostgreSQL, the hub's store on
+    PostgreSQL too (hub.distributed), and a re-check of the household through reverify_recipients."""
     from agencies.requests import sample_request
     from hub.airflow_client import AirflowClient, admin_credentials
     from hub.airflow_env import airflow_environment
     from hub.clients import create_client
 
     t0 = time.monotonic()
+    cluster = None
+    if distributed:
+        from hub.distributed import DEFAULT_ADMIN_URL, DEFAULT_REDIS_URL, Cluster, ensure_databases
+
+        cluster = Cluster(admin_url=os.environ.get("HUB_DISTRIBUTED_ADMIN_URL") or DEFAULT_ADMIN_URL,
+                          redis_url=os.environ.get("HUB_DISTRIBUTED_REDIS_URL") or DEFAULT_REDIS_URL)
+        ensure_databases(cluster)
+        os.environ["HUB_DATABASE_URL"] = cluster.store_url
     initialize()
     cfg = settings()
     agencies_url = f"http://127.0.0.1:{DEFAULT_AGENCIES_PORT}/"
@@ -140,11 +151,19 @@ def run_live(households: int = 200) -> int:
                                     "--seed", str(DEMO_SEED), "--port", str(DEFAULT_AGENCIES_PORT)])
         _wait_for("agencies", lambda: requests.get(agencies_url, timeout=2).ok, children, 60)
         index = requests.get(agencies_url, timeout=5).json()
-        env = airflow_environment(agency_urls={s["key"]: s["base_url"] for s in index["sources"]})
-        children.start("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"], env=env)
+        agency_urls = {s["key"]: s["base_url"] for s in index["sources"]}
+        if cluster is not None:
+            from hub.distributed import environment, migrate, start
+
+            env = environment(cluster, agency_urls)
+            migrate(env)
+            start(children, cluster, env)
+        else:
+            env = airflow_environment(agency_urls=agency_urls)
+            children.start("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"], env=env)
         children.start("api", [hub_bin, "api", "--port", str(DEFAULT_API_PORT)])
         _wait_for("hub API", lambda: requests.get(f"{api_url}/health", timeout=2).ok, children, 60)
-        print(f"agencies and API up; waiting for Airflow (about half a minute; log: {children.log_dir}/airflow.log)")
+        print(f"agencies and API up; waiting for Airflow (about half a minute; logs: {children.log_dir})")
         af = None
 
         def _airflow_ready() -> bool:
@@ -171,6 +190,13 @@ def run_live(households: int = 200) -> int:
         user, password = admin_credentials()
         print()
         print(f"verify_household: {state}; request status: {req['status']}  ({time.monotonic() - t0:.0f} s)")
+        if cluster is not None:
+            recheck = af.trigger("reverify_recipients", {"application_ids": [request_id]})
+            print(f"reverify_recipients (a re-check of the same household): "
+                  f"{af.wait('reverify_recipients', recheck, timeout=600)}")
+            print(f"Executor:    CeleryExecutor, {cluster.workers} workers on queue {cluster.queue}; broker "
+                  f"{cluster.redis_url}; metadata and hub store on PostgreSQL ({cluster.prefix}_airflow, "
+                  f"{cluster.prefix}_store)")
         print(f"Airflow UI:  {airflow_url}/  (login {user} / {password})")
         print(f"Hub API:     {api_url}/docs   token (department {DEMO_DEPARTMENT}): {token}")
         print(f"Console:     {api_url}/console/   staff token (validation results, Data Docs, quarantine): "
