@@ -165,18 +165,32 @@ def docs_url(validation_run_id: int) -> str:
 
 
 def _store_run(s, outcome, *, run_id: str | None, rows: int, failed: int, batch: FetchBatch | None = None,
-               request_id: str | None = None) -> ValidationRun:
+               request_id: str | None = None, results: list[dict] | None = None) -> ValidationRun:
     from schemas.docs import pack
 
     run = ValidationRun(batch_id=batch.id if batch else None, request_id=batch.request_id if batch else request_id,
-                        source=batch.source if batch else None, suite=outcome.suite, success=outcome.success,
-                        rows=rows, rows_failed=failed, results=outcome.results, run_id=run_id,
-                        docs=pack(outcome.docs) if outcome.docs else None)
+                        source=batch.source if batch else None, suite=outcome.suite, success=not failed,
+                        rows=rows, rows_failed=failed, results=outcome.results if results is None else results,
+                        run_id=run_id, docs=pack(outcome.docs) if outcome.docs else None)
     s.add(run)
     s.flush()
-    log.info("validation %s (%s): %d of %d failed; Data Docs: %s", outcome.suite, "passed" if outcome.success
-             else "failed", failed, rows, docs_url(run.id))
+    log.info("validation %s (%s): %d of %d failed; Data Docs: %s", outcome.suite, "failed" if failed else "passed",
+             failed, rows, docs_url(run.id))
     return run
+
+
+def _results_of(outcome, failures: dict[int, list[tuple[str, str]]], rows: int) -> list[dict]:
+    """The suite's per-check results for the rows of one batch (``failures`` by position within the batch)."""
+    counts: dict[tuple[str, str], int] = {}
+    for checks in failures.values():
+        for key in set(checks):
+            counts[key] = counts.get(key, 0) + 1
+    return [{**r, "unexpected": counts.get((r["check"], r["reason"]), 0),
+             "success": not counts.get((r["check"], r["reason"])), "rows": rows} for r in outcome.results]
+
+
+def _split(outcome, offset: int, n: int) -> dict[int, list[tuple[str, str]]]:
+    return {pos - offset: list(checks) for pos, checks in outcome.failures.items() if offset <= pos < offset + n}
 
 
 def _quarantine(s, run: ValidationRun, source: str, rows: list[SourceRow], failures: dict) -> None:
@@ -203,56 +217,88 @@ def _member_states(s, batch: FetchBatch, rows: list[SourceRow]) -> dict[str, str
 
 
 def validate_batch(batch_id: str, *, run_id: str | None = None) -> dict:
-    """Validate a batch: its rows with its source's suite (failing rows quarantined), then its members with the
-    ``members`` suite (every member answered or explained). Idempotent.
+    """Validate one batch (see ``validate_batches``). Idempotent."""
+    return validate_batches([batch_id], run_id=run_id)[batch_id]
 
-    ``run_id`` names the pipeline run (the Airflow run id, or inline:<uuid>) the stored results are linked to;
-    each result's Data Docs address is logged (the Airflow task log shows it)."""
+
+def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict[str, dict]:
+    """Validate batches: their rows with their source's suite (failing rows quarantined), then their members with
+    the ``members`` suite (every member answered or explained). Idempotent.
+
+    Batches of one source are validated together, in one GX run over all their rows (GX's cost is mostly per run:
+    a re-check of many households pays it once per source); every result, quarantined row and status is still per
+    batch, and uniqueness holds within a batch. ``run_id`` names the pipeline run (the Airflow run id, or
+    inline:<uuid>) the stored results are linked to; each result's Data Docs address is logged (the Airflow task log
+    shows it)."""
     from schemas.suite import validate
 
     keys = keyring()
+    out: dict[str, dict] = {}
     with session() as s:
-        batch = s.get(FetchBatch, batch_id)
-        if batch is None:
-            raise LookupError(f"no batch {batch_id}")
-        if batch.validated:
-            return {"batch_id": batch_id, "status": batch.status, "already": True}
-        rows = s.scalars(select(SourceRow).where(SourceRow.batch_id == batch_id).order_by(SourceRow.row_no)).all()
-        data = [json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(batch_id, r.row_no))) for r in rows]
-        asked = set(batch.members or {})
-        outcome = validate(batch.source, data, run_name=run_id)
-        failures = dict(outcome.failures)
-        for reason in outcome.must_pass_failed:  # the whole batch is rejected: every row goes to quarantine
-            for pos in range(len(rows)):
-                failures.setdefault(pos, []).append(("batch_rejected", reason))
-        for pos, r in enumerate(rows):
-            if r.person_ref not in asked:
-                failures.setdefault(pos, []).append(REQUESTED_MEMBER)
-        for r in rows:
-            r.valid = True
-        outcome.success = not failures
-        run = _store_run(s, outcome, run_id=run_id, rows=len(rows), failed=len(failures), batch=batch)
-        _quarantine(s, run, batch.source, rows, failures)
-
-        states = _member_states(s, batch, rows)
-        members = validate("members", [{"person_ref": k, "state": v} for k, v in states.items()], run_name=run_id)
-        unexplained = sum(v in ("unanswered", "silent") for v in states.values())
-        members_run = _store_run(s, members, run_id=run_id, rows=len(states), failed=unexplained, batch=batch)
-        batch.members = states
-        batch.validated = True
-        if outcome.must_pass_failed:
-            batch.status, batch.reason = "unavailable", "BATCH_REJECTED"
-        elif failures and batch.status == "complete":
-            batch.status, batch.reason = "incomplete", "ROWS_QUARANTINED"
-        elif unexplained and batch.status == "complete":
-            batch.status, batch.reason = "incomplete", "MEMBERS_NOT_ANSWERED"
-        ledger.append(s, "validation.completed", {"batch_id": batch_id, "source": batch.source, "suite": outcome.suite,
-                                                   "success": not failures, "rows": len(rows),
-                                                   "rows_failed": len(failures), "validation_run": run.id,
-                                                   "members_unexplained": unexplained,
-                                                   "members_run": members_run.id, "run_id": run_id})
-        return {"batch_id": batch_id, "status": batch.status, "rows": len(rows), "rows_failed": len(failures),
-                "members_unexplained": unexplained}
+        groups: dict[str, list[FetchBatch]] = {}
+        for batch_id in batch_ids:
+            batch = s.get(FetchBatch, batch_id)
+            if batch is None:
+                raise LookupError(f"no batch {batch_id}")
+            if batch.validated:
+                out[batch_id] = {"batch_id": batch_id, "status": batch.status, "already": True}
+            elif batch_id not in out:
+                out[batch_id] = {}
+                groups.setdefault(batch.source, []).append(batch)
+        for source, group in groups.items():
+            rows = {b.id: s.scalars(select(SourceRow).where(SourceRow.batch_id == b.id).order_by(SourceRow.row_no))
+                    .all() for b in group}
+            data, which = [], []
+            for i, b in enumerate(group):
+                data += [json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(b.id, r.row_no))) for r in rows[b.id]]
+                which += [i] * len(rows[b.id])
+            outcome = validate(source, data, run_name=run_id, batch_keys=which)
+            member_rows, member_which, offset, found = [], [], 0, []
+            for i, b in enumerate(group):
+                brows = rows[b.id]
+                failures = _split(outcome, offset, len(brows))
+                offset += len(brows)
+                rejected = sorted({reason for checks in failures.values() for name, reason in checks
+                                   if name in outcome.must_pass_checks})
+                for reason in rejected:  # the whole batch is rejected: every row goes to quarantine
+                    for pos in range(len(brows)):
+                        failures.setdefault(pos, []).append(("batch_rejected", reason))
+                asked = set(b.members or {})
+                for pos, r in enumerate(brows):
+                    if r.person_ref not in asked:
+                        failures.setdefault(pos, []).append(REQUESTED_MEMBER)
+                for r in brows:
+                    r.valid = True
+                run = _store_run(s, outcome, run_id=run_id, rows=len(brows), failed=len(failures), batch=b,
+                                 results=_results_of(outcome, failures, len(brows)))
+                _quarantine(s, run, source, brows, failures)
+                states = _member_states(s, b, brows)
+                member_rows += [{"person_ref": k, "state": v} for k, v in states.items()]
+                member_which += [i] * len(states)
+                found.append((run, failures, rejected, states))
+            members = validate("members", member_rows, run_name=run_id, batch_keys=member_which)
+            offset = 0
+            for b, (run, failures, rejected, states) in zip(group, found):
+                unexplained = sum(v in ("unanswered", "silent") for v in states.values())
+                member_failures = _split(members, offset, len(states))
+                offset += len(states)
+                members_run = _store_run(s, members, run_id=run_id, rows=len(states), failed=unexplained, batch=b,
+                                         results=_results_of(members, member_failures, len(states)))
+                b.members = states
+                b.validated = True
+                if rejected:
+                    b.status, b.reason = "unavailable", "BATCH_REJECTED"
+                elif failures and b.status == "complete":
+                    b.status, b.reason = "incomplete", "ROWS_QUARANTINED"
+                elif unexplained and b.status == "complete":
+                    b.status, b.reason = "incomplete", "MEMBERS_NOT_ANSWERED"
+                ledger.append(s, "validation.completed", {
+                    "batch_id": b.id, "source": source, "suite": outcome.suite, "success": not failures,
+                    "rows": len(rows[b.id]), "rows_failed": len(failures), "validation_run": run.id,
+                    "members_unexplained": unexplained, "members_run": members_run.id, "run_id": run_id})
+                out[b.id] = {"batch_id": b.id, "status": b.status, "rows": len(rows[b.id]),
+                             "rows_failed": len(failures), "members_unexplained": unexplained}
+    return out
 
 
 def _latest_batches(s, request_id: str) -> dict[str, FetchBatch]:
@@ -338,23 +384,31 @@ class InlineResult:
     household_ref: str | None
 
 
-def resume(request_id: str, *, run_id: str, as_of: dt.datetime, base_urls: dict[str, str] | None = None) -> InlineResult:
-    """Every stage a request still needs, in order, in this process: sources without a batch are fetched, batches
-    not validated are validated, then the checks across sources and the publication (both idempotent per run)."""
+def fetch_missing(request_id: str, *, base_urls: dict[str, str] | None = None) -> list[str]:
+    """Fetch each source of the request that has no batch yet; return the batches not validated yet."""
     sources = start_request(request_id)
     with session() as s:
         batches = {b.source: b for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)
                                                   .order_by(FetchBatch.fetched_at, FetchBatch.id))}
         pending = {src: (b.id if b else None, bool(b and b.validated)) for src in sources for b in [batches.get(src)]}
+    out = []
     for source, (batch_id, validated) in pending.items():
         if batch_id is None:
             batch_id = fetch_source(request_id, source, base_url=(base_urls or {}).get(source))
         if not validated:
-            validate_batch(batch_id, run_id=run_id)
-    return _finish(request_id, run_id, as_of)
+            out.append(batch_id)
+    return out
 
 
-def _finish(request_id: str, run_id: str, as_of: dt.datetime) -> InlineResult:
+def resume(request_id: str, *, run_id: str, as_of: dt.datetime, base_urls: dict[str, str] | None = None) -> InlineResult:
+    """Every stage a request still needs, in order, in this process: sources without a batch are fetched, batches
+    not validated are validated, then the checks across sources and the publication (both idempotent per run)."""
+    validate_batches(fetch_missing(request_id, base_urls=base_urls), run_id=run_id)
+    return finish(request_id, run_id, as_of)
+
+
+def finish(request_id: str, run_id: str, as_of: dt.datetime) -> InlineResult:
+    """The checks across sources and the publication, once every batch is validated."""
     from hub.records import publish_record
 
     cross_check(request_id, run_id=run_id)
@@ -371,4 +425,4 @@ def run_inline(request_id: str, *, as_of: dt.datetime | None = None, base_urls: 
     for source in sources:
         batch_id = fetch_source(request_id, source, base_url=(base_urls or {}).get(source))
         validate_batch(batch_id, run_id=run_id)
-    return _finish(request_id, run_id, as_of or utcnow())
+    return finish(request_id, run_id, as_of or utcnow())

@@ -87,17 +87,29 @@ def start_recheck(application_id: str, run_id: str) -> str:
 
 
 def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime | None = None) -> dict:
-    """Re-check each application's household through every stage; a household that fails is counted and the
-    others go on (the task log names the re-check, never a person)."""
-    from hub.pipeline import resume
+    """Re-check each application's household through every stage. Each household is fetched on its own (the gate
+    decides per member); the batches of all households are validated together, one GX run per source; then each is
+    checked across sources and published. A household that fails is counted and the others go on (the task log
+    names the re-check, never a person)."""
+    from hub.pipeline import fetch_missing, finish, validate_batches
     from hub.store import Notification
 
     out = {"rechecked": 0, "published": 0, "changed": 0, "failed": 0, "refused": 0}
+    ready, pending = [], []
     for app_id in application_ids:
         recheck_id = start_recheck(app_id, run_id)
         try:
-            result = resume(recheck_id, run_id=run_id, as_of=as_of or utcnow())
+            pending += fetch_missing(recheck_id)
         except Exception as exc:  # one household's failure must not stop the city's re-check
+            log.warning("re-check %s failed while fetching: %s", recheck_id, exc.__class__.__name__)
+            out["failed"] += 1
+            continue
+        ready.append(recheck_id)
+    validate_batches(pending, run_id=run_id)
+    for recheck_id in ready:
+        try:
+            result = finish(recheck_id, run_id, as_of or utcnow())
+        except Exception as exc:
             log.warning("re-check %s failed: %s", recheck_id, exc.__class__.__name__)
             out["failed"] += 1
             continue

@@ -6,7 +6,7 @@ import pandas as pd
 
 from schemas.codes import ANSHAN_DIVISIONS, PERSON_STATUS, RELATIONS, SEX, birth_date_from_id, sex_from_id, valid_id_mask
 from connectors.contracts import EXTRA
-from schemas.suite import Check
+from schemas.suite import BATCH_KEY, Check
 
 SOURCE = "household"
 
@@ -26,7 +26,7 @@ REQUIRED = ("id_number", "name", "sex", "birth_date", "household_no", "relation"
 
 def prepare(df: pd.DataFrame) -> pd.DataFrame:
     """Derived columns the suite checks (vectorized)."""
-    out = df.reindex(columns=[*COLUMNS, EXTRA]).copy()
+    out = df.reindex(columns=[*COLUMNS, EXTRA, BATCH_KEY]).copy()
     out[EXTRA] = out[EXTRA].map(lambda v: None if not isinstance(v, list) else ",".join(v))
     ids = out["id_number"].tolist()
     ok = valid_id_mask(ids)
@@ -86,7 +86,7 @@ def checks() -> list[Check]:
         ),
         unexpected_field_check(),
         Check(
-            e.ExpectColumnValuesToBeUnique(column="id_number"),
+            e.ExpectCompoundColumnsToBeUnique(column_list=["id_number", BATCH_KEY]),
             "unique_person",
             "同一批次中身份证号重复 / ID number repeated within the batch",
         ),

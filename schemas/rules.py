@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from connectors.contracts import EXTRA, SPECS
-from schemas.suite import Check
+from schemas.suite import BATCH_KEY, Check
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def prepare_for(source: str):
     spec, rules = SPECS[source], RULES[source]
 
     def prepare(df: pd.DataFrame) -> pd.DataFrame:
-        out = df.reindex(columns=[*spec.fields, EXTRA]).astype(object).where(lambda d: d.notna(), None)
+        out = df.reindex(columns=[*spec.fields, EXTRA, BATCH_KEY]).astype(object).where(lambda d: d.notna(), None)
         today = dt.date.today().isoformat()
         for f in (*rules.non_negative, *rules.positive, *rules.fractions):
             out[f"{f}__is_number"] = out[f].map(_numeric)
@@ -134,7 +134,7 @@ def checks_for(source: str):
         out += [Check(e.ExpectColumnValuesToBeInSet(column=f"{f}__not_future", value_set=[True]), "not_future",
                       f"{f} 在未来 / {f} lies in the future") for f in rules.periods]
         if rules.unique:
-            out.append(Check(e.ExpectCompoundColumnsToBeUnique(column_list=list(rules.unique)), "unique_row",
+            out.append(Check(e.ExpectCompoundColumnsToBeUnique(column_list=[*rules.unique, BATCH_KEY]), "unique_row",
                              "同一批次中记录重复 / the same record appears twice in the batch"))
         out.append(unexpected_field_check())
         return out

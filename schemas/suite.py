@@ -54,6 +54,7 @@ class Outcome:
     failures: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # row position -> [(check, reason)]
     results: list[dict] = field(default_factory=list)  # per check, no personal data
     must_pass_failed: list[str] = field(default_factory=list)  # reasons of failed must-pass checks
+    must_pass_checks: set[str] = field(default_factory=set)  # names of the suite's must-pass checks
     docs: dict | None = None  # the GX validation result without any value from the data (schemas.docs.scrub)
 
 
@@ -98,16 +99,26 @@ def _suite(source: str):
         return _context["suites"][source]
 
 
-def validate(source: str, rows: list[dict] | pd.DataFrame, *, run_name: str | None = None) -> Outcome:
-    """Validate ``rows`` with the suite named ``source``; ``run_name`` (the pipeline run) goes into the Data Docs."""
+BATCH_KEY = "_batch"  # which of the batches validated together a row belongs to: uniqueness holds within a batch
+
+
+def validate(source: str, rows: list[dict] | pd.DataFrame, *, run_name: str | None = None,
+             batch_keys: list[int] | None = None) -> Outcome:
+    """Validate ``rows`` with the suite named ``source``; ``run_name`` (the pipeline run) goes into the Data Docs.
+
+    Rows of several batches may be validated in one run (GX's cost is mostly per run): ``batch_keys`` gives each
+    row's batch, and checks of uniqueness hold within a batch."""
     import datetime as dt
 
     from schemas.docs import scrub
 
     module, suite, checks = _suite(source)
     _, bd = _batch_definition()
-    df = module.prepare(pd.DataFrame(rows)).reset_index(drop=True)
-    outcome = Outcome(suite=suite.name, success=True, rows=len(df))
+    frame = pd.DataFrame(rows)
+    frame[BATCH_KEY] = batch_keys if batch_keys is not None else 0
+    df = module.prepare(frame).reset_index(drop=True)
+    outcome = Outcome(suite=suite.name, success=True, rows=len(df),
+                      must_pass_checks={c.name for c in checks.values() if c.must_pass})
     if df.empty:
         return outcome
     with _validating:  # GX's context and batch definition are shared and not thread-safe
@@ -124,6 +135,7 @@ def validate(source: str, rows: list[dict] | pd.DataFrame, *, run_name: str | No
                 "column": r.expectation_config.kwargs.get("column"),
                 "success": bool(r.success),
                 "must_pass": check.must_pass,
+                "reason": check.reason,
                 "unexpected": len(bad),
             }
         )

@@ -128,3 +128,29 @@ def test_validations_running_in_parallel_threads_do_not_mix_their_data():
         t.join()
     assert errors == [] and len(got) == 18
     assert all(results == expected[src] for src, results in got)
+
+
+def test_batches_validated_together_keep_their_own_results_and_uniqueness_holds_within_each(agencies):
+    from agencies.server import AgencyServer
+    from hub.pipeline import validate_batches
+
+    dirty = AgencyServer.from_hub_home(households=50, seed=7, faults="dirty",
+                                       fault_rates={"row": 0.0, "response": 0.0, "duplicate": 1.0}).start()
+    try:
+        same = [create_request(sample(47, sources=["household", "bank"])) for _ in range(2)]  # one household, twice
+        clean = [fetch_source(r, src) for r in same for src in ("household", "bank")]
+        doubled = create_request(sample(47, sources=["bank"]))
+        bad = fetch_source(doubled, "bank", base_url=dirty.base_url("bank"))
+    finally:
+        dirty.stop()
+    results = validate_batches([*clean, bad], run_id="together")
+    assert all(results[b]["rows_failed"] == 0 and results[b]["status"] == "complete" for b in clean)
+    assert results[bad]["rows_failed"] == results[bad]["rows"] > 0 and results[bad]["status"] == "incomplete"
+    with session() as s:
+        runs = {r.batch_id: r for r in s.scalars(select(ValidationRun).where(ValidationRun.batch_id.in_([*clean, bad]),
+                                                                               ValidationRun.suite == "bank_suite"))}
+    assert runs[bad].rows_failed == runs[bad].rows and not runs[bad].success
+    unique = next(r for r in runs[bad].results if r["check"] == "unique_row")
+    assert unique["unexpected"] == runs[bad].rows and not unique["success"]
+    assert all(r["success"] for b in clean if b in runs for r in runs[b].results)
+    assert validate_batches([*clean, bad], run_id="together")[bad]["already"]
