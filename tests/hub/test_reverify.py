@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import time
 
-import pytest
 from sqlalchemy import func, select
 
 from agencies.server import Population
@@ -15,7 +14,7 @@ from hub.intake import create_request
 from hub.pipeline import run_inline
 from hub.records import load_record
 from hub.reverify import due_recipients, recheck_batch
-from hub.store import (Authorization, ConsentDecision, FetchBatch, HouseholdRecord, LedgerEvent, RawResponse, Request,
+from hub.store import (Authorization, ConsentDecision, FetchBatch, LedgerEvent, RawResponse, Request,
                        SourceRow, session, utcnow)
 from tests.conftest import sample
 
