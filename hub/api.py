@@ -75,6 +75,8 @@ class RequestOut(BaseModel):
     household_id: str | None
     created_at: dt.datetime
     source_status: list[SourceStatus]
+    dag_run_id: str | None = Field(None, description="the verify_household run the request started, when the hub "
+                                   "runs with Airflow (HUB_AIRFLOW_URL); staff can start it later with `hub verify`")
 
 
 class RecordOut(BaseModel):
@@ -196,6 +198,28 @@ def read_record(household_id: str, purpose: str, as_of: dt.datetime | None, clie
                      content_sha256=record.content_sha256, signature=record.signature, content=content)
 
 
+def trigger_verification(request_id: str) -> str | None:
+    """Start verify_household for the request through Airflow's REST API, when the hub runs with Airflow
+    (HUB_AIRFLOW_URL set). A failure to reach Airflow leaves the request received (logged; `hub verify` starts it)."""
+    import logging
+    import os
+
+    from hub.airflow_client import AirflowClient, AirflowError
+
+    if not os.environ.get("HUB_AIRFLOW_URL"):
+        return None
+    try:
+        run_id = AirflowClient.from_env().trigger("verify_household", {"request_id": request_id})
+    except (AirflowError, OSError, ValueError) as exc:  # requests' errors are OSErrors
+        logging.getLogger(__name__).warning("could not start verify_household for request %s: %s", request_id,
+                                            exc.__class__.__name__)
+        return None
+    with session() as s:
+        ledger.append(s, "verification.triggered", {"request_id": request_id, "dag_id": "verify_household",
+                                                     "dag_run_id": run_id})
+    return run_id
+
+
 # -- the app ----------------------------------------------------------------------------------
 def create_app() -> FastAPI:
     app = FastAPI(title="Verification hub API (社会救助家庭经济状况核对平台)", version="1")
@@ -217,7 +241,7 @@ def create_app() -> FastAPI:
             request_id = create_request(doc, department=client.department, client_id=client.id)
         except InvalidRequest as exc:
             raise HTTPException(422, {"problems": exc.problems}) from None
-        return request_view(request_id, client)
+        return request_view(request_id, client).model_copy(update={"dag_run_id": trigger_verification(request_id)})
 
     @app.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"])
     def get_request(request_id: str, client: Department) -> RequestOut:

@@ -161,7 +161,8 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
         else:
             env = airflow_environment(agency_urls=agency_urls)
             children.start("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"], env=env)
-        children.start("api", [hub_bin, "api", "--port", str(DEFAULT_API_PORT)])
+        # the API starts verify_household for every request it accepts, through Airflow's REST API
+        children.start("api", [hub_bin, "api", "--port", str(DEFAULT_API_PORT)], env={"HUB_AIRFLOW_URL": airflow_url})
         _wait_for("hub API", lambda: requests.get(f"{api_url}/health", timeout=2).ok, children, 60)
         print(f"agencies and API up; waiting for Airflow (about half a minute; logs: {children.log_dir})")
         af = None
@@ -181,9 +182,10 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
         resp = requests.post(f"{api_url}/v1/requests", json=doc, headers={"Authorization": f"Bearer {token}"},
                              timeout=30)
         resp.raise_for_status()
-        request_id = resp.json()["id"]
-        run_id = af.trigger("verify_household", {"request_id": request_id})
-        print(f"request {request_id} submitted; verify_household run {run_id} triggered")
+        request_id, run_id = resp.json()["id"], resp.json()["dag_run_id"]
+        if run_id is None:
+            raise RuntimeError(f"the API could not start verify_household; see {children.log_dir}/api.log")
+        print(f"request {request_id} submitted; the API started verify_household run {run_id}")
         state = af.wait("verify_household", run_id, timeout=600)
         req = requests.get(f"{api_url}/v1/requests/{request_id}", headers={"Authorization": f"Bearer {token}"},
                            timeout=10).json()

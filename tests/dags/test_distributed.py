@@ -14,17 +14,23 @@ from sqlalchemy import select
 pytestmark = pytest.mark.airflow
 
 
-@pytest.fixture
-def cluster(tmp_path, agencies, monkeypatch):
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Agencies on loopback, the hub's store and Airflow's metadata on PostgreSQL, Redis, two Celery workers."""
+    from agencies.server import AgencyServer
     from hub.airflow_client import AirflowClient, admin_credentials
     from hub.demo import Children, _wait_for
     from hub.distributed import Cluster, drop_databases, ensure_databases, environment, migrate, start
 
+    tmp = tmp_path_factory.mktemp("distributed")
+    saved = {k: os.environ.get(k) for k in ("HUB_DATABASE_URL", "HUB_AGENCIES_URL")}
+    server = AgencyServer.from_hub_home(households=50, seed=7).start()
     c = Cluster(prefix=f"hub_ci_{uuid.uuid4().hex[:8]}", port=8097, log_port=8893)
     ensure_databases(c)
-    monkeypatch.setenv("HUB_DATABASE_URL", c.store_url)  # this process seeds the same store the workers use
-    env = {**environment(c), "AIRFLOW_HOME": str(tmp_path / "airflow")}
-    children = Children(tmp_path / "log")
+    os.environ["HUB_DATABASE_URL"] = c.store_url  # this process seeds the same store the workers use
+    os.environ["HUB_AGENCIES_URL"] = server.url
+    env = {**environment(c), "AIRFLOW_HOME": str(tmp / "airflow")}
+    children = Children(tmp / "log")
     try:
         migrate(env)
         start(children, c, env)
@@ -41,6 +47,12 @@ def cluster(tmp_path, agencies, monkeypatch):
         yield c, client(), children
     finally:
         children.stop()
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         drop_databases(c)
 
 
@@ -78,3 +90,25 @@ def test_a_reverify_run_triggered_through_the_rest_api_runs_on_two_celery_worker
     assert all(f"worker{i}@" in logs[i] and "ready" in logs[i] for i in (1, 2))  # two workers were up
     assert sum(log.count("execute_workload") for log in logs.values()) >= 5  # and ran the run's tasks
     assert os.environ["HUB_DATABASE_URL"] == c.store_url
+
+
+def test_a_department_request_through_the_api_starts_verify_household_on_the_workers(cluster, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from hub.api import create_app
+    from hub.clients import create_client
+    from tests.conftest import sample
+
+    c, airflow, _children = cluster
+    monkeypatch.setenv("HUB_AIRFLOW_URL", airflow.base_url)
+    monkeypatch.setenv("HUB_AIRFLOW_USER", airflow.username)
+    monkeypatch.setenv("HUB_AIRFLOW_PASSWORD", airflow.password)
+    _, token = create_client("caseworker", "department", "MZ-210302")
+    api, auth = TestClient(create_app()), {"Authorization": f"Bearer {token}"}
+    created = api.post("/v1/requests", json=sample(24), headers=auth)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["dag_run_id"] and body["status"] == "received"
+    assert airflow.wait("verify_household", body["dag_run_id"], timeout=300) == "success"
+    assert api.get(f"/v1/requests/{body['id']}", headers=auth).json()["status"] == "published"
+    assert {ti["queue"] for ti in airflow.task_instances("verify_household", body["dag_run_id"])} == {c.queue}

@@ -93,3 +93,21 @@ def test_tokens_are_stored_hashed():
         stored = " ".join(str(v) for row in c.execute(text("SELECT * FROM api_clients")) for v in row)
     assert token not in stored
     assert keyring()  # keys exist for the session
+
+
+def test_without_airflow_configured_a_request_is_received_and_not_started(api, tokens, monkeypatch):
+    monkeypatch.delenv("HUB_AIRFLOW_URL", raising=False)
+    created = api.post("/v1/requests", json=sample(26), headers=_auth(tokens["a"]))
+    assert created.status_code == 201 and created.json()["dag_run_id"] is None
+
+
+def test_an_unreachable_airflow_leaves_the_request_received_and_says_nothing_personal(api, tokens, monkeypatch, caplog):
+    monkeypatch.setenv("HUB_AIRFLOW_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("HUB_AIRFLOW_USER", "admin")
+    monkeypatch.setenv("HUB_AIRFLOW_PASSWORD", "x")
+    doc = sample(26)
+    created = api.post("/v1/requests", json=doc, headers=_auth(tokens["a"]))
+    assert created.status_code == 201 and created.json()["dag_run_id"] is None
+    assert created.json()["status"] == "received"
+    assert "could not start verify_household" in caplog.text
+    assert all(m["id_number"] not in caplog.text and m["name"] not in caplog.text for m in doc["members"])
