@@ -308,52 +308,76 @@ def _latest_batches(s, request_id: str) -> dict[str, FetchBatch]:
 
 
 def cross_check(request_id: str, *, run_id: str | None = None) -> dict:
-    """Checks across the sources of a request (schemas.cross), once each source is validated: failing rows are
-    quarantined like any other. Idempotent per run: only rows still valid are checked."""
+    """Checks across the sources of a request (see ``cross_check_many``)."""
+    return cross_check_many([request_id], run_id=run_id)[request_id]
+
+
+def _facts_across(s, request_id: str, keys) -> tuple[list[dict], list[SourceRow], list[FetchBatch]]:
+    """The request's valid dated facts with each person's birth date (household registration's, else the ID's)."""
     from schemas.codes import birth_date_from_id, valid_id_mask
     from schemas.cross import fact_date
+
+    latest = _latest_batches(s, request_id)
+    births = {}
+    for ref, idn in member_id_numbers(s, request_id).items():
+        if valid_id_mask([idn])[0]:
+            births[ref] = birth_date_from_id(idn).isoformat()
+    household = latest.get("household")
+    if household is not None:  # household registration's birth dates, where it gave valid rows
+        for r in s.scalars(select(SourceRow).where(SourceRow.batch_id == household.id, SourceRow.valid.is_(True))):
+            row = json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(household.id, r.row_no)))
+            if r.person_ref and row.get("birth_date"):
+                births[r.person_ref] = row["birth_date"]
+    facts, rows, batches = [], [], []
+    for source, batch in sorted(latest.items()):
+        if source == "household" or not batch.validated:
+            continue
+        for r in s.scalars(select(SourceRow).where(SourceRow.batch_id == batch.id, SourceRow.valid.is_(True))
+                           .order_by(SourceRow.row_no)):
+            row = json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(batch.id, r.row_no)))
+            facts.append({"source": source, "person_ref": r.person_ref, "fact_date": fact_date(row),
+                          "birth_date": births.get(r.person_ref)})
+            rows.append(r)
+            batches.append(batch)
+    return facts, rows, batches
+
+
+def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> dict[str, dict]:
+    """Checks across the sources of each request (schemas.cross), once its sources are validated: failing rows are
+    quarantined like any other. The requests' facts go through one GX run; results stay per request. Idempotent
+    per run: only rows still valid are checked."""
     from schemas.suite import validate
 
     keys = keyring()
+    out: dict[str, dict] = {}
     with session() as s:
-        if run_id and s.scalars(select(ValidationRun.id).where(
-                ValidationRun.request_id == request_id, ValidationRun.batch_id.is_(None),
-                ValidationRun.run_id == run_id)).first():
-            return {"request_id": request_id, "already": True}
-        latest = _latest_batches(s, request_id)
-        births = {}
-        for ref, idn in member_id_numbers(s, request_id).items():
-            if valid_id_mask([idn])[0]:
-                births[ref] = birth_date_from_id(idn).isoformat()
-        household = latest.get("household")
-        if household is not None:  # household registration's birth dates, where it gave valid rows
-            for r in s.scalars(select(SourceRow).where(SourceRow.batch_id == household.id, SourceRow.valid.is_(True))):
-                row = json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(household.id, r.row_no)))
-                if r.person_ref and row.get("birth_date"):
-                    births[r.person_ref] = row["birth_date"]
-        facts, rows, sources = [], [], []
-        for source, batch in sorted(latest.items()):
-            if source == "household" or not batch.validated:
-                continue
-            for r in s.scalars(select(SourceRow).where(SourceRow.batch_id == batch.id, SourceRow.valid.is_(True))
-                               .order_by(SourceRow.row_no)):
-                row = json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(batch.id, r.row_no)))
-                facts.append({"source": source, "person_ref": r.person_ref, "fact_date": fact_date(row),
-                              "birth_date": births.get(r.person_ref)})
-                rows.append(r)
-                sources.append(batch)
-        outcome = validate("cross_source", facts, run_name=run_id)
-        run = _store_run(s, outcome, run_id=run_id, rows=len(rows), failed=len(outcome.failures),
-                         request_id=request_id)
-        for pos, checks in outcome.failures.items():
-            _quarantine(s, run, sources[pos].source, [rows[pos]], {0: checks})
-            if sources[pos].status == "complete":
-                sources[pos].status, sources[pos].reason = "incomplete", "ROWS_QUARANTINED"
-        ledger.append(s, "validation.completed", {"request_id": request_id, "suite": outcome.suite,
-                                                   "success": outcome.success, "rows": len(rows),
-                                                   "rows_failed": len(outcome.failures), "validation_run": run.id,
-                                                   "run_id": run_id})
-        return {"request_id": request_id, "rows": len(rows), "rows_failed": len(outcome.failures)}
+        todo = []
+        for request_id in dict.fromkeys(request_ids):
+            if run_id and s.scalars(select(ValidationRun.id).where(
+                    ValidationRun.request_id == request_id, ValidationRun.batch_id.is_(None),
+                    ValidationRun.run_id == run_id)).first():
+                out[request_id] = {"request_id": request_id, "already": True}
+            else:
+                todo.append((request_id, *_facts_across(s, request_id, keys)))
+        facts = [f for _, fs, _, _ in todo for f in fs]
+        which = [i for i, (_, fs, _, _) in enumerate(todo) for _ in fs]
+        outcome = validate("cross_source", facts, run_name=run_id, batch_keys=which)
+        offset = 0
+        for request_id, fs, rows, batches in todo:
+            failures = _split(outcome, offset, len(fs))
+            offset += len(fs)
+            run = _store_run(s, outcome, run_id=run_id, rows=len(rows), failed=len(failures), request_id=request_id,
+                             results=_results_of(outcome, failures, len(rows)))
+            for pos, checks in failures.items():
+                _quarantine(s, run, batches[pos].source, [rows[pos]], {0: checks})
+                if batches[pos].status == "complete":
+                    batches[pos].status, batches[pos].reason = "incomplete", "ROWS_QUARANTINED"
+            ledger.append(s, "validation.completed", {"request_id": request_id, "suite": outcome.suite,
+                                                       "success": not failures, "rows": len(rows),
+                                                       "rows_failed": len(failures), "validation_run": run.id,
+                                                       "run_id": run_id})
+            out[request_id] = {"request_id": request_id, "rows": len(rows), "rows_failed": len(failures)}
+    return out
 
 
 def replay_batch(batch_id: str) -> list[dict]:

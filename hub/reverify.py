@@ -88,10 +88,10 @@ def start_recheck(application_id: str, run_id: str) -> str:
 
 def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime | None = None) -> dict:
     """Re-check each application's household through every stage. Each household is fetched on its own (the gate
-    decides per member); the batches of all households are validated together, one GX run per source; then each is
-    checked across sources and published. A household that fails is counted and the others go on (the task log
+    decides per member); the batches of all households are validated together, one GX run per source, and checked
+    across sources together; then each is published. A household that fails is counted and the others go on (the task log
     names the re-check, never a person)."""
-    from hub.pipeline import fetch_missing, finish, validate_batches
+    from hub.pipeline import cross_check_many, fetch_missing, finish, validate_batches
     from hub.store import Notification
 
     out = {"rechecked": 0, "published": 0, "changed": 0, "failed": 0, "refused": 0}
@@ -106,6 +106,7 @@ def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime
             continue
         ready.append(recheck_id)
     validate_batches(pending, run_id=run_id)
+    cross_check_many(ready, run_id=run_id)  # one GX run for all of them; finish() then finds it done
     for recheck_id in ready:
         try:
             result = finish(recheck_id, run_id, as_of or utcnow())

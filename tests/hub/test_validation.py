@@ -154,3 +154,28 @@ def test_batches_validated_together_keep_their_own_results_and_uniqueness_holds_
     assert unique["unexpected"] == runs[bad].rows and not unique["success"]
     assert all(r["success"] for b in clean if b in runs for r in runs[b].results)
     assert validate_batches([*clean, bad], run_id="together")[bad]["already"]
+
+
+def test_requests_checked_across_sources_together_keep_their_own_results(agencies):
+    from agencies.server import Population
+    from hub.pipeline import cross_check_many
+
+    pop = Population(7, 50)
+    ks = [h.index for h in pop.households if any(pop.rows("tax", m.id_number) for m in h.members)][1:3]
+    requests_ = [create_request(sample(k, sources=["household", "tax"])) for k in ks]
+    taxes = []
+    for r in requests_:
+        validate_batch(fetch_source(r, "household"), run_id="together-cross")
+        taxes.append(fetch_source(r, "tax"))
+        validate_batch(taxes[-1], run_id="together-cross")
+    keys = keyring()
+    with session() as s:  # only the first request's row 0 is dated before its person's birth
+        row = s.scalars(select(SourceRow).where(SourceRow.batch_id == taxes[0], SourceRow.row_no == 0)).one()
+        data = json.loads(keys.decrypt(row.data_enc, aad=aad_source_row(taxes[0], 0)))
+        data["period"] = "1900-01"
+        row.data_enc = keys.encrypt(json.dumps(data, ensure_ascii=False), aad=aad_source_row(taxes[0], 0))
+    out = cross_check_many(requests_, run_id="together-cross")
+    assert [out[r]["rows_failed"] for r in requests_] == [1, 0]
+    with session() as s:
+        assert s.get(FetchBatch, taxes[0]).status == "incomplete" and s.get(FetchBatch, taxes[1]).status == "complete"
+    assert cross_check_many(requests_, run_id="together-cross")[requests_[1]]["already"]
