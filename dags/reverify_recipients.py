@@ -19,6 +19,8 @@ DOC = """
 2. **recheck_batch** (one mapped task per batch): each household is re-checked through every stage, from the
    consent gate to a new signed record version; its material changes go to the outbox for the departments.
 3. **summarize**: how many were re-checked, published, changed, refused or failed.
+4. **notify_departments**: each material change becomes a delivery to every subscribed department that has a
+   request for the household, and due deliveries are sent (signed webhooks; retried by `notify_departments`).
 
 Params: `limit` (0 = all due), `batch_size`, `application_ids` (re-check these now instead). Logs and XCom carry ids and counts only.
 """
@@ -63,4 +65,10 @@ with DAG(
                 totals[k] = totals.get(k, 0) + v
         return totals
 
-    summarize(recheck_batch.expand(application_ids=select_due()))
+    @task
+    def notify_departments(_totals: dict) -> dict:
+        from hub.notify import deliver_pending, fan_out
+
+        return {"deliveries": fan_out(), **deliver_pending()}
+
+    notify_departments(summarize(recheck_batch.expand(application_ids=select_due())))

@@ -90,6 +90,17 @@ class RecordOut(BaseModel):
     content: dict
 
 
+class SubscriptionIn(BaseModel):
+    url: str = Field(max_length=2048, description="the department's webhook (https; http only on this machine)")
+
+
+class SubscriptionOut(BaseModel):
+    id: str
+    url: str
+    secret: str = Field(description="shown once: check each delivery's X-Hub-Signature, sha256=HMAC(secret, "
+                                    "X-Hub-Timestamp + '.' + body)")
+
+
 class QuarantinedOut(BaseModel):
     id: int
     source: str
@@ -273,6 +284,17 @@ def create_app() -> FastAPI:
         key = keyring().public_key
         return {"algorithm": "Ed25519", "raw_base64url": keyring().public_key_b64(),
                 "pem": key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")}
+
+    @app.post("/v1/subscriptions", status_code=201, response_model=SubscriptionOut, tags=["notifications"])
+    def post_subscription(body: SubscriptionIn, client: Department) -> SubscriptionOut:
+        """Change notifications (record.changed) for the households the department has requests for."""
+        from hub.notify import BadSubscription, subscribe
+
+        try:
+            sub_id, secret = subscribe(client.department, client.id, body.url)
+        except BadSubscription as exc:
+            raise HTTPException(422, str(exc)) from None
+        return SubscriptionOut(id=sub_id, url=body.url, secret=secret)
 
     @app.get("/v1/quarantine", response_model=QuarantineOut, tags=["validation"])
     def get_quarantine(

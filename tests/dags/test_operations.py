@@ -15,7 +15,10 @@ def test_structure_of_the_operations_dags(dagbag):
     from airflow.sdk.definitions.mappedoperator import MappedOperator
 
     r = dagbag.dags["reverify_recipients"]
-    assert set(r.task_ids) == {"select_due", "recheck_batch", "summarize"}
+    assert set(r.task_ids) == {"select_due", "recheck_batch", "summarize", "notify_departments"}
+    assert r.get_task("notify_departments").upstream_task_ids == {"summarize"}
+    n = dagbag.dags["notify_departments"]
+    assert n.get_task("deliver").upstream_task_ids == {"fan_out"}
     assert r.get_task("recheck_batch").upstream_task_ids == {"select_due"}
     assert r.get_task("summarize").upstream_task_ids == {"recheck_batch"}
     assert isinstance(r.get_task("recheck_batch"), MappedOperator)

@@ -1,0 +1,48 @@
+"""notify_departments: every five minutes, fan the outbox's material changes out to subscribed departments and
+send the deliveries that are due (first attempts and retries).
+
+Wiring only: the stages are hub.notify.fan_out and deliver_pending.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG, task
+
+from hub.airflow_tasks import default_args
+
+DOC = """
+### 变化通知 / Change notifications
+
+1. **fan_out**: each `record.changed` notification written with a new record version becomes one delivery per
+   active subscription of every department that has a request for that household.
+2. **deliver**: due deliveries are POSTed to the departments' webhooks, signed (`X-Hub-Signature`) and with an
+   `Idempotency-Key`; failures are retried with back-off (at least once), and given up after ten attempts.
+"""
+
+with DAG(
+    dag_id="notify_departments",
+    description="向订阅部门推送家庭状况变化 / deliver change notifications to subscribed departments",
+    schedule="*/5 * * * *",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["hub", "notifications"],
+    doc_md=DOC,
+    default_args=default_args(retries=1, timeout_min=10),
+) as dag:
+
+    @task
+    def fan_out() -> int:
+        from hub.notify import fan_out as stage
+
+        return stage()
+
+    @task
+    def deliver(_created: int) -> dict:
+        from hub.notify import deliver_pending
+
+        return deliver_pending()
+
+    deliver(fan_out())
