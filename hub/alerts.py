@@ -6,7 +6,8 @@ import logging
 
 from sqlalchemy import select
 
-from hub.store import Alert, session
+from consent import ledger
+from hub.store import Alert, session, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -26,3 +27,15 @@ def open_alerts() -> list[Alert]:
         rows = s.scalars(select(Alert).where(Alert.acknowledged_at.is_(None)).order_by(Alert.id.desc())).all()
         s.expunge_all()
         return rows
+
+
+def acknowledge(alert_id: int, client_id: str) -> bool:
+    """Mark an open alert handled (a ledger entry names who); False when there is no such open alert."""
+    with session() as s:
+        alert = s.get(Alert, alert_id)
+        if alert is None or alert.acknowledged_at is not None:
+            return False
+        alert.acknowledged_at = utcnow()
+        ledger.append(s, "alert.acknowledged", {"alert_id": alert_id, "client_id": client_id, "dag_id": alert.dag_id,
+                                                "task_id": alert.task_id})
+        return True

@@ -41,6 +41,18 @@ TEXT = {
     "home": ("首页", "Home"),
     "validation": ("数据校验结果", "Validation results"),
     "quarantine": ("隔离区", "Quarantine"),
+    "alerts": ("告警", "Alerts"),
+    "no_alerts": ("没有未处理的告警。", "No open alerts."),
+    "dag": ("流程", "DAG"),
+    "task": ("任务", "Task"),
+    "error": ("错误", "Error"),
+    "try": ("尝试", "Try"),
+    "acknowledge": ("确认", "Acknowledge"),
+    "sources_health": ("数据源状态", "Sources"),
+    "up": ("正常", "up"),
+    "down": ("异常", "down"),
+    "latency": ("延迟（毫秒）", "Latency (ms)"),
+    "fresh": ("最近完整获取", "Last complete fetch"),
     "not_yet": ("该角色的页面尚在建设中。", "The pages for this role are not built yet."),
     "when": ("时间", "When"),
     "source": ("数据来源", "Source"),
@@ -293,6 +305,25 @@ def quarantine_page(
     rows, counts = quarantined(source=source or None, expectation=check or None, before=before)
     return page(request, "quarantine.html", client=client, rows=rows, counts=counts, sources=list(SOURCES),
                 source=source, check=check, more=len(rows) == PAGE)
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, client: Staff) -> HTMLResponse:
+    """Failed pipeline tasks (the DAGs' failure callback) and each source's latest health check."""
+    from hub.alerts import open_alerts
+    from hub.health import latest_checks
+
+    return page(request, "alerts.html", client=client, alerts=open_alerts(), checks=latest_checks(),
+                sources=list(SOURCES))
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+def acknowledge_alert(request: Request, alert_id: int, client: Staff) -> Response:
+    from hub.alerts import acknowledge
+
+    if not acknowledge(alert_id, client.id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such open alert")
+    return secured(RedirectResponse("/console/alerts", status_code=status.HTTP_303_SEE_OTHER), request)
 
 
 def install(app) -> None:

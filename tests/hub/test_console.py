@@ -148,3 +148,24 @@ def test_the_quarantine_api_is_for_staff_and_pages_through_every_row(tokens, fai
     runs = api.get("/v1/validation-runs", params={"run_id": "console-test"}, headers=auth).json()["items"]
     assert {r["suite"] for r in runs} == {"household_suite", "members_suite"}
     assert any(not r["success"] and r["data_docs"] for r in runs)
+
+
+def test_staff_see_failed_tasks_and_sources_health_and_acknowledge_alerts(tokens):
+    from hub.alerts import open_alerts, record_failure
+    from hub.store import LedgerEvent, SourceCheck
+
+    alert_id = record_failure(dag_id="source_health", task_id="summarize", run_id="scheduled__x", map_index=-1,
+                              try_number=1, error="RuntimeError")
+    with session() as s:
+        s.add(SourceCheck(source="bank", ok=False, latency_ms=None, failure="UNREACHABLE"))
+    c = browser(tokens["staff"])
+    page = c.get("/console/alerts")
+    assert page.status_code == 200 and "scheduled__x" in page.text and "RuntimeError" in page.text
+    assert "异常 (UNREACHABLE)" in page.text
+    assert browser(tokens["department"]).get("/console/alerts").status_code == 403
+    done = c.post(f"/console/alerts/{alert_id}/acknowledge")
+    assert done.status_code == 303 and alert_id not in {a.id for a in open_alerts()}
+    assert c.post(f"/console/alerts/{alert_id}/acknowledge").status_code == 404
+    with session() as s:
+        assert any(e.payload.get("alert_id") == alert_id for e in
+                   s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "alert.acknowledged")))
