@@ -90,6 +90,28 @@ class RecordOut(BaseModel):
     content: dict
 
 
+class AssistanceIn(BaseModel):
+    household_id: str = Field(max_length=40, description="the household's id in the hub (its records' household_id)")
+    programme: Purpose = Field(description="what was granted")
+    granted_from: dt.date
+    granted_until: dt.date | None = Field(None, description="empty while it runs")
+    request_id: str | None = Field(None, max_length=32, description="the verification the grant rests on")
+
+
+class AssistanceOut(BaseModel):
+    id: str
+    department: str
+    programme: str
+    granted_from: dt.date
+    granted_until: dt.date | None
+    reported_at: dt.datetime
+
+
+class AssistanceListOut(BaseModel):
+    household_id: str
+    grants: list[AssistanceOut] = Field(description="every department's grants: aid neither missed nor paid twice")
+
+
 class SubscriptionIn(BaseModel):
     url: str = Field(max_length=2048, description="the department's webhook (https; http only on this machine)")
 
@@ -284,6 +306,41 @@ def create_app() -> FastAPI:
         key = keyring().public_key
         return {"algorithm": "Ed25519", "raw_base64url": keyring().public_key_b64(),
                 "pem": key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")}
+
+    @app.post("/v1/assistance", status_code=201, response_model=AssistanceOut, tags=["assistance"])
+    def post_assistance(body: AssistanceIn, client: Department) -> AssistanceOut:
+        """Report assistance granted to a household the department has a request for."""
+        from hub import assistance
+
+        try:
+            grant_id = assistance.report(household_ref=body.household_id, department=client.department,
+                                         client_id=client.id, programme=body.programme, granted_from=body.granted_from,
+                                         granted_until=body.granted_until, request_id=body.request_id)
+        except assistance.NotYourHousehold:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no household this department has a request for") from None
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        with session() as s:
+            from hub.store import AssistanceGrant
+
+            g = s.get(AssistanceGrant, grant_id)
+            return AssistanceOut(id=g.id, department=g.department, programme=g.programme,
+                                 granted_from=g.granted_from, granted_until=g.granted_until, reported_at=g.reported_at)
+
+    @app.get("/v1/households/{household_id}/assistance", response_model=AssistanceListOut, tags=["assistance"])
+    def get_assistance(household_id: str, client: Department,
+                       purpose: Annotated[Purpose, Query(description="why the department reads the list")]
+                       ) -> AssistanceListOut:
+        from hub import assistance
+
+        try:
+            grants = assistance.household_list(household_id, department=client.department, client_id=client.id,
+                                               purpose=purpose)
+        except assistance.NotYourHousehold:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no household this department has a request for") from None
+        return AssistanceListOut(household_id=household_id, grants=[
+            AssistanceOut(id=g.id, department=g.department, programme=g.programme, granted_from=g.granted_from,
+                          granted_until=g.granted_until, reported_at=g.reported_at) for g in grants])
 
     @app.post("/v1/subscriptions", status_code=201, response_model=SubscriptionOut, tags=["notifications"])
     def post_subscription(body: SubscriptionIn, client: Department) -> SubscriptionOut:

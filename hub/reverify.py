@@ -1,9 +1,11 @@
 """Re-checks of current recipients (动态管理): which households are due, and re-checking them with the same stages.
 
-A current recipient, until departments report the assistance they grant, is a household whose latest record for a
-department's application found it eligible for the programme of that application's purpose (screening "yes" or
-"needs_review"). It is due when its authorization is valid now and the last check is at least the authorization's
-``recheck_interval_days`` old. Purposes without a screened programme (one-off aid) are not re-checked.
+A current recipient is a household to which the department reports an active grant for the application's purpose
+(``POST /v1/assistance``). Where the department has reported no grant for it at all, the hub falls back on
+eligibility: the household's latest record for the application found it eligible for the programme of the purpose
+(screening "yes" or "needs_review"; purposes without a screened programme are then not re-checked). A recipient is
+due when its authorization is valid now and the last check is at least the authorization's ``recheck_interval_days``
+old.
 
 A re-check is a request of kind ``recheck`` whose parent is the application: it names the same members and
 runs under the application's authorizations, so the consent gate decides every fetch again, now (a revoked or
@@ -35,13 +37,13 @@ def _root(s, req: Request) -> Request:
 
 def due_recipients(*, now: dt.datetime | None = None, limit: int | None = None) -> list[str]:
     """Ids of the applications whose households are due for a re-check, oldest check first."""
+    from hub.assistance import active as active_grant
     from hub.records import _decrypt
 
     now = now or utcnow()
     latest: dict[tuple[str, str, str], tuple[HouseholdRecord, Request]] = {}
     with session() as s:
         rows = s.execute(select(HouseholdRecord, Request).join(Request, Request.id == HouseholdRecord.request_id)
-                         .where(Request.purpose.in_(list(PROGRAMME_OF_PURPOSE)))
                          .order_by(HouseholdRecord.recorded_at)).all()
         for record, req in rows:
             root = _root(s, req)
@@ -55,8 +57,11 @@ def due_recipients(*, now: dt.datetime | None = None, limit: int | None = None) 
             interval = dt.timedelta(days=min(a.recheck_interval_days for a in valid))
             if now - record.recorded_at < interval:
                 continue
-            answer = _decrypt(record)["assessment"]["screening"].get(PROGRAMME_OF_PURPOSE[purpose], {}).get("answer")
-            if answer in RECIPIENT_ANSWERS:
+            granted = active_grant(s, record.household_ref, root.department, purpose, now.date())
+            if granted is None and purpose in PROGRAMME_OF_PURPOSE:  # no grant ever reported: eligibility decides
+                screening = _decrypt(record)["assessment"]["screening"]
+                granted = screening.get(PROGRAMME_OF_PURPOSE[purpose], {}).get("answer") in RECIPIENT_ANSWERS
+            if granted:
                 due.append((record.recorded_at, root.id))
     due.sort()
     return [rid for _, rid in due][:limit]

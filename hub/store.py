@@ -35,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hub.config import settings
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 
 def utcnow() -> dt.datetime:
@@ -279,6 +279,21 @@ class Notification(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     fanned_out_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # deliveries created for subscribers
+
+
+class AssistanceGrant(Base):
+    """Assistance a department reports it granted a household (幸福清单): what, from when, until when."""
+
+    __tablename__ = "assistance_grants"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    household_ref: Mapped[str] = mapped_column(String(40), index=True)
+    department: Mapped[str] = mapped_column(String(64))
+    programme: Mapped[str] = mapped_column(String(32))  # a purpose key (hub.intake.PURPOSES)
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"))  # the verification it rests on
+    granted_from: Mapped[dt.date] = mapped_column(Date)
+    granted_until: Mapped[dt.date | None] = mapped_column(Date)  # open-ended when empty
+    client_id: Mapped[str] = mapped_column(String(32))
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Subscription(Base):

@@ -111,3 +111,27 @@ def test_an_unreachable_airflow_leaves_the_request_received_and_says_nothing_per
     assert created.json()["status"] == "received"
     assert "could not start verify_household" in caplog.text
     assert all(m["id_number"] not in caplog.text and m["name"] not in caplog.text for m in doc["members"])
+
+
+def test_assistance_is_reported_by_a_department_with_a_case_and_listed_across_departments(api, tokens, agencies):
+    doc = sample(19)
+    created = api.post("/v1/requests", json=doc, headers=_auth(tokens["a"])).json()
+    hh = run_inline(created["id"]).household_ref
+    grant = {"household_id": hh, "programme": "dibao", "granted_from": "2026-12-01", "request_id": created["id"]}
+    # department B has no case for this household: the same 404 as for a household that does not exist
+    assert api.post("/v1/assistance", json=grant, headers=_auth(tokens["b"])).status_code == 404
+    assert api.post("/v1/assistance", json={**grant, "household_id": "hh_none"},
+                    headers=_auth(tokens["b"])).status_code == 404
+    assert api.post("/v1/assistance", json=grant).status_code == 401
+    made = api.post("/v1/assistance", json=grant, headers=_auth(tokens["a"]))
+    assert made.status_code == 201 and made.json()["department"] == "MZ-210302"
+    bad = api.post("/v1/assistance", json={**grant, "granted_until": "2026-01-01"}, headers=_auth(tokens["a"]))
+    assert bad.status_code == 422
+    listed = api.get(f"/v1/households/{hh}/assistance", params={"purpose": "dibao"}, headers=_auth(tokens["a"]))
+    assert listed.status_code == 200 and [g["programme"] for g in listed.json()["grants"]] == ["dibao"]
+    assert api.get(f"/v1/households/{hh}/assistance", params={"purpose": "dibao"},
+                   headers=_auth(tokens["b"])).status_code == 404
+    with session() as s:
+        reads = [e for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "assistance.read"))
+                 if e.payload["household_ref"] == hh]
+    assert len(reads) == 1

@@ -163,3 +163,23 @@ def test_a_source_that_is_down_is_reported_with_its_failure():
     finally:
         server.stop()
     assert check["ok"] is False and check["failure"] in ("UNREACHABLE", "CIRCUIT_OPEN", "DEADLINE")
+
+
+def test_a_reported_grant_makes_a_household_a_recipient_and_its_end_stops_the_rechecks(agencies):
+    from hub import assistance
+
+    ordinary = _applied(_household("ordinary", 1))  # not eligible: no re-check on eligibility alone
+    with session() as s:
+        req = s.get(Request, ordinary)
+        household, department = req.household_ref, req.department
+    assert ordinary not in due_recipients(now=utcnow() + LATER)
+    today = utcnow().date()
+    assistance.report(household_ref=household, department=department, client_id="c", programme="dibao",
+                      granted_from=today, granted_until=today + dt.timedelta(days=120), request_id=ordinary)
+    assert ordinary in due_recipients(now=utcnow() + LATER)  # the department says it pays: re-check it
+    eligible = _applied(_household("dibao", 3))
+    with session() as s:
+        req = s.get(Request, eligible)
+    assistance.report(household_ref=req.household_ref, department=req.department, client_id="c", programme="dibao",
+                      granted_from=today - dt.timedelta(days=400), granted_until=today - dt.timedelta(days=1))
+    assert eligible not in due_recipients(now=utcnow() + LATER)  # the grant has ended: no longer a recipient

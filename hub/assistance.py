@@ -1,0 +1,66 @@
+"""Assistance granted (幸福清单): departments report what they granted a household; every department with a case
+for that household sees the list across departments, so aid is neither missed nor paid twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import select
+
+from consent import ledger
+from hub.store import AssistanceGrant, Request, session
+
+
+class NotYourHousehold(LookupError):
+    """The department has no request for that household (the same answer whether it exists or not)."""
+
+
+def _has_case(s, household_ref: str, department: str) -> bool:
+    return s.scalars(select(Request.id).where(Request.household_ref == household_ref,
+                                              Request.department == department)).first() is not None
+
+
+def report(*, household_ref: str, department: str, client_id: str, programme: str, granted_from: dt.date,
+           granted_until: dt.date | None = None, request_id: str | None = None) -> str:
+    if granted_until is not None and granted_until < granted_from:
+        raise ValueError("granted_until is before granted_from")
+    with session() as s:
+        if not _has_case(s, household_ref, department):
+            raise NotYourHousehold(household_ref)
+        if request_id is not None:
+            req = s.get(Request, request_id)
+            if req is None or req.department != department or req.household_ref != household_ref:
+                raise NotYourHousehold(household_ref)
+        grant = AssistanceGrant(id=uuid.uuid4().hex, household_ref=household_ref, department=department,
+                                programme=programme, request_id=request_id, granted_from=granted_from,
+                                granted_until=granted_until, client_id=client_id)
+        s.add(grant)
+        ledger.append(s, "assistance.reported", {"grant_id": grant.id, "household_ref": household_ref,
+                                                 "department": department, "programme": programme,
+                                                 "granted_from": granted_from.isoformat(),
+                                                 "granted_until": granted_until.isoformat() if granted_until else None})
+        return grant.id
+
+
+def household_list(household_ref: str, *, department: str, client_id: str, purpose: str) -> list[AssistanceGrant]:
+    """Every department's grants for the household, for a department that has a case for it (a ledger entry)."""
+    with session() as s:
+        if not _has_case(s, household_ref, department):
+            raise NotYourHousehold(household_ref)
+        grants = s.scalars(select(AssistanceGrant).where(AssistanceGrant.household_ref == household_ref)
+                           .order_by(AssistanceGrant.granted_from, AssistanceGrant.id)).all()
+        ledger.append(s, "assistance.read", {"household_ref": household_ref, "department": department,
+                                             "client_id": client_id, "purpose": purpose, "grants": len(grants)})
+        s.expunge_all()
+        return grants
+
+
+def active(s, household_ref: str, department: str, programme: str, on: dt.date) -> bool | None:
+    """Whether the department reports an active grant of ``programme`` on ``on``; None when it never reported one."""
+    grants = s.scalars(select(AssistanceGrant).where(AssistanceGrant.household_ref == household_ref,
+                                                     AssistanceGrant.department == department,
+                                                     AssistanceGrant.programme == programme)).all()
+    if not grants:
+        return None
+    return any(g.granted_from <= on and (g.granted_until is None or on <= g.granted_until) for g in grants)
