@@ -22,7 +22,8 @@ DOC = """
 4. **notify_departments**: each material change becomes a delivery to every subscribed department that has a
    request for the household, and due deliveries are sent (signed webhooks; retried by `notify_departments`).
 
-Params: `limit` (0 = all due), `batch_size`, `application_ids` (re-check these now instead). Logs and XCom carry ids and counts only.
+Params: `limit` (0 = all due), `batch_size`, `application_ids` (re-check these now instead), `every` (every
+current recipient now, however recent its last check). Logs and XCom carry ids and counts only.
 """
 
 with DAG(
@@ -37,6 +38,8 @@ with DAG(
     params={"limit": Param(0, type="integer", minimum=0, description="at most this many households (0: all due)"),
             "application_ids": Param([], type="array", description="re-check these applications now, due or not "
                                      "(staff's choice; the consent gate still decides)"),
+            "every": Param(False, type="boolean", description="re-check every current recipient now, however recent "
+                           "the last check (e.g. after the standards changed)"),
             "batch_size": Param(50, type="integer", minimum=1, maximum=1000, description="households per task")},
     default_args=default_args(retries=2, retry_delay_s=60, timeout_min=120),
 ) as dag:
@@ -45,7 +48,7 @@ with DAG(
     def select_due(params=None) -> list[list[str]]:
         from hub.reverify import due_recipients
 
-        due = list(params["application_ids"]) or due_recipients(limit=params["limit"] or None)
+        due = list(params["application_ids"]) or due_recipients(limit=params["limit"] or None, every=params["every"])
         size = params["batch_size"]
         return [due[i: i + size] for i in range(0, len(due), size)]
 

@@ -35,8 +35,10 @@ def _root(s, req: Request) -> Request:
     return s.get(Request, req.parent_id) if req.parent_id else req
 
 
-def due_recipients(*, now: dt.datetime | None = None, limit: int | None = None) -> list[str]:
-    """Ids of the applications whose households are due for a re-check, oldest check first."""
+def due_recipients(*, now: dt.datetime | None = None, limit: int | None = None, every: bool = False) -> list[str]:
+    """Ids of the applications whose households are due for a re-check, oldest check first; with ``every``, all
+    current recipients whose authorization is valid, however recent their last check (e.g. after the standards
+    changed)."""
     from hub.assistance import active as active_grant
     from hub.records import _decrypt
 
@@ -55,7 +57,7 @@ def due_recipients(*, now: dt.datetime | None = None, limit: int | None = None) 
             if not valid:
                 continue
             interval = dt.timedelta(days=min(a.recheck_interval_days for a in valid))
-            if now - record.recorded_at < interval:
+            if now - record.recorded_at < interval and not every:
                 continue
             granted = active_grant(s, record.household_ref, root.department, purpose, now.date())
             if granted is None and purpose in PROGRAMME_OF_PURPOSE:  # no grant ever reported: eligibility decides

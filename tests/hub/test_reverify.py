@@ -183,3 +183,9 @@ def test_a_reported_grant_makes_a_household_a_recipient_and_its_end_stops_the_re
     assistance.report(household_ref=req.household_ref, department=req.department, client_id="c", programme="dibao",
                       granted_from=today - dt.timedelta(days=400), granted_until=today - dt.timedelta(days=1))
     assert eligible not in due_recipients(now=utcnow() + LATER)  # the grant has ended: no longer a recipient
+
+
+def test_every_current_recipient_can_be_rechecked_at_once(agencies):
+    app = _applied(_household("dibao", 4))
+    assert app not in due_recipients()  # checked just now
+    assert app in due_recipients(every=True)  # e.g. after the standards changed
