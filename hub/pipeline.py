@@ -77,23 +77,22 @@ def _decide_all(request_id: str, source: str) -> tuple[list[Allow], int]:
         req = _request(s, request_id)
         members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
         auths = authorization_views(s, request_id)
-        allows, refused = [], 0
+        allows, refused, entries = [], 0, []
         for m in members:
             d = decide(m.person_ref, source, req.purpose, req.department, moment, auths)
             s.add(ConsentDecision(request_id=request_id, person_ref=m.person_ref, source=source, purpose=req.purpose,
                                   decided_at=moment, allowed=d.allowed, reason=d.reason.value,
                                   authorization_id=d.authorization_id))
-            ledger.append(
-                s,
+            entries.append((
                 "consent.allowed" if d.allowed else "consent.refused",
                 {"request_id": request_id, "person_ref": m.person_ref, "source": source, "purpose": req.purpose,
                  "reason": d.reason.value, "authorization_id": d.authorization_id, "moment": moment.isoformat()},
-                at=moment,
-            )
+            ))
             if isinstance(d, Allow):
                 allows.append(d)
             else:
                 refused += 1
+        ledger.append_many(s, entries, at=moment)  # one statement for the whole household
     return allows, refused
 
 
