@@ -80,6 +80,16 @@ def _recheck_wall_time(airflow) -> float:
     return time.monotonic() - t0
 
 
+def _keep_logs(home: Path) -> None:
+    """A failed run's logs outlive its scratch HUB_HOME (in the system's temporary folder)."""
+    import shutil
+    import tempfile
+
+    kept = Path(tempfile.gettempdir()) / f"hub-bench-failed-{uuid.uuid4().hex[:6]}"
+    shutil.copytree(home / "log", kept, dirs_exist_ok=True)
+    print(f"logs of the failed run kept in {kept}")
+
+
 def _wait_ready(children, home: Path, port: int):
     from hub.airflow_client import AirflowClient, admin_credentials
     from hub.demo import _wait_for
@@ -108,6 +118,9 @@ def embedded(persons: int, port: int = 8098) -> tuple[float, int]:
             children.start("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"], env=env)
             airflow = _wait_ready(children, Path(env["AIRFLOW_HOME"]), port)
             return _recheck_wall_time(airflow), len(apps)
+        except Exception:
+            _keep_logs(home)
+            raise
         finally:
             children.stop()
             server.stop()
@@ -164,6 +177,9 @@ def distributed(persons: int) -> tuple[float, int]:
                 start(children, cluster, env)
                 airflow = _wait_ready(children, Path(env["AIRFLOW_HOME"]), cluster.port)
                 return _recheck_wall_time(airflow), len(apps)
+            except Exception:
+                _keep_logs(home)
+                raise
             finally:
                 server.stop()
         finally:

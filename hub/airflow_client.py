@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,12 +65,26 @@ class AirflowClient:
         resp = requests.get(f"{self.base_url}/api/v2/dags/{dag_id}", headers=self._headers(), timeout=10)
         return resp.status_code == 200 and not resp.json().get("is_paused", False)
 
-    def trigger(self, dag_id: str, conf: dict) -> str:
-        resp = requests.post(f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns", headers=self._headers(),
-                             json={"logical_date": None, "conf": conf}, timeout=10)
-        if resp.status_code not in (200, 201):
-            raise AirflowError(f"triggering {dag_id} failed ({resp.status_code}): {resp.text[:300]}")
-        return resp.json()["dag_run_id"]
+    def trigger(self, dag_id: str, conf: dict, *, attempts: int = 5) -> str:
+        """Start a run. The run id is chosen here, so a retry after a 5xx (Airflow on SQLite answers "database
+        is locked" now and then) cannot start a second run: a 409 means the first attempt did start it."""
+        run_id = f"manual__hub_{uuid.uuid4().hex}"
+        for attempt in range(attempts):
+            try:
+                resp = requests.post(f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns", headers=self._headers(),
+                                     json={"dag_run_id": run_id, "logical_date": None, "conf": conf}, timeout=30)
+            except requests.RequestException:
+                if attempt == attempts - 1:
+                    raise
+            else:
+                if resp.status_code in (200, 201):
+                    return resp.json()["dag_run_id"]
+                if resp.status_code == 409 and attempt:
+                    return run_id
+                if resp.status_code < 500 or attempt == attempts - 1:
+                    raise AirflowError(f"triggering {dag_id} failed ({resp.status_code}): {resp.text[:300]}")
+            time.sleep(2 * (attempt + 1))
+        raise AirflowError(f"triggering {dag_id} failed")
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         resp = requests.get(f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", headers=self._headers(),
