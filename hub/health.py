@@ -34,7 +34,9 @@ def probe_source(source: str, *, base_url: str | None = None, secret: str | None
 
 
 def latest_checks() -> dict[str, SourceCheck]:
+    """Each source's latest check (one row per source, however many probes are stored)."""
     with session() as s:
-        rows = s.scalars(select(SourceCheck).order_by(SourceCheck.id)).all()
+        latest = select(func.max(SourceCheck.id)).group_by(SourceCheck.source)
+        rows = s.scalars(select(SourceCheck).where(SourceCheck.id.in_(latest))).all()
         s.expunge_all()
     return {r.source: r for r in rows}

@@ -196,8 +196,8 @@ def income_window(facts: dict[str, list[dict]], as_of: dt.date, months: int) -> 
 
 
 # -- discrepancies ----------------------------------------------------------------------------------------------------
-def find_discrepancies(members: list[dict], facts: dict[str, list[dict]], window: list[str], rules: Rules,
-                       on: dt.date) -> list[dict]:
+def find_discrepancies(members: list[dict], facts: dict[str, list[dict]], window: list[str],
+                       rules: Rules) -> list[dict]:
     """Where sources disagree, or a fact cannot be true of the person it is recorded for."""
     out = []
     status = {m["person_ref"]: m["status"] for m in members}
@@ -257,7 +257,7 @@ def find_discrepancies(members: list[dict], facts: dict[str, list[dict]], window
             out.append({"kind": "deceased_member_entity", "person_ref": ref, "sources": ["household", "market_entity"],
                         **_reason("DECEASED_MEMBER_ENTITY", "已死亡人员仍登记为存续企业的法定代表人、股东或经营者",
                                   "a deceased member is still recorded in an active market entity")})
-    for ref, age in sorted((r, a) for r, a in ages.items() if a is not None and a < rules.working_age[0]):
+    for ref in sorted(r for r, a in ages.items() if a is not None and a < rules.working_age[0]):
         roles = [f for f in facts["market_entities"] if f["person_ref"] == ref and f["status"] == "active"
                  and f["role"] in rules.counted_entity_roles]
         if roles:
@@ -273,7 +273,7 @@ def _money(x: float) -> float:
 
 
 def assess(members: list[dict], facts: dict[str, list[dict]], window: list[str], rules: Rules, county: str,
-           area_type: str, completeness: dict[str, str], discrepancies: list[dict], on: dt.date) -> dict:
+           area_type: str, completeness: dict[str, str], discrepancies: list[dict]) -> dict:
     """Income, assets and the screening of each programme, under ``rules``."""
     counted = {m["person_ref"] for m in members if m["counted"]}
     n = max(1, len(counted))
@@ -336,7 +336,6 @@ def assess(members: list[dict], facts: dict[str, list[dict]], window: list[str],
     missing_income = [s for s in income_sources if completeness.get(s) != "complete"]
     if completeness.get("household") != "complete":
         missing_income.append("household")
-    review = [d for d in discrepancies]
     passes = not failures
     asset_test = {"passes": passes if not missing_assets or failures else None, "failures": failures,
                   "limit_per_capita": _money(limit), "incomplete_sources": missing_assets}
@@ -355,9 +354,9 @@ def assess(members: list[dict], facts: dict[str, list[dict]], window: list[str],
         if missing_assets or missing_income:
             pending.append(_reason("SOURCES_INCOMPLETE", "以下数据来源不完整：" + "、".join(missing_income + missing_assets),
                                    "incomplete sources: " + ", ".join(missing_income + missing_assets)))
-        if review:
-            pending.append(_reason("DISCREPANCIES", f"存在 {len(review)} 项数据不一致，需人工复核",
-                                   f"{len(review)} discrepancies between sources need review"))
+        if discrepancies:
+            pending.append(_reason("DISCREPANCIES", f"存在 {len(discrepancies)} 项数据不一致，需人工复核",
+                                   f"{len(discrepancies)} discrepancies between sources need review"))
         if pending:
             return {"answer": REVIEW, "reasons": reasons + pending, "rules": rules.version}
         return {"answer": YES, "reasons": reasons, "rules": rules.version}
@@ -436,12 +435,12 @@ def unify(applicants: list[Applicant], rows: dict[str, list[dict]], completeness
     refs = {m["person_ref"] for m in members}
     facts = collect_facts(rows, refs, keyed)
     window = income_window(facts, on, rules.income_months)
-    discrepancies += find_discrepancies(members, facts, window, rules, on)
+    discrepancies += find_discrepancies(members, facts, window, rules)
     division = next((m["address_code"] for m in members if m["relation"] == "head" and m["address_code"]),
                     next((m["address_code"] for m in members if m["address_code"]), None))
     name, area_type = ANSHAN_DIVISIONS.get(division, ("", "unknown"))
     try:
-        assessment = assess(members, facts, window, rules, division, area_type, completeness, discrepancies, on)
+        assessment = assess(members, facts, window, rules, division, area_type, completeness, discrepancies)
     except UnknownCounty:
         why = _reason("NO_STANDARD_FOR_DIVISION", "户籍地址不在本市辖区，无适用的救助标准",
                       "the registered address is outside the city's divisions: no standard applies")
