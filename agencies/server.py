@@ -8,6 +8,10 @@ connections.
 Every request must carry the agency's credential (API key or HMAC signature) and the authorization
 reference signed by the hub (connectors.auth); otherwise 403.
 
+Household registration also answers a second operation at its ``members_path`` (户成员查询): one ID number in,
+every member of that person's household out, as rows of its usual answer (or the person in ``notFound``). The
+same checks, faults and counters apply to it.
+
 Fault profiles (``--faults``, comma-separated):
   none        no faults (default)
   flaky       latency 5-50 ms; about a fifth of calls answer 500/502/503 or 429 with Retry-After
@@ -98,7 +102,8 @@ def parse_faults(spec: str, rates: dict | None = None) -> Faults:
 
 
 class Counters:
-    FIELDS = ("requests", "served", "refused", "bad_request", "errors", "throttled", "hung", "truncated", "rows")
+    FIELDS = ("requests", "served", "refused", "bad_request", "errors", "throttled", "hung", "truncated", "rows",
+              "member_queries")
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -135,11 +140,23 @@ class Population:
         k, j = hit
         hh = self.households[k]
         if source == "household":
-            p = hh.members[j]
-            return [{"id_number": p.id_number, "name": p.name, "sex": p.sex, "birth_date": p.birth_date.isoformat(),
-                     "household_no": hh.household_no, "relation": p.relation, "status": p.status,
-                     "address_code": p.address_code}]
+            return [_registration(hh, hh.members[j])]
         return [{"id_number": id_number, **r} for r in self._facts(k).by_source.get(source, {}).get(id_number, [])]
+
+    def household_members(self, id_number: str) -> list[dict] | None:
+        """Household registration's rows of every member of the person's household; None when unknown."""
+        hit = self.by_id.get(id_number)
+        if hit is None:
+            return None
+        hh = self.households[hit[0]]
+        return [_registration(hh, p) for p in hh.members]
+
+
+def _registration(hh: pop.Household, p: pop.Person) -> dict:
+    """One person's canonical household-registration row."""
+    return {"id_number": p.id_number, "name": p.name, "sex": p.sex, "birth_date": p.birth_date.isoformat(),
+            "household_no": hh.household_no, "relation": p.relation, "status": p.status,
+            "address_code": p.address_code}
 
 
 class Agency:
@@ -216,6 +233,18 @@ class Agency:
                 not_found.append(i)
             else:
                 rows.extend(to_wire(self.spec, r) for r in got)
+        return self._encode(rows, not_found, page)
+
+    def answer_members(self, id_number: str, page: int) -> tuple[int, bytes, str, dict]:
+        """户成员查询: every member of the person's household, or the person as not found."""
+        got = self.population.household_members(id_number)
+        self.counters.add(member_queries=1)
+        if got is None:
+            return self._encode([], [id_number], page)
+        return self._encode([to_wire(self.spec, r) for r in got], [], page)
+
+    def _encode(self, rows: list[dict], not_found: list[str], page: int) -> tuple[int, bytes, str, dict]:
+        """The answer's page ``page``, with the dirty profile's faults."""
         total = len(rows)
         pages = 1
         if self.spec.page_size:
@@ -234,6 +263,9 @@ class Agency:
 
 def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
     spec = agency.spec
+    routes = {f"/{spec.key}/{spec.path}": "query"}  # path -> operation
+    if spec.members_path:
+        routes[f"/{spec.key}/{spec.members_path}"] = "members"
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -265,7 +297,8 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             path = urllib.parse.urlsplit(self.path).path
-            if path != f"/{spec.key}/{spec.path}":
+            operation = routes.get(path)
+            if operation is None:
                 return self._error(404, "4040", "not found")
             agency.counters.add(requests=1)
             refusal = check_request(self.headers, method="POST", path=path, body=body, credential=agency.credential,
@@ -292,10 +325,16 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
             except BadRequestBody as exc:
                 agency.counters.add(bad_request=1)
                 return self._error(400, "4000", str(exc))
-            if len(ids) > spec.max_batch:
+            if operation == "members":
+                if len(ids) != 1:
+                    agency.counters.add(bad_request=1)
+                    return self._error(400, "4003", "exactly one ID number per household-members query")
+                status, out, ctype, headers = agency.answer_members(ids[0], page)
+            elif len(ids) > spec.max_batch:
                 agency.counters.add(bad_request=1)
                 return self._error(400, "4002", f"at most {spec.max_batch} ID numbers per call")
-            status, out, ctype, headers = agency.answer(ids, page)
+            else:
+                status, out, ctype, headers = agency.answer(ids, page)
             cut = agency.faults.truncated and agency.roll() < agency.faults.rates["truncated"]
             if cut:
                 agency.counters.add(truncated=1)
@@ -357,7 +396,7 @@ class AgencyServer:
             "sources": [
                 {"key": k, "name": a.spec.name, "base_url": self.base_url(k), "format": a.spec.wire,
                  "auth": a.spec.auth, "max_batch": a.spec.max_batch, "page_size": a.spec.page_size,
-                 "path": a.spec.path}
+                 "path": a.spec.path, **({"members_path": a.spec.members_path} if a.spec.members_path else {})}
                 for k, a in self.agencies.items()
             ],
             "households": self.population.n,

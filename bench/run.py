@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 BENCHMARKS = ["bench.bench_population", "bench.bench_agencies", "bench.bench_connectors", "bench.bench_validation",
-              "bench.bench_ledger", "bench.bench_records", "bench.bench_dags"]
+              "bench.bench_ledger", "bench.bench_records", "bench.bench_api", "bench.bench_dags"]
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 

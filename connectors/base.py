@@ -173,8 +173,10 @@ class Source:
         return self.contract.key
 
     # -- one call, with retries ------------------------------------------------------------------------------
-    def _call(self, body: bytes, auth_ref: str, deadline: float, result: FetchResult) -> tuple[bytes, dict]:
-        url = self.base_url + self.contract.path
+    def _call(self, body: bytes, auth_ref: str, deadline: float, result: FetchResult,
+              relative: str | None = None) -> tuple[bytes, dict]:
+        """POST ``body`` to the contract's path, or to another operation's path ``relative`` to the base URL."""
+        url = self.base_url + (relative or self.contract.path)
         path = urllib.parse.urlsplit(url).path
         p = self.policy
         for attempt in range(p.retries + 1):

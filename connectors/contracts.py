@@ -49,6 +49,7 @@ class AgencySpec:
     page_size: int | None = None  # rows per page when the agency paginates
     ids_field: str = "ids"  # name of the ID list in a JSON request
     path: str = "query"  # relative to the agency's base URL
+    members_path: str | None = None  # household registration only: every member of a person's household (户成员查询)
 
     @property
     def id_field(self) -> str:
@@ -60,7 +61,7 @@ SPECS: dict[str, AgencySpec] = {
     for s in [
         AgencySpec(
             key="household", name="公安户籍", wire="json", auth="api_key", max_batch=100, ids_field="sfzhList",
-            path="api/v1/persons/query",
+            path="api/v1/persons/query", members_path="api/v1/household/members",
             fields={"id_number": "sfzh", "name": "xm", "sex": "xb", "birth_date": "csrq", "household_no": "hh",
                     "relation": "yhzgx", "status": "zt", "address_code": "dzbm"},
             codes={"sex": _inv(SEX), "relation": RELATION_CODES, "status": _inv(PERSON_STATUS)},

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,7 +20,7 @@ from hub.intake import PURPOSES, InvalidRequest, create_request
 from hub.records import RecordNotFound, load_record
 from hub.store import FetchBatch
 from hub.store import Request as RequestRow
-from hub.store import session
+from hub.store import session, utcnow
 
 Purpose = Literal[tuple(PURPOSES)]  # type: ignore[valid-type]
 
@@ -85,8 +87,11 @@ class RecordOut(BaseModel):
     as_of: dt.datetime
     recorded_at: dt.datetime
     completeness: dict[str, str]
-    content_sha256: str
-    signature: str = Field(description="Ed25519 over the canonical JSON of `content`")
+    content_sha256: str = Field(description="SHA-256 of the whole published record (what the ledger vouches for)")
+    policy_rule: str = Field(description="the access-policy rule that decided what `content` holds")
+    fields: list[str] = Field(description="the parts of the record returned, as the ledger records them")
+    signature: str = Field(description="Ed25519 over the canonical JSON of `content`, signed by the hub when read: "
+                           "the part returned is the hub's, unaltered (key: GET /v1/keys/record-signing)")
     content: dict
 
 
@@ -110,6 +115,113 @@ class AssistanceOut(BaseModel):
 class AssistanceListOut(BaseModel):
     household_id: str
     grants: list[AssistanceOut] = Field(description="every department's grants: aid neither missed nor paid twice")
+
+
+class RequestSummary(BaseModel):
+    id: str
+    status: str
+    purpose: str
+    case_ref: str
+    kind: str
+    household_id: str | None
+    created_at: dt.datetime
+
+
+class RequestsOut(BaseModel):
+    items: list[RequestSummary]
+    next_before: str | None = Field(description="pass as `before` for the next page; empty on the last")
+
+
+class ClientIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    role: Literal["department", "auditor", "staff", "admin"]
+    department: str | None = Field(None, max_length=64, description="the department code (department clients)")
+
+
+class ClientOut(BaseModel):
+    id: str
+    name: str
+    role: str
+    department: str | None
+    active: bool
+    created_at: dt.datetime
+
+
+class NewClientOut(ClientOut):
+    token: str = Field(description="shown once; the hub keeps only its SHA-256")
+
+
+class ClientsOut(BaseModel):
+    items: list[ClientOut]
+    next_before: str | None
+
+
+class PolicyRuleOut(BaseModel):
+    name: str
+    description: str
+    departments: list[str]
+    purposes: list[str]
+    returns: list[str] = Field(description="record fields, or answers.<programme> for answers-only rules")
+
+
+class LedgerEntryOut(BaseModel):
+    seq: int
+    kind: str
+    recorded_at: dt.datetime
+    payload: dict = Field(description="pseudonyms and hashes only")
+
+
+class LedgerEntriesOut(BaseModel):
+    items: list[LedgerEntryOut]
+    next_before: int | None
+
+
+class CheckpointOut(BaseModel):
+    intact: bool = Field(description="the whole ledger checked against every signed checkpoint")
+    problems: list[str]
+    events: int
+    latest_seq: int
+    entries_after_checkpoint: int = Field(description="entries not yet covered by a signed checkpoint")
+    checkpoint: dict | None = Field(description="number, size, root_sha256, created_at and the signed note")
+
+
+class PersonIn(BaseModel):
+    id_number: str = Field(min_length=15, max_length=18, description="resident ID number: answered with its "
+                           "pseudonym only")
+
+
+class PersonRefOut(BaseModel):
+    person_ref: str
+
+
+class UnusualReadOut(BaseModel):
+    seq: int
+    at: dt.datetime
+    kind: Literal["bulk", "no_open_case", "off_hours"]
+    client_id: str | None
+    department: str | None
+    household_id: str | None
+    detail: str
+
+
+class UnusualReadsOut(BaseModel):
+    items: list[UnusualReadOut]
+
+
+class SourceHealthOut(BaseModel):
+    source: str
+    up: bool | None = Field(description="the latest probe; empty when never probed")
+    latency_ms: float | None
+    checked_at: dt.datetime | None
+    last_complete_fetch: dt.datetime | None = Field(description="freshness: the latest complete batch")
+    validation_runs: int = Field(description="validation runs in the window")
+    validation_pass_rate: float | None = Field(description="share of those runs that passed")
+    rows_quarantined: int
+
+
+class SourcesOut(BaseModel):
+    since: dt.datetime
+    items: list[SourceHealthOut]
 
 
 class SubscriptionIn(BaseModel):
@@ -165,34 +277,68 @@ class ValidationRunsOut(BaseModel):
 
 # -- dependencies -----------------------------------------------------------------------------
 bearer = HTTPBearer(auto_error=False)
+_limiter = None
 
 
-def current_client(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> clients.Client:
+def limiter():
+    global _limiter
+    if _limiter is None:
+        from hub.ratelimit import from_env
+
+        _limiter = from_env()
+    return _limiter
+
+
+def _throttle(key: str) -> None:
+    wait = limiter().take(key)
+    if wait:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many requests: slow down",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
+def current_client(request: Request,
+                   creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> clients.Client:
     client = clients.authenticate(creds.credentials) if creds else None
     if client is None:
+        if creds:  # guessing tokens costs the guesser's address its budget
+            _throttle(f"addr:{request.client.host if request.client else '-'}")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
+    _throttle(f"client:{client.id}")
     return client
 
 
-def department_client(client: Annotated[clients.Client, Depends(current_client)]) -> clients.Client:
-    if client.role != "department":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only department clients may do this")
-    return client
+def role_required(*roles: str):
+    """A dependency admitting only clients of these roles (403 for the others)."""
+    def check(client: Annotated[clients.Client, Depends(current_client)]) -> clients.Client:
+        if client.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"only {' or '.join(roles)} clients may do this")
+        return client
+    return check
 
 
-Department = Annotated[clients.Client, Depends(department_client)]
-
-
-def staff_client(client: Annotated[clients.Client, Depends(current_client)]) -> clients.Client:
-    if client.role != "staff":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "only staff clients may do this")
-    return client
-
-
-Staff = Annotated[clients.Client, Depends(staff_client)]
+Anyone = Annotated[clients.Client, Depends(current_client)]
+Department = Annotated[clients.Client, Depends(role_required("department"))]
+Staff = Annotated[clients.Client, Depends(role_required("staff"))]
+Auditor = Annotated[clients.Client, Depends(role_required("auditor"))]
+Admin = Annotated[clients.Client, Depends(role_required("admin"))]
 Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
-Before = Annotated[int | None, Query(ge=1, description="continue below this id (from `next_before`)")]
+Before = Annotated[int | None, Query(ge=1, le=2**62, description="continue below this id (from `next_before`)")]
+HEX32 = r"^[0-9a-f]{32}$"
+HOUSEHOLD = r"^hh_[0-9a-f]{32}$"
+PERSON = r"^p_[0-9a-f]{32}$"
+RequestId = Annotated[str, PathParam(pattern=HEX32, description="the request's id")]
+HouseholdId = Annotated[str, PathParam(pattern=HOUSEHOLD, description="the household's id (a keyed pseudonym)")]
+Moment = Annotated[dt.datetime | None, Query(description="ISO 8601 with a time zone offset")]
+ERRORS = {401: {"description": "no valid bearer token"}, 403: {"description": "not for this client's role"},
+          429: {"description": "rate limit: wait as Retry-After says"}}
+NOT_ENTITLED = "no record this department may read for that purpose"
+
+
+def aware(**moments: dt.datetime | None) -> None:
+    for name, moment in moments.items():
+        if moment is not None and moment.tzinfo is None:
+            raise HTTPException(422, f"{name} needs a time zone offset")
 
 
 # -- services ---------------------------------------------------------------------------------
@@ -210,25 +356,60 @@ def request_view(request_id: str, client: clients.Client) -> RequestOut:
                                          for k, b in latest.items()])
 
 
+def department_requests(department: str, *, before: str | None = None, limit: int = 50,
+                        status_: str | None = None) -> list[RequestRow]:
+    """The department's requests, newest first (keyset on created_at, id)."""
+    q = select(RequestRow).where(RequestRow.department == department)
+    if status_:
+        q = q.where(RequestRow.status == status_)
+    with session() as s:
+        if before:
+            pivot = s.get(RequestRow, before)
+            if pivot is None or pivot.department != department:
+                raise HTTPException(422, "before: not a request of this department")
+            q = q.where((RequestRow.created_at < pivot.created_at)
+                        | ((RequestRow.created_at == pivot.created_at) & (RequestRow.id < pivot.id)))
+        rows = s.scalars(q.order_by(RequestRow.created_at.desc(), RequestRow.id.desc()).limit(limit)).all()
+        s.expunge_all()
+        return rows
+
+
 def read_record(household_id: str, purpose: str, as_of: dt.datetime | None, client: clients.Client,
                 valid_at: dt.datetime | None = None) -> RecordOut:
+    """The record cut to what the policy grants the department for the purpose, if it has an open case for the
+    household; every read (and every refused one) is a ledger entry."""
+    from hub import policy
+    from hub.crypto import canonical_json, keyring
+
+    rule = policy.rule_for(client.department or "", purpose)
+    now = utcnow()
     with session() as s:
-        entitled = s.scalars(select(RequestRow.id).where(
-            RequestRow.household_ref == household_id, RequestRow.department == client.department,
-            RequestRow.purpose == purpose)).first()
-    if entitled is None:  # same answer whether the household exists or not
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no record this department may read for that purpose")
+        basis = policy.open_case(s, client.department or "", household_id, purpose, now) if rule else None
+        if basis is None:  # the same answer whether the household exists or not
+            ledger.append(s, "record.read_denied", {"client_id": client.id, "department": client.department,
+                                                    "purpose": purpose, "household_ref": household_id[:40],
+                                                    "why": "no_policy" if rule is None else "no_open_case"})
+    if basis is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_ENTITLED)
     try:
         record, content = load_record(household_id, as_of=as_of, valid_at=valid_at)
     except RecordNotFound:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no record this department may read for that purpose") from None
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_ENTITLED) from None
+    view = policy.cut(content, rule)
     with session() as s:
         ledger.append(s, "record.read", {"client_id": client.id, "department": client.department, "purpose": purpose,
-                                         "household_ref": household_id, "version": record.version,
-                                         "fields": sorted(content)})
+                                         "household_ref": household_id, "version": record.version, "basis": basis,
+                                         "policy_rule": rule.name, "fields": rule.returns})
     return RecordOut(household_id=record.household_ref, version=record.version, as_of=record.as_of,
                      recorded_at=record.recorded_at, completeness=record.completeness,
-                     content_sha256=record.content_sha256, signature=record.signature, content=content)
+                     content_sha256=record.content_sha256, policy_rule=rule.name, fields=rule.returns,
+                     signature=keyring().sign(canonical_json(view)), content=view)
+
+
+def audit_read(client: clients.Client, what: str, entries: int, **refs: str) -> None:
+    """Auditors' reads of the ledger are ledger entries too."""
+    with session() as s:
+        ledger.append(s, "audit.read", {"client_id": client.id, "what": what, "entries": entries, **refs})
 
 
 def trigger_verification(request_id: str) -> str | None:
@@ -255,7 +436,7 @@ def trigger_verification(request_id: str) -> str | None:
 
 # -- the app ----------------------------------------------------------------------------------
 def create_app() -> FastAPI:
-    app = FastAPI(title="Verification hub API (社会救助家庭经济状况核对平台)", version="1")
+    app = FastAPI(title="Verification hub API (社会救助家庭经济状况核对平台)", version="1", responses=ERRORS)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -276,13 +457,25 @@ def create_app() -> FastAPI:
             raise HTTPException(422, {"problems": exc.problems}) from None
         return request_view(request_id, client).model_copy(update={"dag_run_id": trigger_verification(request_id)})
 
+    @app.get("/v1/requests", response_model=RequestsOut, tags=["requests"])
+    def list_requests(client: Department, limit: Limit = 50,
+                      before: Annotated[str | None, Query(pattern=HEX32, description="continue below this request "
+                                                          "(from `next_before`)")] = None,
+                      status_: Annotated[Literal["received", "running", "published", "refused", "failed"] | None,
+                                         Query(alias="status")] = None) -> RequestsOut:
+        """The department's own requests, newest first."""
+        rows = department_requests(client.department, before=before, limit=limit, status_=status_)
+        items = [RequestSummary(id=r.id, status=r.status, purpose=r.purpose, case_ref=r.case_ref, kind=r.kind,
+                                household_id=r.household_ref, created_at=r.created_at) for r in rows]
+        return RequestsOut(items=items, next_before=items[-1].id if len(items) == limit else None)
+
     @app.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"])
-    def get_request(request_id: str, client: Department) -> RequestOut:
+    def get_request(request_id: RequestId, client: Department) -> RequestOut:
         return request_view(request_id, client)
 
     @app.get("/v1/households/{household_id}/record", response_model=RecordOut, tags=["records"])
     def get_record(
-        household_id: str,
+        household_id: HouseholdId,
         client: Department,
         purpose: Annotated[Purpose, Query(description="why the department reads the record")],
         as_of: Annotated[dt.datetime | None, Query(description="the record as the hub had published it then "
@@ -290,13 +483,25 @@ def create_app() -> FastAPI:
         valid_at: Annotated[dt.datetime | None, Query(description="the latest record describing the household no "
                                                       "later than this moment (valid time)")] = None,
     ) -> RecordOut:
-        for name, moment in (("as_of", as_of), ("valid_at", valid_at)):
-            if moment is not None and moment.tzinfo is None:
-                raise HTTPException(422, f"{name} needs a time zone offset")
+        """The household's record, cut to what the access policy grants this department for this purpose. Only for
+        a household the department has an open case for (its request with a valid authorization, or assistance it
+        grants); otherwise 404, the same as for a household that does not exist."""
+        aware(as_of=as_of, valid_at=valid_at)
         return read_record(household_id, purpose, as_of, client, valid_at)
 
+    @app.get("/v1/policy", response_model=list[PolicyRuleOut], tags=["records"])
+    def get_policy(client: Anyone) -> list[PolicyRuleOut]:
+        """The access policy: what each department may read per purpose. A department sees the rules that apply
+        to it; auditors, staff and admins see them all."""
+        from hub.policy import policy
+
+        rules = [r for r in policy() if client.role != "department"
+                 or any(r.matches(client.department or "", p) for p in r.purposes)]
+        return [PolicyRuleOut(name=r.name, description=r.description, departments=list(r.departments),
+                              purposes=list(r.purposes), returns=r.returns) for r in rules]
+
     @app.get("/v1/keys/record-signing", tags=["records"])
-    def record_signing_key(client: Annotated[clients.Client, Depends(current_client)]) -> dict:
+    def record_signing_key(client: Anyone) -> dict:
         """The hub's Ed25519 public key, to check a record's signature offline (over the canonical JSON of
         `content`: keys sorted, no spaces, UTF-8)."""
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -328,7 +533,7 @@ def create_app() -> FastAPI:
                                  granted_from=g.granted_from, granted_until=g.granted_until, reported_at=g.reported_at)
 
     @app.get("/v1/households/{household_id}/assistance", response_model=AssistanceListOut, tags=["assistance"])
-    def get_assistance(household_id: str, client: Department,
+    def get_assistance(household_id: HouseholdId, client: Department,
                        purpose: Annotated[Purpose, Query(description="why the department reads the list")]
                        ) -> AssistanceListOut:
         from hub import assistance
@@ -385,6 +590,113 @@ def create_app() -> FastAPI:
                                   data_docs=f"/console/data-docs/{r.id}" if r.docs else None,
                                   created_at=r.created_at) for r in runs]
         return ValidationRunsOut(items=items, next_before=items[-1].id if len(items) == limit else None)
+
+    # -- admin: clients --------------------------------------------------------------------------
+    @app.post("/v1/clients", status_code=201, response_model=NewClientOut, tags=["admin"])
+    def post_client(body: ClientIn, client: Admin) -> NewClientOut:
+        """A new client and its token (shown once)."""
+        try:
+            new, token = clients.create_client(body.name, body.role, body.department, created_by=client.id)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        row = clients.describe(new.id)
+        return NewClientOut(**row, token=token)
+
+    @app.get("/v1/clients", response_model=ClientsOut, tags=["admin"])
+    def get_clients(client: Admin, limit: Limit = 50,
+                    before: Annotated[str | None, Query(pattern=HEX32)] = None) -> ClientsOut:
+        items = [ClientOut(**c) for c in clients.listing(before=before, limit=limit)]
+        return ClientsOut(items=items, next_before=items[-1].id if len(items) == limit else None)
+
+    @app.post("/v1/clients/{client_id}/deactivate", response_model=ClientOut, tags=["admin"])
+    def deactivate_client(client_id: Annotated[str, PathParam(pattern=HEX32)], client: Admin) -> ClientOut:
+        """Revoke a client's token (and its console sessions) at once."""
+        if client_id == client.id:
+            raise HTTPException(422, "an admin cannot deactivate itself")
+        if not clients.deactivate(client_id, by=client.id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such client")
+        return ClientOut(**clients.describe(client_id))
+
+    # -- auditors ----------------------------------------------------------------------------------
+    @app.get("/v1/audit/events", response_model=LedgerEntriesOut, tags=["audit"])
+    def get_audit_events(
+        client: Auditor, limit: Limit = 50, before: Before = None,
+        kind: Annotated[str | None, Query(max_length=48)] = None, since: Moment = None, until: Moment = None,
+        client_id: Annotated[str | None, Query(pattern=HEX32)] = None,
+        household_id: Annotated[str | None, Query(pattern=HOUSEHOLD)] = None,
+        request_id: Annotated[str | None, Query(pattern=HEX32)] = None,
+    ) -> LedgerEntriesOut:
+        """Ledger entries, newest first: every consent decision, fetch, publication and read."""
+        from hub import audit
+
+        aware(since=since, until=until)
+        rows = audit.events(kind=kind, since=since, until=until, client_id=client_id, household_ref=household_id,
+                            request_id=request_id, before=before, limit=limit)
+        audit_read(client, "events", len(rows))
+        items = [LedgerEntryOut(seq=e.seq, kind=e.kind, recorded_at=e.recorded_at, payload=e.payload) for e in rows]
+        return LedgerEntriesOut(items=items, next_before=items[-1].seq if len(items) == limit else None)
+
+    @app.get("/v1/audit/checkpoint", response_model=CheckpointOut, tags=["audit"])
+    def get_audit_checkpoint(client: Auditor) -> CheckpointOut:
+        """The ledger's integrity: every entry and signed checkpoint checked, against the latest checkpoint."""
+        from hub import audit
+
+        return CheckpointOut(**audit.integrity())
+
+    @app.get("/v1/audit/proof/{seq}", tags=["audit"])
+    def get_audit_proof(seq: Annotated[int, PathParam(ge=1, le=2**62)], client: Auditor) -> dict:
+        """The inclusion proof of ledger entry ``seq`` against the latest signed checkpoint (RFC 6962)."""
+        from consent.tree import NotCheckpointed, inclusion
+
+        try:
+            with session() as s:
+                return inclusion(s, seq)
+        except NotCheckpointed as exc:
+            raise HTTPException(409, str(exc)) from None
+        except LookupError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such ledger entry") from None
+
+    @app.post("/v1/audit/person-ref", response_model=PersonRefOut, tags=["audit"])
+    def post_person_ref(body: PersonIn, client: Auditor) -> PersonRefOut:
+        """A person's pseudonym, to look them up (the ID number goes in the body, never in an address)."""
+        from hub.crypto import keyring
+        from schemas.codes import valid_id_mask
+
+        if not valid_id_mask([body.id_number.strip().upper()])[0]:
+            raise HTTPException(422, "id_number: not a valid resident ID number (check character)")
+        return PersonRefOut(person_ref=keyring().pseudonym(body.id_number))
+
+    @app.get("/v1/audit/persons/{person_ref}/timeline", response_model=LedgerEntriesOut, tags=["audit"])
+    def get_timeline(person_ref: Annotated[str, PathParam(pattern=PERSON)], client: Auditor, limit: Limit = 200,
+                     before: Before = None) -> LedgerEntriesOut:
+        """One person's authorizations, consent decisions, fetches, publications and reads, newest first."""
+        from hub import audit
+
+        rows = audit.timeline(person_ref, before=before, limit=limit)
+        audit_read(client, "timeline", len(rows), person_ref=person_ref)
+        items = [LedgerEntryOut(seq=e.seq, kind=e.kind, recorded_at=e.recorded_at, payload=e.payload) for e in rows]
+        return LedgerEntriesOut(items=items, next_before=items[-1].seq if len(items) == limit else None)
+
+    @app.get("/v1/audit/unusual-reads", response_model=UnusualReadsOut, tags=["audit"])
+    def get_unusual_reads(client: Auditor, since: Moment = None, until: Moment = None) -> UnusualReadsOut:
+        """Bulk reads, reads refused for want of an open case, reads outside office hours (default: 7 days)."""
+        from hub import audit
+
+        aware(since=since, until=until)
+        found = audit.unusual_reads(since or utcnow() - dt.timedelta(days=7), until)
+        return UnusualReadsOut(items=[UnusualReadOut(seq=u.seq, at=u.at, kind=u.kind, client_id=u.client_id,
+                                                     department=u.department, household_id=u.household_ref,
+                                                     detail=u.detail) for u in found])
+
+    # -- staff -------------------------------------------------------------------------------------
+    @app.get("/v1/sources", response_model=SourcesOut, tags=["validation"])
+    def get_sources(client: Staff, days: Annotated[int, Query(ge=1, le=366)] = 7) -> SourcesOut:
+        """Each source's health (latest probe), freshness (last complete fetch) and validation pass rate."""
+        from hub.health import overview
+
+        since = utcnow() - dt.timedelta(days=days)
+        return SourcesOut(since=since, items=[SourceHealthOut(**{k: v for k, v in o.items() if k != "failure"})
+                                              for o in overview(since)])
 
     console.install(app)
     return app

@@ -44,14 +44,25 @@ def report(*, household_ref: str, department: str, client_id: str, programme: st
 
 
 def household_list(household_ref: str, *, department: str, client_id: str, purpose: str) -> list[AssistanceGrant]:
-    """Every department's grants for the household, for a department that has a case for it (a ledger entry)."""
+    """Every department's grants for the household, for a department with an open case for it under that purpose
+    (hub.policy.open_case); a ledger entry either way."""
+    from hub.policy import open_case
+    from hub.store import utcnow
+
     with session() as s:
-        if not _has_case(s, household_ref, department):
-            raise NotYourHousehold(household_ref)
+        basis = open_case(s, department, household_ref, purpose, utcnow())
+        if basis is None:
+            ledger.append(s, "record.read_denied", {"client_id": client_id, "department": department,
+                                                    "purpose": purpose, "household_ref": household_ref,
+                                                    "what": "assistance", "why": "no_open_case"})
+    if basis is None:
+        raise NotYourHousehold(household_ref)
+    with session() as s:
         grants = s.scalars(select(AssistanceGrant).where(AssistanceGrant.household_ref == household_ref)
                            .order_by(AssistanceGrant.granted_from, AssistanceGrant.id)).all()
         ledger.append(s, "assistance.read", {"household_ref": household_ref, "department": department,
-                                             "client_id": client_id, "purpose": purpose, "grants": len(grants)})
+                                             "client_id": client_id, "purpose": purpose, "grants": len(grants),
+                                             "basis": basis})
         s.expunge_all()
         return grants
 

@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl = sub.add_parser("clients", help="API clients").add_subparsers(dest="clients", required=True)
     create = cl.add_parser("create", help="print a new API token")
     create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=["department", "auditor", "staff"])
+    create.add_argument("--role", required=True, choices=["department", "auditor", "staff", "admin"])
     create.add_argument("--department")
     create.set_defaults(func=cmd_clients_create)
 

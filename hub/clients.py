@@ -8,11 +8,12 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from hub.store import ApiClient, session
+from consent import ledger
+from hub.store import ApiClient, ConsoleSession, session
 
-ROLES = ("department", "auditor", "staff")
+ROLES = ("department", "auditor", "staff", "admin")
 _DEPT = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
 
 
@@ -28,8 +29,9 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_client(name: str, role: str, department: str | None = None) -> tuple[Client, str]:
-    """Create a client; return it and its token (shown once, never stored)."""
+def create_client(name: str, role: str, department: str | None = None, *,
+                  created_by: str | None = None) -> tuple[Client, str]:
+    """Create a client; return it and its token (shown once, never stored). A ledger entry names who did it."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if role == "department" and not (department and _DEPT.match(department)):
@@ -39,6 +41,8 @@ def create_client(name: str, role: str, department: str | None = None) -> tuple[
                     token_sha256=_hash(token))
     with session() as s:
         s.add(row)
+        ledger.append(s, "client.created", {"client_id": row.id, "role": role, "department": row.department,
+                                            "by": created_by or "cli"})
     return Client(row.id, row.name, row.role, row.department), token
 
 
@@ -55,3 +59,35 @@ def by_id(client_id: str) -> Client | None:
     with session() as s:
         row = s.get(ApiClient, client_id)
         return Client(row.id, row.name, row.role, row.department) if row and row.active else None
+
+
+def _row(row: ApiClient) -> dict:
+    return {"id": row.id, "name": row.name, "role": row.role, "department": row.department, "active": row.active,
+            "created_at": row.created_at}
+
+
+def describe(client_id: str) -> dict | None:
+    with session() as s:
+        row = s.get(ApiClient, client_id)
+        return _row(row) if row else None
+
+
+def listing(*, before: str | None = None, limit: int = 50) -> list[dict]:
+    """Every client, by id (keyset: ``before`` continues below that id)."""
+    q = select(ApiClient)
+    if before:
+        q = q.where(ApiClient.id < before)
+    with session() as s:
+        return [_row(r) for r in s.scalars(q.order_by(ApiClient.id.desc()).limit(limit))]
+
+
+def deactivate(client_id: str, *, by: str | None = None) -> bool:
+    """Revoke a client's token and end its console sessions; False when there is no such active client."""
+    with session() as s:
+        row = s.get(ApiClient, client_id)
+        if row is None or not row.active:
+            return False
+        row.active = False
+        s.execute(delete(ConsoleSession).where(ConsoleSession.client_id == client_id))
+        ledger.append(s, "client.deactivated", {"client_id": client_id, "by": by or "cli"})
+        return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, select
 
 from hub.store import FetchBatch, SourceCheck, session
 
@@ -40,3 +40,32 @@ def latest_checks() -> dict[str, SourceCheck]:
         rows = s.scalars(select(SourceCheck).where(SourceCheck.id.in_(latest))).all()
         s.expunge_all()
     return {r.source: r for r in rows}
+
+
+def overview(since) -> list[dict]:
+    """Per source, for staff: the latest probe, freshness (last complete fetch), and since ``since`` the validation
+    runs, their pass rate and the rows quarantined."""
+    from connectors.contracts import SPECS
+    from hub.store import QuarantinedRow, ValidationRun
+
+    checks = latest_checks()
+    with session() as s:
+        fresh = dict(s.execute(select(FetchBatch.source, func.max(FetchBatch.fetched_at))
+                               .where(FetchBatch.status == "complete").group_by(FetchBatch.source)).all())
+        runs = {src: (n, ok) for src, n, ok in s.execute(
+            select(ValidationRun.source, func.count(), func.sum(func.cast(ValidationRun.success, Integer)))
+            .where(ValidationRun.created_at >= since, ValidationRun.source.is_not(None))
+            .group_by(ValidationRun.source)).all()}
+        quarantined = dict(s.execute(select(QuarantinedRow.source, func.count())
+                                     .where(QuarantinedRow.created_at >= since)
+                                     .group_by(QuarantinedRow.source)).all())
+    out = []
+    for source in SPECS:
+        c = checks.get(source)
+        n, ok = runs.get(source, (0, 0))
+        out.append({"source": source, "up": c.ok if c else None, "latency_ms": c.latency_ms if c else None,
+                    "failure": c.failure if c else None, "checked_at": c.checked_at if c else None,
+                    "last_complete_fetch": fresh.get(source), "validation_runs": n,
+                    "validation_pass_rate": round((ok or 0) / n, 4) if n else None,
+                    "rows_quarantined": quarantined.get(source, 0)})
+    return out

@@ -469,11 +469,15 @@ def _engine(url: str) -> Engine:
     return eng
 
 
+@lru_cache(maxsize=8)
+def _factory(eng: Engine) -> sessionmaker:
+    return sessionmaker(eng, expire_on_commit=False)
+
+
 @contextmanager
 def session(url: str | None = None) -> Iterator[Session]:
     """A transaction: committed when the block ends, rolled back on error."""
-    factory = sessionmaker(engine(url), expire_on_commit=False)
-    with factory() as s:
+    with _factory(engine(url))() as s:
         with s.begin():
             yield s
 

@@ -74,7 +74,7 @@ def test_clients_create_prints_a_token_that_the_api_accepts(home):
     code = (
         "import sys; from fastapi.testclient import TestClient; from hub.api import create_app; "
         "c = TestClient(create_app()); "
-        "print(c.get('/v1/requests/x', headers={'Authorization': 'Bearer ' + sys.argv[1]}).status_code)"
+        "print(c.get('/v1/requests/' + '0' * 32, headers={'Authorization': 'Bearer ' + sys.argv[1]}).status_code)"
     )
     check = subprocess.run([sys.executable, "-c", code, token], env=home, capture_output=True, text=True)
     assert check.stdout.strip() == "404"  # authenticated, no such request

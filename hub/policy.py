@@ -1,0 +1,144 @@
+"""Who may read what: the declared access policy (department x purpose -> parts of the record, or answers only)
+and object-level authorization (a department reads only households it has an open case for).
+
+The policy is data (hub/access_policy.toml, or the file HUB_ACCESS_POLICY names), checked when loaded: an unknown
+field, purpose or programme is an error naming the rule, not a silent grant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import os
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import select
+
+from hub.intake import PURPOSES
+from hub.store import AssistanceGrant, Authorization, Request
+
+DEFAULT_POLICY = Path(__file__).with_name("access_policy.toml")
+FACTS = ("income", "contributions", "provident_fund", "properties", "market_entities", "vehicles_vessels",
+         "deposits", "securities", "insurance_cash_value", "internet_finance")
+ASSESSMENT = ("rules", "standard", "window", "members_counted", "income", "assets", "asset_test", "screening")
+FIELDS = frozenset(("request_id", "division", "members", "facts", "discrepancies", "assessment", "sources",
+                    "authority", *(f"facts.{k}" for k in FACTS), *(f"assessment.{k}" for k in ASSESSMENT)))
+PROGRAMMES = ("dibao", "low_income", "tekun", "expenditure_poverty")
+IDENTITY = ("schema", "household_ref", "purpose", "as_of", "version", "recorded_at")
+
+
+class PolicyError(ValueError):
+    """The policy file is malformed; the message names the rule and the problem."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    departments: tuple[str, ...]
+    purposes: tuple[str, ...]
+    fields: tuple[str, ...] = ()
+    answers: tuple[str, ...] = ()
+
+    def matches(self, department: str, purpose: str) -> bool:
+        return purpose in self.purposes and any(fnmatch.fnmatchcase(department, p) for p in self.departments)
+
+    @property
+    def returns(self) -> list[str]:
+        """What a read under this rule returns, as the ledger records it."""
+        return sorted(self.fields) if self.fields else [f"answers.{p}" for p in self.answers]
+
+
+def parse(text: str) -> tuple[Rule, ...]:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"not valid TOML: {exc}") from None
+    rules, names = [], set()
+    for i, r in enumerate(doc.get("rule") or [], 1):
+        name = r.get("name") or f"rule {i}"
+        def bad(what: str) -> PolicyError:
+            return PolicyError(f"{name}: {what}")
+        if name in names:
+            raise bad("the name is used twice")
+        names.add(name)
+        unknown = set(r) - {"name", "description", "departments", "purposes", "fields", "answers"}
+        if unknown:
+            raise bad(f"unknown keys {sorted(unknown)}")
+        depts, purposes = r.get("departments") or [], r.get("purposes") or []
+        fields, answers = r.get("fields") or [], r.get("answers") or []
+        if not depts or not all(isinstance(d, str) and d for d in depts):
+            raise bad("departments: a non-empty list of codes or prefixes like MZ-*")
+        if not purposes or set(purposes) - set(PURPOSES):
+            raise bad(f"purposes: a non-empty list of {', '.join(PURPOSES)}")
+        if bool(fields) == bool(answers):
+            raise bad("give either fields or answers")
+        if set(fields) - FIELDS:
+            raise bad(f"unknown fields {sorted(set(fields) - FIELDS)}")
+        if set(answers) - set(PROGRAMMES):
+            raise bad(f"answers: programmes among {', '.join(PROGRAMMES)}")
+        rules.append(Rule(name, r.get("description", ""), tuple(depts), tuple(purposes), tuple(fields), tuple(answers)))
+    if not rules:
+        raise PolicyError("the policy has no [[rule]]")
+    return tuple(rules)
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> tuple[Rule, ...]:
+    return parse(Path(path).read_text(encoding="utf-8"))
+
+
+def policy() -> tuple[Rule, ...]:
+    return _load(os.environ.get("HUB_ACCESS_POLICY") or str(DEFAULT_POLICY))
+
+
+def rule_for(department: str, purpose: str) -> Rule | None:
+    return next((r for r in policy() if r.matches(department, purpose)), None)
+
+
+def cut(content: dict, rule: Rule) -> dict:
+    """The part of a record's content the rule grants: its identity, and the rule's fields or answers."""
+    out = {k: content[k] for k in IDENTITY if k in content}
+    if rule.answers:
+        screening = content.get("assessment", {}).get("screening", {})
+        out["answers"] = {p: screening.get(p, {}).get("answer") for p in rule.answers}
+        return out
+    for path in rule.fields:
+        head, _, sub = path.partition(".")
+        if head not in content:
+            continue
+        if not sub:
+            out[head] = content[head]
+        elif isinstance(content[head], dict) and sub in content[head]:
+            out.setdefault(head, {})[sub] = content[head][sub]
+    return out
+
+
+# -- object-level authorization ---------------------------------------------------------------------------------
+def open_case(s, department: str, household_ref: str, purpose: str, now: dt.datetime) -> str | None:
+    """Why the department may read the household for the purpose, or None: a request of its own for that household
+    and purpose whose authorization holds now ("request:<id>"), or assistance it grants the household under that
+    programme today ("grant:<id>")."""
+    req = s.scalars(
+        select(Request.id).join(Authorization, Authorization.request_id == Request.id)
+        .where(Request.household_ref == household_ref, Request.department == department, Request.purpose == purpose,
+               Authorization.valid_from <= now, Authorization.valid_until >= now, Authorization.revoked_at.is_(None))
+        .limit(1)).first()
+    if req is None:  # a re-check's authorization is its application's
+        parent = s.scalars(
+            select(Request.id).join(Authorization, Authorization.request_id == Request.parent_id)
+            .where(Request.household_ref == household_ref, Request.department == department,
+                   Request.purpose == purpose, Authorization.valid_from <= now, Authorization.valid_until >= now,
+                   Authorization.revoked_at.is_(None)).limit(1)).first()
+        req = parent
+    if req is not None:
+        return f"request:{req}"
+    today = now.date()
+    grant = s.scalars(select(AssistanceGrant.id).where(
+        AssistanceGrant.household_ref == household_ref, AssistanceGrant.department == department,
+        AssistanceGrant.programme == purpose, AssistanceGrant.granted_from <= today,
+        (AssistanceGrant.granted_until.is_(None)) | (AssistanceGrant.granted_until >= today)).limit(1)).first()
+    return f"grant:{grant}" if grant else None
