@@ -1,11 +1,14 @@
-"""The web console served by ``hub api`` under /console/: sign-in, and the staff's validation pages.
+"""The web console served by ``hub api`` under /console/: sign-in, and the pages of each role.
 
 Sign-in takes the same token as the API (``hub clients create``) once; the browser then holds a random session
 token in an HttpOnly, SameSite=Strict cookie, of which the store keeps only the SHA-256. Pages are Chinese by
 default, English with ``?lang=en`` (remembered in a cookie).
 
-Staff pages: validation runs with their GX Data Docs (rendered from the stored, value-free results), and the
-quarantine with the reason of every rejected row. No page shows an ID number or a name.
+Staff pages (here): sources' health, freshness and validation pass rates; validation runs with their GX Data Docs
+(rendered from the stored, value-free results); the quarantine with the reason of every rejected row; alerts.
+Caseworkers' pages are in hub/console_case.py, auditors' in hub/console_audit.py. Staff and auditor pages show
+pseudonyms only; a caseworker sees the names and ID numbers of the households of their own department's cases.
+Tables staff and auditors would want in a spreadsheet have CSV and Excel downloads (hub/export.py).
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import delete, func, select
 
 from consent import ledger
 from hub import clients
+from hub.export import Column, download
 from hub.store import ConsoleSession, QuarantinedRow, ValidationRun, session, utcnow
 
 COOKIE, LANG_COOKIE = "hub_session", "hub_lang"
@@ -53,7 +58,7 @@ TEXT = {
     "down": ("异常", "down"),
     "latency": ("延迟（毫秒）", "Latency (ms)"),
     "fresh": ("最近完整获取", "Last complete fetch"),
-    "not_yet": ("该角色的页面尚在建设中。", "The pages for this role are not built yet."),
+    "not_yet": ("管理员请使用 API（/v1/clients）或命令行（hub clients）管理账号。", "Administrators manage clients through the API (/v1/clients) or the command line (hub clients)."),
     "when": ("时间", "When"),
     "source": ("数据来源", "Source"),
     "suite": ("校验套件", "Suite"),
@@ -77,6 +82,25 @@ TEXT = {
     "of": ("共", "of"),
     "across": ("跨数据源", "across sources"),
     "back": ("返回校验结果列表", "Back to the validation results"),
+    "unusual": ("异常查阅", "Unusual reads"),
+    "sources_page": ("数据源状态与校验通过率", "Sources: health, freshness, validation"),
+    "pass_rate": ("校验通过率", "Validation pass rate"),
+    "runs": ("校验次数", "Validation runs"),
+    "quarantined_rows": ("隔离行数", "Rows quarantined"),
+    "last_days": ("统计天数", "Days"),
+    "never": ("从未", "never"),
+    "download": ("下载", "Download"),
+    "csv": ("CSV 表格", "CSV"),
+    "excel": ("Excel 表格", "Excel"),
+    "requests": ("核对委托", "Requests"),
+    "new_request": ("发起核对", "New request"),
+    "audit": ("审计", "Audit"),
+    "status": ("状态", "Status"),
+    "purpose": ("用途", "Purpose"),
+    "case_ref": ("业务编号", "Case number"),
+    "created": ("创建时间", "Created"),
+    "household": ("家庭", "Household"),
+    "signed_in_as": ("当前身份", "Signed in as"),
     "gx_note": ("以下为 Great Expectations 生成的数据文档（仅含计数，不含任何数据值）。",
                 "Below: the Great Expectations Data Docs of this run (counts only, no data values)."),
 }
@@ -88,6 +112,47 @@ SOURCES = {
     "securities": ("证券", "securities"), "commercial_insurance": ("商业保险", "commercial insurance"),
     "internet_finance": ("互联网金融", "internet finance"),
 }
+
+PURPOSE_NAMES = {
+    "dibao": ("最低生活保障", "minimum living guarantee"), "low_income": ("低收入家庭", "low-income family"),
+    "tekun": ("特困人员供养", "support for persons in extreme poverty"), "temporary": ("临时救助", "temporary assistance"),
+    "medical": ("医疗救助", "medical assistance"), "housing": ("住房救助", "housing assistance"),
+    "education": ("教育救助", "education assistance"), "employment": ("就业救助", "employment assistance"),
+    "expenditure_poverty": ("支出型困难家庭", "expenditure poverty"),
+}
+RELATION_NAMES = {
+    "head": ("户主", "head"), "spouse": ("配偶", "spouse"), "son": ("子", "son"), "daughter": ("女", "daughter"),
+    "child": ("子女", "child"), "grandchild": ("孙子女", "grandchild"), "parent": ("父母", "parent"),
+    "other": ("其他", "other"),
+}
+STATUS_NAMES = {
+    "normal": ("正常", "normal"), "deceased": ("死亡", "deceased"), "moved_out": ("迁出", "moved out"),
+    "received": ("已受理", "received"), "running": ("核对中", "running"), "published": ("已出具报告", "published"),
+    "refused": ("未获授权", "refused"), "failed": ("失败", "failed"), "complete": ("完整", "complete"),
+    "incomplete": ("不完整", "incomplete"), "unavailable": ("不可用", "unavailable"),
+    "yes": ("符合", "yes"), "no": ("不符合", "no"), "needs_review": ("需人工复核", "needs review"),
+}
+KIND_NAMES = {
+    "entrustment.received": ("收到委托", "entrustment received"),
+    "authorization.granted": ("授权登记", "authorization granted"),
+    "authorization.revoked": ("撤回授权", "authorization revoked"),
+    "authorization.expired": ("授权到期", "authorization expired"),
+    "consent.allowed": ("授权核验通过", "consent allowed"), "consent.refused": ("授权核验拒绝", "consent refused"),
+    "household.lookup": ("户籍成员查询", "household lookup"),
+    "fetch.completed": ("数据获取", "data fetched"), "fetch.skipped": ("未获取", "fetch skipped"),
+    "validation.completed": ("数据校验", "data validated"), "record.published": ("出具核对报告", "record published"),
+    "publish.refused": ("未出具报告", "publication refused"), "publish.failed": ("出具失败", "publication failed"),
+    "record.read": ("查阅核对报告", "record read"), "record.read_denied": ("拒绝查阅", "read refused"),
+    "assistance.reported": ("报送救助结果", "assistance reported"), "assistance.read": ("查阅救助清单", "assistance read"),
+    "recheck.started": ("启动复核", "re-check started"), "data.purged": ("数据销毁", "data purged"),
+    "verification.triggered": ("启动核对流程", "verification started"),
+    "subscription.created": ("订阅变更通知", "subscription created"),
+    "client.created": ("创建账号", "client created"), "client.deactivated": ("停用账号", "client deactivated"),
+    "console.signed_in": ("登录控制台", "console sign-in"), "audit.read": ("审计查询", "audit read"),
+    "alert.acknowledged": ("确认告警", "alert acknowledged"),
+}
+ROLE_NAMES = {"department": ("经办人员", "caseworker"), "auditor": ("审计人员", "auditor"),
+              "staff": ("核对中心工作人员", "verification staff"), "admin": ("系统管理员", "administrator")}
 
 _templates = None
 
@@ -117,7 +182,14 @@ def page(request: Request, name: str, status_code: int = 200, **context) -> HTML
     def source_name(key: str | None) -> str:
         return SOURCES.get(key, (key or t("across"),) * 2)[i] if key else t("across")
 
-    html = templates().get_template(name).render(t=t, lang=lang, source_name=source_name, request=request, **context)
+    def label(table: dict, key: str | None) -> str:
+        return table.get(key, (key or "",) * 2)[i]
+
+    html = templates().get_template(name).render(
+        t=t, lang=lang, source_name=source_name, request=request, purpose_name=lambda k: label(PURPOSE_NAMES, k),
+        relation_name=lambda k: label(RELATION_NAMES, k), status_name=lambda k: label(STATUS_NAMES, k),
+        kind_name=lambda k: label(KIND_NAMES, k), role_name=lambda k: label(ROLE_NAMES, k),
+        reason_text=lambda text: (text or "").split(" / ")[i if " / " in (text or "") else 0], **context)
     resp = HTMLResponse(html, status_code=status_code)
     return secured(resp, request)
 
@@ -170,14 +242,18 @@ def console_client(request: Request) -> clients.Client:
     return client
 
 
-def staff_console(client: Annotated[clients.Client, Depends(console_client)]) -> clients.Client:
-    if client.role != "staff":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "staff only")
-    return client
+def console_role(role: str):
+    """A dependency admitting signed-in clients of one role (403 for the others)."""
+    def check(client: Annotated[clients.Client, Depends(console_client)]) -> clients.Client:
+        if client.role != role:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"{role} only")
+        return client
+    return check
 
 
-Staff = Annotated[clients.Client, Depends(staff_console)]
+Staff = Annotated[clients.Client, Depends(console_role("staff"))]
 Signed = Annotated[clients.Client, Depends(console_client)]
+Format = Annotated[str, PathParam(pattern="^(csv|xlsx)$")]
 
 
 # -- queries shared with the JSON API ---------------------------------------------------------
@@ -307,6 +383,60 @@ def quarantine_page(
                 source=source, check=check, more=len(rows) == PAGE)
 
 
+SOURCE_COLUMNS = [
+    Column("source_name", "数据来源", "Source"), Column("up", "连通", "Up"), Column("latency_ms", "延迟（毫秒）", "Latency (ms)"),
+    Column("checked_at", "探测时间", "Checked at"), Column("last_complete_fetch", "最近完整获取", "Last complete fetch"),
+    Column("validation_runs", "校验次数", "Validation runs"), Column("validation_pass_rate", "校验通过率", "Pass rate"),
+    Column("rows_quarantined", "隔离行数", "Rows quarantined"),
+]
+QUARANTINE_COLUMNS = [
+    Column("created_at", "时间", "When"), Column("source", "数据来源", "Source"), Column("expectation", "校验项", "Check"),
+    Column("reason", "原因", "Reason"), Column("request_id", "委托", "Request"), Column("batch_id", "批次", "Batch"),
+    Column("row_no", "行号", "Row"), Column("person_ref", "人员（假名）", "Person (pseudonym)"),
+    Column("validation_run_id", "校验运行", "Validation run"),
+]
+EXPORT_MAX = 50_000
+
+
+def _days(days: int | None) -> int:
+    return days if days and 1 <= days <= 366 else 7
+
+
+def sources_rows(days: int, lang: str) -> list[dict]:
+    from hub.health import overview
+
+    i = 1 if lang == "en" else 0
+    rows = overview(utcnow() - dt.timedelta(days=days))
+    for r in rows:
+        r["source_name"] = SOURCES[r["source"]][i] if r["source"] in SOURCES else r["source"]
+    return rows
+
+
+@router.get("/sources", response_class=HTMLResponse)
+def sources_page(request: Request, client: Staff, days: Annotated[int | None, Query(ge=1, le=366)] = None
+                 ) -> HTMLResponse:
+    """Each source's health, freshness and validation pass rate, with charts."""
+    return page(request, "sources.html", client=client, rows=sources_rows(_days(days), lang_of(request)),
+                days=_days(days))
+
+
+@router.get("/sources.{fmt}")
+def sources_export(request: Request, fmt: Format, client: Staff,
+                   days: Annotated[int | None, Query(ge=1, le=366)] = None) -> Response:
+    return download(sources_rows(_days(days), lang_of(request)), SOURCE_COLUMNS, fmt, "sources", lang_of(request))
+
+
+@router.get("/quarantine.{fmt}")
+def quarantine_export(request: Request, fmt: Format, client: Staff,
+                      source: Annotated[str | None, Query(max_length=32)] = None,
+                      check: Annotated[str | None, Query(max_length=96)] = None) -> Response:
+    rows, _ = quarantined(source=source or None, expectation=check or None, limit=EXPORT_MAX)
+    out = [{"created_at": q.created_at, "source": q.source, "expectation": q.expectation,
+            "reason": q.reason, "request_id": rid, "batch_id": q.batch_id, "row_no": q.row_no,
+            "person_ref": q.person_ref, "validation_run_id": q.validation_run_id} for q, rid in rows]
+    return download(out, QUARANTINE_COLUMNS, fmt, "quarantine", lang_of(request))
+
+
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, client: Staff) -> HTMLResponse:
     """Failed pipeline tasks (the DAGs' failure callback) and each source's latest health check."""
@@ -328,7 +458,11 @@ def acknowledge_alert(request: Request, alert_id: int, client: Staff) -> Respons
 
 def install(app) -> None:
     """Mount the console on the API's app."""
+    from hub import console_audit, console_case
+
     app.include_router(router)
+    app.include_router(console_case.router)
+    app.include_router(console_audit.router)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
