@@ -77,6 +77,43 @@ def cmd_clients_create(args) -> int:
     return 0
 
 
+def cmd_clients_list(_args) -> int:
+    from hub.clients import listing
+
+    for c in listing(limit=10_000):
+        print(f"{c['id']}  {c['role']:<10} {c['department'] or '-':<12} {'active' if c['active'] else 'inactive':<8} "
+              f"{c['name']}")
+    return 0
+
+
+def cmd_clients_deactivate(args) -> int:
+    from hub.clients import deactivate
+
+    if not deactivate(args.client_id):
+        print("error: no such active client", file=sys.stderr)
+        return 1
+    print(f"client {args.client_id} deactivated: its token and console sessions no longer work")
+    return 0
+
+
+def cmd_policy(args) -> int:
+    """Check an access policy file (default: the one in force) and print what each rule grants."""
+    from hub.policy import DEFAULT_POLICY, PolicyError, parse
+
+    import os
+
+    path = Path(args.file or os.environ.get("HUB_ACCESS_POLICY") or DEFAULT_POLICY)
+    try:
+        rules = parse(path.read_text(encoding="utf-8"))
+    except (OSError, PolicyError) as exc:
+        print(f"error: {path}: {exc}", file=sys.stderr)
+        return 1
+    for r in rules:
+        print(f"{r.name}: {', '.join(r.departments)} x {', '.join(r.purposes)} -> {', '.join(r.returns)}")
+    print(f"{path}: {len(rules)} rules, valid")
+    return 0
+
+
 def _read_json(path: str, what: str):
     """The JSON document at ``path`` (- for standard input), or None after saying why it cannot be read."""
     try:
@@ -339,6 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["department", "auditor", "staff", "admin"])
     create.add_argument("--department")
     create.set_defaults(func=cmd_clients_create)
+    cl.add_parser("list", help="every client (no tokens: only their hashes are kept)").set_defaults(func=cmd_clients_list)
+    deact = cl.add_parser("deactivate", help="revoke a client's token and console sessions")
+    deact.add_argument("client_id")
+    deact.set_defaults(func=cmd_clients_deactivate)
+
+    pol = sub.add_parser("policy", help="the access policy (department x purpose -> what of the record)")
+    pol.add_argument("action", choices=["check"])
+    pol.add_argument("file", nargs="?", help="a policy TOML file (default: the one in force)")
+    pol.set_defaults(func=cmd_policy)
 
     rq = sub.add_parser("request", help="department requests").add_subparsers(dest="request", required=True)
     rc = rq.add_parser("create", help="store a request with its authorizations; print its id")

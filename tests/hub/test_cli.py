@@ -104,3 +104,29 @@ def test_agencies_serve_refuses_an_unknown_profile(home):
     assert hub(home, "init").returncode == 0
     out = hub(home, "agencies", "serve", "--faults", "chaos", "--households", "5")
     assert out.returncode == 2 and "unknown fault profile" in out.stderr
+
+
+def test_policy_check_accepts_the_shipped_policy_and_names_the_rule_of_a_bad_one(home, tmp_path):
+    ok = hub(home, "policy", "check")
+    assert ok.returncode == 0 and "6 rules, valid" in ok.stdout and "medical-security: YB-*" in ok.stdout
+    bad = tmp_path / "policy.toml"
+    bad.write_text('[[rule]]\nname = "leaky"\ndepartments = ["YB-*"]\npurposes = ["medical"]\n'
+                   'fields = ["members", "bank_accounts"]\n', encoding="utf-8")
+    out = hub(home, "policy", "check", str(bad))
+    assert out.returncode == 1 and "leaky: unknown fields ['bank_accounts']" in out.stderr
+
+
+def test_a_deactivated_client_is_refused_at_once(home):
+    assert hub(home, "init").returncode == 0
+    token = hub(home, "clients", "create", "--name", "staff", "--role", "staff").stdout.strip()
+    client_id = next(line.split()[0] for line in hub(home, "clients", "list").stdout.splitlines() if "staff" in line)
+    code = ("import sys; from fastapi.testclient import TestClient; from hub.api import create_app; "
+            "print(TestClient(create_app()).get('/v1/sources', headers={'Authorization': 'Bearer ' + sys.argv[1]})"
+            ".status_code)")
+    ask = [sys.executable, "-c", code, token]
+    assert subprocess.run(ask, env=home, capture_output=True, text=True).stdout.strip() == "200"
+    assert hub(home, "clients", "deactivate", client_id).returncode == 0
+    assert subprocess.run(ask, env=home, capture_output=True, text=True).stdout.strip() == "401"
+    assert hub(home, "clients", "deactivate", client_id).returncode == 1
+    listed = hub(home, "clients", "list").stdout
+    assert "inactive" in listed and token not in listed
