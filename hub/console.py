@@ -18,6 +18,7 @@ import hashlib
 import secrets
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
@@ -151,6 +152,19 @@ KIND_NAMES = {
     "console.signed_in": ("登录控制台", "console sign-in"), "audit.read": ("审计查询", "audit read"),
     "alert.acknowledged": ("确认告警", "alert acknowledged"),
 }
+REASON_NAMES = {  # why a source is not complete (fetch_batches.reason)
+    "MEMBERS_NOT_AUTHORIZED": ("部分成员未授权查询该来源", "some members did not authorize this source"),
+    "MEMBERS_NOT_ANSWERED": ("部分成员未获答复", "some members were not answered"),
+    "MEMBERS_NOT_FOUND": ("部分成员在该来源无记录", "some members are not known to this source"),
+    "ROWS_QUARANTINED": ("部分数据未通过校验，已隔离", "some rows failed validation and were quarantined"),
+    "BATCH_REJECTED": ("答复格式不符，整批拒收", "the answer's format is wrong: the batch was rejected"),
+    "UNREACHABLE": ("无法连接", "unreachable"), "TIMEOUT": ("超时", "timed out"),
+    "SERVER_ERROR": ("对方系统错误", "the agency's system failed"), "RATE_LIMITED": ("请求过于频繁", "rate limited"),
+    "REFUSED": ("对方拒绝", "refused by the agency"), "BAD_REQUEST": ("请求被拒", "request rejected"),
+    "BAD_RESPONSE": ("答复无法读取", "the answer could not be read"),
+    "CIRCUIT_OPEN": ("暂停调用（连续失败）", "paused after repeated failures"),
+    "DEADLINE": ("超出时限", "deadline passed"),
+}
 ROLE_NAMES = {"department": ("经办人员", "caseworker"), "auditor": ("审计人员", "auditor"),
               "staff": ("核对中心工作人员", "verification staff"), "admin": ("系统管理员", "administrator")}
 
@@ -186,12 +200,30 @@ def page(request: Request, name: str, status_code: int = 200, **context) -> HTML
         return table.get(key, (key or "",) * 2)[i]
 
     html = templates().get_template(name).render(
-        t=t, lang=lang, source_name=source_name, request=request, purpose_name=lambda k: label(PURPOSE_NAMES, k),
+        t=t, lang=lang, source_name=source_name, request=request, lang_href=language_switch(request, lang),
+        purpose_name=lambda k: label(PURPOSE_NAMES, k),
         relation_name=lambda k: label(RELATION_NAMES, k), status_name=lambda k: label(STATUS_NAMES, k),
         kind_name=lambda k: label(KIND_NAMES, k), role_name=lambda k: label(ROLE_NAMES, k),
+        reason_name=lambda k: label(REASON_NAMES, k),
         reason_text=lambda text: (text or "").split(" / ")[i if " / " in (text or "") else 0], **context)
     resp = HTMLResponse(html, status_code=status_code)
     return secured(resp, request)
+
+
+# the form each form's answer came from: a POSTed page's address cannot be fetched again
+FORM_OF = {"/console/login": "/console/login", "/console/requests/lookup": "/console/requests/new",
+           "/console/requests": "/console/requests/new", "/console/audit/person": "/console/audit/"}
+
+
+def language_switch(request: Request, lang: str) -> str:
+    """The address of this page in the other language: the same page with the same query (a record needs its
+    purpose, a filtered list keeps its filter); for the answer to a form, the form's own page."""
+    if request.method == "GET" and request.url.path.startswith("/console"):
+        path = request.url.path
+        keep = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    else:
+        path, keep = FORM_OF.get(request.url.path, "/console/"), []
+    return f"{path}?{urlencode(keep + [('lang', 'zh' if lang == 'en' else 'en')])}"
 
 
 def secured(resp: Response, request: Request) -> Response:

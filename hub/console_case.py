@@ -59,6 +59,7 @@ TEXT.update({
     "read_record": ("查看核对报告", "Read the record"),
     "not_published": ("核对报告尚未出具。", "The record is not published yet."),
     "record": ("家庭经济状况核对报告", "Household economic status record"),
+    "division": ("户籍所在地", "Registered in"),
     "version": ("版本", "Version"),
     "as_of": ("核对时点", "As of"),
     "screening": ("救助资格初筛", "Screening"),
@@ -191,13 +192,13 @@ async def submit_request(request: Request, client: Caseworker) -> Response:
         guardian = str(form.get(f"m{k}_guardian", ""))
         if own:
             consent["evidence_sha256"] = own
-            fin_sources = [s for s in sources if s in FINANCIAL]
-            if fin and fin_sources:
-                consent["financial_consent"] = {"sources": fin_sources, "evidence_sha256": fin}
         elif guardian in by_index:
             consent["guardian_id_number"] = by_index[guardian]
         else:
             continue  # no form: the member is named but has not authorized; the gate refuses their fetches
+        fin_sources = [s for s in sources if s in FINANCIAL]
+        if fin and fin_sources:  # the separate financial consent: the member's own, or the guardian's for a minor
+            consent["financial_consent"] = {"sources": fin_sources, "evidence_sha256": fin}
         consents.append(consent)
     now = utcnow()
 
