@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import select
 
 from consent import ledger
@@ -23,9 +27,20 @@ from hub.store import Request as RequestRow
 from hub.store import session, utcnow
 
 Purpose = Literal[tuple(PURPOSES)]  # type: ignore[valid-type]
+TEXT = r"^[^\x00]*$"  # what reaches the database as text: PostgreSQL refuses NUL characters
 
 
 # -- models: what comes in, what goes out -----------------------------------------------------
+class Problem(BaseModel):
+    loc: list[str | int] = Field(description="where: body, query or path, then the field")
+    msg: str
+
+
+class ErrorOut(BaseModel):
+    detail: str | list[Problem] | dict = Field(description="what is wrong: a sentence, the fields at fault, or "
+                                               "{problems: [...]}; never an ID number or a name")
+
+
 class MemberIn(BaseModel):
     id_number: str = Field(description="resident ID number (GB 11643)")
     name: str
@@ -55,7 +70,7 @@ class AuthorizationIn(BaseModel):
 
 class RequestIn(BaseModel):
     purpose: Purpose
-    case_ref: str
+    case_ref: str = Field(pattern=TEXT)
     sources: list[str]
     members: list[MemberIn]
     authorization: AuthorizationIn | None = None
@@ -96,11 +111,13 @@ class RecordOut(BaseModel):
 
 
 class AssistanceIn(BaseModel):
-    household_id: str = Field(max_length=40, description="the household's id in the hub (its records' household_id)")
+    household_id: str = Field(max_length=40, pattern=TEXT, description="the household's id in the hub (its records' "
+                              "household_id)")
     programme: Purpose = Field(description="what was granted")
     granted_from: dt.date
     granted_until: dt.date | None = Field(None, description="empty while it runs")
-    request_id: str | None = Field(None, max_length=32, description="the verification the grant rests on")
+    request_id: str | None = Field(None, max_length=32, pattern=TEXT, description="the verification the grant rests "
+                                   "on")
 
 
 class AssistanceOut(BaseModel):
@@ -133,7 +150,7 @@ class RequestsOut(BaseModel):
 
 
 class ClientIn(BaseModel):
-    name: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=128, pattern=TEXT)
     role: Literal["department", "auditor", "staff", "admin"]
     department: str | None = Field(None, max_length=64, description="the department code (department clients)")
 
@@ -224,8 +241,30 @@ class SourcesOut(BaseModel):
     items: list[SourceHealthOut]
 
 
+class LookupIn(BaseModel):
+    id_number: str = Field(min_length=15, max_length=18, description="one member's resident ID number")
+    purpose: Purpose
+    evidence_sha256: str = Field(min_length=64, max_length=64, description="SHA-256 (hex) of that member's signed "
+                                 "authorization form")
+
+
+class LookupMember(BaseModel):
+    id_number: str
+    name: str
+    sex: str
+    birth_date: dt.date
+    relation: str
+    status: str = Field(description="normal, deceased or moved_out")
+
+
+class LookupOut(BaseModel):
+    members: list[LookupMember] = Field(description="the household as household registration knows it, normal "
+                                        "status first: the caseworker checks them and submits POST /v1/requests")
+
+
 class SubscriptionIn(BaseModel):
-    url: str = Field(max_length=2048, description="the department's webhook (https; http only on this machine)")
+    url: str = Field(max_length=2048, pattern=TEXT, description="the department's webhook (https; http only on this "
+                     "machine)")
 
 
 class SubscriptionOut(BaseModel):
@@ -323,22 +362,51 @@ Staff = Annotated[clients.Client, Depends(role_required("staff"))]
 Auditor = Annotated[clients.Client, Depends(role_required("auditor"))]
 Admin = Annotated[clients.Client, Depends(role_required("admin"))]
 Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
-Before = Annotated[int | None, Query(ge=1, le=2**62, description="continue below this id (from `next_before`)")]
+MAX_ID = 2**31 - 1  # the store's integer ids and ledger seqs (a PostgreSQL integer)
+Before = Annotated[int | None, Query(ge=1, le=MAX_ID, description="continue below this id (from `next_before`)")]
 HEX32 = r"^[0-9a-f]{32}$"
 HOUSEHOLD = r"^hh_[0-9a-f]{32}$"
 PERSON = r"^p_[0-9a-f]{32}$"
 RequestId = Annotated[str, PathParam(pattern=HEX32, description="the request's id")]
 HouseholdId = Annotated[str, PathParam(pattern=HOUSEHOLD, description="the household's id (a keyed pseudonym)")]
-Moment = Annotated[dt.datetime | None, Query(description="ISO 8601 with a time zone offset")]
-ERRORS = {401: {"description": "no valid bearer token"}, 403: {"description": "not for this client's role"},
-          429: {"description": "rate limit: wait as Retry-After says"}}
+
+
+def _iso(value):
+    """ISO 8601 only: pydantic would also read a number as seconds since 1970."""
+    if isinstance(value, str) and not re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]", value):
+        raise ValueError("an ISO 8601 date and time with a time zone offset")
+    return value
+
+
+IsoMoment = Annotated[dt.datetime | None, BeforeValidator(_iso)]
+Moment = Annotated[IsoMoment, Query(description="ISO 8601 with a time zone offset")]
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+ERRORS = {401: {"model": ErrorOut, "description": "no valid bearer token"},
+          403: {"model": ErrorOut, "description": "not for this client's role"},
+          422: {"model": ErrorOut, "description": "the input is not acceptable: the fields at fault, never their "
+                "values"},
+          429: {"model": ErrorOut, "description": "rate limit: wait as Retry-After says", "headers": RETRY_AFTER}}
+BAD_BODY = {400: {"model": ErrorOut, "description": "the body could not be read (not UTF-8 JSON)"}}
+NOT_FOUND = {404: {"model": ErrorOut, "description": "no such object for this client (the same whether it exists or "
+                   "not)"}}
 NOT_ENTITLED = "no record this department may read for that purpose"
+
+
+def in_range(moment: dt.datetime) -> bool:
+    """Whether the moment has a UTC equivalent (the store keeps UTC): 0001-01-01T00:00+08:00 has none."""
+    try:
+        moment.astimezone(dt.timezone.utc)
+    except OverflowError:
+        return False
+    return True
 
 
 def aware(**moments: dt.datetime | None) -> None:
     for name, moment in moments.items():
         if moment is not None and moment.tzinfo is None:
             raise HTTPException(422, f"{name} needs a time zone offset")
+        if moment is not None and not in_range(moment):
+            raise HTTPException(422, f"{name} is out of range")
 
 
 # -- services ---------------------------------------------------------------------------------
@@ -382,24 +450,25 @@ def read_record(household_id: str, purpose: str, as_of: dt.datetime | None, clie
     from hub.crypto import canonical_json, keyring
 
     rule = policy.rule_for(client.department or "", purpose)
-    now = utcnow()
-    with session() as s:
-        basis = policy.open_case(s, client.department or "", household_id, purpose, now) if rule else None
+    with session() as s:  # one transaction: the check, the read and its ledger entry
+        basis = policy.open_case(s, client.department or "", household_id, purpose, utcnow()) if rule else None
         if basis is None:  # the same answer whether the household exists or not
             ledger.append(s, "record.read_denied", {"client_id": client.id, "department": client.department,
                                                     "purpose": purpose, "household_ref": household_id[:40],
                                                     "why": "no_policy" if rule is None else "no_open_case"})
-    if basis is None:
+        else:
+            try:
+                record, content = load_record(household_id, as_of=as_of, valid_at=valid_at, s=s)
+            except RecordNotFound:
+                record = None
+            else:
+                ledger.append(s, "record.read", {"client_id": client.id, "department": client.department,
+                                                 "purpose": purpose, "household_ref": household_id,
+                                                 "version": record.version, "basis": basis, "policy_rule": rule.name,
+                                                 "fields": rule.returns})
+    if basis is None or record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_ENTITLED)
-    try:
-        record, content = load_record(household_id, as_of=as_of, valid_at=valid_at)
-    except RecordNotFound:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_ENTITLED) from None
     view = policy.cut(content, rule)
-    with session() as s:
-        ledger.append(s, "record.read", {"client_id": client.id, "department": client.department, "purpose": purpose,
-                                         "household_ref": household_id, "version": record.version, "basis": basis,
-                                         "policy_rule": rule.name, "fields": rule.returns})
     return RecordOut(household_id=record.household_ref, version=record.version, as_of=record.as_of,
                      recorded_at=record.recorded_at, completeness=record.completeness,
                      content_sha256=record.content_sha256, policy_rule=rule.name, fields=rule.returns,
@@ -437,6 +506,7 @@ def trigger_verification(request_id: str) -> str | None:
 # -- the app ----------------------------------------------------------------------------------
 def create_app() -> FastAPI:
     app = FastAPI(title="Verification hub API (社会救助家庭经济状况核对平台)", version="1", responses=ERRORS)
+    limiter()  # a bad HUB_API_RATE stops the start, not every request
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -444,12 +514,23 @@ def create_app() -> FastAPI:
         problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         return JSONResponse({"detail": problems}, status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:  # Starlette names the methods of one route only: name every route's on the path
+            allowed = {m for r in app.routes if isinstance(r, APIRoute) and r.path_regex.match(request.url.path)
+                       for m in r.methods}
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+        return await http_exception_handler(request, exc)
+
     @app.get("/health", tags=["meta"])
     def health() -> dict:
         return {"status": "ok"}
 
-    @app.post("/v1/requests", status_code=201, response_model=RequestOut, tags=["requests"])
+    @app.post("/v1/requests", status_code=201, response_model=RequestOut, tags=["requests"], responses=BAD_BODY)
     def post_request(body: RequestIn, client: Department) -> RequestOut:
+        auth = body.authorization
+        if auth is not None and not (in_range(auth.valid_from) and in_range(auth.valid_until)):
+            raise HTTPException(422, {"problems": ["authorization: valid_from and valid_until are out of range"]})
         doc = body.model_dump(mode="json", exclude_none=True)
         try:
             request_id = create_request(doc, department=client.department, client_id=client.id)
@@ -469,18 +550,41 @@ def create_app() -> FastAPI:
                                 household_id=r.household_ref, created_at=r.created_at) for r in rows]
         return RequestsOut(items=items, next_before=items[-1].id if len(items) == limit else None)
 
-    @app.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"])
+    @app.post("/v1/household-lookup", response_model=LookupOut, tags=["requests"], responses={
+        **BAD_BODY, **NOT_FOUND,
+        503: {"model": ErrorOut, "description": "household registration is unavailable: retry after Retry-After",
+              "headers": RETRY_AFTER}})
+    def post_household_lookup(body: LookupIn, client: Department) -> LookupOut:
+        """一证通办: the members of a household from household registration, given one member's ID number and the
+        hash of their signed authorization form. The ID number travels in the body only; the lookup is a ledger
+        entry with pseudonyms."""
+        from hub import lookup
+
+        try:
+            found = lookup.household_members(body.id_number, department=client.department, client_id=client.id,
+                                             purpose=body.purpose, evidence_sha256=body.evidence_sha256)
+        except lookup.BadLookup as exc:
+            raise HTTPException(422, str(exc)) from None
+        except lookup.NotRegistered:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "household registration does not know this person") from None
+        except lookup.LookupUnavailable as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"household registration is unavailable "
+                                f"({exc.failure}); try again later", headers={"Retry-After": "30"}) from None
+        return LookupOut(members=[LookupMember(id_number=m.id_number, name=m.name, sex=m.sex, birth_date=m.birth_date,
+                                               relation=m.relation, status=m.status) for m in found])
+
+    @app.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"], responses=NOT_FOUND)
     def get_request(request_id: RequestId, client: Department) -> RequestOut:
         return request_view(request_id, client)
 
-    @app.get("/v1/households/{household_id}/record", response_model=RecordOut, tags=["records"])
+    @app.get("/v1/households/{household_id}/record", response_model=RecordOut, tags=["records"], responses=NOT_FOUND)
     def get_record(
         household_id: HouseholdId,
         client: Department,
         purpose: Annotated[Purpose, Query(description="why the department reads the record")],
-        as_of: Annotated[dt.datetime | None, Query(description="the record as the hub had published it then "
+        as_of: Annotated[IsoMoment, Query(description="the record as the hub had published it then "
                                                    "(transaction time)")] = None,
-        valid_at: Annotated[dt.datetime | None, Query(description="the latest record describing the household no "
+        valid_at: Annotated[IsoMoment, Query(description="the latest record describing the household no "
                                                       "later than this moment (valid time)")] = None,
     ) -> RecordOut:
         """The household's record, cut to what the access policy grants this department for this purpose. Only for
@@ -512,7 +616,8 @@ def create_app() -> FastAPI:
         return {"algorithm": "Ed25519", "raw_base64url": keyring().public_key_b64(),
                 "pem": key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")}
 
-    @app.post("/v1/assistance", status_code=201, response_model=AssistanceOut, tags=["assistance"])
+    @app.post("/v1/assistance", status_code=201, response_model=AssistanceOut, tags=["assistance"],
+              responses={**BAD_BODY, **NOT_FOUND})
     def post_assistance(body: AssistanceIn, client: Department) -> AssistanceOut:
         """Report assistance granted to a household the department has a request for."""
         from hub import assistance
@@ -532,7 +637,8 @@ def create_app() -> FastAPI:
             return AssistanceOut(id=g.id, department=g.department, programme=g.programme,
                                  granted_from=g.granted_from, granted_until=g.granted_until, reported_at=g.reported_at)
 
-    @app.get("/v1/households/{household_id}/assistance", response_model=AssistanceListOut, tags=["assistance"])
+    @app.get("/v1/households/{household_id}/assistance", response_model=AssistanceListOut, tags=["assistance"],
+             responses=NOT_FOUND)
     def get_assistance(household_id: HouseholdId, client: Department,
                        purpose: Annotated[Purpose, Query(description="why the department reads the list")]
                        ) -> AssistanceListOut:
@@ -547,7 +653,8 @@ def create_app() -> FastAPI:
             AssistanceOut(id=g.id, department=g.department, programme=g.programme, granted_from=g.granted_from,
                           granted_until=g.granted_until, reported_at=g.reported_at) for g in grants])
 
-    @app.post("/v1/subscriptions", status_code=201, response_model=SubscriptionOut, tags=["notifications"])
+    @app.post("/v1/subscriptions", status_code=201, response_model=SubscriptionOut, tags=["notifications"],
+              responses=BAD_BODY)
     def post_subscription(body: SubscriptionIn, client: Department) -> SubscriptionOut:
         """Change notifications (record.changed) for the households the department has requests for."""
         from hub.notify import BadSubscription, subscribe
@@ -556,15 +663,17 @@ def create_app() -> FastAPI:
             sub_id, secret = subscribe(client.department, client.id, body.url)
         except BadSubscription as exc:
             raise HTTPException(422, str(exc)) from None
+        except ValueError:  # urlsplit: e.g. an unclosed [IPv6 address
+            raise HTTPException(422, "url: not a valid address") from None
         return SubscriptionOut(id=sub_id, url=body.url, secret=secret)
 
     @app.get("/v1/quarantine", response_model=QuarantineOut, tags=["validation"])
     def get_quarantine(
         client: Staff, limit: Limit = 50, before: Before = None,
-        source: Annotated[str | None, Query(max_length=32)] = None,
-        expectation: Annotated[str | None, Query(max_length=96)] = None,
-        request_id: Annotated[str | None, Query(max_length=32)] = None,
-        batch_id: Annotated[str | None, Query(max_length=32)] = None,
+        source: Annotated[str | None, Query(max_length=32, pattern=TEXT)] = None,
+        expectation: Annotated[str | None, Query(max_length=96, pattern=TEXT)] = None,
+        request_id: Annotated[str | None, Query(max_length=32, pattern=TEXT)] = None,
+        batch_id: Annotated[str | None, Query(max_length=32, pattern=TEXT)] = None,
     ) -> QuarantineOut:
         rows, counts = console.quarantined(source=source, expectation=expectation, request_id=request_id,
                                            batch_id=batch_id, before=before, limit=limit)
@@ -578,9 +687,9 @@ def create_app() -> FastAPI:
     @app.get("/v1/validation-runs", response_model=ValidationRunsOut, tags=["validation"])
     def get_validation_runs(
         client: Staff, limit: Limit = 50, before: Before = None,
-        source: Annotated[str | None, Query(max_length=32)] = None, failed: bool = False,
-        run_id: Annotated[str | None, Query(max_length=250)] = None,
-        request_id: Annotated[str | None, Query(max_length=32)] = None,
+        source: Annotated[str | None, Query(max_length=32, pattern=TEXT)] = None, failed: bool = False,
+        run_id: Annotated[str | None, Query(max_length=250, pattern=TEXT)] = None,
+        request_id: Annotated[str | None, Query(max_length=32, pattern=TEXT)] = None,
     ) -> ValidationRunsOut:
         runs = console.validation_runs(source=source, failed_only=failed, run_id=run_id, request_id=request_id,
                                        before=before, limit=limit)
@@ -592,7 +701,7 @@ def create_app() -> FastAPI:
         return ValidationRunsOut(items=items, next_before=items[-1].id if len(items) == limit else None)
 
     # -- admin: clients --------------------------------------------------------------------------
-    @app.post("/v1/clients", status_code=201, response_model=NewClientOut, tags=["admin"])
+    @app.post("/v1/clients", status_code=201, response_model=NewClientOut, tags=["admin"], responses=BAD_BODY)
     def post_client(body: ClientIn, client: Admin) -> NewClientOut:
         """A new client and its token (shown once)."""
         try:
@@ -608,7 +717,7 @@ def create_app() -> FastAPI:
         items = [ClientOut(**c) for c in clients.listing(before=before, limit=limit)]
         return ClientsOut(items=items, next_before=items[-1].id if len(items) == limit else None)
 
-    @app.post("/v1/clients/{client_id}/deactivate", response_model=ClientOut, tags=["admin"])
+    @app.post("/v1/clients/{client_id}/deactivate", response_model=ClientOut, tags=["admin"], responses=NOT_FOUND)
     def deactivate_client(client_id: Annotated[str, PathParam(pattern=HEX32)], client: Admin) -> ClientOut:
         """Revoke a client's token (and its console sessions) at once."""
         if client_id == client.id:
@@ -621,7 +730,8 @@ def create_app() -> FastAPI:
     @app.get("/v1/audit/events", response_model=LedgerEntriesOut, tags=["audit"])
     def get_audit_events(
         client: Auditor, limit: Limit = 50, before: Before = None,
-        kind: Annotated[str | None, Query(max_length=48)] = None, since: Moment = None, until: Moment = None,
+        kind: Annotated[str | None, Query(max_length=48, pattern=TEXT)] = None, since: Moment = None,
+        until: Moment = None,
         client_id: Annotated[str | None, Query(pattern=HEX32)] = None,
         household_id: Annotated[str | None, Query(pattern=HOUSEHOLD)] = None,
         request_id: Annotated[str | None, Query(pattern=HEX32)] = None,
@@ -643,8 +753,9 @@ def create_app() -> FastAPI:
 
         return CheckpointOut(**audit.integrity())
 
-    @app.get("/v1/audit/proof/{seq}", tags=["audit"])
-    def get_audit_proof(seq: Annotated[int, PathParam(ge=1, le=2**62)], client: Auditor) -> dict:
+    @app.get("/v1/audit/proof/{seq}", tags=["audit"], responses={
+        **NOT_FOUND, 409: {"model": ErrorOut, "description": "the entry is not covered by a signed checkpoint yet"}})
+    def get_audit_proof(seq: Annotated[int, PathParam(ge=1, le=MAX_ID)], client: Auditor) -> dict:
         """The inclusion proof of ledger entry ``seq`` against the latest signed checkpoint (RFC 6962)."""
         from consent.tree import NotCheckpointed, inclusion
 
@@ -656,15 +767,16 @@ def create_app() -> FastAPI:
         except LookupError:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such ledger entry") from None
 
-    @app.post("/v1/audit/person-ref", response_model=PersonRefOut, tags=["audit"])
+    @app.post("/v1/audit/person-ref", response_model=PersonRefOut, tags=["audit"], responses=BAD_BODY)
     def post_person_ref(body: PersonIn, client: Auditor) -> PersonRefOut:
         """A person's pseudonym, to look them up (the ID number goes in the body, never in an address)."""
         from hub.crypto import keyring
         from schemas.codes import valid_id_mask
 
-        if not valid_id_mask([body.id_number.strip().upper()])[0]:
+        id_number = body.id_number.strip().upper()  # as intake stores it
+        if not valid_id_mask([id_number])[0]:
             raise HTTPException(422, "id_number: not a valid resident ID number (check character)")
-        return PersonRefOut(person_ref=keyring().pseudonym(body.id_number))
+        return PersonRefOut(person_ref=keyring().pseudonym(id_number))
 
     @app.get("/v1/audit/persons/{person_ref}/timeline", response_model=LedgerEntriesOut, tags=["audit"])
     def get_timeline(person_ref: Annotated[str, PathParam(pattern=PERSON)], client: Auditor, limit: Limit = 200,

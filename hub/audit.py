@@ -18,7 +18,8 @@ from hub.store import LedgerCheckpoint, LedgerEvent, Request, RequestMember, ses
 LOCAL = ZoneInfo("Asia/Shanghai")
 BULK_PER_HOUR = 30  # more record reads than this by one client within an hour is a bulk read
 OFFICE_HOURS = (7, 21)  # local hours [from, to) in which caseworkers normally read records
-READ_KINDS = ("record.read", "record.read_denied", "assistance.read")
+READ_KINDS = ("record.read", "record.read_denied", "assistance.read", "household.lookup")
+BULK_KINDS = ("record.read", "household.lookup")  # reads of whole households, counted per client for bulk
 
 
 def events(*, kind: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
@@ -75,8 +76,9 @@ class UnusualRead:
 
 
 def unusual_reads(since: dt.datetime, until: dt.datetime | None = None) -> list[UnusualRead]:
-    """Reads an auditor should look at: bulk reads (a client reading more than BULK_PER_HOUR records within an
-    hour), reads refused for want of an open case, and reads outside office hours (local time)."""
+    """Reads an auditor should look at: bulk reads (a client reading more than BULK_PER_HOUR records, or looking up
+    more than that many households, within an hour), reads refused for want of an open case, and reads outside
+    office hours (local time)."""
     q = select(LedgerEvent).where(LedgerEvent.kind.in_(READ_KINDS), LedgerEvent.recorded_at >= since)
     if until:
         q = q.where(LedgerEvent.recorded_at < until)
@@ -84,24 +86,26 @@ def unusual_reads(since: dt.datetime, until: dt.datetime | None = None) -> list[
         reads = s.scalars(q.order_by(LedgerEvent.seq)).all()
         s.expunge_all()
     out: list[UnusualRead] = []
-    windows: dict[str, list[LedgerEvent]] = defaultdict(list)
+    windows: dict[tuple[str, str], list[LedgerEvent]] = defaultdict(list)
     for e in reads:
         p = e.payload
         base = dict(seq=e.seq, at=e.recorded_at, client_id=p.get("client_id"), department=p.get("department"),
                     household_ref=p.get("household_ref"))
         if e.kind == "record.read_denied":
-            out.append(UnusualRead(kind="no_open_case", detail=f"purpose {p.get('purpose')}", **base))
+            why = "no policy rule for the department and purpose" if p.get("why") == "no_policy" else "no open case"
+            out.append(UnusualRead(kind="no_open_case", detail=f"purpose {p.get('purpose')}: {why}", **base))
             continue
         hour = e.recorded_at.astimezone(LOCAL).hour
         if not OFFICE_HOURS[0] <= hour < OFFICE_HOURS[1]:
             out.append(UnusualRead(kind="off_hours", detail=f"{hour:02d}:xx local time", **base))
-        if e.kind == "record.read" and p.get("client_id"):
-            window = windows[p["client_id"]]
+        if e.kind in BULK_KINDS and p.get("client_id"):
+            window = windows[(p["client_id"], e.kind)]
             window.append(e)
             while window and e.recorded_at - window[0].recorded_at > dt.timedelta(hours=1):
                 window.pop(0)
             if len(window) > BULK_PER_HOUR:
-                out.append(UnusualRead(kind="bulk", detail=f"{len(window)} record reads within an hour", **base))
+                what = "record reads" if e.kind == "record.read" else "household lookups"
+                out.append(UnusualRead(kind="bulk", detail=f"{len(window)} {what} within an hour", **base))
     return sorted(out, key=lambda u: u.seq, reverse=True)
 
 

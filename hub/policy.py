@@ -58,16 +58,25 @@ def parse(text: str) -> tuple[Rule, ...]:
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"not valid TOML: {exc}") from None
     rules, names = [], set()
+    if not isinstance(doc.get("rule") or [], list):
+        raise PolicyError("rules are [[rule]] tables")
     for i, r in enumerate(doc.get("rule") or [], 1):
+        if not isinstance(r, dict):
+            raise PolicyError(f"rule {i}: a [[rule]] table")
         name = r.get("name") or f"rule {i}"
         def bad(what: str) -> PolicyError:
             return PolicyError(f"{name}: {what}")
+        if not isinstance(name, str) or not isinstance(r.get("description", ""), str):
+            raise PolicyError(f"rule {i}: name and description are strings")
         if name in names:
             raise bad("the name is used twice")
         names.add(name)
         unknown = set(r) - {"name", "description", "departments", "purposes", "fields", "answers"}
         if unknown:
             raise bad(f"unknown keys {sorted(unknown)}")
+        for key in ("departments", "purposes", "fields", "answers"):  # a string would be read letter by letter
+            if not isinstance(r.get(key, []), list) or not all(isinstance(v, str) for v in r.get(key, [])):
+                raise bad(f"{key}: a list of strings")
         depts, purposes = r.get("departments") or [], r.get("purposes") or []
         fields, answers = r.get("fields") or [], r.get("answers") or []
         if not depts or not all(isinstance(d, str) and d for d in depts):
@@ -118,22 +127,27 @@ def cut(content: dict, rule: Rule) -> dict:
 
 
 # -- object-level authorization ---------------------------------------------------------------------------------
+def open_request(s, department: str, household_ref: str, now: dt.datetime, purpose: str | None = None) -> str | None:
+    """A request of the department for the household (and purpose, when given) whose authorization holds now: its
+    own, or for a re-check, its application's."""
+    for auth_of in (Request.id, Request.parent_id):
+        q = (select(Request.id).join(Authorization, Authorization.request_id == auth_of)
+             .where(Request.household_ref == household_ref, Request.department == department,
+                    Authorization.valid_from <= now, Authorization.valid_until >= now,
+                    Authorization.revoked_at.is_(None)))
+        if purpose is not None:
+            q = q.where(Request.purpose == purpose)
+        found = s.scalars(q.limit(1)).first()
+        if found is not None:
+            return found
+    return None
+
+
 def open_case(s, department: str, household_ref: str, purpose: str, now: dt.datetime) -> str | None:
     """Why the department may read the household for the purpose, or None: a request of its own for that household
     and purpose whose authorization holds now ("request:<id>"), or assistance it grants the household under that
     programme today ("grant:<id>")."""
-    req = s.scalars(
-        select(Request.id).join(Authorization, Authorization.request_id == Request.id)
-        .where(Request.household_ref == household_ref, Request.department == department, Request.purpose == purpose,
-               Authorization.valid_from <= now, Authorization.valid_until >= now, Authorization.revoked_at.is_(None))
-        .limit(1)).first()
-    if req is None:  # a re-check's authorization is its application's
-        parent = s.scalars(
-            select(Request.id).join(Authorization, Authorization.request_id == Request.parent_id)
-            .where(Request.household_ref == household_ref, Request.department == department,
-                   Request.purpose == purpose, Authorization.valid_from <= now, Authorization.valid_until >= now,
-                   Authorization.revoked_at.is_(None)).limit(1)).first()
-        req = parent
+    req = open_request(s, department, household_ref, now, purpose)
     if req is not None:
         return f"request:{req}"
     today = now.date()

@@ -7,6 +7,7 @@ that many times the rate; a shared limit belongs in the reverse proxy in front o
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -30,7 +31,7 @@ class Limit:
             limit = cls(float(rate), float(burst or rate))
         except ValueError:
             raise ValueError("HUB_API_RATE is '<requests per second>/<burst>', e.g. 20/60, or 0 for none") from None
-        if limit.rate < 0 or limit.burst < 1:
+        if not (0 <= limit.rate < math.inf and 1 <= limit.burst < math.inf):  # also refuses nan
             raise ValueError("HUB_API_RATE: the rate must be >= 0 and the burst >= 1")
         return limit
 

@@ -213,21 +213,24 @@ def verify_record(content: dict, signature: str, public_key=None) -> bool:
 
 
 def load_record(household_ref: str, *, as_of: dt.datetime | None = None,
-                valid_at: dt.datetime | None = None) -> tuple[HouseholdRecord, dict]:
+                valid_at: dt.datetime | None = None, s=None) -> tuple[HouseholdRecord, dict]:
     """The household's record as the hub had published it at ``as_of`` (transaction time; default now), and among
-    those, the latest describing the household no later than ``valid_at`` (valid time; default any)."""
-    with session() as s:
-        q = select(HouseholdRecord).where(HouseholdRecord.household_ref == household_ref)
-        if as_of is not None:
-            q = q.where(HouseholdRecord.recorded_at <= as_of)
-        if valid_at is not None:
-            q = q.where(HouseholdRecord.as_of <= valid_at)
-        order = (HouseholdRecord.as_of.desc(), HouseholdRecord.version.desc()) if valid_at is not None else (
-            HouseholdRecord.version.desc(),)
-        record = s.scalars(q.order_by(*order).limit(1)).first()
-        if record is None:
-            raise RecordNotFound(household_ref)
-        return record, _decrypt(record)
+    those, the latest describing the household no later than ``valid_at`` (valid time; default any). Inside the
+    caller's transaction ``s`` when given."""
+    if s is None:
+        with session() as own:
+            return load_record(household_ref, as_of=as_of, valid_at=valid_at, s=own)
+    q = select(HouseholdRecord).where(HouseholdRecord.household_ref == household_ref)
+    if as_of is not None:
+        q = q.where(HouseholdRecord.recorded_at <= as_of)
+    if valid_at is not None:
+        q = q.where(HouseholdRecord.as_of <= valid_at)
+    order = (HouseholdRecord.as_of.desc(), HouseholdRecord.version.desc()) if valid_at is not None else (
+        HouseholdRecord.version.desc(),)
+    record = s.scalars(q.order_by(*order).limit(1)).first()
+    if record is None:
+        raise RecordNotFound(household_ref)
+    return record, _decrypt(record)
 
 
 def record_of_request(request_id: str) -> tuple[HouseholdRecord, dict]:
