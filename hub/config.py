@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 DEFAULT_AGENCIES_PORT = 8700
@@ -34,8 +35,14 @@ class Settings:
 
 
 def settings() -> Settings:
-    home = Path(os.environ.get("HUB_HOME") or "var").resolve()
-    url = os.environ.get("HUB_DATABASE_URL") or f"sqlite:///{home / 'hub.db'}"
-    agencies = os.environ.get("HUB_AGENCIES_URL") or f"http://127.0.0.1:{DEFAULT_AGENCIES_PORT}/"
-    api = os.environ.get("HUB_API_URL") or f"http://127.0.0.1:{DEFAULT_API_PORT}"
-    return Settings(home=home, database_url=url, agencies_url=agencies, api_url=api)
+    """The settings as the environment says now (read on every call: tests and tools change it)."""
+    return _settings(os.environ.get("HUB_HOME"), os.environ.get("HUB_DATABASE_URL"),
+                     os.environ.get("HUB_AGENCIES_URL"), os.environ.get("HUB_API_URL"), os.getcwd())
+
+
+@lru_cache(maxsize=32)
+def _settings(home: str | None, url: str | None, agencies: str | None, api: str | None, _cwd: str) -> Settings:
+    root = Path(home or "var").resolve()
+    return Settings(home=root, database_url=url or f"sqlite:///{root / 'hub.db'}",
+                    agencies_url=agencies or f"http://127.0.0.1:{DEFAULT_AGENCIES_PORT}/",
+                    api_url=api or f"http://127.0.0.1:{DEFAULT_API_PORT}")
