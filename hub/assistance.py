@@ -12,6 +12,9 @@ from consent import ledger
 from hub.store import AssistanceGrant, Request, session
 
 
+GRANT_FIELDS = ("id", "department", "programme", "granted_from", "granted_until", "reported_at")  # what a read returns
+
+
 class NotYourHousehold(LookupError):
     """The department has no request for that household (the same answer whether it exists or not)."""
 
@@ -66,7 +69,7 @@ def household_list(household_ref: str, *, department: str, client_id: str, purpo
                            .order_by(AssistanceGrant.granted_from, AssistanceGrant.id)).all()
         ledger.append(s, "assistance.read", {"household_ref": household_ref, "department": department,
                                              "client_id": client_id, "purpose": purpose, "grants": len(grants),
-                                             "basis": basis})
+                                             "basis": basis, "fields": list(GRANT_FIELDS)})
         s.expunge_all()
         return grants
 

@@ -135,3 +135,4 @@ def test_assistance_is_reported_by_a_department_with_a_case_and_listed_across_de
         reads = [e for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "assistance.read"))
                  if e.payload["household_ref"] == hh]
     assert len(reads) == 1
+    assert set(reads[0].payload["fields"]) == set(listed.json()["grants"][0])  # the ledger names what was returned
