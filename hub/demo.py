@@ -201,8 +201,12 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
                   f"{cluster.prefix}_store)")
         print(f"Airflow UI:  {airflow_url}/  (login {user} / {password})")
         print(f"Hub API:     {api_url}/docs   token (department {DEMO_DEPARTMENT}): {token}")
-        print(f"Console:     {api_url}/console/   staff token (validation results, Data Docs, quarantine): "
+        print(f"Console:     {api_url}/console/   sign in with the department token above (caseworker: 一证通办, "
+              f"requests, records), or")
+        print(f"             staff token (sources, validation, quarantine, alerts): "
               f"{create_client('demo staff', 'staff')[1]}")
+        print(f"             auditor token (integrity, timelines, unusual reads): "
+              f"{create_client('demo auditor', 'auditor')[1]}")
         if req.get("household_id"):
             print("Record:      curl -s -H 'Authorization: Bearer " + token + "' \\\n"
                   f"               '{api_url}/v1/households/{req['household_id']}/record?purpose={doc['purpose']}'")
