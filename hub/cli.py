@@ -114,6 +114,37 @@ def cmd_policy(args) -> int:
     return 0
 
 
+def cmd_keys(args) -> int:
+    """Field-encryption keys: status (which key seals how many values), rotate, retire."""
+    from hub import rotation
+    from hub.crypto import keyring
+
+    if args.action == "rotate":
+        kid, moved = rotation.rotate(batch=args.batch)
+        print(f"new active key {kid}; re-encrypted " + ", ".join(f"{k} {n:,}" for k, n in moved.items() if n)
+              if any(moved.values()) else f"new active key {kid}; nothing was stored yet")
+    elif args.action == "retire":
+        if not args.kid:
+            print("error: hub keys retire KID", file=sys.stderr)
+            return 2
+        try:
+            rotation.retire(args.kid)
+        except KeyError:
+            print(f"error: no key {args.kid}", file=sys.stderr)
+            return 1
+        except rotation.KeyInUse as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"key {args.kid} retired")
+        return 0
+    active = keyring().active_kid
+    for kid, columns in rotation.usage().items():
+        total = sum(columns.values())
+        print(f"{kid}{' (active)' if kid == active else ''}: {total:,} values"
+              + (f" ({', '.join(f'{c} {n:,}' for c, n in sorted(columns.items()))})" if columns else ""))
+    return 0
+
+
 def _read_json(path: str, what: str):
     """The JSON document at ``path`` (- for standard input), or None after saying why it cannot be read."""
     try:
@@ -380,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     deact = cl.add_parser("deactivate", help="revoke a client's token and console sessions")
     deact.add_argument("client_id")
     deact.set_defaults(func=cmd_clients_deactivate)
+
+    keys = sub.add_parser("keys", help="field-encryption keys: status, rotate (re-encrypt while serving), retire")
+    keys.add_argument("action", choices=["status", "rotate", "retire"])
+    keys.add_argument("kid", nargs="?", help="retire: the key to remove (refused while anything needs it)")
+    keys.add_argument("--batch", type=int, default=500, help="rotate: values per transaction")
+    keys.set_defaults(func=cmd_keys)
 
     pol = sub.add_parser("policy", help="the access policy (department x purpose -> what of the record)")
     pol.add_argument("action", choices=["check"])

@@ -108,12 +108,13 @@ def create_request(doc: dict, *, department: str | None = None, client_id: str |
         s.flush()
         for m in doc["members"]:
             idn = m["id_number"].upper()
+            ref = keys.pseudonym(idn)
             s.add(
                 RequestMember(
                     request_id=request_id,
-                    person_ref=keys.pseudonym(idn),
-                    id_number_enc=keys.encrypt(idn, aad=aad_member(request_id, "id_number_enc")),
-                    name_enc=keys.encrypt(m["name"].strip(), aad=aad_member(request_id, "name_enc")),
+                    person_ref=ref,
+                    id_number_enc=keys.encrypt(idn, aad=aad_member(request_id, "id_number_enc", ref)),
+                    name_enc=keys.encrypt(m["name"].strip(), aad=aad_member(request_id, "name_enc", ref)),
                     relation=m["relation"],
                 )
             )

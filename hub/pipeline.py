@@ -58,7 +58,8 @@ def member_id_numbers(s, request_id: str) -> dict[str, str]:
     """person_ref -> ID number of the members a request names (decrypted; never logged or returned by a stage)."""
     keys = keyring()
     members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
-    return {m.person_ref: keys.decrypt(m.id_number_enc, aad=aad_member(request_id, "id_number_enc")) for m in members}
+    return {m.person_ref: keys.decrypt(m.id_number_enc, aad=aad_member(request_id, "id_number_enc", m.person_ref))
+            for m in members}
 
 
 def start_request(request_id: str) -> list[str]:

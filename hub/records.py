@@ -112,7 +112,8 @@ def _applicants(s, request_id: str):
     ids = member_id_numbers(s, request_id)
     members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)
                         .order_by(RequestMember.id)).all()
-    return [Applicant(m.person_ref, ids[m.person_ref], keys.decrypt(m.name_enc, aad=aad_member(request_id, "name_enc")))
+    return [Applicant(m.person_ref, ids[m.person_ref],
+                      keys.decrypt(m.name_enc, aad=aad_member(request_id, "name_enc", m.person_ref)))
             for m in members]
 
 

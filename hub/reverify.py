@@ -85,10 +85,10 @@ def start_recheck(application_id: str, run_id: str) -> str:
         for m in s.scalars(select(RequestMember).where(RequestMember.request_id == app.id).order_by(RequestMember.id)):
             s.add(RequestMember(
                 request_id=recheck_id, person_ref=m.person_ref, relation=m.relation,
-                id_number_enc=keys.encrypt(keys.decrypt(m.id_number_enc, aad=aad_member(app.id, "id_number_enc")),
-                                           aad=aad_member(recheck_id, "id_number_enc")),
-                name_enc=keys.encrypt(keys.decrypt(m.name_enc, aad=aad_member(app.id, "name_enc")),
-                                      aad=aad_member(recheck_id, "name_enc"))))
+                id_number_enc=keys.encrypt(keys.decrypt(m.id_number_enc, aad=aad_member(app.id, "id_number_enc", m.person_ref)),
+                                           aad=aad_member(recheck_id, "id_number_enc", m.person_ref)),
+                name_enc=keys.encrypt(keys.decrypt(m.name_enc, aad=aad_member(app.id, "name_enc", m.person_ref)),
+                                      aad=aad_member(recheck_id, "name_enc", m.person_ref))))
         ledger.append(s, "recheck.started", {"request_id": recheck_id, "application_id": app.id, "run_id": run_id})
     return recheck_id
 

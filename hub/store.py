@@ -35,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hub.config import settings
 
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 
 def utcnow() -> dt.datetime:
@@ -427,8 +427,8 @@ Index("ix_fetch_batches_request_source", FetchBatch.request_id, FetchBatch.sourc
 # -- associated data: each encrypted value is bound to its place (table, column, row key) ------------------
 
 
-def aad_member(request_id: str, column: str) -> str:
-    return f"request_members.{column}:{request_id}"
+def aad_member(request_id: str, column: str, person_ref: str) -> str:
+    return f"request_members.{column}:{request_id}:{person_ref}"
 
 
 def aad_source_row(batch_id: str, row_no: int) -> str:
@@ -516,6 +516,8 @@ def grant_app_role(admin_url: str, role: str) -> None:
             c.execute(text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
             for table in (*LEDGER_TABLES, *IMMUTABLE_TABLES):
                 c.execute(text(f'REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM "{role}"'))
+            # key rotation re-encrypts a published record's ciphertext (a trigger refuses any other change)
+            c.execute(text(f'GRANT UPDATE (content_enc) ON household_records TO "{role}"'))
             c.execute(text(f'REVOKE ALL ON alembic_version FROM "{role}"'))
             c.execute(text(f'GRANT SELECT ON alembic_version TO "{role}"'))
     finally:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 
 from agencies.population import household_in_population
 from consent.gate import Reason
-from hub.crypto import keyring
+from hub.crypto import DecryptionFailed, keyring
 from hub.intake import create_request
 from hub.pipeline import run_inline
 from hub.records import publish_record, record_of_request, verify_record
@@ -21,6 +21,7 @@ from hub.store import (
     HouseholdRecord,
     LedgerEvent,
     Request,
+    aad_member,
     engine,
     session,
     utcnow,
@@ -144,6 +145,20 @@ def test_request_without_authorization_fetches_nothing_and_publishes_nothing(dat
     assert _count(HouseholdRecord, HouseholdRecord.request_id == request_id) == 0
 
 
+def _v1(plaintext: str, aad: str) -> str:
+    """A value as the code before revision 0009 sealed it (v1: no key id in the associated data)."""
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from hub.crypto import _b64e
+
+    keys = keyring()
+    nonce = os.urandom(12)
+    ct = AESGCM(keys.enc_keys[keys.active_kid]).encrypt(nonce, plaintext.encode(), aad.encode())
+    return f"v1.{keys.active_kid}.{_b64e(nonce)}.{_b64e(ct)}"
+
+
 def test_a_store_with_data_upgrades_from_the_last_landed_schema(tmp_path, postgres_url):
     """Deployments hold data: every migration since 0003 must apply to a filled store, on both backends."""
     import sqlalchemy as sa
@@ -172,6 +187,10 @@ def test_a_store_with_data_upgrades_from_the_last_landed_schema(tmp_path, postgr
                                   "created_at) VALUES ('b1', 'tax_suite', true, 1, 0, '[]', '2026-01-01')"))
                 c.execute(sa.text("INSERT INTO quarantine (batch_id, source, row_no, expectation, reason, created_at) "
                                   "VALUES ('b1', 'tax', 0, 'x', 'y', '2026-01-01')"))
+                c.execute(sa.text("INSERT INTO request_members (request_id, person_ref, id_number_enc, name_enc, "
+                                  "relation) VALUES ('r1', 'p_1', :i, :n, 'head')"),
+                          {"i": _v1("210302198001010011", "request_members.id_number_enc:r1"),
+                           "n": _v1("张三", "request_members.name_enc:r1")})
             eng.dispose()
             upgrade(url)
             eng = sa.create_engine(url)
@@ -180,6 +199,13 @@ def test_a_store_with_data_upgrades_from_the_last_landed_schema(tmp_path, postgr
                 assert c.execute(sa.text("SELECT kind FROM requests WHERE id = 'r1'")).scalar() == "application"
                 assert c.execute(sa.text("SELECT count(*) FROM quarantine")).scalar() == 1
                 assert c.execute(sa.text("SELECT source FROM validation_runs")).scalar() is None
+                # members' values re-bound to their row (0009): the old associated data no longer opens them
+                idn, name = c.execute(sa.text("SELECT id_number_enc, name_enc FROM request_members")).one()
+                keys = keyring()
+                assert keys.decrypt(idn, aad=aad_member("r1", "id_number_enc", "p_1")) == "210302198001010011"
+                assert keys.decrypt(name, aad=aad_member("r1", "name_enc", "p_1")) == "张三"
+                with pytest.raises(DecryptionFailed):
+                    keys.decrypt(idn, aad="request_members.id_number_enc:r1")
             eng.dispose()
     finally:
         with admin.connect() as c:
