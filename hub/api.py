@@ -506,6 +506,9 @@ def trigger_verification(request_id: str) -> str | None:
 # -- the app ----------------------------------------------------------------------------------
 def create_app() -> FastAPI:
     app = FastAPI(title="Verification hub API (社会救助家庭经济状况核对平台)", version="1", responses=ERRORS)
+    from hub.secrets_check import enforce
+
+    enforce()  # outside development: no default, missing or exposed secrets
     limiter()  # a bad HUB_API_RATE stops the start, not every request
 
     @app.exception_handler(RequestValidationError)

@@ -248,9 +248,25 @@ def cmd_api(args) -> int:
     import uvicorn
 
     from hub.api import create_app
+    from hub.secrets_check import InsecureSettings
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    try:
+        app = create_app()
+    except InsecureSettings as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
+
+
+def cmd_check_secrets(_args) -> int:
+    from hub.secrets_check import environment, problems
+
+    found = problems()
+    for p in found:
+        print(f"  - {p}", file=sys.stderr)
+    print(f"HUB_ENV={environment()}: {'ok for production' if not found else f'{len(found)} problem(s)'}")
+    return 1 if found else 0
 
 
 def cmd_demo(args) -> int:
@@ -411,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     deact = cl.add_parser("deactivate", help="revoke a client's token and console sessions")
     deact.add_argument("client_id")
     deact.set_defaults(func=cmd_clients_deactivate)
+
+    sub.add_parser("check-secrets", help="what would stop the hub outside development (HUB_ENV=production)"
+                   ).set_defaults(func=cmd_check_secrets)
 
     keys = sub.add_parser("keys", help="field-encryption keys: status, rotate (re-encrypt while serving), retire")
     keys.add_argument("action", choices=["status", "rotate", "retire"])
