@@ -62,6 +62,7 @@ DEFAULT_RATES = {
 # the kinds of bad input `dirty` injects; a rate named after a kind overrides "row" or "response" for it
 DIRTY_ROW_KINDS = ("check_digit", "credit_code", "unknown_code", "malformed", "negative", "future_date", "duplicate")
 DIRTY_ANSWER_KINDS = ("renamed", "encoding", "omitted")
+MAX_BODY = 1 << 20  # bytes of a request body (the largest batch of ID numbers is a few kilobytes)
 USCC_FIELDS = ("uscc", "withholder_uscc", "employer_uscc")  # canonical fields holding a unified social credit code
 DATE_FIELDS = ("period", "acquired", "established", "registered", "effective", "as_of")  # dated facts, not birth
 
@@ -295,7 +296,11 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
             self._error(405, "4050", "use POST")
 
         def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = self.headers.get("Content-Length") or "0"
+            if not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY:
+                self.close_connection = True  # the body was not read: what follows is not a request
+                return self._error(400, "4001", f"a Content-Length of at most {MAX_BODY} bytes is required")
+            body = self.rfile.read(int(length))
             path = urllib.parse.urlsplit(self.path).path
             operation = routes.get(path)
             if operation is None:

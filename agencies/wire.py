@@ -8,6 +8,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from connectors.contracts import AgencySpec
+from connectors.wire import parse_xml
 
 
 class BadRequestBody(ValueError):
@@ -18,13 +19,14 @@ def parse_request(spec: AgencySpec, body: bytes) -> tuple[list[str], int]:
     """(ID numbers, page number) from a request body; page 1 when the agency does not paginate."""
     try:
         if spec.wire == "xml":
-            root = ET.fromstring(body)
+            root = parse_xml(body)  # no DTD, hence no entity expanded or fetched
             ids = [e.text or "" for e in root.iter("id")]
             page = int(root.get("page", "1"))
         else:
             doc = json.loads(body.decode("utf-8"))
             ids, page = doc.get(spec.ids_field), int(doc.get("pageNo", 1))
-    except (ET.ParseError, UnicodeDecodeError, json.JSONDecodeError, ValueError, AttributeError) as exc:
+    except (ET.ParseError, UnicodeDecodeError, json.JSONDecodeError, ValueError, AttributeError, TypeError,
+            OverflowError, RecursionError) as exc:  # TypeError: "pageNo": null; OverflowError: 1e400
         raise BadRequestBody(f"request body is not valid {spec.wire if spec.wire == 'xml' else 'json'}") from exc
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise BadRequestBody(f"{spec.ids_field if spec.wire != 'xml' else 'id'}: a list of ID numbers is required")

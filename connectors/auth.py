@@ -67,18 +67,24 @@ def request_headers(*, method: str, path: str, body: bytes, auth_ref: str, crede
     return headers
 
 
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison of a header's value (any text: compare_digest refuses non-ASCII str) with ours."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
+
+
 def check_request(headers, *, method: str, path: str, body: bytes, credential: Credential,
                   hub_key: Ed25519PublicKey, now: float | None = None) -> str | None:
     """What an agency checks; None when the request is acceptable, else the reason it is refused."""
     if credential.scheme == "api_key":
-        if not hmac.compare_digest(headers.get("X-Api-Key") or "", credential.secret):
+        if not _same(headers.get("X-Api-Key") or "", credential.secret):
             return "bad credential"
     else:
         ts = headers.get("X-Timestamp") or ""
-        if not ts.isdigit() or abs(int(ts) - (now if now is not None else time.time())) > MAX_CLOCK_SKEW_S:
+        if not (ts.isascii() and ts.isdigit() and len(ts) <= 12) or \
+                abs(int(ts) - (now if now is not None else time.time())) > MAX_CLOCK_SKEW_S:  # "²" is a digit too
             return "bad timestamp"
         mac = hmac.new(credential.secret.encode(), _hmac_message(method, path, ts, body), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(headers.get("X-Signature") or "", mac):
+        if not _same(headers.get("X-Signature") or "", mac):
             return "bad request signature"
     ref, sig = headers.get("X-Auth-Ref") or "", headers.get("X-Auth-Sig") or ""
     if not ref:

@@ -38,29 +38,58 @@ def build_request(spec: AgencySpec, ids: list[str], page: int = 1) -> bytes:
     return json.dumps(doc).encode("utf-8")
 
 
+class _NoDTD(ET.TreeBuilder):
+    """Agencies' XML never carries a DTD: one is refused before any entity is declared, let alone expanded
+    (billion laughs, quadratic blow-up) or fetched (external entities)."""
+
+    def doctype(self, name, pubid, system):
+        raise ET.ParseError("a DTD is not allowed")
+
+
+def parse_xml(text: str | bytes) -> ET.Element:
+    """ET.fromstring without DTDs; raises ET.ParseError."""
+    parser = ET.XMLParser(target=_NoDTD())
+    parser.feed(text)
+    return parser.close()
+
+
+# the name under which a CSV row's values beyond its header are kept (listed as an unexpected field)
+CSV_EXTRA = "_unnamed_columns"
+
+
+def _pages(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):  # null, a list, NaN, Infinity, "x", 5000 digits
+        raise BadAnswer("envelope") from None
+
+
 def parse_answer(spec: AgencySpec, body: bytes, headers) -> Answer:
     charset = "gbk" if spec.wire == "csv" else "utf-8"
     try:
         text = body.decode(charset)
     except UnicodeDecodeError:
         raise BadAnswer("encoding") from None
-    pages = int(headers.get("X-Total-Pages") or 1)
+    pages = _pages(headers.get("X-Total-Pages") or 1)
     try:
         if spec.wire == "json":
             doc = json.loads(text)
             if doc.get("code") != "0000" or not isinstance(doc.get("data"), list):
                 raise BadAnswer("envelope")
-            return Answer([r for r in doc["data"] if isinstance(r, dict)], list(doc.get("notFound") or []),
-                          int(doc.get("totalPages", pages)))
+            not_found = doc.get("notFound") or []
+            if not isinstance(not_found, list) or not all(isinstance(i, str) for i in not_found):
+                raise BadAnswer("envelope")
+            return Answer([r for r in doc["data"] if isinstance(r, dict)], not_found,
+                          _pages(doc.get("totalPages", pages)))
         if spec.wire == "xml":
-            root = ET.fromstring(text)
+            root = parse_xml(text)
             if root.tag != "response" or root.get("code") != "0000":
                 raise BadAnswer("envelope")
             rows = [{c.tag: c.text for c in rec} for rec in root.iter("record")]
-            return Answer(rows, [e.text or "" for e in root.iter("id")], int(root.get("pages", pages)))
-        reader = csv.DictReader(io.StringIO(text))
+            return Answer(rows, [e.text or "" for e in root.iter("id")], _pages(root.get("pages", pages)))
+        reader = csv.DictReader(io.StringIO(text), restkey=CSV_EXTRA)
         return Answer([dict(r) for r in reader], [], pages)
-    except (json.JSONDecodeError, ET.ParseError, csv.Error, ValueError, AttributeError) as exc:
+    except (json.JSONDecodeError, ET.ParseError, csv.Error, ValueError, AttributeError, RecursionError) as exc:
         if isinstance(exc, BadAnswer):
             raise
         raise BadAnswer("format") from None

@@ -468,11 +468,13 @@ def read_record(household_id: str, purpose: str, as_of: dt.datetime | None, clie
                                                  "fields": rule.returns})
     if basis is None or record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_ENTITLED)
-    view = policy.cut(content, rule)
+    keys = keyring()
+    view = policy.scope_persons(policy.cut(content, rule),
+                                lambda ref: keys.scoped(ref, f"department:{client.department}"))
     return RecordOut(household_id=record.household_ref, version=record.version, as_of=record.as_of,
                      recorded_at=record.recorded_at, completeness=record.completeness,
                      content_sha256=record.content_sha256, policy_rule=rule.name, fields=rule.returns,
-                     signature=keyring().sign(canonical_json(view)), content=view)
+                     signature=keys.sign(canonical_json(view)), content=view)
 
 
 def audit_read(client: clients.Client, what: str, entries: int, **refs: str) -> None:

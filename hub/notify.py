@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from consent import ledger
 from hub.crypto import keyring
+from hub.policy import scope_persons
 from hub.store import Delivery, Notification, Request, Subscription, session, utcnow
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ def deliver_pending(*, now: dt.datetime | None = None, limit: int = 1000, timeou
         for delivery, note, sub in due:
             body = json.dumps({"id": note.idempotency_key, "kind": note.kind, "household_id": note.household_ref,
                                "version": note.version, "previous_version": note.payload.get("previous_version"),
-                               "changed": note.payload.get("changed", []),
+                               "changed": scope_persons(note.payload.get("changed", []),
+                                                        lambda ref: keys.scoped(ref, f"department:{sub.department}")),
                                "record": f"/v1/households/{note.household_ref}/record"},
                               separators=(",", ":")).encode()
             stamp = str(int(now.timestamp()))

@@ -156,3 +156,21 @@ def open_case(s, department: str, household_ref: str, purpose: str, now: dt.date
         AssistanceGrant.programme == purpose, AssistanceGrant.granted_from <= today,
         (AssistanceGrant.granted_until.is_(None)) | (AssistanceGrant.granted_until >= today)).limit(1)).first()
     return f"grant:{grant}" if grant else None
+
+
+def scope_persons(view, scoped) -> object:
+    """The view with every person's pseudonym (``person_ref`` values, ``persons`` lists) replaced by ``scoped(ref)``:
+    what one department reads cannot be joined with what another reads."""
+    if isinstance(view, dict):
+        out = {}
+        for k, v in view.items():
+            if k == "person_ref" and isinstance(v, str):
+                out[k] = scoped(v)
+            elif k == "persons" and isinstance(v, list):
+                out[k] = [scoped(x) if isinstance(x, str) else x for x in v]
+            else:
+                out[k] = scope_persons(v, scoped)
+        return out
+    if isinstance(view, list):
+        return [scope_persons(v, scoped) for v in view]
+    return view

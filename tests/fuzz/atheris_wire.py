@@ -1,0 +1,53 @@
+"""Atheris (coverage-guided, libFuzzer) harness for the hub's reading of agency answers.
+
+    python -m tests.fuzz.atheris_wire -runs=100000 [corpus-dir]
+
+The first byte picks the contract (one of the eleven), the second the headers; the rest is the answer body. It
+runs what a connector runs (parse_answer, then from_wire on every row): BadAnswer is the only exception allowed,
+and neither it nor its traceback may hold an ID number of the input. tests/fuzz/test_wire.py runs it for a
+bounded number of runs, in a subprocess (libFuzzer ends the process when it is done).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import atheris
+
+with atheris.instrument_imports():
+    from connectors.contracts import SPECS, from_wire
+    from connectors.wire import BadAnswer, parse_answer
+
+from tests.fuzz import ID_LIKE
+
+KEYS = list(SPECS)
+HEADERS = [{}, {"X-Total-Pages": "2"}, {"X-Total-Pages": "x"}, {"X-Total-Pages": "²"}, {"X-Total-Pages": "9" * 5000},
+           {"X-Total-Pages": "-1"}, {"X-Total-Pages": "1e400"}]
+
+
+def one_input(data: bytes) -> None:
+    if len(data) < 2:
+        return
+    spec = SPECS[KEYS[data[0] % len(KEYS)]]
+    headers, body = HEADERS[data[1] % len(HEADERS)], data[2:]
+    try:
+        answer = parse_answer(spec, body, headers)
+    except BadAnswer as exc:
+        text = str(exc) + "".join(traceback.format_exception(exc))
+        planted = {m.group(0).upper() for m in ID_LIKE.finditer(body.decode("latin-1"))}
+        if any(i in text.upper() for i in planted):
+            raise AssertionError("an ID number of the input is in the error text") from None
+        return
+    set(answer.not_found)
+    for row in answer.rows:
+        from_wire(spec, row)
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
