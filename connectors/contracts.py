@@ -165,7 +165,7 @@ EXTRA = "_unexpected_fields"  # names (never values) of wire fields the contract
 def _number(value, integer: bool):
     try:
         return int(value) if integer else float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float (10**400)
         return value  # left as it came: validation says what is wrong with it
 
 
@@ -207,7 +207,7 @@ def from_wire(spec: AgencySpec, row: dict) -> dict:
             if isinstance(value, (str, float, int)) and not isinstance(value, bool):
                 try:
                     value = INVERSE[forward](value)
-                except (TypeError, ValueError, IndexError):
+                except (TypeError, ValueError, IndexError, OverflowError):
                     pass
         elif kind is not None and isinstance(value, str):
             value = _number(value, kind == "int")

@@ -49,17 +49,28 @@ def parse_moment(value, where: str, problems: list[str]) -> dt.datetime | None:
     if moment.tzinfo is None:
         problems.append(f"{where}: needs a time zone offset")
         return None
-    return moment.astimezone(dt.timezone.utc)
+    try:
+        return moment.astimezone(dt.timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 has no UTC equivalent, nor 9999-12-31T23:59:59-14:00
+        problems.append(f"{where}: out of range (no UTC equivalent)")
+        return None
 
 
 def adult_from(id_number: str) -> dt.date:
     from schemas.codes import birth_date_from_id
 
     born = birth_date_from_id(id_number)
+    if born.year > dt.MAXYEAR - 18:  # a check character can be right on a birth date centuries ahead
+        return dt.date.max
     try:
         return born.replace(year=born.year + 18)
     except ValueError:  # born on 29 February
         return dt.date(born.year + 18, 3, 1)
+
+
+def _id(value) -> str:
+    """An ID number as named in a document; "" when it is not text (an ID number as a JSON number names nobody)."""
+    return value.upper() if isinstance(value, str) else ""
 
 
 def _days(doc: dict, key: str, default: int, where: str, problems: list[str]) -> int:
@@ -84,15 +95,15 @@ def check_authorization(doc, member_ids: list[str], known_sources, where: str = 
     consents = doc.get("consents")
     if not isinstance(consents, list) or not consents:
         return problems + [f"{where}.consents: a non-empty list, one entry per member who consents"]
-    named = [str(c.get("id_number", "")).upper() for c in consents if isinstance(c, dict)]
-    signers = {str(c.get("id_number", "")).upper() for c in consents
+    named = [_id(c.get("id_number")) for c in consents if isinstance(c, dict)]
+    signers = {_id(c.get("id_number")) for c in consents
                if isinstance(c, dict) and isinstance(c.get("evidence_sha256"), str)}
     for i, c in enumerate(consents, 1):
         at = f"{where}.consents[{i}]"
         if not isinstance(c, dict):
             problems.append(f"{at}: must be an object")
             continue
-        idn = str(c.get("id_number", "")).upper()
+        idn = _id(c.get("id_number"))
         if idn not in member_ids:
             problems.append(f"{at}.id_number: must name one of the members")
             continue
@@ -105,12 +116,14 @@ def check_authorization(doc, member_ids: list[str], known_sources, where: str = 
         is_adult = start is None or start.date() >= adult_from(idn)
         evidence = c.get("evidence_sha256")
         guardian = c.get("guardian_id_number")
-        if evidence is not None and (not isinstance(evidence, str) or not _HEX64.match(evidence)):
+        if evidence is not None and (not isinstance(evidence, str) or not _HEX64.fullmatch(evidence)):
             problems.append(f"{at}.evidence_sha256: SHA-256 (hex) of the signed form or e-signature")
         if is_adult and evidence is None:
             problems.append(f"{at}: an adult signs for themselves (evidence_sha256)")
-        if not is_adult and evidence is None:
-            g = str(guardian or "").upper()
+        g = _id(guardian)
+        if guardian is not None and (g not in member_ids or g == idn):  # stored as a pseudonym: another member
+            problems.append(f"{at}.guardian_id_number: a minor needs an adult member's cover")
+        elif not is_adult and evidence is None:
             if g not in member_ids or g == idn:
                 problems.append(f"{at}.guardian_id_number: a minor needs an adult member's cover")
             elif g not in signers or (start and start.date() < adult_from(g)):
@@ -118,9 +131,10 @@ def check_authorization(doc, member_ids: list[str], known_sources, where: str = 
         fin = c.get("financial_consent")
         if fin is not None:
             if not isinstance(fin, dict) or not isinstance(fin.get("sources"), list) or \
+                    not all(isinstance(f, str) for f in fin["sources"]) or \
                     not set(fin["sources"]) <= FINANCIAL_SOURCES or not set(fin["sources"]) <= set(sources):
                 problems.append(f"{at}.financial_consent.sources: financial sources the member also consented to")
-            elif not isinstance(fin.get("evidence_sha256"), str) or not _HEX64.match(fin["evidence_sha256"]):
+            elif not isinstance(fin.get("evidence_sha256"), str) or not _HEX64.fullmatch(fin["evidence_sha256"]):
                 problems.append(f"{at}.financial_consent.evidence_sha256: SHA-256 (hex) of the separate consent")
     return problems
 

@@ -34,7 +34,7 @@ def create_client(name: str, role: str, department: str | None = None, *,
     """Create a client; return it and its token (shown once, never stored). A ledger entry names who did it."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    if role == "department" and not (department and _DEPT.match(department)):
+    if role == "department" and not (department and _DEPT.fullmatch(department)):  # "$" lets "MZ-1\n" through
         raise ValueError("a department client needs --department CODE (capital letters, digits, '-')")
     token = "hub_" + secrets.token_urlsafe(32)
     row = ApiClient(id=uuid.uuid4().hex, name=name, role=role, department=department if role == "department" else None,
@@ -47,7 +47,7 @@ def create_client(name: str, role: str, department: str | None = None, *,
 
 
 def authenticate(token: str) -> Client | None:
-    if not token or len(token) > 256:
+    if not token or len(token) > 256 or not token.isascii():  # ours are ASCII; a lone surrogate cannot be hashed
         return None
     with session() as s:
         row = s.scalars(select(ApiClient).where(ApiClient.token_sha256 == _hash(token), ApiClient.active.is_(True))).first()

@@ -31,6 +31,8 @@ from hub.export import Column, download
 from hub.store import ConsoleSession, QuarantinedRow, ValidationRun, session, utcnow
 
 COOKIE, LANG_COOKIE = "hub_session", "hub_lang"
+MAX_ID = 2**31 - 1  # the store's integer ids and ledger seqs (a PostgreSQL integer), as in hub.api
+NO_NUL = r"^[^\x00]*$"  # what reaches the database as text: PostgreSQL refuses NUL characters
 SESSION_HOURS = 8
 PAGE = 50
 # a strict policy: no outside scripts, styles, images or frames on any console page
@@ -254,7 +256,7 @@ def start_session(client: clients.Client) -> str:
 
 
 def session_client(token: str | None) -> clients.Client | None:
-    if not token or len(token) > 128:
+    if not token or len(token) > 128 or not token.isascii():  # ours are ASCII; a lone surrogate cannot be hashed
         return None
     with session() as s:
         row = s.get(ConsoleSession, _digest(token))
@@ -286,6 +288,8 @@ def console_role(role: str):
 Staff = Annotated[clients.Client, Depends(console_role("staff"))]
 Signed = Annotated[clients.Client, Depends(console_client)]
 Format = Annotated[str, PathParam(pattern="^(csv|xlsx)$")]
+Before = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+StoredId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 
 # -- queries shared with the JSON API ---------------------------------------------------------
@@ -370,9 +374,9 @@ def logout(request: Request) -> Response:
 
 @router.get("/data-docs/", response_class=HTMLResponse)
 def data_docs_index(
-    request: Request, client: Staff, source: Annotated[str | None, Query(max_length=32)] = None,
-    failed: bool = False, run: Annotated[str | None, Query(max_length=250)] = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    request: Request, client: Staff, source: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+    failed: bool = False, run: Annotated[str | None, Query(max_length=250, pattern=NO_NUL)] = None,
+    before: Before = None,
 ) -> HTMLResponse:
     runs = validation_runs(source=source or None, failed_only=failed, run_id=run or None, before=before)
     return page(request, "data_docs.html", client=client, runs=runs, sources=list(SOURCES), source=source,
@@ -391,7 +395,7 @@ def data_docs_static(path: str, client: Signed) -> FileResponse:
 
 
 @router.get("/data-docs/{run_id}", response_class=HTMLResponse)
-def data_docs_page(request: Request, run_id: int, client: Staff) -> HTMLResponse:
+def data_docs_page(request: Request, run_id: StoredId, client: Staff) -> HTMLResponse:
     from schemas.docs import render, unpack
 
     with session() as s:
@@ -407,8 +411,8 @@ def data_docs_page(request: Request, run_id: int, client: Staff) -> HTMLResponse
 
 @router.get("/quarantine", response_class=HTMLResponse)
 def quarantine_page(
-    request: Request, client: Staff, source: Annotated[str | None, Query(max_length=32)] = None,
-    check: Annotated[str | None, Query(max_length=96)] = None, before: Annotated[int | None, Query(ge=1)] = None,
+    request: Request, client: Staff, source: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+    check: Annotated[str | None, Query(max_length=96, pattern=NO_NUL)] = None, before: Before = None,
 ) -> HTMLResponse:
     rows, counts = quarantined(source=source or None, expectation=check or None, before=before)
     return page(request, "quarantine.html", client=client, rows=rows, counts=counts, sources=list(SOURCES),
@@ -460,8 +464,8 @@ def sources_export(request: Request, fmt: Format, client: Staff,
 
 @router.get("/quarantine.{fmt}")
 def quarantine_export(request: Request, fmt: Format, client: Staff,
-                      source: Annotated[str | None, Query(max_length=32)] = None,
-                      check: Annotated[str | None, Query(max_length=96)] = None) -> Response:
+                      source: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+                      check: Annotated[str | None, Query(max_length=96, pattern=NO_NUL)] = None) -> Response:
     rows, _ = quarantined(source=source or None, expectation=check or None, limit=EXPORT_MAX)
     out = [{"created_at": q.created_at, "source": q.source, "expectation": q.expectation,
             "reason": q.reason, "request_id": rid, "batch_id": q.batch_id, "row_no": q.row_no,
@@ -480,7 +484,7 @@ def alerts_page(request: Request, client: Staff) -> HTMLResponse:
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-def acknowledge_alert(request: Request, alert_id: int, client: Staff) -> Response:
+def acknowledge_alert(request: Request, alert_id: StoredId, client: Staff) -> Response:
     from hub.alerts import acknowledge
 
     if not acknowledge(alert_id, client.id):

@@ -13,7 +13,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import audit, clients
-from hub.console import KIND_NAMES, TEXT, Format, console_role, lang_of, page, secured
+from hub.console import KIND_NAMES, NO_NUL, TEXT, Before, Format, console_role, lang_of, page, secured
 from hub.export import Column, download
 from hub.store import utcnow
 
@@ -78,8 +78,9 @@ def _read(client: clients.Client, what: str, entries: int, **refs: str) -> None:
 
 
 @router.get("/", response_class=HTMLResponse)
-def audit_home(request: Request, client: Auditor, kind: Annotated[str | None, Query(max_length=48)] = None,
-               before: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> HTMLResponse:
+def audit_home(request: Request, client: Auditor,
+               kind: Annotated[str | None, Query(max_length=48, pattern=NO_NUL)] = None,
+               before: Before = None) -> HTMLResponse:
     rows = audit.events(kind=kind or None, before=before, limit=50)
     _read(client, "events", len(rows))
     return page(request, "audit_home.html", client=client, check=audit.integrity(), rows=rows, kind=kind,
@@ -118,7 +119,7 @@ def timeline_export(request: Request, person_ref: PersonRef, fmt: Format, client
 
 @router.get("/events.{fmt}")
 def events_export(request: Request, fmt: Format, client: Auditor,
-                  kind: Annotated[str | None, Query(max_length=48)] = None,
+                  kind: Annotated[str | None, Query(max_length=48, pattern=NO_NUL)] = None,
                   days: Annotated[int | None, Query(ge=1, le=366)] = None) -> Response:
     rows = audit.events(kind=kind or None, since=_since(days), limit=EXPORT_MAX)
     _read(client, "events_export", len(rows))

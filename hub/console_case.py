@@ -157,6 +157,11 @@ async def lookup_members(request: Request, client: Caseworker) -> HTMLResponse:
                 error=error)
 
 
+def _whole(text: str) -> int | None:
+    """A form's whole number: ASCII digits ("²".isdigit() holds too, int() refuses it), not beyond what int() reads."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+
+
 def _age(birth: dt.date, on: dt.date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
@@ -173,7 +178,7 @@ async def submit_request(request: Request, client: Caseworker) -> Response:
     sources = [s for s in form.getlist("sources") if s in SOURCES]
     members, consents, problems = [], [], []
     count = str(form.get("count", ""))
-    count = min(int(count), 20) if count.isdigit() else 0
+    count = min(_whole(count) or 0, 20)
     by_index: dict[str, str] = {}
     for k in range(count):
         if form.get(f"m{k}_include") != "on":
@@ -203,8 +208,8 @@ async def submit_request(request: Request, client: Caseworker) -> Response:
     now = utcnow()
 
     def days(field: str, default: int, top: int) -> int:
-        v = str(form.get(field, "")).strip()
-        return min(max(int(v), 1), top) if v.isdigit() else default
+        v = _whole(str(form.get(field, "")).strip())
+        return min(max(v, 1), top) if v is not None else default
 
     doc = {"purpose": str(form.get("purpose", "")), "case_ref": str(form.get("case_ref", "")).strip(),
            "sources": sources, "members": members,

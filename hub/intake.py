@@ -52,11 +52,12 @@ def check_request(doc: dict, department: str | None = None) -> list[str]:
     if not isinstance(doc, dict):
         return ["the request must be a JSON object"]
     dept = department or doc.get("department")
-    if not isinstance(dept, str) or not _DEPT.match(dept):
+    # fullmatch: "$" lets "MZ-1\n" through; an ID number is no department code (and the ledger refuses it)
+    if not isinstance(dept, str) or not _DEPT.fullmatch(dept) or is_valid_id(dept):
         problems.append("department: a department code (capital letters, digits, '-') is required")
-    if doc.get("purpose") not in PURPOSES:
+    if not isinstance(doc.get("purpose"), str) or doc["purpose"] not in PURPOSES:  # a list is not hashable
         problems.append(f"purpose: one of {', '.join(PURPOSES)}")
-    if not isinstance(doc.get("case_ref"), str) or not 0 < len(doc["case_ref"]) <= 64:
+    if not isinstance(doc.get("case_ref"), str) or not 0 < len(doc["case_ref"]) <= 64 or "\x00" in doc["case_ref"]:
         problems.append("case_ref: the department's case number (1 to 64 characters) is required")
     sources = doc.get("sources")
     if not isinstance(sources, list) or not sources or not all(s in VERIFIABLE for s in sources):
@@ -76,7 +77,7 @@ def check_request(doc: dict, department: str | None = None) -> list[str]:
             ids.append(m["id_number"].upper())
         if not isinstance(m.get("name"), str) or not m["name"].strip():
             problems.append(f"members[{i}].name: required")
-        if m.get("relation") not in RELATIONS:
+        if not isinstance(m.get("relation"), str) or m["relation"] not in RELATIONS:
             problems.append(f"members[{i}].relation: one of {', '.join(sorted(RELATIONS))}")
     if len(set(ids)) != len(ids):
         problems.append("members: the same person is named twice")

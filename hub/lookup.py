@@ -86,8 +86,9 @@ def _members(rows: list[dict], applicant: str) -> list[Member] | None:
     for r in rows:
         idn = r.get("id_number")
         if not (isinstance(idn, str) and is_valid_id(idn) and isinstance(r.get("name"), str) and r["name"].strip()
-                and r.get("relation") in relations and r.get("status") in statuses and r.get("sex") in sexes
-                and isinstance(r.get("birth_date"), str)):
+                and all(isinstance(r.get(f), str) for f in ("relation", "status", "sex", "birth_date"))
+                and r["relation"] in relations and r["status"] in statuses and r["sex"] in sexes
+                and not isinstance(r.get("household_no"), (list, dict))):  # a list is not hashable: no household
             return None
         if idn.upper() in seen and seen[idn.upper()] != r:
             return None

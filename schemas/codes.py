@@ -50,7 +50,7 @@ def id_check_char(first17: str) -> str:
 
 def is_valid_id(value: str) -> bool:
     """Format, birth date and check character of a resident ID number."""
-    if not isinstance(value, str) or len(value) != 18 or not value[:17].isdigit():
+    if not isinstance(value, str) or len(value) != 18 or not value.isascii() or not value[:17].isdigit():
         return False
     try:
         dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

@@ -29,13 +29,20 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     out = df.reindex(columns=[*COLUMNS, EXTRA, BATCH_KEY]).copy()
     out[EXTRA] = out[EXTRA].map(lambda v: None if not isinstance(v, list) else ",".join(v))
     ids = out["id_number"].tolist()
-    ok = valid_id_mask(ids)
+    births = [_birth(i) if good else None for i, good in zip(ids, valid_id_mask(ids))]
+    ok = [b is not None for b in births]  # the check character holds, and the birth date is one
     out["id_check_ok"] = ok
     expected_sex = [sex_from_id(i) if good else None for i, good in zip(ids, ok)]
     out["sex_matches_id"] = [e is None or e == s for e, s in zip(expected_sex, out["sex"])]
-    births = [birth_date_from_id(i).isoformat() if good else None for i, good in zip(ids, ok)]
     out["birth_matches_id"] = [b is None or b == s for b, s in zip(births, out["birth_date"])]
     return out
+
+
+def _birth(id_number: str) -> str | None:
+    try:
+        return birth_date_from_id(id_number).isoformat()
+    except ValueError:  # 2025-13-45: the check character can hold on a birth date that is none
+        return None
 
 
 def checks() -> list[Check]:

@@ -7,6 +7,7 @@ field (its canonical vocabulary), and a check that no field came that the contra
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -67,7 +68,16 @@ def unexpected_field_check() -> Check:
 
 
 def _numeric(v) -> bool:
-    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v == v)
+    """None or a finite number: not NaN, not infinite ("1e999" on the wire), not an integer beyond any float (an
+    integer of 400 digits in a JSON answer, which pandas cannot take)."""
+    if v is None:
+        return True
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def _not_future(v, today: str) -> bool:

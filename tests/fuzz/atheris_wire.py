@@ -19,7 +19,7 @@ with atheris.instrument_imports():
     from connectors.contracts import SPECS, from_wire
     from connectors.wire import BadAnswer, parse_answer
 
-from tests.fuzz import ID_LIKE
+from tests.fuzz import assert_no_ids
 
 KEYS = list(SPECS)
 HEADERS = [{}, {"X-Total-Pages": "2"}, {"X-Total-Pages": "x"}, {"X-Total-Pages": "²"}, {"X-Total-Pages": "9" * 5000},
@@ -34,10 +34,7 @@ def one_input(data: bytes) -> None:
     try:
         answer = parse_answer(spec, body, headers)
     except BadAnswer as exc:
-        text = str(exc) + "".join(traceback.format_exception(exc))
-        planted = {m.group(0).upper() for m in ID_LIKE.finditer(body.decode("latin-1"))}
-        if any(i in text.upper() for i in planted):
-            raise AssertionError("an ID number of the input is in the error text") from None
+        assert_no_ids(str(exc) + "".join(traceback.format_exception(exc)), body)
         return
     set(answer.not_found)
     for row in answer.rows:

@@ -32,14 +32,12 @@ from requests.structures import CaseInsensitiveDict
 
 from agencies.wire import BadRequestBody, encode_answer, parse_request
 from connectors.contracts import EXTRA, SPECS, AgencySpec, from_wire
-from connectors.wire import Answer, BadAnswer, build_request, parse_answer
-from tests.fuzz import assert_no_ids, ci, id_numbers, planted_ids
+from connectors.wire import CSV_EXTRA, Answer, BadAnswer, build_request, parse_answer
+from tests.fuzz import assert_no_ids, ci, id_numbers
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = list(SPECS)
-JSON_KEYS = [k for k, s in SPECS.items() if s.wire == "json"]
 XML_KEYS = [k for k, s in SPECS.items() if s.wire == "xml"]
-CSV_KEYS = [k for k, s in SPECS.items() if s.wire == "csv"]
 
 # -- values an agency may send where a field's value belongs ----------------------------------------------
 NASTY_TEXT = st.sampled_from([
@@ -222,12 +220,11 @@ def headers() -> st.SearchStrategy:
 def read_like_a_connector(key: str, body: bytes, hdrs) -> None:
     """What Source.fetch does with one answer; the properties every answer must keep."""
     spec = SPECS[key]
-    planted = planted_ids(body) | planted_ids(dict(hdrs))
     try:
         answer = parse_answer(spec, body, hdrs)
     except BadAnswer as exc:
         assert exc.kind in ("encoding", "format", "envelope")
-        assert_no_ids(str(exc) + repr(exc) + "".join(traceback.format_exception(exc)), planted)
+        assert_no_ids(str(exc) + repr(exc) + "".join(traceback.format_exception(exc)), body, dict(hdrs))
         return
     assert isinstance(answer, Answer)
     assert isinstance(answer.pages, int) and not isinstance(answer.pages, bool)
@@ -264,9 +261,73 @@ def test_broken_answers_of_each_contract_are_rows_or_bad_answer(key, data):
 @example(answer=("household", b'{"code":"0000","data":[],"notFound":5}', {}))
 @example(answer=("household", b'{"code":"0000","data":[],"notFound":[["11010519491231002X"]]}', {}))
 @example(answer=("household", b'[' * 100_000, {}))
+@example(answer=("market_entity", b'{"code":"0000","data":[{"zczb":1' + b"0" * 400 + b'}]}', {}))
+@example(answer=("tax", b'<response code="0000"><records><record><sre>1' + b"0" * 400 + b"</sre></record></records>"
+                 b"</response>", {}))
+@example(answer=("tax", b'<response code="0000"><records>' + b"<record>" * 20_000 + b"</record>" * 20_000
+                 + b"</records></response>", {}))
 @example(answer=("provident_fund", "证件号码,年月\r\n11010519491231002X,202501,extra,more\r\n".encode("gbk"), {}))
 def test_answers_of_any_contract_are_rows_or_bad_answer(answer):
     read_like_a_connector(*answer)
+
+
+@ci(0.5)
+@given(answer=answers("household"), applicant=id_numbers())
+@example(answer=("household", json.dumps({"code": "0000", "data": [
+    {"sfzh": "11010519491231002X", "xm": "x", "xb": "1", "csrq": "19491231", "hh": "1", "yhzgx": ["01"],
+     "zt": "1", "dzbm": "210302"}]}).encode(), {}), applicant="11010519491231002X")
+@example(answer=("household", json.dumps({"code": "0000", "data": [
+    {"sfzh": "11010519491231002X", "xm": "x", "xb": "1", "csrq": "19491231", "hh": ["1"], "yhzgx": "01",
+     "zt": "1", "dzbm": "210302"}]}).encode(), {}), applicant="11010519491231002X")
+def test_household_members_answers_are_members_or_unusable(answer, applicant):
+    """一证通办 (hub.lookup): the rows of a household-members answer become members, or the answer is unusable
+    (None); nothing else."""
+    from hub.lookup import _members
+
+    key, body, hdrs = answer
+    try:
+        rows = [from_wire(SPECS[key], r) for r in parse_answer(SPECS[key], body, hdrs).rows]
+    except BadAnswer:
+        return
+    ids = [r["id_number"] for r in rows if isinstance(r.get("id_number"), str)]
+    members = _members(rows, (ids[0].upper() if ids and applicant.endswith(("1", "3", "5")) else applicant))
+    assert members is None or all(m.id_number and m.name for m in members)
+
+
+@pytest.mark.parametrize("key", KEYS)
+@ci(0.25)
+@given(data=st.data())
+def test_rows_of_broken_answers_are_prepared_for_validation(key, data):
+    """The validation stage's first step (the derived columns its suite checks, pandas only) takes whatever rows
+    an answer gave; the Great Expectations run after it is left to tests/hub/test_validation*.py."""
+    import pandas as pd
+
+    from schemas.suite import BATCH_KEY, suite_module
+
+    key, body, hdrs = data.draw(answers(key))
+    try:
+        rows = [from_wire(SPECS[key], r) for r in parse_answer(SPECS[key], body, hdrs).rows]
+    except BadAnswer:
+        return
+    frame = pd.DataFrame(rows)
+    frame[BATCH_KEY] = 0
+    suite_module(key).prepare(frame)
+
+
+def test_an_id_number_with_a_right_check_character_on_no_date_fails_the_id_check():
+    """schemas.household.prepare once raised on it (birth_date_from_id), stopping the whole validation run."""
+    import pandas as pd
+
+    from schemas.codes import id_check_char
+    from schemas.household import prepare
+
+    bogus = "21030220251345001"
+    bogus += id_check_char(bogus)
+    spec = SPECS["household"]
+    body, _ = encode_answer(spec, [{w: bogus if w == spec.id_field else "1" for w in spec.fields.values()}], [],
+                            page=1, pages=1, total=1)
+    rows = [from_wire(spec, r) for r in parse_answer(spec, body, {}).rows]
+    assert prepare(pd.DataFrame(rows))["id_check_ok"].tolist() == [False]
 
 
 @pytest.mark.parametrize("key", XML_KEYS)
@@ -278,8 +339,16 @@ def test_xml_answers_with_a_dtd_are_refused_unexpanded(key, dtd):
     t0 = time.monotonic()
     with pytest.raises(BadAnswer) as info:
         parse_answer(SPECS[key], body, {})
-    assert info.value.kind == "format" and time.monotonic() - t0 < 1
+    assert info.value.kind == "format" and time.monotonic() - t0 < 5
     assert "11010519491231002X" not in str(info.value)
+
+
+def test_csv_values_beyond_the_header_are_an_unexpected_field_not_a_crash():
+    """csv.DictReader keeps them under the key None, which from_wire could not sort among the field names."""
+    spec = SPECS["provident_fund"]
+    body = ",".join(spec.fields.values()) + "\r\n" + ",".join(["11010519491231002X"] + ["1"] * 7 + ["x", "y"])
+    rows = parse_answer(spec, body.encode("gbk"), {}).rows
+    assert from_wire(spec, rows[0])[EXTRA] == [CSV_EXTRA]
 
 
 def test_a_well_formed_answer_still_reads():
@@ -323,7 +392,7 @@ def test_agencies_read_any_request_body_or_refuse_it(key, data):
     try:
         ids, page = parse_request(SPECS[key], body)
     except BadRequestBody as exc:
-        assert_no_ids(str(exc), planted_ids(body))
+        assert_no_ids(str(exc), body)
         return
     assert isinstance(ids, list) and all(isinstance(i, str) for i in ids)
     assert isinstance(page, int) and page >= 1
@@ -407,13 +476,14 @@ def test_agencies_answer_any_request_with_a_status_and_nothing_escapes(key, data
     assert status == 200 or 400 <= status < 500, status
     if status != 200:
         length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
-        assert_no_ids(rest[:length].decode("latin-1"), planted_ids(raw))
+        assert_no_ids(rest[:length].decode("latin-1"), raw)
 
 
 # -- atheris: coverage-guided, on the same entry point ----------------------------------------------------
 def test_atheris_harness_on_the_wire_parser(tmp_path):
     """tests/fuzz/atheris_wire.py for a bounded number of runs (HUB_FUZZ_ATHERIS_RUNS), seeded with answers of
-    every contract; it exits non-zero on any exception but BadAnswer."""
+    every contract; it exits non-zero on any exception but BadAnswer. The RSS limit is generous: libFuzzer reads
+    the peak RSS of its process, and a fork of this (large) pytest process starts from its parent's peak."""
     pytest.importorskip("atheris")
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -421,9 +491,9 @@ def test_atheris_harness_on_the_wire_parser(tmp_path):
         rows = [{w: v for w, v in zip(spec.fields.values(), ["11010519491231002X", "1", "2025-01", "3.5"] * 3)}]
         body, _ = encode_answer(spec, rows, ["440524188001010014"] if spec.wire != "csv" else [], page=1, pages=1,
                                 total=1)
-        (corpus / f"seed-{n}").write_bytes(bytes([n]) + body)
+        (corpus / f"seed-{n}").write_bytes(bytes([n, 0]) + body)
     runs = os.environ.get("HUB_FUZZ_ATHERIS_RUNS") or "20000"
     proc = subprocess.run([sys.executable, "-m", "tests.fuzz.atheris_wire", f"-runs={runs}", "-max_len=4096",
-                           "-seed=1", "-rss_limit_mb=1024", str(corpus)],
+                           "-seed=1", "-rss_limit_mb=4096", f"-artifact_prefix={tmp_path}/", str(corpus)],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,0 +1,208 @@
+"""Request documents (hub.intake) and authorization documents (consent.authorizations) under hostile input.
+
+Arbitrary JSON-like values, and a valid sample request (agencies.requests.sample_request) with keys dropped,
+values of the wrong type, huge strings, far-past and far-future moments with extreme offsets, NUL characters,
+other people's ID numbers. A valid document is accepted and stored; an invalid one is refused with InvalidRequest
+whose problems name fields (never an ID number of the input); nothing else is ever raised.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from agencies.requests import sample_request
+from consent.authorizations import check_authorization
+from hub.intake import InvalidRequest, check_request, create_request
+from schemas.sources import SOURCE_KEYS
+from tests.fuzz import assert_no_ids, ci, id_numbers
+
+SOURCES = ["household", "tax", "real_estate", "bank", "securities"]  # with financial ones: their separate consent
+FIELD = re.compile(r"^(the request|department|purpose|case_ref|sources|members|authorization)\b")
+KEYS = ["department", "purpose", "case_ref", "sources", "members", "authorization", "id_number", "name",
+        "relation", "valid_from", "valid_until", "recheck_interval_days", "data_life_days", "consents",
+        "evidence_sha256", "guardian_id_number", "financial_consent"]
+
+MOMENTS = st.one_of(
+    st.sampled_from([
+        "0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00+00:01", "0001-01-01T00:00:00-14:00",
+        "9999-12-31T23:59:59-14:00", "9999-12-31T23:59:59.999999-00:01", "9999-12-31T23:59:59+14:00",
+        "0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59", "0001-01-01", "9999-12-31T23:59:59",
+        "2026-02-30T00:00:00+08:00", "2026-01-01T00:00:00+24:00", "2026-01-01T25:00:00Z", "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:00\x00+08:00", "2026-01-01T00:00:00+08:00\n", "+002026-01-01T00:00:00+08:00",
+        "２０２６-01-01T00:00:00+08:00", "10000-01-01T00:00:00+00:00", "",
+    ]),
+    st.builds(lambda moment, offset: moment.replace(tzinfo=offset).isoformat(), st.datetimes(),
+              st.timedeltas(-dt.timedelta(hours=23, minutes=59), dt.timedelta(hours=23, minutes=59))
+              .map(dt.timezone)),
+)
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.sampled_from([0, -1, 3650, 3651, 2**63, -(2**63), 10**400]),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30), id_numbers(), MOMENTS,
+    st.sampled_from(["", " ", "\x00", "a\x00b", "MZ-210302\n", "MZ-210302\x00", "dibao", "head", "household",
+                     "bank", "0" * 64, "A" * 64, "0" * 64 + "\n", "x" * 70_000, "\ud800", "🂡" * 65]),
+)
+JSON_LIKE = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=8)), inner, max_size=5)),
+    max_leaves=20)
+
+
+def sample(**kw) -> dict:
+    return sample_request(seed=7, households=50, k=3, sources=SOURCES, **kw)
+
+
+SAMPLE = sample()
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, (*prefix, i))
+
+
+def _retype(value):
+    """The same value as another JSON type."""
+    if isinstance(value, str):
+        return int(value) if value.isdigit() else [value]
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, list):
+        return {str(i): v for i, v in enumerate(value)}
+    if isinstance(value, dict):
+        return list(value.values())
+    return value
+
+
+@st.composite
+def mutated(draw) -> dict:
+    """The valid sample with up to four mutations, each at a path of the document."""
+    doc = copy.deepcopy(SAMPLE)
+    member_ids = [m["id_number"] for m in SAMPLE["members"]]
+    for _ in range(draw(st.integers(0, 4))):
+        paths = [p for p in _paths(doc) if p]
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent = doc
+        for step in path[:-1]:
+            parent = parent[step]
+        last = path[-1]
+        value = parent[last]
+        op = draw(st.sampled_from(["drop", "replace", "replace", "retype", "nul", "case", "other_member",
+                                   "moment", "huge", "digits"]))
+        if op == "drop":
+            del parent[last]
+            continue
+        if op == "replace":
+            new = draw(JSON_LIKE)
+        elif op == "retype":
+            new = _retype(value)
+        elif op == "nul":
+            new = (value[:1] + "\x00" + value[1:]) if isinstance(value, str) else "\x00"
+        elif op == "case":
+            new = value.lower() if isinstance(value, str) else value
+        elif op == "other_member":
+            new = draw(st.sampled_from(member_ids))
+        elif op == "digits":  # digits that are not ASCII: str.isdigit() says yes, int() may say no
+            digits = draw(st.sampled_from(["０１２３４５６７８９", "٠١٢٣٤٥٦٧٨٩", "²²²²²²²²²²"]))
+            new = value.translate(str.maketrans("0123456789", digits)) if isinstance(value, str) else value
+        elif op == "moment":
+            new = draw(MOMENTS)
+        else:
+            new = (value if isinstance(value, str) else "x")[:100] * draw(st.sampled_from([100, 5000]))
+        parent[last] = new
+    return doc
+
+
+def _field_problems(problems, doc) -> None:
+    assert isinstance(problems, list) and problems
+    assert all(isinstance(p, str) and FIELD.match(p) for p in problems), problems
+    assert_no_ids(" ".join(problems), doc, SAMPLE)
+
+
+def submit(doc) -> None:
+    """create_request: stored when valid, InvalidRequest naming fields when not; nothing else."""
+    expected = check_request(copy.deepcopy(doc))
+    try:
+        request_id = create_request(doc)
+    except InvalidRequest as exc:
+        assert exc.problems == expected
+        _field_problems(exc.problems, doc)
+        assert_no_ids(str(exc), doc)
+    else:
+        assert not expected, expected
+        assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+
+
+def test_the_sample_is_accepted():
+    assert check_request(copy.deepcopy(SAMPLE)) == []
+    submit(copy.deepcopy(SAMPLE))
+
+
+@ci(0.5)
+@given(doc=JSON_LIKE)
+def test_arbitrary_documents_are_refused_by_field(doc):
+    submit(doc)
+
+
+@ci(0.5)
+@given(doc=st.fixed_dictionaries({}, optional={k: JSON_LIKE for k in KEYS[:6]}))
+def test_documents_with_the_right_keys_and_any_values_are_refused_by_field(doc):
+    submit(doc)
+
+
+@ci()
+@given(doc=mutated())
+@example(doc={**SAMPLE, "purpose": ["dibao"]})
+@example(doc={**SAMPLE, "members": [{**SAMPLE["members"][0], "relation": {"head": 1}}]})
+@example(doc={**SAMPLE, "department": "MZ-210302\n"})
+@example(doc={**SAMPLE, "department": SAMPLE["members"][0]["id_number"]})
+@example(doc={**SAMPLE, "case_ref": "DEMO\x00"})
+@example(doc={**SAMPLE, "authorization": {**SAMPLE["authorization"], "valid_from": "0001-01-01T00:00:00+14:00"}})
+@example(doc={**SAMPLE, "authorization": {**SAMPLE["authorization"], "valid_until": "9999-12-31T23:59:59-14:00"}})
+def test_mutations_of_a_valid_request_are_accepted_or_refused_by_field(doc):
+    submit(doc)
+
+
+@ci(0.5)
+@given(auth=JSON_LIKE, ids=st.lists(id_numbers(), max_size=3))
+def test_arbitrary_authorizations_are_problems_by_field(auth, ids):
+    problems = check_authorization(auth, ids, SOURCE_KEYS)
+    assert all(isinstance(p, str) and p.startswith("authorization") for p in problems)
+    assert_no_ids(" ".join(problems), auth, ids)
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
+                                    "0001-01-01T00:00:00+00:01"])
+@pytest.mark.parametrize("key", ["valid_from", "valid_until"])
+def test_moments_without_a_utc_equivalent_are_a_problem(key, moment):
+    """Once an OverflowError out of parse_moment."""
+    doc = copy.deepcopy(SAMPLE)
+    doc["authorization"][key] = moment
+    problems = check_request(doc)
+    assert any(p.startswith(f"authorization.{key}") for p in problems), problems
+
+
+def test_an_id_number_born_centuries_ahead_is_no_crash():
+    """Its check character can be right; adult_from once overflowed on it."""
+    from schemas.codes import id_check_char
+
+    far = "2103029999123100" + "1"
+    far += id_check_char(far)
+    doc = copy.deepcopy(SAMPLE)
+    doc["members"][0]["id_number"] = far
+    doc["authorization"]["consents"][0]["id_number"] = far
+    submit(doc)
