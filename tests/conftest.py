@@ -95,3 +95,18 @@ def database(request, monkeypatch):
     if request.param == "postgresql":
         monkeypatch.setenv("HUB_DATABASE_URL", request.getfixturevalue("postgres_url"))
     return request.param
+
+
+def rate_limits_off(*unset: str):
+    """For a module's autouse fixture: the API without rate limits (and without the variables named), restored
+    afterwards."""
+    import hub.api
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HUB_API_RATE", "0")
+    for name in unset:
+        mp.delenv(name, raising=False)
+    mp.setattr(hub.api, "_limiter", None)
+    yield
+    mp.undo()
+    hub.api._limiter = None

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import hub.api
 from hub.api import create_app
 from hub.clients import create_client
 from tests.fuzz import ci
+from tests.conftest import rate_limits_off
 
 HEX = "0123456789abcdef"
 VALUES = st.one_of(
@@ -77,12 +77,7 @@ ROUTES = {
 
 @pytest.fixture(scope="module", autouse=True)
 def _no_rate_limit():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HUB_API_RATE", "0")
-    mp.setattr(hub.api, "_limiter", None)
-    yield
-    mp.undo()
-    hub.api._limiter = None
+    yield from rate_limits_off()
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-import hub.api
 from hub import clients, console
 from hub.api import create_app
 from tests.fuzz import ci
+from tests.conftest import rate_limits_off
 
 ANY_TEXT = st.one_of(
     st.text(st.characters(exclude_categories=()), max_size=300),  # lone surrogates too
@@ -31,12 +31,7 @@ FIELD_VALUE = st.binary(max_size=300).map(
 @pytest.fixture(scope="module", autouse=True)
 def _no_rate_limit():
     """Guessed tokens cost the guesser's address its budget (429); here every guess must be a 401."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HUB_API_RATE", "0")
-    mp.setattr(hub.api, "_limiter", None)
-    yield
-    mp.undo()
-    hub.api._limiter = None
+    yield from rate_limits_off()
 
 
 @pytest.fixture(scope="module")

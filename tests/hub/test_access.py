@@ -27,7 +27,7 @@ from hub.ratelimit import Limit, Limiter
 from hub.records import verify_record
 from hub.store import ApiClient, Authorization, LedgerEvent, Subscription, session, utcnow
 from schemas.codes import mask_id
-from tests.conftest import _serve, sample
+from tests.conftest import _serve, rate_limits_off, sample
 
 A, B, YB = "MZ-210302", "MZ-210304", "YB-210303"
 # the role each tag's routes are for; FOR_ANYONE: any authenticated client
@@ -83,13 +83,7 @@ def _ledger(kind: str, **match) -> list[dict]:
 # -- set-up: two civil-affairs departments and a medical-security one, each with its own case -------------------
 @pytest.fixture(scope="module", autouse=True)
 def _no_rate_limit():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HUB_API_RATE", "0")
-    mp.delenv("HUB_AIRFLOW_URL", raising=False)
-    mp.setattr(hub.api, "_limiter", None)
-    yield
-    mp.undo()
-    hub.api._limiter = None
+    yield from rate_limits_off("HUB_AIRFLOW_URL")
 
 
 @pytest.fixture(scope="module")

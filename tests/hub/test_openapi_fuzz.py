@@ -14,6 +14,7 @@ from schemathesis.checks import not_a_server_error, positive_data_acceptance
 import hub.api
 from hub.api import create_app
 from hub.clients import create_client
+from tests.conftest import rate_limits_off
 
 app = create_app()
 # the token comes from the test, not from generated security parameters (which schemathesis would also negate)
@@ -25,12 +26,7 @@ ROLE_BY_TAG = {"requests": "department", "records": "department", "assistance": 
 
 @pytest.fixture(scope="module", autouse=True)
 def _no_rate_limit():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HUB_API_RATE", "0")
-    mp.setattr(hub.api, "_limiter", None)
-    yield
-    mp.undo()
-    hub.api._limiter = None
+    yield from rate_limits_off()
 
 
 @pytest.fixture
