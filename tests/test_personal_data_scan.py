@@ -4,6 +4,7 @@ database files, the hub's logs, Airflow's task logs and its metadata database (X
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,13 @@ from hub.scan import Finding, files_under, scan
 
 pytestmark = pytest.mark.airflow
 HUB = str(Path(sys.executable).parent / "hub")
+
+
+def _bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # a database's -wal or -journal file gone with its process
+        return b""
 
 
 def test_the_scan_finds_each_form_a_value_takes(tmp_path):
@@ -65,3 +73,12 @@ def test_a_full_demo_run_leaves_no_id_number_or_name_in_files_logs_xcom_or_ledge
     assert any(p.suffix == ".log" and "airflow" in str(p) and "task_id=" in str(p) for p in places)  # task logs
     found = scan(places, people)
     assert not found, [(str(Path(f.path).relative_to(home)), f.kind) for f in found]
+
+    # nor any secret of the hub: its keys, the agencies' credentials, Airflow's secrets (the key files aside)
+    keys = json.loads((home / "keys" / "keyring.json").read_text())
+    secrets = [*keys["encryption"]["keys"].values(), keys["pseudonym"], keys["signing"]]
+    secrets += [c["secret"] for c in json.loads((home / "keys" / "agencies.json").read_text()).values()]
+    secrets += list(json.loads((home / "keys" / "airflow.json").read_text()).values())
+    exposed = sorted({str(place.relative_to(home)) for place in places
+                      for secret in secrets if secret.encode() in _bytes(place)})
+    assert not exposed, exposed
