@@ -21,13 +21,13 @@ from sqlalchemy import select
 from consent import ledger
 from hub import clients, console
 from hub.intake import PURPOSES, InvalidRequest, create_request
+from hub.params import HEX32, HOUSEHOLD, MAX_ID, NO_NUL, PERSON
 from hub.records import RecordNotFound, load_record
 from hub.store import FetchBatch
 from hub.store import Request as RequestRow
 from hub.store import session, utcnow
 
 Purpose = Literal[tuple(PURPOSES)]  # type: ignore[valid-type]
-TEXT = r"^[^\x00]*$"  # what reaches the database as text: PostgreSQL refuses NUL characters
 
 
 # -- models: what comes in, what goes out -----------------------------------------------------
@@ -70,7 +70,7 @@ class AuthorizationIn(BaseModel):
 
 class RequestIn(BaseModel):
     purpose: Purpose
-    case_ref: str = Field(pattern=TEXT)
+    case_ref: str = Field(pattern=NO_NUL)
     sources: list[str]
     members: list[MemberIn]
     authorization: AuthorizationIn | None = None
@@ -111,12 +111,12 @@ class RecordOut(BaseModel):
 
 
 class AssistanceIn(BaseModel):
-    household_id: str = Field(max_length=40, pattern=TEXT, description="the household's id in the hub (its records' "
+    household_id: str = Field(max_length=40, pattern=NO_NUL, description="the household's id in the hub (its records' "
                               "household_id)")
     programme: Purpose = Field(description="what was granted")
     granted_from: dt.date
     granted_until: dt.date | None = Field(None, description="empty while it runs")
-    request_id: str | None = Field(None, max_length=32, pattern=TEXT, description="the verification the grant rests "
+    request_id: str | None = Field(None, max_length=32, pattern=NO_NUL, description="the verification the grant rests "
                                    "on")
 
 
@@ -150,7 +150,7 @@ class RequestsOut(BaseModel):
 
 
 class ClientIn(BaseModel):
-    name: str = Field(min_length=1, max_length=128, pattern=TEXT)
+    name: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
     role: Literal["department", "auditor", "staff", "admin"]
     department: str | None = Field(None, max_length=64, description="the department code (department clients)")
 
@@ -263,7 +263,7 @@ class LookupOut(BaseModel):
 
 
 class SubscriptionIn(BaseModel):
-    url: str = Field(max_length=2048, pattern=TEXT, description="the department's webhook (https; http only on this "
+    url: str = Field(max_length=2048, pattern=NO_NUL, description="the department's webhook (https; http only on this "
                      "machine)")
 
 
@@ -362,11 +362,7 @@ Staff = Annotated[clients.Client, Depends(role_required("staff"))]
 Auditor = Annotated[clients.Client, Depends(role_required("auditor"))]
 Admin = Annotated[clients.Client, Depends(role_required("admin"))]
 Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
-MAX_ID = 2**31 - 1  # the store's integer ids and ledger seqs (a PostgreSQL integer)
 Before = Annotated[int | None, Query(ge=1, le=MAX_ID, description="continue below this id (from `next_before`)")]
-HEX32 = r"^[0-9a-f]{32}$"
-HOUSEHOLD = r"^hh_[0-9a-f]{32}$"
-PERSON = r"^p_[0-9a-f]{32}$"
 RequestId = Annotated[str, PathParam(pattern=HEX32, description="the request's id")]
 HouseholdId = Annotated[str, PathParam(pattern=HOUSEHOLD, description="the household's id (a keyed pseudonym)")]
 
@@ -675,10 +671,10 @@ def create_app() -> FastAPI:
     @app.get("/v1/quarantine", response_model=QuarantineOut, tags=["validation"])
     def get_quarantine(
         client: Staff, limit: Limit = 50, before: Before = None,
-        source: Annotated[str | None, Query(max_length=32, pattern=TEXT)] = None,
-        expectation: Annotated[str | None, Query(max_length=96, pattern=TEXT)] = None,
-        request_id: Annotated[str | None, Query(max_length=32, pattern=TEXT)] = None,
-        batch_id: Annotated[str | None, Query(max_length=32, pattern=TEXT)] = None,
+        source: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+        expectation: Annotated[str | None, Query(max_length=96, pattern=NO_NUL)] = None,
+        request_id: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+        batch_id: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
     ) -> QuarantineOut:
         rows, counts = console.quarantined(source=source, expectation=expectation, request_id=request_id,
                                            batch_id=batch_id, before=before, limit=limit)
@@ -692,9 +688,9 @@ def create_app() -> FastAPI:
     @app.get("/v1/validation-runs", response_model=ValidationRunsOut, tags=["validation"])
     def get_validation_runs(
         client: Staff, limit: Limit = 50, before: Before = None,
-        source: Annotated[str | None, Query(max_length=32, pattern=TEXT)] = None, failed: bool = False,
-        run_id: Annotated[str | None, Query(max_length=250, pattern=TEXT)] = None,
-        request_id: Annotated[str | None, Query(max_length=32, pattern=TEXT)] = None,
+        source: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None, failed: bool = False,
+        run_id: Annotated[str | None, Query(max_length=250, pattern=NO_NUL)] = None,
+        request_id: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
     ) -> ValidationRunsOut:
         runs = console.validation_runs(source=source, failed_only=failed, run_id=run_id, request_id=request_id,
                                        before=before, limit=limit)
@@ -735,7 +731,7 @@ def create_app() -> FastAPI:
     @app.get("/v1/audit/events", response_model=LedgerEntriesOut, tags=["audit"])
     def get_audit_events(
         client: Auditor, limit: Limit = 50, before: Before = None,
-        kind: Annotated[str | None, Query(max_length=48, pattern=TEXT)] = None, since: Moment = None,
+        kind: Annotated[str | None, Query(max_length=48, pattern=NO_NUL)] = None, since: Moment = None,
         until: Moment = None,
         client_id: Annotated[str | None, Query(pattern=HEX32)] = None,
         household_id: Annotated[str | None, Query(pattern=HOUSEHOLD)] = None,

@@ -28,11 +28,10 @@ from sqlalchemy import delete, func, select
 from consent import ledger
 from hub import clients
 from hub.export import Column, download
+from hub.params import MAX_ID, NO_NUL
 from hub.store import ConsoleSession, QuarantinedRow, ValidationRun, session, utcnow
 
 COOKIE, LANG_COOKIE = "hub_session", "hub_lang"
-MAX_ID = 2**31 - 1  # the store's integer ids and ledger seqs (a PostgreSQL integer), as in hub.api
-NO_NUL = r"^[^\x00]*$"  # what reaches the database as text: PostgreSQL refuses NUL characters
 SESSION_HOURS = 8
 PAGE = 50
 # a strict policy: no outside scripts, styles, images or frames on any console page

@@ -13,13 +13,14 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub import audit, clients
-from hub.console import KIND_NAMES, NO_NUL, TEXT, Before, Format, console_role, lang_of, page, secured
+from hub.console import KIND_NAMES, TEXT, Before, Format, console_role, lang_of, page, secured
 from hub.export import Column, download
+from hub.params import NO_NUL, PERSON
 from hub.store import utcnow
 
 router = APIRouter(prefix="/console/audit", include_in_schema=False)
 Auditor = Annotated[clients.Client, Depends(console_role("auditor"))]
-PersonRef = Annotated[str, PathParam(pattern="^p_[0-9a-f]{32}$")]
+PersonRef = Annotated[str, PathParam(pattern=PERSON)]
 EXPORT_MAX = 50_000
 SHOWN = ("request_id", "source", "purpose", "department", "client_id", "household_ref", "person_ref", "reason",
          "outcome", "why", "basis", "policy_rule", "fields", "version", "status", "what")

@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 from hub import clients
 from hub.console import SOURCES, TEXT, console_role, lang_of, page, secured
 from hub.intake import PURPOSES
+from hub.params import HEX32, HOUSEHOLD
 from hub.store import utcnow
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -102,7 +103,7 @@ def _sha256(upload) -> str | None:
 
 @router.get("/requests", response_class=HTMLResponse)
 def requests_page(request: Request, client: Caseworker,
-                  before: Annotated[str | None, Query(pattern="^[0-9a-f]{32}$")] = None) -> HTMLResponse:
+                  before: Annotated[str | None, Query(pattern=HEX32)] = None) -> HTMLResponse:
     from hub.api import department_requests
 
     rows = department_requests(client.department, before=before, limit=50)
@@ -234,7 +235,7 @@ async def submit_request(request: Request, client: Caseworker) -> Response:
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
 def request_page(request: Request, client: Caseworker,
-                 request_id: Annotated[str, PathParam(pattern="^[0-9a-f]{32}$")]) -> HTMLResponse:
+                 request_id: Annotated[str, PathParam(pattern=HEX32)]) -> HTMLResponse:
     from hub.api import request_view
 
     view = request_view(request_id, client)  # 404 unless the department's own
@@ -243,7 +244,7 @@ def request_page(request: Request, client: Caseworker,
 
 @router.get("/households/{household_id}/record", response_class=HTMLResponse)
 def record_page(request: Request, client: Caseworker,
-                household_id: Annotated[str, PathParam(pattern="^hh_[0-9a-f]{32}$")],
+                household_id: Annotated[str, PathParam(pattern=HOUSEHOLD)],
                 purpose: Annotated[str, Query(max_length=32)]) -> HTMLResponse:
     """The record as the access policy cuts it for this department and purpose; printable."""
     from hub.api import read_record
