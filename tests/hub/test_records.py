@@ -264,9 +264,9 @@ def test_a_department_checks_a_record_offline_with_the_published_key(city, tmp_p
     assert record["content"]["assessment"]["screening"]["dibao"]["answer"] in ("yes", "no", "needs_review")
     held = tmp_path / "record.json"
     held.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-    assert main(["record", "verify", str(held), "--public-key", key["raw_base64url"]]) == 0
+    assert main(["record", "verify", str(held), f"--public-key={key['raw_base64url']}"]) == 0
     record["content"]["assessment"]["income"]["monthly_per_capita"] += 0.01  # one figure changed
     held.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-    assert main(["record", "verify", str(held), "--public-key", key["raw_base64url"]]) == 1
+    assert main(["record", "verify", str(held), f"--public-key={key['raw_base64url']}"]) == 1
     assert "INVALID" in capsys.readouterr().out
     assert api.get("/v1/keys/record-signing").status_code == 401
