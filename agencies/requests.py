@@ -31,6 +31,15 @@ def sample_request(
     if not 0 <= k < households:
         raise ValueError(f"household {k} is not in a population of {households}")
     hh = household_in_population(seed, households, k)  # the IDs the agencies serve (collisions resolved)
+    return request_for(hh, seed=seed, purpose=purpose, sources=sources, department=department, today=today,
+                       validity_days=validity_days)
+
+
+def request_for(hh, *, seed: int, purpose: str = "dibao", sources: tuple[str, ...] = ("household",),
+                department: str = "MZ-210302", today: dt.date | None = None, validity_days: int = 180) -> dict:
+    """``sample_request`` for a household already taken from ``population(seed, n)`` (its index is ``hh.index``):
+    what a benchmark streaming the whole population uses."""
+    k = hh.index
     today = today or dt.datetime.now(dt.timezone.utc).date()
     start = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(), dt.timezone.utc)
     until = start + dt.timedelta(days=validity_days)

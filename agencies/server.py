@@ -16,6 +16,7 @@ Fault profiles (``--faults``, comma-separated):
   none        no faults (default)
   flaky       latency 5-50 ms; about a fifth of calls answer 500/502/503 or 429 with Retry-After
   slow        latency 0.3-2 s; about one call in twenty hangs (no answer for HUB_AGENCIES_HANG_S, default 30 s)
+  latency:MS  every call answers after MS milliseconds, nothing else goes wrong (benchmarks of a request's overhead)
   truncated   about a fifth of bodies are cut short (the connection closes before Content-Length bytes)
   dirty       bad rows (wrong ID check characters, wrong credit-code check characters, unknown codes,
               malformed values, negative amounts, dates in the future, duplicated rows) and now and then a
@@ -74,20 +75,27 @@ class Faults:
     truncated: bool = False
     dirty: bool = False
     down: frozenset[str] = frozenset()
+    latency_ms: int = 0  # `latency:<ms>`: every call answers after this long (and nothing else goes wrong)
     rates: dict = field(default_factory=lambda: dict(DEFAULT_RATES), compare=False, hash=False)
 
     @property
     def names(self) -> list[str]:
         out = [n for n in ("flaky", "slow", "truncated", "dirty") if getattr(self, n)]
+        out += [f"latency:{self.latency_ms}"] if self.latency_ms else []
         return out + [f"down:{k}" for k in sorted(self.down)] or ["none"]
 
 
 def parse_faults(spec: str, rates: dict | None = None) -> Faults:
-    flags, down = set(), set()
+    flags, down, latency_ms = set(), set(), 0
     for part in (p.strip() for p in (spec or "none").split(",")):
         if not part or part == "none":
             continue
-        if part.startswith("down:"):
+        if part.startswith("latency:"):
+            ms = part[8:]
+            if not (ms.isascii() and ms.isdigit()) or not 0 < int(ms) <= 60_000:
+                raise UnknownFaultProfile(f"{part}: latency needs milliseconds between 1 and 60000")
+            latency_ms = int(ms)
+        elif part.startswith("down:"):
             key = part[5:]
             if key not in SPECS:
                 raise UnknownFaultProfile(f"down:{key}: unknown source; known: {', '.join(SPECS)}")
@@ -95,11 +103,12 @@ def parse_faults(spec: str, rates: dict | None = None) -> Faults:
         elif part in SIMPLE_PROFILES:
             flags.add(part)
         else:
-            raise UnknownFaultProfile(f"unknown fault profile {part!r}; known: {', '.join(SIMPLE_PROFILES)}, down:<key>")
+            raise UnknownFaultProfile(f"unknown fault profile {part!r}; known: {', '.join(SIMPLE_PROFILES)}, down:<key>, "
+                                      "latency:<ms>")
     unknown = sorted(set(rates or {}) - {*DEFAULT_RATES, *DIRTY_ROW_KINDS, *DIRTY_ANSWER_KINDS})
     if unknown:
         raise UnknownFaultProfile(f"unknown fault rate {', '.join(unknown)}")
-    return Faults(**{f: True for f in flags}, down=frozenset(down), rates={**DEFAULT_RATES, **(rates or {})})
+    return Faults(**{f: True for f in flags}, down=frozenset(down), latency_ms=latency_ms, rates={**DEFAULT_RATES, **(rates or {})})
 
 
 class Counters:
@@ -177,6 +186,8 @@ class Agency:
             return self._rng.random()
 
     def latency(self) -> float:
+        if self.faults.latency_ms:
+            return self.faults.latency_ms / 1000
         if self.faults.slow:
             return 0.3 + 1.7 * self.roll()
         if self.faults.flaky:

@@ -71,30 +71,106 @@ def start_request(request_id: str) -> list[str]:
         return list(req.sources)
 
 
+def _decide(s, req: Request, members, source: str, moment: dt.datetime, auths) -> tuple[list[Allow], int, list, list]:
+    """The gate's decision for each member of ``req`` and ``source``: (allows, refused, decision rows, ledger
+    entries); the caller stores both in its transaction."""
+    allows, refused, rows, entries = [], 0, [], []
+    for m in members:
+        d = decide(m.person_ref, source, req.purpose, req.department, moment, auths)
+        rows.append({"request_id": req.id, "person_ref": m.person_ref, "source": source, "purpose": req.purpose,
+                     "decided_at": moment, "allowed": d.allowed, "reason": d.reason.value,
+                     "authorization_id": d.authorization_id})
+        entries.append((
+            "consent.allowed" if d.allowed else "consent.refused",
+            {"request_id": req.id, "person_ref": m.person_ref, "source": source, "purpose": req.purpose,
+             "reason": d.reason.value, "authorization_id": d.authorization_id, "moment": moment.isoformat()},
+        ))
+        if isinstance(d, Allow):
+            allows.append(d)
+        else:
+            refused += 1
+    return allows, refused, rows, entries
+
+
+def _store_decisions(s, rows: list[dict], entries: list, moment: dt.datetime) -> None:
+    if rows:
+        s.execute(ConsentDecision.__table__.insert(), rows)
+    ledger.append_many(s, entries, at=moment)  # one statement for all of them
+
+
 def _decide_all(request_id: str, source: str) -> tuple[list[Allow], int]:
     """Ask the gate for every member of the request; record each decision in the store and the ledger."""
     moment = utcnow()
     with session() as s:
         req = _request(s, request_id)
         members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
-        auths = authorization_views(s, request_id)
-        allows, refused, entries = [], 0, []
-        for m in members:
-            d = decide(m.person_ref, source, req.purpose, req.department, moment, auths)
-            s.add(ConsentDecision(request_id=request_id, person_ref=m.person_ref, source=source, purpose=req.purpose,
-                                  decided_at=moment, allowed=d.allowed, reason=d.reason.value,
-                                  authorization_id=d.authorization_id))
-            entries.append((
-                "consent.allowed" if d.allowed else "consent.refused",
-                {"request_id": request_id, "person_ref": m.person_ref, "source": source, "purpose": req.purpose,
-                 "reason": d.reason.value, "authorization_id": d.authorization_id, "moment": moment.isoformat()},
-            ))
-            if isinstance(d, Allow):
-                allows.append(d)
-            else:
-                refused += 1
-        ledger.append_many(s, entries, at=moment)  # one statement for the whole household
+        allows, refused, rows, entries = _decide(s, req, members, source, moment, authorization_views(s, request_id))
+        _store_decisions(s, rows, entries, moment)
     return allows, refused
+
+
+def _skipped(request_id: str, source: str, refused: int) -> tuple[dict, tuple[str, dict]]:
+    """The batch of a source for which the gate allowed nobody (nothing is fetched), and its ledger entry."""
+    batch_id = uuid.uuid4().hex
+    return ({"id": batch_id, "request_id": request_id, "source": source, "status": "refused",
+             "reason": "NO_MEMBER_AUTHORIZED", "requested": 0, "refused": refused, "returned": 0, "validated": True},
+            ("fetch.skipped", {"request_id": request_id, "batch_id": batch_id, "source": source,
+                               "reason": "NO_MEMBER_AUTHORIZED", "refused": refused}))
+
+
+@dataclass
+class _Stored:
+    """What one fetch puts in the store: the batch, its raw answers, its rows and its ledger entry."""
+
+    batch: dict
+    raws: list[dict]
+    rows: list[dict]
+    entry: tuple[str, dict]
+
+
+def _stored(request_id: str, source: str, ids: dict[str, str], result, refused: int, keys) -> _Stored:
+    """Encrypt one fetch's answers and rows for the store (``ids``: person_ref -> ID number asked for)."""
+    batch_id = uuid.uuid4().hex
+    status, reason = result.status, result.reason
+    if refused and status == "complete":
+        status, reason = "incomplete", "MEMBERS_NOT_AUTHORIZED"
+    outcomes = {ref: "not_found" if idn in result.not_found else "unanswered" if idn in result.unanswered
+                else "answered" for ref, idn in ids.items()}
+    raws, hashes = [], []
+    for i, raw in enumerate(result.raw):
+        hashes.append(hashlib.sha256(raw).hexdigest())
+        raws.append({"batch_id": batch_id, "seq": i, "sha256": hashes[-1],
+                     "body_enc": keys.encrypt(base64.b64encode(raw).decode("ascii"), aad=aad_raw_response(batch_id, i))})
+    rows = []
+    for i, row in enumerate(result.rows):
+        idn = row.get("id_number")
+        rows.append({"batch_id": batch_id, "row_no": i, "person_ref": keys.pseudonym(idn) if isinstance(idn, str) else None,
+                     "data_enc": keys.encrypt(json.dumps(row, ensure_ascii=False), aad=aad_source_row(batch_id, i))})
+    batch = {"id": batch_id, "request_id": request_id, "source": source, "status": status, "reason": reason,
+             "requested": result.requested, "refused": refused, "returned": len(result.rows),
+             "response_sha256": result.response_sha256, "members": outcomes, "fetched_at": utcnow(),
+             "validated": False}
+    entry = ("fetch.completed", {"request_id": request_id, "batch_id": batch_id, "source": source,
+                                 "status": status, "reason": reason, "requested": result.requested,
+                                 "returned": len(result.rows), "response_sha256": result.response_sha256,
+                                 "response_hashes": hashes, "calls": result.calls})
+    return _Stored(batch, raws, rows, entry)
+
+
+def _insert_stored(s, stored: list[_Stored], skipped: list[tuple[dict, tuple[str, dict]]] = ()) -> None:
+    """Every batch, raw answer, row and ledger entry of ``stored`` and ``skipped`` in the caller's transaction,
+    one statement per table."""
+    batches = [b for b, _ in skipped] + [x.batch for x in stored]
+    if batches:
+        s.execute(FetchBatch.__table__.insert(), [{"fetched_at": utcnow(), "validated": False, "members": None,
+                                                   "reason": None, "response_sha256": None, **b} for b in batches])
+    raws = [r for x in stored for r in x.raws]
+    if raws:
+        s.execute(RawResponse.__table__.insert(), raws)
+    rows = [r for x in stored for r in x.rows]
+    if rows:
+        s.execute(SourceRow.__table__.insert(), rows)
+    ledger.append_many(s, [e for _, e in skipped] + [x.entry for x in stored])
 
 
 def fetch_source(request_id: str, source: str, *, base_url: str | None = None, secret: str | None = None) -> str:
@@ -107,50 +183,101 @@ def fetch_source(request_id: str, source: str, *, base_url: str | None = None, s
     from hub.config import settings
 
     allows, refused = _decide_all(request_id, source)
-    batch_id = uuid.uuid4().hex
     keys = keyring()
     if not allows:
+        skipped = _skipped(request_id, source, refused)
         with session() as s:
-            s.add(FetchBatch(id=batch_id, request_id=request_id, source=source, status="refused",
-                             reason="NO_MEMBER_AUTHORIZED", requested=0, refused=refused, returned=0, validated=True))
-            ledger.append(s, "fetch.skipped", {"request_id": request_id, "batch_id": batch_id, "source": source,
-                                                "reason": "NO_MEMBER_AUTHORIZED", "refused": refused})
+            _insert_stored(s, [], [skipped])
         log.info("source %s: no member authorized, nothing fetched", source)
-        return batch_id
+        return skipped[0]["id"]
 
     with session() as s:
         wanted = {a.person_ref for a in allows}
         ids = {ref: idn for ref, idn in member_id_numbers(s, request_id).items() if ref in wanted}
     base = base_url or registry.base_url(source, settings().agencies_url)
     result = registry.connector(source, base, secret).fetch(allows, ids, auth_ref=request_id)
-
-    status, reason = result.status, result.reason
-    if refused and status == "complete":
-        status, reason = "incomplete", "MEMBERS_NOT_AUTHORIZED"
-    outcomes = {ref: "not_found" if idn in result.not_found else "unanswered" if idn in result.unanswered
-                else "answered" for ref, idn in ids.items()}
+    stored = _stored(request_id, source, ids, result, refused, keys)
     with session() as s:
-        s.add(FetchBatch(id=batch_id, request_id=request_id, source=source, status=status, reason=reason,
-                         requested=result.requested, refused=refused, returned=len(result.rows),
-                         response_sha256=result.response_sha256, members=outcomes))
-        s.flush()
-        hashes = []
-        for i, raw in enumerate(result.raw):
-            hashes.append(hashlib.sha256(raw).hexdigest())
-            s.add(RawResponse(batch_id=batch_id, seq=i, sha256=hashes[-1],
-                              body_enc=keys.encrypt(base64.b64encode(raw).decode("ascii"),
-                                                    aad=aad_raw_response(batch_id, i))))
-        for i, row in enumerate(result.rows):
-            idn = row.get("id_number")
-            s.add(SourceRow(batch_id=batch_id, row_no=i, person_ref=keys.pseudonym(idn) if isinstance(idn, str) else None,
-                            data_enc=keys.encrypt(json.dumps(row, ensure_ascii=False),
-                                                  aad=aad_source_row(batch_id, i))))
-        ledger.append(s, "fetch.completed", {"request_id": request_id, "batch_id": batch_id, "source": source,
-                                              "status": status, "reason": reason, "requested": result.requested,
-                                              "returned": len(result.rows), "response_sha256": result.response_sha256,
-                                              "response_hashes": hashes, "calls": result.calls})
-    log.info("source %s: batch %s %s, %d rows", source, batch_id, status, len(result.rows))
-    return batch_id
+        _insert_stored(s, [stored])
+    log.info("source %s: batch %s %s, %d rows", source, stored.batch["id"], stored.batch["status"], len(result.rows))
+    return stored.batch["id"]
+
+
+def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str, str] | None = None) -> list[str]:
+    """``fetch_missing`` for many requests at once (a re-check of many households): the same gate decisions,
+    agency calls, batches and ledger entries, with the store's work done in a few statements per chunk of
+    requests and each request's agency calls made concurrently (``workers`` at a time). Returns the batches not
+    validated yet. A request that cannot be fetched (it no longer exists) raises before anything is asked."""
+    import concurrent.futures
+    import threading
+
+    from hub.config import settings
+
+    keys = keyring()
+    moment = utcnow()
+    plan: list[tuple[str, str, list[Allow], int, dict[str, str]]] = []  # request, source, allows, refused, ids
+    skipped, pending = [], []
+    with session() as s:
+        reqs = {r.id: r for r in s.scalars(select(Request).where(Request.id.in_(request_ids)))}
+        missing = [r for r in request_ids if r not in reqs]
+        if missing:
+            raise RequestNotFound(f"no request {missing[0]}")
+        members: dict[str, list[RequestMember]] = {}
+        for m in s.scalars(select(RequestMember).where(RequestMember.request_id.in_(request_ids))
+                           .order_by(RequestMember.id)):
+            members.setdefault(m.request_id, []).append(m)
+        batches: dict[tuple[str, str], FetchBatch] = {}
+        for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id.in_(request_ids))
+                           .order_by(FetchBatch.fetched_at, FetchBatch.id)):
+            batches[(b.request_id, b.source)] = b
+        decisions, entries = [], []
+        for request_id in dict.fromkeys(request_ids):
+            req = reqs[request_id]
+            if req.status in ("received", "failed", "refused"):
+                req.status = "running"
+            auths, id_numbers = None, None
+            for source in req.sources:
+                b = batches.get((request_id, source))
+                if b is not None:
+                    if not b.validated:
+                        pending.append(b.id)
+                    continue
+                if auths is None:
+                    auths = authorization_views(s, request_id)
+                allows, refused, rows, es = _decide(s, req, members.get(request_id, []), source, moment, auths)
+                decisions += rows
+                entries += es
+                if not allows:
+                    skipped.append(_skipped(request_id, source, refused))
+                    continue
+                if id_numbers is None:
+                    id_numbers = {m.person_ref: keys.decrypt(m.id_number_enc, aad=aad_member(
+                        request_id, "id_number_enc", m.person_ref)) for m in members.get(request_id, [])}
+                wanted = {a.person_ref for a in allows}
+                plan.append((request_id, source, allows, refused,
+                             {ref: idn for ref, idn in id_numbers.items() if ref in wanted}))
+        _store_decisions(s, decisions, entries, moment)
+        _insert_stored(s, [], skipped)
+
+    local = threading.local()
+
+    def call(item):
+        request_id, source, allows, refused, ids = item
+        conns = local.__dict__.setdefault("connectors", {})
+        if source not in conns:
+            base = (base_urls or {}).get(source) or registry.base_url(source, settings().agencies_url)
+            conns[source] = registry.connector(source, base)
+        result = conns[source].fetch(allows, ids, auth_ref=request_id)
+        return _stored(request_id, source, ids, result, refused, keys)
+
+    chunk = max(1, workers * 16)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for start in range(0, len(plan), chunk):
+            stored = list(pool.map(call, plan[start: start + chunk]))
+            with session() as s:
+                _insert_stored(s, stored)
+            pending += [x.batch["id"] for x in stored]
+    return pending
 
 
 REQUESTED_MEMBER = ("requested_member",
@@ -164,14 +291,23 @@ def docs_url(validation_run_id: int) -> str:
     return f"{settings().api_url.rstrip('/')}/console/data-docs/{validation_run_id}"
 
 
-def _store_run(s, outcome, *, run_id: str | None, rows: int, failed: int, batch: FetchBatch | None = None,
-               request_id: str | None = None, results: list[dict] | None = None) -> ValidationRun:
+def _packed_docs(outcome) -> str | None:
+    """The outcome's Data Docs packed for the store, once per outcome (every batch of a GX run shares them)."""
     from schemas.docs import pack
 
+    if not outcome.docs:
+        return None
+    if getattr(outcome, "_packed", None) is None:
+        outcome._packed = pack(outcome.docs)
+    return outcome._packed
+
+
+def _store_run(s, outcome, *, run_id: str | None, rows: int, failed: int, batch: FetchBatch | None = None,
+               request_id: str | None = None, results: list[dict] | None = None) -> ValidationRun:
     run = ValidationRun(batch_id=batch.id if batch else None, request_id=batch.request_id if batch else request_id,
                         source=batch.source if batch else None, suite=outcome.suite, success=not failed,
                         rows=rows, rows_failed=failed, results=outcome.results if results is None else results,
-                        run_id=run_id, docs=pack(outcome.docs) if outcome.docs else None)
+                        run_id=run_id, docs=_packed_docs(outcome))
     s.add(run)
     s.flush()
     log.info("validation %s (%s): %d of %d failed; Data Docs: %s", outcome.suite, "failed" if failed else "passed",
@@ -225,8 +361,8 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
     """Validate batches: their rows with their source's suite (failing rows quarantined), then their members with
     the ``members`` suite (every member answered or explained). Idempotent.
 
-    Batches of one source are validated together, in one GX run over all their rows (GX's cost is mostly per run:
-    a re-check of many households pays it once per source); every result, quarantined row and status is still per
+    Batches of one source are validated together, in one GX run over all their rows, and the members of every batch
+    in one more (GX's cost is mostly per run: a re-check of many households pays it once per source); every result, quarantined row and status is still per
     batch, and uniqueness holds within a batch. ``run_id`` names the pipeline run (the Airflow run id, or
     inline:<uuid>) the stored results are linked to; each result's Data Docs address is logged (the Airflow task log
     shows it)."""
@@ -245,6 +381,7 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
             elif batch_id not in out:
                 out[batch_id] = {}
                 groups.setdefault(batch.source, []).append(batch)
+        member_rows, member_which, found = [], [], []  # the members suite runs once, over every batch
         for source, group in groups.items():
             rows = {b.id: s.scalars(select(SourceRow).where(SourceRow.batch_id == b.id).order_by(SourceRow.row_no))
                     .all() for b in group}
@@ -253,8 +390,8 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
                 data += [json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(b.id, r.row_no))) for r in rows[b.id]]
                 which += [i] * len(rows[b.id])
             outcome = validate(source, data, run_name=run_id, batch_keys=which)
-            member_rows, member_which, offset, found = [], [], 0, []
-            for i, b in enumerate(group):
+            offset = 0
+            for b in group:
                 brows = rows[b.id]
                 failures = _split(outcome, offset, len(brows))
                 offset += len(brows)
@@ -274,30 +411,30 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
                 _quarantine(s, run, source, brows, failures)
                 states = _member_states(s, b, brows)
                 member_rows += [{"person_ref": k, "state": v} for k, v in states.items()]
-                member_which += [i] * len(states)
-                found.append((run, failures, rejected, states))
-            members = validate("members", member_rows, run_name=run_id, batch_keys=member_which)
-            offset = 0
-            for b, (run, failures, rejected, states) in zip(group, found):
-                unexplained = sum(v in ("unanswered", "silent") for v in states.values())
-                member_failures = _split(members, offset, len(states))
-                offset += len(states)
-                members_run = _store_run(s, members, run_id=run_id, rows=len(states), failed=unexplained, batch=b,
-                                         results=_results_of(members, member_failures, len(states)))
-                b.members = states
-                b.validated = True
-                if rejected:
-                    b.status, b.reason = "unavailable", "BATCH_REJECTED"
-                elif failures and b.status == "complete":
-                    b.status, b.reason = "incomplete", "ROWS_QUARANTINED"
-                elif unexplained and b.status == "complete":
-                    b.status, b.reason = "incomplete", "MEMBERS_NOT_ANSWERED"
-                ledger.append(s, "validation.completed", {
-                    "batch_id": b.id, "source": source, "suite": outcome.suite, "success": not failures,
-                    "rows": len(rows[b.id]), "rows_failed": len(failures), "validation_run": run.id,
-                    "members_unexplained": unexplained, "members_run": members_run.id, "run_id": run_id})
-                out[b.id] = {"batch_id": b.id, "status": b.status, "rows": len(rows[b.id]),
-                             "rows_failed": len(failures), "members_unexplained": unexplained}
+                member_which += [len(found)] * len(states)
+                found.append((b, outcome, run, failures, rejected, states, len(brows)))
+        members = validate("members", member_rows, run_name=run_id, batch_keys=member_which) if found else None
+        offset = 0
+        for b, outcome, run, failures, rejected, states, nrows in found:
+            unexplained = sum(v in ("unanswered", "silent") for v in states.values())
+            member_failures = _split(members, offset, len(states))
+            offset += len(states)
+            members_run = _store_run(s, members, run_id=run_id, rows=len(states), failed=unexplained, batch=b,
+                                     results=_results_of(members, member_failures, len(states)))
+            b.members = states
+            b.validated = True
+            if rejected:
+                b.status, b.reason = "unavailable", "BATCH_REJECTED"
+            elif failures and b.status == "complete":
+                b.status, b.reason = "incomplete", "ROWS_QUARANTINED"
+            elif unexplained and b.status == "complete":
+                b.status, b.reason = "incomplete", "MEMBERS_NOT_ANSWERED"
+            ledger.append(s, "validation.completed", {
+                "batch_id": b.id, "source": b.source, "suite": outcome.suite, "success": not failures,
+                "rows": nrows, "rows_failed": len(failures), "validation_run": run.id,
+                "members_unexplained": unexplained, "members_run": members_run.id, "run_id": run_id})
+            out[b.id] = {"batch_id": b.id, "status": b.status, "rows": nrows,
+                         "rows_failed": len(failures), "members_unexplained": unexplained}
     return out
 
 
@@ -443,10 +580,8 @@ def finish(request_id: str, run_id: str, as_of: dt.datetime) -> InlineResult:
 
 
 def run_inline(request_id: str, *, as_of: dt.datetime | None = None, base_urls: dict[str, str] | None = None) -> InlineResult:
-    """Every stage in order, in this process (``hub verify --sync``)."""
-    sources = start_request(request_id)
+    """Every stage in order, in this process (``hub verify --sync``): the sources are fetched concurrently, validated
+    together, checked across and published."""
     run_id = f"inline:{uuid.uuid4().hex}"
-    for source in sources:
-        batch_id = fetch_source(request_id, source, base_url=(base_urls or {}).get(source))
-        validate_batch(batch_id, run_id=run_id)
+    validate_batches(fetch_many([request_id], base_urls=base_urls), run_id=run_id)
     return finish(request_id, run_id, as_of or utcnow())

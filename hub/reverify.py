@@ -71,47 +71,70 @@ def due_recipients(*, now: dt.datetime | None = None, limit: int | None = None, 
 
 def start_recheck(application_id: str, run_id: str) -> str:
     """The re-check request of ``application_id`` for pipeline run ``run_id`` (created once, then found again)."""
-    recheck_id = uuid.uuid5(uuid.NAMESPACE_URL, f"hub:recheck:{application_id}:{run_id}").hex
+    return start_rechecks([application_id], run_id)[0]
+
+
+def start_rechecks(application_ids: list[str], run_id: str) -> list[str]:
+    """``start_recheck`` for many applications in one transaction; ids in the order given."""
     keys = keyring()
+    ids = [uuid.uuid5(uuid.NAMESPACE_URL, f"hub:recheck:{a}:{run_id}").hex for a in application_ids]
     with session() as s:
-        if s.get(Request, recheck_id) is not None:
-            return recheck_id
-        app = s.get(Request, application_id)
-        if app is None:
-            raise LookupError(f"no request {application_id}")
-        s.add(Request(id=recheck_id, department=app.department, purpose=app.purpose, case_ref=app.case_ref,
-                      sources=list(app.sources), status="received", kind="recheck", parent_id=app.id))
+        existing = set(s.scalars(select(Request.id).where(Request.id.in_(ids))))
+        todo = {a: r for a, r in zip(application_ids, ids) if r not in existing}
+        apps = {a.id: a for a in s.scalars(select(Request).where(Request.id.in_(list(todo))))}
+        for app_id in todo:
+            if app_id not in apps:
+                raise LookupError(f"no request {app_id}")
+        members: dict[str, list[RequestMember]] = {}
+        for m in s.scalars(select(RequestMember).where(RequestMember.request_id.in_(list(todo)))
+                           .order_by(RequestMember.id)):
+            members.setdefault(m.request_id, []).append(m)
+        entries = []
+        for app_id, recheck_id in todo.items():
+            app = apps[app_id]
+            s.add(Request(id=recheck_id, department=app.department, purpose=app.purpose, case_ref=app.case_ref,
+                          sources=list(app.sources), status="received", kind="recheck", parent_id=app.id))
+            for m in members.get(app_id, []):
+                s.add(RequestMember(
+                    request_id=recheck_id, person_ref=m.person_ref, relation=m.relation,
+                    id_number_enc=keys.encrypt(keys.decrypt(m.id_number_enc, aad=aad_member(app.id, "id_number_enc", m.person_ref)),
+                                               aad=aad_member(recheck_id, "id_number_enc", m.person_ref)),
+                    name_enc=keys.encrypt(keys.decrypt(m.name_enc, aad=aad_member(app.id, "name_enc", m.person_ref)),
+                                          aad=aad_member(recheck_id, "name_enc", m.person_ref))))
+            entries.append(("recheck.started", {"request_id": recheck_id, "application_id": app.id, "run_id": run_id}))
         s.flush()
-        for m in s.scalars(select(RequestMember).where(RequestMember.request_id == app.id).order_by(RequestMember.id)):
-            s.add(RequestMember(
-                request_id=recheck_id, person_ref=m.person_ref, relation=m.relation,
-                id_number_enc=keys.encrypt(keys.decrypt(m.id_number_enc, aad=aad_member(app.id, "id_number_enc", m.person_ref)),
-                                           aad=aad_member(recheck_id, "id_number_enc", m.person_ref)),
-                name_enc=keys.encrypt(keys.decrypt(m.name_enc, aad=aad_member(app.id, "name_enc", m.person_ref)),
-                                      aad=aad_member(recheck_id, "name_enc", m.person_ref))))
-        ledger.append(s, "recheck.started", {"request_id": recheck_id, "application_id": app.id, "run_id": run_id})
-    return recheck_id
+        ledger.append_many(s, entries)
+    return ids
 
 
 def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime | None = None) -> dict:
-    """Re-check each application's household through every stage. Each household is fetched on its own (the gate
-    decides per member); the batches of all households are validated together, one GX run per source, and checked
-    across sources together; then each is published. A household that fails is counted and the others go on (the task log
-    names the re-check, never a person)."""
-    from hub.pipeline import cross_check_many, fetch_missing, finish, validate_batches
+    """Re-check each application's household through every stage. The households are fetched together
+    (``hub.pipeline.fetch_many``: the gate still decides per member, each household's agency calls are its own, made
+    concurrently, and the store's work is done in bulk); the batches of all households are validated together, one
+    GX run per source, and checked across sources together; then each is published. A household that fails is
+    counted and the others go on: if the batch cannot be fetched together, each household is fetched on its own
+    (the task log names the re-check, never a person)."""
+    from hub.pipeline import cross_check_many, fetch_many, fetch_missing, finish, validate_batches
     from hub.store import Notification
 
     out = {"rechecked": 0, "published": 0, "changed": 0, "failed": 0, "refused": 0}
     ready, pending = [], []
-    for app_id in application_ids:
-        recheck_id = start_recheck(app_id, run_id)
-        try:
-            pending += fetch_missing(recheck_id)
-        except Exception as exc:  # one household's failure must not stop the city's re-check
-            log.warning("re-check %s failed while fetching: %s", recheck_id, exc.__class__.__name__)
-            out["failed"] += 1
-            continue
-        ready.append(recheck_id)
+    try:
+        ready = start_rechecks(application_ids, run_id)
+        pending = fetch_many(ready)
+    except Exception as exc:  # one household's failure must not stop the others: fetch them one by one
+        log.warning("re-check batch could not be fetched together (%s); household by household",
+                    exc.__class__.__name__)
+        ready, pending = [], []
+        for app_id in application_ids:
+            try:
+                recheck_id = start_recheck(app_id, run_id)
+                pending += fetch_missing(recheck_id)
+            except Exception as exc:
+                log.warning("re-check of %s failed while fetching: %s", app_id, exc.__class__.__name__)
+                out["failed"] += 1
+                continue
+            ready.append(recheck_id)
     validate_batches(pending, run_id=run_id)
     cross_check_many(ready, run_id=run_id)  # one GX run for all of them; finish() then finds it done
     for recheck_id in ready:

@@ -1,0 +1,352 @@
+"""The re-check of a whole city's recipients, and one household's verification, end to end.
+
+reverify_rows_per_s: person-source rows per second through every stage of the re-check (the consent gate, the
+agency calls, encrypted storage, validation, the checks across sources, unify and publish: ``hub.reverify``,
+what ``reverify_recipients`` runs per batch), at 100,000 persons (1,000 with --quick), eleven sources, the
+simulated agencies on loopback in their own process with no injected latency. One row is one person asked of
+one source. reverify_peak_rss_mb is the peak resident set of the process that re-checks.
+
+reverify_ceiling_ratio: that rate divided by the rate of the bare minimum on the same rows in the same run: the
+agencies' raw answers for the same persons (fetched beforehand, not timed) parsed, each row hashed (SHA-256) and
+inserted into a plain SQLite table, one transaction per source. reverify_bare_fetch_rows_per_s is the rate at which
+the same answers come over the wire (signed calls, 12 at a time), for reference.
+
+request_latency_ms_p50: one household's verification inline (``hub verify --sync``'s ``run_inline``) with every
+source, the agencies answering at once; request_overhead_ms_p50: with every agency call delayed by
+OVERHEAD_LATENCY_MS (the agencies' ``latency:<ms>`` profile), the time beyond the slowest agency call of that
+verification (each call timed in the client).
+
+The recipients are seeded beforehand and not measured: each household's request and authorization through
+``hub.intake``, a published record made with ``hub.unify`` from the population's facts, and a dibao grant.
+Seeding, the re-check and the bare minimum each run in a fresh process of their own.
+Usage: ``python -m bench.bench_reverify [--quick]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 5
+BATCH = 500  # households per re-check batch (one GX run per source per batch)
+OVERHEAD_LATENCY_MS = 200
+SOURCES = ("household", "tax", "social_insurance", "provident_fund", "real_estate", "market_entity", "vehicles_vessels",
+           "bank", "securities", "commercial_insurance", "internet_finance")
+
+
+def _free_port_block(n: int = 12) -> int:
+    """A port P with P..P+n-1 free on loopback (the agencies' index and its eleven services)."""
+    for base in range(8750, 9500, 20):
+        socks = []
+        try:
+            for p in range(base, base + n):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no block of free ports for the agencies")
+
+
+@contextlib.contextmanager
+def agencies(households: int, faults: str = "none"):
+    """``hub agencies serve`` in its own process, for the HUB_HOME of this environment; yields the index URL."""
+    import requests
+
+    port = _free_port_block()
+    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "agencies", "serve", "--households", str(households),
+                             "--seed", str(SEED), "--faults", faults, "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the agencies stopped: {proc.stderr.read().decode()[-500:]}")
+            try:
+                if requests.get(url, timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the agencies did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _child(phase: str, *args: str) -> dict:
+    """Run one phase in a fresh process (its own peak memory), in this environment's HUB_HOME; its last line is JSON."""
+    out = subprocess.run([sys.executable, "-m", "bench.bench_reverify", "--phase", phase, *args], cwd=ROOT,
+                         capture_output=True, text=True, env=os.environ.copy())
+    if out.returncode != 0:
+        raise RuntimeError(f"phase {phase} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- phases (each in its own process) ------------------------------------------------------------------------
+
+
+def seed(persons: int) -> dict:
+    """Requests, authorizations, published records and dibao grants for the first households holding ``persons``
+    living persons; returns the count of households and persons."""
+    import datetime as dt
+
+    from agencies.population import facts, population
+    from agencies.requests import request_for
+    from bench.bench_records import _inputs
+    from hub import assistance
+    from hub.crypto import keyring
+    from hub.intake import create_request
+    from hub.records import RECORD_SCHEMA, store_record
+    from hub.standards import rules_at
+    from hub.store import Request, session
+    from hub.unify import unify
+
+    keys = keyring()
+    as_of = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
+    rules = rules_at(as_of.date())
+    complete = {s: "complete" for s in SOURCES}
+    households = counted = 0
+    for hh in population(SEED, 10 * persons):
+        living = sum(m.status == "normal" for m in hh.members)
+        if not living:
+            households += 1
+            continue
+        app = create_request(request_for(hh, seed=SEED, sources=SOURCES))
+        applicants, rows = _inputs(facts(SEED, hh), keys.pseudonym)
+        household_no, body = unify(applicants, rows, complete, as_of, rules, keys.pseudonym)
+        household_ref = keys.pseudonym(household_no, kind="household")
+        store_record(app, household_ref, {"schema": RECORD_SCHEMA, "household_ref": household_ref, "request_id": app,
+                                          "purpose": "dibao", "as_of": as_of.isoformat(), **body,
+                                          "sources": {s: {"status": "complete", "reason": None} for s in SOURCES}},
+                     as_of)
+        with session() as s:
+            req = s.get(Request, app)
+            req.household_ref, req.status = household_ref, "published"
+        assistance.report(household_ref=household_ref, department="MZ-210302", client_id="bench", programme="dibao",
+                          granted_from=as_of.date(), request_id=app)
+        households += 1
+        counted += living
+        if counted >= persons:
+            break
+    return {"households": households, "persons": counted}
+
+
+def recheck(agencies_url: str) -> dict:
+    """Re-check every current recipient, BATCH households at a time; the figures of that."""
+    import logging
+    import resource
+
+    from hub.reverify import due_recipients, recheck_batch
+    from hub.store import Request, RequestMember, session
+    from sqlalchemy import func, select
+
+    logging.getLogger("hub").setLevel(logging.WARNING)
+    logging.getLogger("connectors").setLevel(logging.WARNING)
+    os.environ["HUB_AGENCIES_URL"] = agencies_url
+    t0 = time.perf_counter()
+    due = due_recipients(every=True)
+    due_s = time.perf_counter() - t0
+    with session() as s:
+        persons = s.scalar(select(func.count()).select_from(RequestMember).join(Request, Request.id ==
+                           RequestMember.request_id).where(Request.id.in_(due))) if len(due) < 30_000 else None
+    if persons is None:  # an IN list of every application is too long for SQLite: count applications' members
+        with session() as s:
+            persons = s.scalar(select(func.count()).select_from(RequestMember).join(
+                Request, Request.id == RequestMember.request_id).where(Request.kind == "application"))
+    totals: dict[str, int] = {}
+    t0 = time.perf_counter()
+    for start in range(0, len(due), BATCH):
+        for k, v in recheck_batch(due[start: start + BATCH], run_id="bench-recheck").items():
+            totals[k] = totals.get(k, 0) + v
+        done = min(len(due), start + BATCH)
+        rate = done / (time.perf_counter() - t0)
+        print(f"  re-checked {done:,} of {len(due):,} households ({rate:,.1f} households/s)", file=sys.stderr,
+              flush=True)
+    seconds = time.perf_counter() - t0
+    return {"households": len(due), "persons": persons, "rows": persons * len(SOURCES), "seconds": seconds,
+            "due_s": due_s, "outcome": totals,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def bare(agencies_url: str) -> dict:
+    """The same persons' answers from every source, fetched (timed apart), then parsed, hashed and inserted."""
+    import concurrent.futures
+    import hashlib
+    import sqlite3
+    import tempfile
+    import threading
+
+    from connectors import registry
+    from connectors.base import FetchResult
+    from connectors.contracts import from_wire
+    from connectors.wire import build_request, parse_answer
+    from hub.crypto import canonical_json, keyring
+    from hub.store import Request, RequestMember, aad_member, session
+    from sqlalchemy import select
+
+    keys = keyring()
+    with session() as s:
+        ids = [keys.decrypt(m.id_number_enc, aad=aad_member(m.request_id, "id_number_enc", m.person_ref))
+               for m in s.scalars(select(RequestMember).join(Request, Request.id == RequestMember.request_id)
+                                  .where(Request.kind == "application"))]
+    db = Path(tempfile.mkdtemp(prefix="hub-bench-bare-")) / "bare.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE bare_rows (source TEXT, person_sha TEXT, row_sha TEXT, data TEXT)")
+    fetch_s = work_s = 0.0
+    local = threading.local()
+    for source in SOURCES:
+        base = registry.base_url(source, agencies_url)
+        spec = registry.source_class(source).contract
+
+        def call(chunk: list[str], page: int) -> tuple[bytes, dict]:
+            if not hasattr(local, "c") or local.c.key != source:
+                local.c = registry.connector(source, base)
+            return local.c._call(build_request(spec, chunk, page), "bench-bare", time.monotonic() + 600,
+                                 FetchResult(source=source, status="complete"))
+
+        t0 = time.perf_counter()
+        chunks = [ids[i: i + spec.max_batch] for i in range(0, len(ids), spec.max_batch)]
+        answers = []
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            for chunk, (raw, headers) in zip(chunks, pool.map(lambda c: call(c, 1), chunks)):
+                answers.append((raw, headers))
+                pages = parse_answer(spec, raw, headers).pages
+                answers += [call(chunk, p) for p in range(2, pages + 1)]
+        fetch_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        out = []
+        for raw, headers in answers:
+            for r in parse_answer(spec, raw, headers).rows:
+                row = from_wire(spec, r)
+                data = canonical_json(row)
+                out.append((source, hashlib.sha256(str(row.get("id_number")).encode()).hexdigest(),
+                            hashlib.sha256(data).hexdigest(), data.decode("utf-8")))
+        with conn:
+            conn.executemany("INSERT INTO bare_rows VALUES (?, ?, ?, ?)", out)
+        work_s += time.perf_counter() - t0
+    conn.close()
+    return {"rows": len(ids) * len(SOURCES), "fetch_s": fetch_s, "work_s": work_s}
+
+
+def request_latency(agencies_url: str, households: int, n: int, *, timed_calls: bool) -> list[tuple[float, float]]:
+    """(seconds, slowest agency call in seconds) of ``n`` verifications inline, households spread over the seeded
+    population."""
+    import logging
+
+    from agencies.population import population
+    from agencies.requests import request_for
+    from connectors.base import Source
+    from hub.intake import create_request
+    from hub.pipeline import run_inline
+
+    logging.getLogger("hub").setLevel(logging.WARNING)
+    logging.getLogger("connectors").setLevel(logging.WARNING)
+    os.environ["HUB_AGENCIES_URL"] = agencies_url
+    calls: list[float] = []
+    if timed_calls:
+        original = Source._call
+
+        def timed(self, *args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                calls.append(time.perf_counter() - t)
+
+        Source._call = timed
+    step = max(1, households // n)
+    picked = [hh for hh in population(SEED, households) if hh.index % step == 0
+              and any(m.status == "normal" for m in hh.members)][:n]
+    run_inline(create_request(request_for(picked[0], seed=SEED, sources=SOURCES)))  # warm: imports, GX context
+    out = []
+    for hh in picked:
+        request_id = create_request(request_for(hh, seed=SEED, sources=SOURCES))
+        calls.clear()
+        t0 = time.perf_counter()
+        result = run_inline(request_id)
+        took = time.perf_counter() - t0
+        if result.record_id is None:
+            raise RuntimeError(f"verification {request_id} ended {result.status}")
+        out.append((took, max(calls) if calls else 0.0))
+    return out
+
+
+# -- the benchmark ---------------------------------------------------------------------------------------------
+
+
+def run(quick: bool = False) -> dict:
+    from bench.scratch import scratch_home
+
+    persons = 1_000 if quick else 100_000
+    label = "1k" if quick else "100k"
+    out = {}
+    with scratch_home("hub-bench-reverify-"):
+        t0 = time.perf_counter()
+        seeded = _child("seed", str(persons))
+        print(f"seeded {seeded['households']:,} households ({seeded['persons']:,} persons) in "
+              f"{time.perf_counter() - t0:,.0f} s (not measured)")
+        with agencies(seeded["households"]) as url:
+            rc = _child("recheck", url)
+            b = _child("bare", url)
+            lat = _child("latency", url, str(seeded["households"]), "5" if quick else "15", "0")
+        with agencies(seeded["households"], f"latency:{OVERHEAD_LATENCY_MS}") as url:
+            over = _child("latency", url, str(seeded["households"]), "5" if quick else "15", "1")
+    rate = rc["rows"] / rc["seconds"]
+    ceiling = b["rows"] / b["work_s"]
+    suffix = "" if not quick else f"_{label}"
+    out[f"reverify_rows_per_s{suffix}"] = round(rate, 1)
+    out[f"reverify_peak_rss_mb{suffix}"] = round(rc["peak_rss_mb"], 1)
+    out[f"reverify_ceiling_rows_per_s{suffix}"] = round(ceiling, 1)
+    out[f"reverify_ceiling_ratio{suffix}"] = round(rate / ceiling, 4)
+    out[f"reverify_bare_fetch_rows_per_s{suffix}"] = round(b["rows"] / b["fetch_s"], 1)
+    out[f"reverify_persons{suffix}"] = rc["persons"]
+    out[f"reverify_wall_s{suffix}"] = round(rc["seconds"], 1)
+    out["request_latency_ms_p50"] = round(statistics.median(t for t, _ in lat["runs"]) * 1000, 1)
+    out["request_overhead_ms_p50"] = round(statistics.median(t - c for t, c in over["runs"]) * 1000, 1)
+    out["request_latency_ms_p50_injected"] = round(statistics.median(t for t, _ in over["runs"]) * 1000, 1)
+    print(f"re-check: {rc['persons']:,} persons ({rc['households']:,} households) x {len(SOURCES)} sources = "
+          f"{rc['rows']:,} rows in {rc['seconds']:,.1f} s: {rate:,.1f} rows/s ({rc['persons'] / rc['seconds']:,.1f} "
+          f"persons/s), peak RSS {rc['peak_rss_mb']:,.0f} MB; outcome {rc['outcome']}")
+    print(f"bare minimum on the same rows: parse+hash+insert {ceiling:,.0f} rows/s (ratio {rate / ceiling:.4f}); "
+          f"the answers over the wire {b['rows'] / b['fetch_s']:,.0f} rows/s")
+    print(f"one household inline: p50 {out['request_latency_ms_p50']:,.0f} ms; with {OVERHEAD_LATENCY_MS} ms per agency "
+          f"call: p50 {out['request_latency_ms_p50_injected']:,.0f} ms, beyond the slowest call "
+          f"{out['request_overhead_ms_p50']:,.0f} ms")
+    return out
+
+
+def _phase(argv: list[str]) -> None:
+    phase, args = argv[0], argv[1:]
+    if phase == "seed":
+        result = seed(int(args[0]))
+    elif phase == "recheck":
+        result = recheck(args[0])
+    elif phase == "bare":
+        result = bare(args[0])
+    elif phase == "latency":
+        result = {"runs": request_latency(args[0], int(args[1]), int(args[2]), timed_calls=args[3] == "1")}
+    else:
+        raise SystemExit(f"unknown phase {phase}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--phase":
+        _phase(sys.argv[2:])
+    else:
+        run(quick="--quick" in sys.argv)
