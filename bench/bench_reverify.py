@@ -19,7 +19,8 @@ verification (each call timed in the client).
 The recipients are seeded beforehand and not measured: each household's request and authorization through
 ``hub.intake``, a published record made with ``hub.unify`` from the population's facts, and a dibao grant.
 Seeding, the re-check and the bare minimum each run in a fresh process of their own.
-Usage: ``python -m bench.bench_reverify [--quick]``.
+Usage: ``python -m bench.bench_reverify [--quick]``; with HUB_BENCH_PROFILE=DIR each phase runs under cProfile
+and leaves its statistics in DIR (what the closing notes' analyses of figures below their goals come from).
 """
 
 from __future__ import annotations
@@ -331,6 +332,27 @@ def run(quick: bool = False) -> dict:
 
 
 def _phase(argv: list[str]) -> None:
+    """One phase in this process; with HUB_BENCH_PROFILE=DIR, under cProfile, its statistics written to
+    DIR/<phase>.prof and a summary (cumulative and own time) to DIR/<phase>.txt."""
+    profile_dir = os.environ.get("HUB_BENCH_PROFILE")
+    if not profile_dir:
+        return _run_phase(argv)
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.runcall(_run_phase, argv)
+    Path(profile_dir).mkdir(parents=True, exist_ok=True)
+    profiler.dump_stats(Path(profile_dir) / f"{argv[0]}.prof")
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("cumulative").print_stats(60)
+    stats.sort_stats("tottime").print_stats(40)
+    (Path(profile_dir) / f"{argv[0]}.txt").write_text(text.getvalue())
+
+
+def _run_phase(argv: list[str]) -> None:
     phase, args = argv[0], argv[1:]
     if phase == "seed":
         result = seed(int(args[0]))

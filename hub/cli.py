@@ -391,7 +391,7 @@ def cmd_audit_proof(args) -> int:
 def cmd_bench(args) -> int:
     from bench.run import main as bench
 
-    bench(quick=args.quick, only=args.only)
+    bench(quick=args.quick, only=args.only, airflow=args.airflow)
     return 0
 
 
@@ -500,6 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="run the benchmarks; print a table and write bench/results.json")
     b.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes at most")
     b.add_argument("--only", nargs="*", help="run only benchmarks whose module name contains one of these")
+    b.add_argument("--airflow", action="store_true",
+                   help="also time reverify_recipients through real DAG runs (embedded and distributed; an hour or more)")
     b.set_defaults(func=cmd_bench)
     return p
 

@@ -303,16 +303,22 @@ def _packed_docs(outcome) -> str | None:
 
 
 def _store_run(s, outcome, *, run_id: str | None, rows: int, failed: int, batch: FetchBatch | None = None,
-               request_id: str | None = None, results: list[dict] | None = None) -> ValidationRun:
+               request_id: str | None = None, results: list[dict] | None = None, flush: bool = True) -> ValidationRun:
+    """A suite's stored result; with ``flush=False`` the caller flushes (many runs in one statement) and logs."""
     run = ValidationRun(batch_id=batch.id if batch else None, request_id=batch.request_id if batch else request_id,
                         source=batch.source if batch else None, suite=outcome.suite, success=not failed,
                         rows=rows, rows_failed=failed, results=outcome.results if results is None else results,
                         run_id=run_id, docs=_packed_docs(outcome))
     s.add(run)
-    s.flush()
-    log.info("validation %s (%s): %d of %d failed; Data Docs: %s", outcome.suite, "failed" if failed else "passed",
-             failed, rows, docs_url(run.id))
+    if flush:
+        s.flush()
+        _log_run(run)
     return run
+
+
+def _log_run(run: ValidationRun) -> None:
+    log.info("validation %s (%s): %d of %d failed; Data Docs: %s", run.suite, "failed" if run.rows_failed else "passed",
+             run.rows_failed, run.rows, docs_url(run.id))
 
 
 def _results_of(outcome, failures: dict[int, list[tuple[str, str]]], rows: int) -> list[dict]:
@@ -383,8 +389,9 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
                 groups.setdefault(batch.source, []).append(batch)
         member_rows, member_which, found = [], [], []  # the members suite runs once, over every batch
         for source, group in groups.items():
-            rows = {b.id: s.scalars(select(SourceRow).where(SourceRow.batch_id == b.id).order_by(SourceRow.row_no))
-                    .all() for b in group}
+            with s.no_autoflush:
+                rows = {b.id: s.scalars(select(SourceRow).where(SourceRow.batch_id == b.id)
+                                        .order_by(SourceRow.row_no)).all() for b in group}
             data, which = [], []
             for i, b in enumerate(group):
                 data += [json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(b.id, r.row_no))) for r in rows[b.id]]
@@ -404,23 +411,23 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
                 for pos, r in enumerate(brows):
                     if r.person_ref not in asked:
                         failures.setdefault(pos, []).append(REQUESTED_MEMBER)
-                for r in brows:
-                    r.valid = True
+                for pos, r in enumerate(brows):
+                    r.valid = pos not in failures
                 run = _store_run(s, outcome, run_id=run_id, rows=len(brows), failed=len(failures), batch=b,
-                                 results=_results_of(outcome, failures, len(brows)))
-                _quarantine(s, run, source, brows, failures)
-                states = _member_states(s, b, brows)
+                                 results=_results_of(outcome, failures, len(brows)), flush=False)
+                with s.no_autoflush:  # the runs are flushed together below
+                    states = _member_states(s, b, brows)
                 member_rows += [{"person_ref": k, "state": v} for k, v in states.items()]
                 member_which += [len(found)] * len(states)
-                found.append((b, outcome, run, failures, rejected, states, len(brows)))
+                found.append((b, outcome, run, failures, rejected, states, brows))
         members = validate("members", member_rows, run_name=run_id, batch_keys=member_which) if found else None
-        offset = 0
-        for b, outcome, run, failures, rejected, states, nrows in found:
+        offset, done = 0, []
+        for b, outcome, run, failures, rejected, states, brows in found:
             unexplained = sum(v in ("unanswered", "silent") for v in states.values())
             member_failures = _split(members, offset, len(states))
             offset += len(states)
             members_run = _store_run(s, members, run_id=run_id, rows=len(states), failed=unexplained, batch=b,
-                                     results=_results_of(members, member_failures, len(states)))
+                                     results=_results_of(members, member_failures, len(states)), flush=False)
             b.members = states
             b.validated = True
             if rejected:
@@ -429,12 +436,20 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
                 b.status, b.reason = "incomplete", "ROWS_QUARANTINED"
             elif unexplained and b.status == "complete":
                 b.status, b.reason = "incomplete", "MEMBERS_NOT_ANSWERED"
-            ledger.append(s, "validation.completed", {
+            done.append((members_run, unexplained))
+        s.flush()  # every run of every batch in a few statements: their ids for the quarantine and the ledger
+        entries = []
+        for (b, outcome, run, failures, rejected, states, brows), (members_run, unexplained) in zip(found, done):
+            _log_run(run)
+            _log_run(members_run)
+            _quarantine(s, run, b.source, brows, failures)
+            entries.append(("validation.completed", {
                 "batch_id": b.id, "source": b.source, "suite": outcome.suite, "success": not failures,
-                "rows": nrows, "rows_failed": len(failures), "validation_run": run.id,
-                "members_unexplained": unexplained, "members_run": members_run.id, "run_id": run_id})
-            out[b.id] = {"batch_id": b.id, "status": b.status, "rows": nrows,
+                "rows": len(brows), "rows_failed": len(failures), "validation_run": run.id,
+                "members_unexplained": unexplained, "members_run": members_run.id, "run_id": run_id}))
+            out[b.id] = {"batch_id": b.id, "status": b.status, "rows": len(brows),
                          "rows_failed": len(failures), "members_unexplained": unexplained}
+        ledger.append_many(s, entries)
     return out
 
 
