@@ -290,11 +290,14 @@ def request_latency(agencies_url: str, households: int, n: int, *, timed_calls: 
 # -- the benchmark ---------------------------------------------------------------------------------------------
 
 
-def run(quick: bool = False) -> dict:
+def run(quick: bool = False, persons: int | None = None, latency_runs: int | None = None) -> dict:
+    """The figures; at 100,000 persons their keys are the report's, at another size (``--quick``: 1,000) each
+    re-check key carries its size."""
     from bench.scratch import scratch_home
 
-    persons = 1_000 if quick else 100_000
-    label = "1k" if quick else "100k"
+    persons = persons or (1_000 if quick else 100_000)
+    latency_runs = latency_runs or (5 if quick else 15)
+    label = f"{persons // 1000}k" if persons % 1000 == 0 else str(persons)
     out = {}
     with scratch_home("hub-bench-reverify-"):
         t0 = time.perf_counter()
@@ -304,12 +307,12 @@ def run(quick: bool = False) -> dict:
         with agencies(seeded["households"]) as url:
             rc = _child("recheck", url)
             b = _child("bare", url)
-            lat = _child("latency", url, str(seeded["households"]), "5" if quick else "15", "0")
+            lat = _child("latency", url, str(seeded["households"]), str(latency_runs), "0")
         with agencies(seeded["households"], f"latency:{OVERHEAD_LATENCY_MS}") as url:
-            over = _child("latency", url, str(seeded["households"]), "5" if quick else "15", "1")
+            over = _child("latency", url, str(seeded["households"]), str(latency_runs), "1")
     rate = rc["rows"] / rc["seconds"]
     ceiling = b["rows"] / b["work_s"]
-    suffix = "" if not quick else f"_{label}"
+    suffix = "" if persons == 100_000 else f"_{label}"
     out[f"reverify_rows_per_s{suffix}"] = round(rate, 1)
     out[f"reverify_peak_rss_mb{suffix}"] = round(rc["peak_rss_mb"], 1)
     out[f"reverify_ceiling_rows_per_s{suffix}"] = round(ceiling, 1)

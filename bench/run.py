@@ -46,10 +46,8 @@ def _figure(results: dict, key: str):
     if key in results:
         return key, results[key]
     base = key.removesuffix("_at_1m")
-    for k, v in results.items():
-        if k.startswith(base + "_") and k not in REPORT:
-            return k, v
-    return None, None
+    sized = [(k, v) for k, v in results.items() if k.startswith(base + "_") and k not in REPORT]
+    return sized[-1] if sized else (None, None)  # the benchmarks measure their sizes smallest first
 
 
 def report_rows(results: dict) -> list[dict]:

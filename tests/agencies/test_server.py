@@ -266,3 +266,20 @@ def test_unknown_fault_profiles_are_a_clear_error():
         _serve("chaos")
     with pytest.raises(UnknownFaultProfile, match="unknown source"):
         _serve("down:nowhere")
+
+
+def test_latency_delays_every_call_by_that_long_and_breaks_nothing():
+    server = _serve("latency:150")
+    try:
+        assert server.faults.names == ["latency:150"]
+        for key in ("household", "tax", "bank"):
+            t0 = time.monotonic()
+            assert post(server, key, PEOPLE[:3]).status_code == 200
+            assert time.monotonic() - t0 >= 0.15
+        stats = server.stats()
+        assert all(stats[k]["served"] == 1 and stats[k]["errors"] == 0 for k in ("household", "tax", "bank"))
+    finally:
+        server.stop()
+    for bad in ("latency:", "latency:0", "latency:-5", "latency:1e3", "latency:60001", "latency:１０"):
+        with pytest.raises(UnknownFaultProfile, match="latency needs milliseconds"):
+            _serve(bad)
