@@ -187,6 +187,7 @@ def bare(agencies_url: str) -> dict:
     """The same persons' answers from every source, fetched (timed apart), then parsed, hashed and inserted."""
     import concurrent.futures
     import hashlib
+    import shutil
     import sqlite3
     import tempfile
     import threading
@@ -241,6 +242,7 @@ def bare(agencies_url: str) -> dict:
             conn.executemany("INSERT INTO bare_rows VALUES (?, ?, ?, ?)", out)
         work_s += time.perf_counter() - t0
     conn.close()
+    shutil.rmtree(db.parent, ignore_errors=True)
     return {"rows": len(ids) * len(SOURCES), "fetch_s": fetch_s, "work_s": work_s}
 
 

@@ -343,11 +343,13 @@ def _quarantine(s, run: ValidationRun, source: str, rows: list[SourceRow], failu
                                  expectation=check, reason=reason, validation_run_id=run.id))
 
 
-def _member_states(s, batch: FetchBatch, rows: list[SourceRow]) -> dict[str, str]:
-    """person_ref -> state (schemas.coverage) of every member of the request, for this batch."""
+def _member_states(s, batch: FetchBatch, rows: list[SourceRow], members: list[str] | None = None) -> dict[str, str]:
+    """person_ref -> state (schemas.coverage) of every member of the request (``members``, else read), for this
+    batch."""
     from schemas.coverage import state
 
-    members = s.scalars(select(RequestMember.person_ref).where(RequestMember.request_id == batch.request_id)).all()
+    if members is None:
+        members = s.scalars(select(RequestMember.person_ref).where(RequestMember.request_id == batch.request_id)).all()
     outcomes = batch.members or {}
     counts: dict[str, list[int]] = {}
     for r in rows:
@@ -378,8 +380,12 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
     out: dict[str, dict] = {}
     with session() as s:
         groups: dict[str, list[FetchBatch]] = {}
+        loaded: dict[str, FetchBatch] = {}
+        for start in range(0, len(batch_ids), 500):
+            loaded.update((b.id, b) for b in s.scalars(select(FetchBatch).where(
+                FetchBatch.id.in_(batch_ids[start: start + 500]))))
         for batch_id in batch_ids:
-            batch = s.get(FetchBatch, batch_id)
+            batch = loaded.get(batch_id)
             if batch is None:
                 raise LookupError(f"no batch {batch_id}")
             if batch.validated:
@@ -388,10 +394,20 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
                 out[batch_id] = {}
                 groups.setdefault(batch.source, []).append(batch)
         member_rows, member_which, found = [], [], []  # the members suite runs once, over every batch
+        members_of: dict[str, list[str]] = {}
+        request_ids = list({b.request_id for group in groups.values() for b in group})
+        for start in range(0, len(request_ids), 500):
+            for request_id, ref in s.execute(select(RequestMember.request_id, RequestMember.person_ref).where(
+                    RequestMember.request_id.in_(request_ids[start: start + 500]))):
+                members_of.setdefault(request_id, []).append(ref)
         for source, group in groups.items():
+            rows: dict[str, list[SourceRow]] = {b.id: [] for b in group}
             with s.no_autoflush:
-                rows = {b.id: s.scalars(select(SourceRow).where(SourceRow.batch_id == b.id)
-                                        .order_by(SourceRow.row_no)).all() for b in group}
+                for start in range(0, len(group), 500):
+                    for r in s.scalars(select(SourceRow).where(SourceRow.batch_id.in_([b.id for b in group[start:
+                                                                                                            start + 500]]))
+                                       .order_by(SourceRow.batch_id, SourceRow.row_no)):
+                        rows[r.batch_id].append(r)
             data, which = [], []
             for i, b in enumerate(group):
                 data += [json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(b.id, r.row_no))) for r in rows[b.id]]
@@ -415,8 +431,7 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
                     r.valid = pos not in failures
                 run = _store_run(s, outcome, run_id=run_id, rows=len(brows), failed=len(failures), batch=b,
                                  results=_results_of(outcome, failures, len(brows)), flush=False)
-                with s.no_autoflush:  # the runs are flushed together below
-                    states = _member_states(s, b, brows)
+                states = _member_states(s, b, brows, members_of.get(b.request_id, []))
                 member_rows += [{"person_ref": k, "state": v} for k, v in states.items()]
                 member_which += [len(found)] * len(states)
                 found.append((b, outcome, run, failures, rejected, states, brows))
@@ -481,13 +496,14 @@ def _facts_across(s, request_id: str, keys) -> tuple[list[dict], list[SourceRow]
             if r.person_ref and row.get("birth_date"):
                 births[r.person_ref] = row["birth_date"]
     facts, rows, batches = [], [], []
-    for source, batch in sorted(latest.items()):
-        if source == "household" or not batch.validated:
-            continue
-        for r in s.scalars(select(SourceRow).where(SourceRow.batch_id == batch.id, SourceRow.valid.is_(True))
-                           .order_by(SourceRow.row_no)):
+    checked = {b.id: b for source, b in latest.items() if source != "household" and b.validated}
+    if checked:  # one query for every source's valid rows, in the order of the sources, then of the rows
+        found = s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(list(checked)), SourceRow.valid.is_(True))
+                          .order_by(SourceRow.row_no)).all()
+        for r in sorted(found, key=lambda r: (checked[r.batch_id].source, r.row_no)):
+            batch = checked[r.batch_id]
             row = json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(batch.id, r.row_no)))
-            facts.append({"source": source, "person_ref": r.person_ref, "fact_date": fact_date(row),
+            facts.append({"source": batch.source, "person_ref": r.person_ref, "fact_date": fact_date(row),
                           "birth_date": births.get(r.person_ref)})
             rows.append(r)
             batches.append(batch)

@@ -42,29 +42,41 @@ class RecordNotFound(LookupError):
 
 
 def _latest_batches(s, request_id: str, sources: list[str]) -> dict[str, FetchBatch]:
-    out = {}
-    for source in sources:
-        batch = s.scalars(
-            select(FetchBatch).where(FetchBatch.request_id == request_id, FetchBatch.source == source)
-            .order_by(FetchBatch.fetched_at.desc(), FetchBatch.id.desc()).limit(1)
-        ).first()
-        if batch is not None:
-            out[source] = batch
+    """The latest batch of each source of the request (one query)."""
+    latest: dict[str, FetchBatch] = {}
+    for batch in s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id,
+                                                    FetchBatch.source.in_(sources))
+                           .order_by(FetchBatch.fetched_at, FetchBatch.id)):
+        latest[batch.source] = batch
+    return {source: latest[source] for source in sources if source in latest}
+
+
+def _valid_rows_of(s, batches: dict[str, FetchBatch]) -> dict[str, list[dict]]:
+    """Each batch's valid rows, decrypted, in order (one query for every batch)."""
+    keys = keyring()
+    source_of = {b.id: src for src, b in batches.items()}
+    out: dict[str, list[dict]] = {src: [] for src in batches}
+    if source_of:
+        for r in s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(list(source_of)),
+                                                   SourceRow.valid.is_(True))
+                           .order_by(SourceRow.batch_id, SourceRow.row_no)):
+            out[source_of[r.batch_id]].append(json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(r.batch_id,
+                                                                                                       r.row_no))))
     return out
 
 
-def _valid_rows(s, batch: FetchBatch) -> list[dict]:
-    keys = keyring()
-    rows = s.scalars(select(SourceRow).where(SourceRow.batch_id == batch.id, SourceRow.valid.is_(True))
-                     .order_by(SourceRow.row_no)).all()
-    return [json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(batch.id, r.row_no))) for r in rows]
-
-
-def _provenance(s, batch: FetchBatch, cross_run: int | None) -> dict:
-    run_id = s.scalars(select(ValidationRun.id).where(ValidationRun.batch_id == batch.id,
-                                                      ValidationRun.suite == f"{batch.source}_suite")).first()
-    return {"batch_id": batch.id, "fetched_at": batch.fetched_at.isoformat(), "response_sha256": batch.response_sha256,
-            "validation_run": run_id, "cross_source_run": cross_run}
+def _provenance_of(s, batches: dict[str, FetchBatch], cross_run: int | None) -> dict[str, dict]:
+    """Each batch's provenance: when it was fetched, its answers' hash, its validation run and the cross-source run."""
+    runs: dict[str, int] = {}
+    if batches:
+        for batch_id, suite, run_id in s.execute(
+                select(ValidationRun.batch_id, ValidationRun.suite, ValidationRun.id)
+                .where(ValidationRun.batch_id.in_([b.id for b in batches.values()]))
+                .order_by(ValidationRun.id.desc())):
+            runs[(batch_id, suite)] = run_id  # descending: the first run of each ends up kept
+    return {src: {"batch_id": b.id, "fetched_at": b.fetched_at.isoformat(), "response_sha256": b.response_sha256,
+                  "validation_run": runs.get((b.id, f"{b.source}_suite")), "cross_source_run": cross_run}
+            for src, b in batches.items()}
 
 
 def build_content(request: Request, batches: dict[str, FetchBatch], rows: dict[str, list[dict]], provenance: dict,
@@ -138,8 +150,8 @@ def prepare(request_id: str, as_of: dt.datetime) -> tuple[str, dict] | int | Non
         cross = s.scalars(select(ValidationRun.id).where(ValidationRun.request_id == request_id,
                                                          ValidationRun.batch_id.is_(None))
                           .order_by(ValidationRun.id.desc())).first()
-        rows = {src: _valid_rows(s, b) for src, b in batches.items()}
-        provenance = {src: _provenance(s, b, cross) for src, b in batches.items()}
+        rows = _valid_rows_of(s, batches)
+        provenance = _provenance_of(s, batches, cross)
         try:
             return build_content(req, batches, rows, provenance, as_of, _applicants(s, request_id))
         except NotPublished as exc:

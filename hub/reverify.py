@@ -31,40 +31,45 @@ PROGRAMME_OF_PURPOSE = {"dibao": "dibao", "low_income": "low_income", "tekun": "
 RECIPIENT_ANSWERS = ("yes", "needs_review")
 
 
-def _root(s, req: Request) -> Request:
-    return s.get(Request, req.parent_id) if req.parent_id else req
-
-
 def due_recipients(*, now: dt.datetime | None = None, limit: int | None = None, every: bool = False) -> list[str]:
     """Ids of the applications whose households are due for a re-check, oldest check first; with ``every``, all
     current recipients whose authorization is valid, however recent their last check (e.g. after the standards
-    changed)."""
+    changed). Reads columns, not whole records, so a city's recipients fit in little memory; a record's content is
+    decrypted only when its department never reported a grant."""
     from hub.assistance import active as active_grant
     from hub.records import _decrypt
 
     now = now or utcnow()
-    latest: dict[tuple[str, str, str], tuple[HouseholdRecord, Request]] = {}
+    latest: dict[tuple[str, str, str], tuple[int, dt.datetime, str]] = {}
     with session() as s:
-        rows = s.execute(select(HouseholdRecord, Request).join(Request, Request.id == HouseholdRecord.request_id)
-                         .order_by(HouseholdRecord.recorded_at)).all()
-        for record, req in rows:
-            root = _root(s, req)
-            latest[(record.household_ref, root.department, root.purpose)] = (record, root)
+        requests = {rid: (parent, department, purpose) for rid, parent, department, purpose in s.execute(
+            select(Request.id, Request.parent_id, Request.department, Request.purpose))}
+        for record_id, household_ref, recorded_at, request_id in s.execute(
+                select(HouseholdRecord.id, HouseholdRecord.household_ref, HouseholdRecord.recorded_at,
+                       HouseholdRecord.request_id).order_by(HouseholdRecord.recorded_at)):
+            parent, department, purpose = requests[request_id]
+            root = parent or request_id
+            _, root_department, root_purpose = requests.get(root, requests[request_id])
+            latest[(household_ref, root_department, root_purpose)] = (record_id, recorded_at, root)
+        auths: dict[str, list[tuple]] = {}
+        for request_id, valid_from, valid_until, revoked_at, interval in s.execute(
+                select(Authorization.request_id, Authorization.valid_from, Authorization.valid_until,
+                       Authorization.revoked_at, Authorization.recheck_interval_days)):
+            auths.setdefault(request_id, []).append((valid_from, valid_until, revoked_at, interval))
         due = []
-        for (_hh, _dept, purpose), (record, root) in latest.items():
-            auths = s.scalars(select(Authorization).where(Authorization.request_id == root.id)).all()
-            valid = [a for a in auths if a.valid_from <= now < a.valid_until and a.revoked_at is None]
+        for (household_ref, department, purpose), (record_id, recorded_at, root) in latest.items():
+            valid = [a for a in auths.get(root, []) if a[0] <= now < a[1] and a[2] is None]
             if not valid:
                 continue
-            interval = dt.timedelta(days=min(a.recheck_interval_days for a in valid))
-            if now - record.recorded_at < interval and not every:
+            interval = dt.timedelta(days=min(a[3] for a in valid))
+            if now - recorded_at < interval and not every:
                 continue
-            granted = active_grant(s, record.household_ref, root.department, purpose, now.date())
+            granted = active_grant(s, household_ref, department, purpose, now.date())
             if granted is None and purpose in PROGRAMME_OF_PURPOSE:  # no grant ever reported: eligibility decides
-                screening = _decrypt(record)["assessment"]["screening"]
+                screening = _decrypt(s.get(HouseholdRecord, record_id))["assessment"]["screening"]
                 granted = screening.get(PROGRAMME_OF_PURPOSE[purpose], {}).get("answer") in RECIPIENT_ANSWERS
             if granted:
-                due.append((record.recorded_at, root.id))
+                due.append((recorded_at, root))
     due.sort()
     return [rid for _, rid in due][:limit]
 
