@@ -140,11 +140,13 @@ def _stored(request_id: str, source: str, ids: dict[str, str], result, refused: 
     for i, raw in enumerate(result.raw):
         hashes.append(hashlib.sha256(raw).hexdigest())
         raws.append({"batch_id": batch_id, "seq": i, "sha256": hashes[-1],
-                     "body_enc": keys.encrypt(base64.b64encode(raw).decode("ascii"), aad=aad_raw_response(batch_id, i))})
+                     "body_enc": keys.encrypt(base64.b64encode(raw).decode("ascii"),
+                                              aad=aad_raw_response(batch_id, i))})
     rows = []
     for i, row in enumerate(result.rows):
         idn = row.get("id_number")
-        rows.append({"batch_id": batch_id, "row_no": i, "person_ref": keys.pseudonym(idn) if isinstance(idn, str) else None,
+        rows.append({"batch_id": batch_id, "row_no": i,
+                     "person_ref": keys.pseudonym(idn) if isinstance(idn, str) else None,
                      "data_enc": keys.encrypt(json.dumps(row, ensure_ascii=False), aad=aad_source_row(batch_id, i))})
     batch = {"id": batch_id, "request_id": request_id, "source": source, "status": status, "reason": reason,
              "requested": result.requested, "refused": refused, "returned": len(result.rows),
@@ -370,10 +372,10 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
     the ``members`` suite (every member answered or explained). Idempotent.
 
     Batches of one source are validated together, in one GX run over all their rows, and the members of every batch
-    in one more (GX's cost is mostly per run: a re-check of many households pays it once per source); every result, quarantined row and status is still per
-    batch, and uniqueness holds within a batch. ``run_id`` names the pipeline run (the Airflow run id, or
-    inline:<uuid>) the stored results are linked to; each result's Data Docs address is logged (the Airflow task log
-    shows it)."""
+    in one more (GX's cost is mostly per run: a re-check of many households pays it once per source); every result,
+    quarantined row and status is still per batch, and uniqueness holds within a batch. ``run_id`` names the pipeline
+    run (the Airflow run id, or inline:<uuid>) the stored results are linked to; each result's Data Docs address is
+    logged (the Airflow task log shows it)."""
     from schemas.suite import validate
 
     keys = keyring()
@@ -402,10 +404,10 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
                 members_of.setdefault(request_id, []).append(ref)
         for source, group in groups.items():
             rows: dict[str, list[SourceRow]] = {b.id: [] for b in group}
-            with s.no_autoflush:
+            with s.no_autoflush:  # the runs added so far are flushed together below
                 for start in range(0, len(group), 500):
-                    for r in s.scalars(select(SourceRow).where(SourceRow.batch_id.in_([b.id for b in group[start:
-                                                                                                            start + 500]]))
+                    chunk = [b.id for b in group[start: start + 500]]
+                    for r in s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(chunk))
                                        .order_by(SourceRow.batch_id, SourceRow.row_no)):
                         rows[r.batch_id].append(r)
             data, which = [], []
@@ -610,7 +612,8 @@ def finish(request_id: str, run_id: str, as_of: dt.datetime) -> InlineResult:
         return InlineResult(request_id, req.status, record_id, req.household_ref)
 
 
-def run_inline(request_id: str, *, as_of: dt.datetime | None = None, base_urls: dict[str, str] | None = None) -> InlineResult:
+def run_inline(request_id: str, *, as_of: dt.datetime | None = None,
+               base_urls: dict[str, str] | None = None) -> InlineResult:
     """Every stage in order, in this process (``hub verify --sync``): the sources are fetched concurrently, validated
     together, checked across and published."""
     run_id = f"inline:{uuid.uuid4().hex}"

@@ -74,6 +74,12 @@ def due_recipients(*, now: dt.datetime | None = None, limit: int | None = None, 
     return [rid for _, rid in due][:limit]
 
 
+def _resealed(keys, member: RequestMember, column: str, from_request: str, to_request: str) -> str:
+    """A member's encrypted value, sealed again for the same member's row in another request."""
+    plain = keys.decrypt(getattr(member, column), aad=aad_member(from_request, column, member.person_ref))
+    return keys.encrypt(plain, aad=aad_member(to_request, column, member.person_ref))
+
+
 def start_recheck(application_id: str, run_id: str) -> str:
     """The re-check request of ``application_id`` for pipeline run ``run_id`` (created once, then found again)."""
     return start_rechecks([application_id], run_id)[0]
@@ -100,12 +106,9 @@ def start_rechecks(application_ids: list[str], run_id: str) -> list[str]:
             s.add(Request(id=recheck_id, department=app.department, purpose=app.purpose, case_ref=app.case_ref,
                           sources=list(app.sources), status="received", kind="recheck", parent_id=app.id))
             for m in members.get(app_id, []):
-                s.add(RequestMember(
-                    request_id=recheck_id, person_ref=m.person_ref, relation=m.relation,
-                    id_number_enc=keys.encrypt(keys.decrypt(m.id_number_enc, aad=aad_member(app.id, "id_number_enc", m.person_ref)),
-                                               aad=aad_member(recheck_id, "id_number_enc", m.person_ref)),
-                    name_enc=keys.encrypt(keys.decrypt(m.name_enc, aad=aad_member(app.id, "name_enc", m.person_ref)),
-                                          aad=aad_member(recheck_id, "name_enc", m.person_ref))))
+                s.add(RequestMember(request_id=recheck_id, person_ref=m.person_ref, relation=m.relation,
+                                    id_number_enc=_resealed(keys, m, "id_number_enc", app.id, recheck_id),
+                                    name_enc=_resealed(keys, m, "name_enc", app.id, recheck_id)))
             entries.append(("recheck.started", {"request_id": recheck_id, "application_id": app.id, "run_id": run_id}))
         s.flush()
         ledger.append_many(s, entries)
