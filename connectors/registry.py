@@ -30,6 +30,11 @@ SOURCES: dict[str, type[Source]] = {
 }
 
 
+# Sources that are not agencies: other regions' verification platforms, asked over the DCI API
+# (connectors.dci_remote), configured by HUB_DCI_PEERS; not in SOURCES, whose members are agencies.
+FEDERATED = ("remote_registry",)
+
+
 class UnknownSource(KeyError):
     pass
 
@@ -50,12 +55,20 @@ def _index(agencies_url: str) -> dict[str, str]:
 
 def base_url(key: str, agencies_url: str) -> str:
     """Base URL of a source's agency, read from the agencies' index (HUB_AGENCIES_URL)."""
+    if key in FEDERATED:  # its addresses are the peers'
+        from connectors.dci_remote import PEERS_BASE
+
+        return PEERS_BASE
     return _index(agencies_url)[key]
 
 
 def connector(key: str, base: str, secret: str | None = None, policy=None) -> Source:
     """A connector for ``key`` at ``base``; the credential is ``secret`` (from an Airflow connection) or the one
     in HUB_HOME's credentials file."""
+    if key in FEDERATED:  # the DCI client, with the peers of HUB_DCI_PEERS
+        from hub.dci.client import remote_registry
+
+        return remote_registry(policy=policy)
     from connectors.auth import Credential, credentials_path, load_credentials
     from hub.config import settings
     from hub.crypto import keyring

@@ -1,7 +1,7 @@
 """notify_departments: every five minutes, fan the outbox's material changes out to subscribed departments and
 send the deliveries that are due (first attempts and retries).
 
-Wiring only: the stages are hub.notify.fan_out and deliver_pending.
+Wiring only: the stages are hub.notify.fan_out and deliver_pending, and hub.dci.outbox.run_pending.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ DOC = """
    active subscription of every department that has a request for that household.
 2. **deliver**: due deliveries are POSTed to the departments' webhooks, signed (`X-Hub-Signature`) and with an
    `Idempotency-Key`; failures are retried with back-off (at least once), and given up after ten attempts.
+3. **notify_platforms**: federated platforms (DCI): record events of the households they subscribed to are sent
+   to their `/registry/notify` (the consent gate decides again first), and asynchronous answers not yet
+   acknowledged are sent again.
 """
 
 with DAG(
@@ -45,4 +48,11 @@ with DAG(
 
         return deliver_pending()
 
+    @task
+    def notify_platforms() -> dict:
+        from hub.dci.outbox import run_pending
+
+        return run_pending()
+
     deliver(fan_out())
+    notify_platforms()

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import select
 
 from consent import ledger
-from hub import clients, console
+from hub import clients, console, dci
 from hub.intake import PURPOSES, InvalidRequest, create_request
 from hub.params import HEX32, HOUSEHOLD, MAX_ID, NO_NUL, PERSON
 from hub.records import RecordNotFound, load_record
@@ -151,8 +151,11 @@ class RequestsOut(BaseModel):
 
 class ClientIn(BaseModel):
     name: str = Field(min_length=1, max_length=128, pattern=NO_NUL)
-    role: Literal["department", "auditor", "staff", "admin"]
-    department: str | None = Field(None, max_length=64, description="the department code (department clients)")
+    role: Literal["department", "auditor", "staff", "admin", "federation"]
+    department: str | None = Field(None, max_length=64, description="the department code (department clients), or "
+                                   "the platform's code (federation clients: FED-... or HUB-...)")
+    public_key: str | None = Field(None, max_length=64, description="federation clients: the platform's Ed25519 "
+                                   "public key, raw, base64url")
 
 
 class ClientOut(BaseModel):
@@ -706,7 +709,8 @@ def create_app() -> FastAPI:
     def post_client(body: ClientIn, client: Admin) -> NewClientOut:
         """A new client and its token (shown once)."""
         try:
-            new, token = clients.create_client(body.name, body.role, body.department, created_by=client.id)
+            new, token = clients.create_client(body.name, body.role, body.department, public_key=body.public_key,
+                                               created_by=client.id)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         row = clients.describe(new.id)
@@ -811,5 +815,6 @@ def create_app() -> FastAPI:
         return SourcesOut(since=since, items=[SourceHealthOut(**{k: v for k, v in o.items() if k != "failure"})
                                               for o in overview(since)])
 
+    dci.install(app)  # /dci/registry/...: the DCI Social Registry API for federated platforms
     console.install(app)
     return app

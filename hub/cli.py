@@ -68,7 +68,7 @@ def cmd_clients_create(args) -> int:
     from hub.clients import create_client
 
     try:
-        client, token = create_client(args.name, args.role, args.department)
+        client, token = create_client(args.name, args.role, args.department, public_key=args.public_key)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -259,6 +259,33 @@ def cmd_api(args) -> int:
     return 0
 
 
+def cmd_dci(args) -> int:
+    """Federation (DCI): this hub's identity, its peers, and what is due to be sent to them."""
+    from connectors.dci_remote import PeersError
+    from hub.dci import config
+
+    try:
+        if args.action == "identity":
+            from hub.crypto import keyring
+            from hub.dci.envelope import key_id, public_key_b64
+
+            key = keyring().public_key
+            print(json.dumps({"platform_id": config.platform_id(), "dci_url": config.public_url(),
+                              "key_id": key_id(key), "public_key": public_key_b64(key), "algorithm": "ed25519"},
+                             indent=2))
+        elif args.action == "peers":
+            for p in config.peers():
+                print(f"{p.id:<14} {p.mode:<5} regions {','.join(p.regions):<12} {p.url}  {p.name}")
+        else:
+            from hub.dci.outbox import run_pending
+
+            print(json.dumps(run_pending()))
+    except (PeersError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_check_secrets(_args) -> int:
     from hub.secrets_check import environment, problems
 
@@ -420,13 +447,23 @@ def build_parser() -> argparse.ArgumentParser:
     cl = sub.add_parser("clients", help="API clients").add_subparsers(dest="clients", required=True)
     create = cl.add_parser("create", help="print a new API token")
     create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=["department", "auditor", "staff", "admin"])
-    create.add_argument("--department")
+    create.add_argument("--role", required=True, choices=["department", "auditor", "staff", "admin", "federation"])
+    create.add_argument("--department", help="a department's code; for --role federation the platform's code "
+                        "(FED-... or HUB-..., its DCI sender id)")
+    create.add_argument("--public-key", help="--role federation: the platform's Ed25519 public key, raw base64url "
+                        "(write --public-key=KEY: a key may begin with '-')")
     create.set_defaults(func=cmd_clients_create)
     cl.add_parser("list", help="every client (no tokens: only their hashes are kept)").set_defaults(func=cmd_clients_list)
     deact = cl.add_parser("deactivate", help="revoke a client's token and console sessions")
     deact.add_argument("client_id")
     deact.set_defaults(func=cmd_clients_deactivate)
+
+    fed = sub.add_parser("dci", help="federation over the DCI Social Registry API (部省联网, 跨地区核对)")
+    fed.add_argument("action", choices=["identity", "peers", "deliver"],
+                     help="identity: what a peer registers for this hub (platform code, Ed25519 key); peers: the "
+                     "configured peers (HUB_DCI_PEERS, tokens not shown); deliver: send the asynchronous answers "
+                     "and notifications that are due")
+    fed.set_defaults(func=cmd_dci)
 
     sub.add_parser("check-secrets", help="what would stop the hub outside development (HUB_ENV=production)"
                    ).set_defaults(func=cmd_check_secrets)

@@ -1,4 +1,10 @@
-"""API clients and their bearer tokens (only the SHA-256 of a token is stored)."""
+"""API clients and their bearer tokens (only the SHA-256 of a token is stored).
+
+Roles: department (with its code, e.g. MZ-210302), auditor, staff, admin, and federation: another verification
+platform (the province's, the ministry's, another city's hub; code FED-<division> or HUB-<division>) that speaks
+the DCI Social Registry API (hub/dci), with its Ed25519 public key, against which the signature of every message it
+sends is checked.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,9 @@ from sqlalchemy import delete, select
 from consent import ledger
 from hub.store import ApiClient, ConsoleSession, session
 
-ROLES = ("department", "auditor", "staff", "admin")
+ROLES = ("department", "auditor", "staff", "admin", "federation")
 _DEPT = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
+PLATFORM = re.compile(r"^(?:FED|HUB)-[A-Z0-9][A-Z0-9-]{0,59}$")  # a federated platform's code: its DCI sender id
 
 
 @dataclass(frozen=True)
@@ -22,28 +29,61 @@ class Client:
     id: str
     name: str
     role: str
-    department: str | None
+    department: str | None  # the department's code; a federated platform's code (its DCI sender id)
+    public_key: str | None = None  # federation: Ed25519, raw, base64url
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_client(name: str, role: str, department: str | None = None, *,
+def public_key_problem(value: str | None) -> str | None:
+    """Why ``value`` is not an Ed25519 public key (raw 32 bytes, base64url), or None."""
+    import base64
+    import binascii
+
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_-]{43}=?", value):
+        return "public key: an Ed25519 public key, raw 32 bytes in base64url (43 characters)"
+    try:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(value.rstrip("=") + "="))
+    except (ValueError, binascii.Error):
+        return "public key: not an Ed25519 public key"
+    return None
+
+
+def create_client(name: str, role: str, department: str | None = None, *, public_key: str | None = None,
                   created_by: str | None = None) -> tuple[Client, str]:
-    """Create a client; return it and its token (shown once, never stored). A ledger entry names who did it."""
+    """Create a client; return it and its token (shown once, never stored). A ledger entry names who did it.
+
+    A federation client names the platform's code (``department``: FED-... or HUB-..., its DCI sender id) and its
+    Ed25519 public key."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if role == "department" and not (department and _DEPT.fullmatch(department)):  # "$" lets "MZ-1\n" through
         raise ValueError("a department client needs --department CODE (capital letters, digits, '-')")
+    if role == "department" and PLATFORM.fullmatch(department):
+        raise ValueError("FED-... and HUB-... codes are federated platforms': use --role federation")
+    if role == "federation":
+        if not (department and PLATFORM.fullmatch(department)):
+            raise ValueError("a federation client needs --department CODE: the platform's code, FED-<division> "
+                             "(province, ministry) or HUB-<division> (another city's hub), e.g. HUB-210200")
+        problem = public_key_problem(public_key)
+        if problem:
+            raise ValueError(f"a federation client needs --public-key: {problem}")
+        public_key = public_key.rstrip("=")
+    elif public_key is not None:
+        raise ValueError("only federation clients have a public key")
     token = "hub_" + secrets.token_urlsafe(32)
-    row = ApiClient(id=uuid.uuid4().hex, name=name, role=role, department=department if role == "department" else None,
-                    token_sha256=_hash(token))
+    row = ApiClient(id=uuid.uuid4().hex, name=name, role=role,
+                    department=department if role in ("department", "federation") else None,
+                    token_sha256=_hash(token), public_key=public_key)
     with session() as s:
         s.add(row)
         ledger.append(s, "client.created", {"client_id": row.id, "role": role, "department": row.department,
                                             "by": created_by or "cli"})
-    return Client(row.id, row.name, row.role, row.department), token
+    return Client(row.id, row.name, row.role, row.department, row.public_key), token
 
 
 def authenticate(token: str) -> Client | None:
@@ -51,14 +91,14 @@ def authenticate(token: str) -> Client | None:
         return None
     with session() as s:
         row = s.scalars(select(ApiClient).where(ApiClient.token_sha256 == _hash(token), ApiClient.active.is_(True))).first()
-        return Client(row.id, row.name, row.role, row.department) if row else None
+        return Client(row.id, row.name, row.role, row.department, row.public_key) if row else None
 
 
 def by_id(client_id: str) -> Client | None:
     """An active client."""
     with session() as s:
         row = s.get(ApiClient, client_id)
-        return Client(row.id, row.name, row.role, row.department) if row and row.active else None
+        return Client(row.id, row.name, row.role, row.department, row.public_key) if row and row.active else None
 
 
 def _row(row: ApiClient) -> dict:

@@ -14,7 +14,7 @@ import uuid
 
 from consent import ledger
 from consent.authorizations import check_authorization, store_authorization
-from connectors.registry import SOURCES
+from connectors.registry import FEDERATED, SOURCES
 from schemas.suite import has_suite
 from hub.crypto import keyring
 from hub.pipeline import RequestNotFound, member_id_numbers
@@ -33,8 +33,19 @@ PURPOSES = {
 }
 RELATIONS = {"head", "spouse", "son", "daughter", "child", "grandchild", "parent", "other"}
 # a source is requested only when the hub can both fetch it and validate what comes back
-VERIFIABLE = [k for k in SOURCES if has_suite(k)]
+VERIFIABLE = [k for k in (*SOURCES, *FEDERATED) if has_suite(k)]
 _DEPT = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
+
+
+def _peers_problem() -> list[str]:
+    """Why the source remote_registry cannot be asked (no peers configured, or their file unreadable), if so."""
+    from connectors.dci_remote import PeersError
+    from hub.dci.config import peers
+
+    try:
+        return [] if peers() else ["sources: remote_registry needs federated peers (HUB_DCI_PEERS)"]
+    except PeersError:
+        return ["sources: remote_registry: the peers file (HUB_DCI_PEERS) cannot be used"]
 
 
 class InvalidRequest(ValueError):
@@ -62,6 +73,8 @@ def check_request(doc: dict, department: str | None = None) -> list[str]:
     sources = doc.get("sources")
     if not isinstance(sources, list) or not sources or not all(s in VERIFIABLE for s in sources):
         problems.append(f"sources: a non-empty list of the sources the hub verifies ({', '.join(VERIFIABLE)})")
+    elif "remote_registry" in sources:
+        problems += _peers_problem()
     members = doc.get("members")
     ids: list[str] = []
     if not isinstance(members, list) or not 1 <= len(members) <= 20:

@@ -22,7 +22,7 @@ from hub.store import AssistanceGrant, Authorization, Request
 
 DEFAULT_POLICY = Path(__file__).with_name("access_policy.toml")
 FACTS = ("income", "contributions", "provident_fund", "properties", "market_entities", "vehicles_vessels",
-         "deposits", "securities", "insurance_cash_value", "internet_finance")
+         "deposits", "securities", "insurance_cash_value", "internet_finance", "remote_registrations")
 ASSESSMENT = ("rules", "standard", "window", "members_counted", "income", "assets", "asset_test", "screening")
 FIELDS = frozenset(("request_id", "division", "members", "facts", "discrepancies", "assessment", "sources",
                     "authority", *(f"facts.{k}" for k in FACTS), *(f"assessment.{k}" for k in ASSESSMENT)))

@@ -79,6 +79,13 @@ def _provenance_of(s, batches: dict[str, FetchBatch], cross_run: int | None) -> 
             for src, b in batches.items()}
 
 
+def _registries(source: str, rows: dict[str, list[dict]]) -> dict:
+    """For other regions' platforms (DCI): which of them answered, by platform code."""
+    if source != "remote_registry":
+        return {}
+    return {"registries": sorted({r["registry"] for r in rows.get(source) or [] if isinstance(r.get("registry"), str)})}
+
+
 def build_content(request: Request, batches: dict[str, FetchBatch], rows: dict[str, list[dict]], provenance: dict,
                   as_of: dt.datetime, applicants) -> tuple[str, dict]:
     """(household_ref, content without version and recorded_at). Raises NotPublished when the household cannot be
@@ -109,7 +116,7 @@ def build_content(request: Request, batches: dict[str, FetchBatch], rows: dict[s
         **body,
         "sources": {
             source: {"status": b.status, "reason": b.reason, "authoritative_for": sorted(authority_of.get(source, [])),
-                     **provenance[source]} for source, b in batches.items()
+                     **provenance[source], **_registries(source, rows)} for source, b in batches.items()
         },
     }
     return household_ref, content

@@ -22,8 +22,8 @@ from sqlalchemy import func, select, update
 from consent import ledger
 from hub.config import settings
 from hub.crypto import _b64e, keyring
-from hub.store import (HouseholdRecord, RawResponse, RequestMember, SourceRow, Subscription, aad_member,
-                       aad_raw_response, aad_record, aad_source_row, session)
+from hub.store import (DciTransaction, HouseholdRecord, RawResponse, RequestMember, SourceRow, Subscription, aad_dci,
+                       aad_member, aad_raw_response, aad_record, aad_source_row, session)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ COLUMNS = (
     Column(SourceRow, "data_enc", lambda r: aad_source_row(r.batch_id, r.row_no)),
     Column(HouseholdRecord, "content_enc", lambda r: aad_record(r.household_ref, r.version)),
     Column(Subscription, "secret_enc", _subscription_aad),
+    Column(DciTransaction, "payload_enc", lambda r: aad_dci(r.id)),
 )
 
 

@@ -47,6 +47,8 @@ def problems() -> list[str]:
     found = _private_file(cfg.keyring_path, "the keyring") + _private_file(credentials_path(cfg.home),
                                                                            "the agency credentials")
     found += _private_file(secrets_path(), "Airflow's secrets")
+    if os.environ.get("HUB_DCI_PEERS"):  # the tokens other platforms issued to this hub
+        found += _private_file(Path(os.environ["HUB_DCI_PEERS"]), "the DCI peers file (HUB_DCI_PEERS)")
     if not os.environ.get("HUB_DATABASE_URL"):
         found.append("HUB_DATABASE_URL is not set: the embedded SQLite store is for development")
     else:

@@ -35,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hub.config import settings
 
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 
 
 def utcnow() -> dt.datetime:
@@ -414,10 +414,77 @@ class ApiClient(Base):
     __tablename__ = "api_clients"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
-    role: Mapped[str] = mapped_column(String(16))  # department|auditor|staff
+    role: Mapped[str] = mapped_column(String(16))  # department|auditor|staff|admin|federation
     department: Mapped[str | None] = mapped_column(String(64))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    public_key: Mapped[str | None] = mapped_column(String(64))  # federation: the platform's Ed25519 key (raw, base64url)
+
+
+class DciTransaction(Base):
+    """One DCI message exchanged with a federated platform (hub/dci): received (``in``: a search, subscription,
+    unsubscription, status query or notification a platform sent) or sent (``out``: a message this hub sent whose
+    answer comes back on a callback). A platform's message id is used once (replays are refused). Personal data only
+    in ``payload_enc`` (AES-GCM): an answer kept until it is delivered (in) or as it was received (out)."""
+
+    __tablename__ = "dci_transactions"
+    __table_args__ = (UniqueConstraint("direction", "platform", "message_id"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # this hub's correlation id
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    platform: Mapped[str] = mapped_column(String(64), index=True)  # the other platform (its client's code)
+    client_id: Mapped[str | None] = mapped_column(ForeignKey("api_clients.id"))  # in: the platform's client
+    operation: Mapped[str] = mapped_column(String(16))  # search | subscribe | unsubscribe | txn-status | notify
+    mode: Mapped[str] = mapped_column(String(8))  # sync | async
+    transaction_id: Mapped[str] = mapped_column(String(99), index=True)  # the sender's transaction id
+    message_id: Mapped[str] = mapped_column(String(99))
+    status: Mapped[str] = mapped_column(String(8))  # rcvd | pdng | succ | rjct
+    items: Mapped[list] = mapped_column(JSON)  # per reference id: status, reason code, records (no personal data)
+    callback_uri: Mapped[str | None] = mapped_column(String(2048))  # in, async: where the answer goes
+    payload_enc: Mapped[str | None] = mapped_column(Text)  # AES-GCM: the answer's message (see the class doc)
+    delivery: Mapped[str | None] = mapped_column(String(16))  # in, async: pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[str | None] = mapped_column(String(32))  # HTTP status or failure kind, no body
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DciSubscription(Base):
+    """A federated platform's subscription to a household's record events (DCI subscribe), resting on the platform's
+    own request in this hub (its entrustment and the person's authorization, which the gate checks at every
+    notification)."""
+
+    __tablename__ = "dci_subscriptions"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)  # the subscription code the platform holds
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.id"))
+    platform: Mapped[str] = mapped_column(String(64), index=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"))  # the platform's request: the basis
+    person_ref: Mapped[str] = mapped_column(String(40))  # the person the platform named
+    household_ref: Mapped[str] = mapped_column(String(40), index=True)  # the household whose record is followed
+    purpose: Mapped[str] = mapped_column(String(32))
+    reg_event_type: Mapped[str] = mapped_column(String(32))  # REGISTER | NewHouseHoldMember
+    notify_record_type: Mapped[str] = mapped_column(String(32))
+    frequency: Mapped[dict | None] = mapped_column(JSON)  # as the platform asked (start, end, cron)
+    status: Mapped[str] = mapped_column(String(12))  # subscribe | unsubscribe
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DciNotification(Base):
+    """One record event (an outbox notification) to one DCI subscription: sent signed to the platform's
+    /registry/notify, retried until delivered, or refused when the subscription's basis no longer holds."""
+
+    __tablename__ = "dci_notifications"
+    __table_args__ = (UniqueConstraint("subscription_code", "notification_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_code: Mapped[str] = mapped_column(ForeignKey("dci_subscriptions.code"), index=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed | refused
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_status: Mapped[str | None] = mapped_column(String(32))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -441,6 +508,10 @@ def aad_raw_response(batch_id: str, seq: int) -> str:
 
 def aad_record(household_ref: str, version: int) -> str:
     return f"household_records.content_enc:{household_ref}:{version}"
+
+
+def aad_dci(transaction: str) -> str:
+    return f"dci_transactions.payload_enc:{transaction}"
 
 
 # -- engine and sessions ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ AUTHORITY: dict[str, str] = {
     "properties": "real_estate", "market_entities": "market_entity", "vehicles_vessels": "vehicles_vessels",
     "deposits": "bank", "securities": "securities", "insurance_cash_value": "commercial_insurance",
     "internet_finance": "internet_finance",
+    "remote_registration": "remote_registry",  # other regions' platforms (DCI): registration and figures there
 }
 INCOME_CATEGORIES = ("wages", "labour", "business", "property_lease", "pension", "unemployment")
 FINANCIAL = ("deposits", "securities", "insurance_cash_value", "internet_finance")
@@ -436,6 +437,10 @@ def unify(applicants: list[Applicant], rows: dict[str, list[dict]], completeness
     facts = collect_facts(rows, refs, keyed)
     window = income_window(facts, on, rules.income_months)
     discrepancies += find_discrepancies(members, facts, window, rules)
+    if "remote_registry" in rows:  # other regions' platforms were asked (connectors.dci_remote)
+        facts["remote_registrations"] = remote_registrations(rows["remote_registry"],
+                                                             {a.person_ref for a in applicants}, keyed)
+        discrepancies += remote_discrepancies(members, facts["remote_registrations"])
     division = next((m["address_code"] for m in members if m["relation"] == "head" and m["address_code"]),
                     next((m["address_code"] for m in members if m["address_code"]), None))
     name, area_type = ANSHAN_DIVISIONS.get(division, ("", "unknown"))
@@ -450,6 +455,50 @@ def unify(applicants: list[Applicant], rows: dict[str, list[dict]], completeness
     return household_no, {"division": {"code": division, "name": name, "area_type": area_type},
                           "members": members, "facts": facts, "discrepancies": discrepancies,
                           "assessment": assessment, "authority": AUTHORITY}
+
+
+# -- other regions (跨地区核对) ---------------------------------------------------------------------------------------
+def remote_registrations(rows: list[dict], refs: set[str], keyed) -> list[dict]:
+    """What other regions' platforms answered about the applicants (every applicant, registered here or not): where
+    they are registered and how, the record it comes from, their own income there, that household's figures and
+    screening answers; each names its platform (``registry``)."""
+    out = []
+    for r in rows:
+        ref = keyed(r["id_number"])
+        if ref not in refs:
+            continue
+        out.append({"person_ref": ref, "registry": r["registry"], "household": r.get("household_ref"),
+                    "status": r.get("status"), "relation": r.get("relation"), "division": r.get("division_code"),
+                    "record_version": r.get("record_version"), "record_as_of": r.get("record_as_of"),
+                    "record_sha256": r.get("record_sha256"), "income_total": r.get("income_total"),
+                    "income_months": r.get("income_months"), "members_counted": r.get("members_counted"),
+                    "income_per_capita": r.get("income_per_capita"),
+                    "screening": {p: r[p] for p in PROGRAMMES if r.get(p)}, "from": "remote_registry"})
+    out.sort(key=lambda f: (f["person_ref"], f["registry"], str(f["household"])))
+    return out
+
+
+def remote_discrepancies(members: list[dict], registrations: list[dict]) -> list[dict]:
+    """A member registered (normal) both here and in another region; a member whose household in another region
+    screens as eligible there (assistance must not be paid twice)."""
+    out = []
+    here = {m["person_ref"]: m["status"] for m in members}
+    for reg in registrations:
+        if reg["status"] == "normal" and here.get(reg["person_ref"]) == "normal":
+            out.append({"kind": "registered_in_another_region", "person_ref": reg["person_ref"],
+                        "sources": ["household", "remote_registry"], "registry": reg["registry"],
+                        **_reason("REGISTERED_IN_ANOTHER_REGION", f"该成员在外地（{reg['registry']}）也登记为正常户口",
+                                  f"the member is also registered, with normal status, at {reg['registry']}")})
+        eligible = [p for p in ("dibao", "low_income", "tekun") if reg["screening"].get(p) == YES]
+        if eligible:
+            out.append({"kind": "assistance_eligible_elsewhere", "person_ref": reg["person_ref"],
+                        "sources": ["remote_registry"], "registry": reg["registry"], "programmes": eligible,
+                        **_reason("ASSISTANCE_ELIGIBLE_ELSEWHERE",
+                                  f"该成员在外地（{reg['registry']}）的家庭被认定符合{'、'.join(eligible)}条件，"
+                                  "需核实是否已享受救助，防止重复救助",
+                                  f"the member's household at {reg['registry']} screens as eligible for "
+                                  f"{', '.join(eligible)} there: check that assistance is not paid twice")})
+    return out
 
 
 # -- what changed between two versions --------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""The eleven sources of the hub (DESIGN.md), by key, with the agency and whether the data is financial."""
+"""The eleven sources of the hub (DESIGN.md), by key, with the agency and whether the data is financial; and
+``remote_registry``, other regions' verification platforms asked over the DCI API (connectors.dci_remote), which a
+member consents to like any source."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ SOURCES: dict[str, tuple[str, str, bool]] = {
     "securities": ("证券公司 / securities firms", "holdings and market value", True),
     "commercial_insurance": ("商业保险 / insurers", "policies with cash value and premiums", True),
     "internet_finance": ("互联网金融 / payment and fund platforms", "money-market and similar balances", True),
+    "remote_registry": ("异地核对平台 / other regions' verification platforms (DCI)",
+                        "registration, income and screening where the person is registered elsewhere", False),
 }
 SOURCE_KEYS = tuple(SOURCES)
 FINANCIAL_SOURCES = frozenset(k for k, (_, _, financial) in SOURCES.items() if financial)

@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 
 # suites with a module of their own; the other sources' suites are declared in schemas.rules
-SUITE_MODULES = {"household": "schemas.household", "members": "schemas.coverage", "cross_source": "schemas.cross"}
+SUITE_MODULES = {"household": "schemas.household", "members": "schemas.coverage", "cross_source": "schemas.cross",
+                 "remote_registry": "schemas.remote_registry"}
 
 
 def suite_module(source: str):

@@ -1,0 +1,204 @@
+"""What the hub sends federated platforms on its own: the answers of their asynchronous messages (on-search,
+on-subscribe, on-unsubscribe, txn/on-status) and the notifications of their subscriptions (notify).
+
+Each is stored before it is sent (the transaction's sealed answer; a pending notification), sent signed with the
+hub's key and the token the platform issued to it (its entry in HUB_DCI_PEERS), and retried with back-off until the
+platform acknowledges it (ACK), at most MAX_ATTEMPTS times; an answer's content (it may hold personal data) is
+dropped once delivered. The API sends an answer right after acknowledging the message; `hub dci deliver` and the
+``notify_departments`` DAG send whatever is due (retries, and every notification). Each attempt's outcome is a
+ledger entry (``dci.callback``, ``dci.notified``), as is a notification the consent gate no longer allows
+(``dci.notify_refused``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+from sqlalchemy import select
+
+from connectors.base import AgencyError, Policy
+from consent import ledger
+from hub.dci import config
+from hub.dci import envelope as env
+from hub.store import DciNotification, DciSubscription, DciTransaction, Notification, aad_dci, session, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+BACKOFF_S = (10, 30, 60, 300, 900, 3600)
+LEASE_S = 120  # an attempt in progress keeps others off the same delivery this long
+POLICY = Policy(connect_timeout=3.0, read_timeout=15.0, retries=0, deadline=20.0)
+CALLBACK_ACTION = {"search": "on-search", "subscribe": "on-subscribe", "unsubscribe": "on-unsubscribe",
+                   "txn-status": "txn-on-status"}
+
+
+def _transport(peer):
+    from connectors.dci_remote import DciTransport
+    from hub.crypto import keyring
+
+    return DciTransport(peer, sender_id=config.platform_id(), signing_key=keyring().signing_key, policy=POLICY)
+
+
+def _acknowledged(reply) -> bool:
+    message = reply.body.get("message") if isinstance(reply.body, dict) else None
+    return isinstance(message, dict) and message.get("ack_status") == "ACK"
+
+
+def _next(attempts: int, now: dt.datetime) -> dt.datetime:
+    return now + dt.timedelta(seconds=BACKOFF_S[min(attempts - 1, len(BACKOFF_S) - 1)])
+
+
+def _items_count(message: dict) -> int:
+    for key in ("search_response", "subscribe_response", "notify_event"):
+        if isinstance(message.get(key), list):
+            return len(message[key])
+    return 1
+
+
+def deliver(transaction_id: str, *, now: dt.datetime | None = None) -> str | None:
+    """Send one asynchronous answer, if it is due; return its delivery state."""
+    from hub.crypto import keyring
+
+    now = now or utcnow()
+    keys = keyring()
+    with session() as s:  # claim it: a concurrent sender finds it leased
+        txn = s.get(DciTransaction, transaction_id)
+        if txn is None or txn.delivery != "pending" or (txn.next_attempt_at and txn.next_attempt_at > now) \
+                or txn.payload_enc is None:
+            return txn.delivery if txn else None
+        txn.next_attempt_at = now + dt.timedelta(seconds=LEASE_S)
+        message = json.loads(keys.decrypt(txn.payload_enc, aad=aad_dci(txn.id)))
+        platform, operation, callback, status = txn.platform, txn.operation, txn.callback_uri, txn.status
+    peer = config.peer(platform)
+    outcome, http = "retry", None
+    if peer is None or not peer.owns(callback):
+        outcome, http = "failed", "NO_PEER"
+    else:
+        transport = _transport(peer)
+        header = env.callback_header(CALLBACK_ACTION[operation], status=status, sender_id=config.platform_id(),
+                                     receiver_id=platform, total_count=_items_count(message))
+        try:
+            reply = transport.post("", transport.envelope(header, message), url=callback, answers=(200, 400, 404))
+            http = str(reply.status)
+            outcome = "delivered" if reply.status == 200 and _acknowledged(reply) else "retry"
+        except AgencyError as exc:
+            http = exc.failure.value
+    with session() as s:
+        txn = s.get(DciTransaction, transaction_id)
+        txn.attempts += 1
+        txn.last_status = http
+        if outcome == "delivered":
+            txn.delivery, txn.payload_enc, txn.next_attempt_at = "delivered", None, None
+        elif outcome == "failed" or txn.attempts >= MAX_ATTEMPTS:
+            outcome = "failed"
+            txn.delivery, txn.next_attempt_at = "failed", None
+        else:
+            txn.next_attempt_at = _next(txn.attempts, now)
+        ledger.append(s, "dci.callback", {"correlation_id": txn.id, "platform": platform,
+                                          "operation": CALLBACK_ACTION[operation], "delivery": outcome,
+                                          "attempts": txn.attempts, "http": http})
+    log.info("DCI %s to %s: %s (%s)", CALLBACK_ACTION[operation], platform, outcome, http)
+    return "pending" if outcome == "retry" else outcome
+
+
+def deliver_due(*, now: dt.datetime | None = None, limit: int = 200) -> dict:
+    now = now or utcnow()
+    with session() as s:
+        due = list(s.scalars(select(DciTransaction.id).where(DciTransaction.delivery == "pending",
+                                                             DciTransaction.next_attempt_at <= now)
+                             .order_by(DciTransaction.created_at).limit(limit)))
+    out = {"delivered": 0, "pending": 0, "failed": 0}
+    for txn_id in due:
+        state = deliver(txn_id, now=now)
+        if state in out:
+            out[state] += 1
+    return out
+
+
+def notify_due(*, now: dt.datetime | None = None, limit: int = 500) -> dict:
+    """Fan the record events of followed households out to their subscriptions, then send what is due: each after
+    the consent gate allows it again for the subscription's person and purpose."""
+    from consent.authorizations import views
+    from consent.gate import decide
+    from hub.crypto import keyring
+    from hub.dci.search import SOURCE
+    from hub.dci.subscriptions import fan_out, notify_message
+    from hub.store import ConsentDecision
+
+    now = now or utcnow()
+    keys = keyring()
+    out = {"created": 0, "delivered": 0, "pending": 0, "failed": 0, "refused": 0}
+    sends = []
+    with session() as s:
+        out["created"] = fan_out(s, now)
+        s.flush()
+        due = s.scalars(select(DciNotification).where(DciNotification.status == "pending",
+                                                      DciNotification.next_attempt_at <= now)
+                        .order_by(DciNotification.id).limit(limit)).all()
+        for n in due:
+            sub = s.get(DciSubscription, n.subscription_code)
+            note = s.get(Notification, n.notification_id)
+            why = None
+            if sub.status != "subscribe":
+                why = "UNSUBSCRIBED"
+            else:
+                d = decide(sub.person_ref, SOURCE, sub.purpose, sub.platform, now, views(s, sub.request_id))
+                s.add(ConsentDecision(request_id=sub.request_id, person_ref=sub.person_ref, source=SOURCE,
+                                      purpose=sub.purpose, decided_at=now, allowed=d.allowed, reason=d.reason.value,
+                                      authorization_id=d.authorization_id))
+                ledger.append(s, "consent.allowed" if d.allowed else "consent.refused", {
+                    "request_id": sub.request_id, "person_ref": sub.person_ref, "source": SOURCE,
+                    "purpose": sub.purpose, "reason": d.reason.value, "authorization_id": d.authorization_id,
+                    "moment": now.isoformat(), "department": sub.platform})
+                if not d.allowed:
+                    why = d.reason.value
+            if why:
+                n.status, n.last_status = "refused", why[:32]
+                ledger.append(s, "dci.notify_refused", {"subscription_code": sub.code, "platform": sub.platform,
+                                                        "household_ref": sub.household_ref, "version": note.version,
+                                                        "why": why})
+                out["refused"] += 1
+                continue
+            n.next_attempt_at = now + dt.timedelta(seconds=LEASE_S)
+            message = notify_message(sub, note, n.id, lambda ref, p=sub.platform: keys.scoped(ref, f"platform:{p}"),
+                                     now)
+            sends.append((n.id, sub.code, sub.platform, sub.household_ref, note.version, message))
+    for n_id, code, platform, household, version, message in sends:
+        peer = config.peer(platform)
+        outcome, http = "retry", None
+        if peer is None:
+            outcome, http = "failed", "NO_PEER"
+        else:
+            transport = _transport(peer)
+            header = env.callback_header("notify", status="succ", sender_id=config.platform_id(),
+                                         receiver_id=platform, total_count=1)
+            try:
+                reply = transport.post("/registry/notify", transport.envelope(header, message),
+                                       answers=(200, 400, 404))
+                http = str(reply.status)
+                outcome = "delivered" if reply.status == 200 and _acknowledged(reply) else "retry"
+            except AgencyError as exc:
+                http = exc.failure.value
+        with session() as s:
+            n = s.get(DciNotification, n_id)
+            n.attempts += 1
+            n.last_status = http
+            if outcome == "delivered":
+                n.status, n.delivered_at = "delivered", now
+            elif outcome == "failed" or n.attempts >= MAX_ATTEMPTS:
+                outcome = "failed"
+                n.status = "failed"
+            else:
+                n.next_attempt_at = _next(n.attempts, now)
+            ledger.append(s, "dci.notified", {"subscription_code": code, "platform": platform,
+                                              "household_ref": household, "version": version, "delivery": outcome,
+                                              "attempts": n.attempts, "http": http})
+        out["pending" if outcome == "retry" else outcome] += 1
+    return out
+
+
+def run_pending(*, now: dt.datetime | None = None) -> dict:
+    """Everything due: answers to deliver again, notifications to fan out and send (`hub dci deliver`, the DAG)."""
+    return {"answers": deliver_due(now=now), "notifications": notify_due(now=now)}
