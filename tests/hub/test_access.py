@@ -32,7 +32,8 @@ from tests.conftest import _serve, rate_limits_off, sample
 A, B, YB = "MZ-210302", "MZ-210304", "YB-210303"
 # the role each tag's routes are for; FOR_ANYONE: any authenticated client
 ROLE_BY_TAG = {"requests": "department", "records": "department", "assistance": "department",
-               "notifications": "department", "audit": "auditor", "validation": "staff", "admin": "admin"}
+               "notifications": "department", "audit": "auditor", "validation": "staff", "admin": "admin",
+               "dci": "federation"}
 FOR_ANYONE = {"/v1/policy", "/v1/keys/record-signing"}
 WELL_FORMED = {"request_id": "0" * 32, "household_id": "hh_" + "0" * 32, "client_id": "0" * 32, "seq": "1",
                "person_ref": "p_" + "0" * 32}
@@ -45,11 +46,12 @@ def _auth(token):
 
 
 def _v1_routes(app) -> list[tuple[str, str, object]]:
-    """(method, path with well-formed parameters, route) of every route under /v1."""
+    """(method, path with well-formed parameters, route) of every route under /v1, and of the DCI API under /dci
+    (same tokens: a federated platform's; tests/hub/test_dci.py checks its answers against the DCI spec)."""
     out = []
     for route in app.routes:
         path = getattr(route, "path", "")
-        if not path.startswith("/v1"):
+        if not path.startswith(("/v1", "/dci/")):
             continue
         names = re.findall(r"{(\w+)(?::[^}]*)?}", path)
         missing = [n for n in names if n not in WELL_FORMED]
@@ -240,12 +242,12 @@ def test_every_v1_route_depends_on_the_bearer_token_and_declares_it(app):
         return any(d.call is current_client or needs_token(d) for d in dependant.dependencies)
 
     for route in app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith("/v1"):
+        if isinstance(route, APIRoute) and route.path.startswith(("/v1", "/dci/")):
             assert needs_token(route.dependant), f"{route.path} does not depend on hub.api.current_client"
             _role_of(route)  # and its role is known here
     spec = app.openapi()
     for path, operations in spec["paths"].items():
-        if path.startswith("/v1"):
+        if path.startswith(("/v1", "/dci/")):
             for method, op in operations.items():
                 assert op.get("security") == [{"HTTPBearer": []}], f"{method.upper()} {path} declares no bearer token"
                 assert {"401", "403", "422", "429"} <= set(op["responses"]), f"{method.upper()} {path}"

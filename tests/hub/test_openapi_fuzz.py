@@ -21,7 +21,8 @@ app = create_app()
 schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=schemathesis.Config.from_dict(
     {"generation": {"with-security-parameters": False}}))
 ROLE_BY_TAG = {"requests": "department", "records": "department", "assistance": "department",
-               "notifications": "department", "audit": "auditor", "validation": "staff", "admin": "admin"}
+               "notifications": "department", "audit": "auditor", "validation": "staff", "admin": "admin",
+               "dci": "federation"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,14 +33,22 @@ def _no_rate_limit():
 @pytest.fixture
 def tokens():
     # a department of its own: no household is its case, so what the fuzzer subscribes is never notified
-    return {role: create_client(f"fuzz {role}", role, "MZ-FUZZ" if role == "department" else None)[1]
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from hub.dci.envelope import public_key_b64
+
+    made = {role: create_client(f"fuzz {role}", role, "MZ-FUZZ" if role == "department" else None)[1]
             for role in ("department", "auditor", "staff", "admin")}
+    # a federated platform (DCI routes): what the fuzzer sends it cannot sign, so every message is refused
+    return made | {"federation": create_client("fuzz federation", "federation", "HUB-FUZZ", public_key=public_key_b64(
+        Ed25519PrivateKey.generate().public_key()))[1]}
 
 
 def test_every_operation_is_fuzzed_with_a_role():
     ops = [op.ok() for op in schema.get_all_operations()]
-    assert len(ops) >= 20 and all(o.tags and o.tags[0] in ROLE_BY_TAG for o in ops if o.path.startswith("/v1/")
+    assert len(ops) >= 20 and all(o.tags and o.tags[0] in ROLE_BY_TAG for o in ops if o.path.startswith(("/v1/", "/dci/"))
                                   and o.path not in ("/v1/policy", "/v1/keys/record-signing"))
+    assert sum(o.path.startswith("/dci/registry/") for o in ops) == 11
 
 
 @schema.parametrize()
