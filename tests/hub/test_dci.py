@@ -815,3 +815,48 @@ def test_remote_registry_is_requested_only_with_peers(monkeypatch):
     with pytest.raises(InvalidRequest) as err:
         create_request(doc)
     assert "remote_registry needs federated peers" in str(err.value)
+
+
+# -- the command line, and secrets ------------------------------------------------------------------------------------
+def test_the_command_line_registers_a_platform_and_shows_this_hubs_identity_and_peers(tmp_path, callbacks):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    hub = str(Path(sys.executable).parent / "hub")
+    run_env = {**os.environ, "HUB_HOME": str(tmp_path / "var"), "HUB_DCI_ID": "HUB-211300"}
+    run_env.pop("HUB_DATABASE_URL", None)
+
+    def hub_cli(*args):
+        return subprocess.run([hub, *args], env=run_env, capture_output=True, text=True, timeout=120)
+
+    assert hub_cli("init").returncode == 0
+    identity = json.loads(hub_cli("dci", "identity").stdout)
+    assert identity["platform_id"] == "HUB-211300" and identity["algorithm"] == "ed25519"
+    key = env.load_public_key(identity["public_key"])
+    assert env.key_id(key) == identity["key_id"]
+    remote_key = Remote(R).public_key
+    made = hub_cli("clients", "create", "--name", "大连", "--role", "federation", "--department", R,
+                   f"--public-key={remote_key}")
+    assert made.returncode == 0 and made.stdout.startswith("hub_"), made.stderr
+    assert "federation, HUB-210200" in made.stderr
+    for bad in (["--department", DEPARTMENT, f"--public-key={remote_key}"], ["--department", R],
+                ["--department", R, "--public-key=abc"]):
+        refused = hub_cli("clients", "create", "--name", "x", "--role", "federation", *bad)
+        assert refused.returncode == 2 and refused.stderr.startswith("error:"), bad
+    peers = peers_file(tmp_path / "peers.json", {"id": R, "name": "大连", "url": callbacks.url,
+                                                 "token": "secret-token-xyz", "public_key": remote_key})
+    run_env["HUB_DCI_PEERS"] = str(peers)
+    listed = hub_cli("dci", "peers")
+    assert listed.returncode == 0 and R in listed.stdout and "secret-token-xyz" not in listed.stdout
+    assert json.loads(hub_cli("dci", "deliver").stdout) == {
+        "answers": {"delivered": 0, "pending": 0, "failed": 0},
+        "notifications": {"created": 0, "delivered": 0, "pending": 0, "failed": 0, "refused": 0}}
+    peers.write_text('{"peers": [{"id": "nobody"}]}')
+    broken = hub_cli("dci", "peers")
+    assert broken.returncode == 2 and "peers[1].id" in broken.stderr
+    run_env["HUB_ENV"] = "production"
+    peers.chmod(0o644)
+    checked = hub_cli("check-secrets")
+    assert "the DCI peers file (HUB_DCI_PEERS)" in checked.stderr and "secret-token-xyz" not in checked.stderr
