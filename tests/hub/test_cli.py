@@ -108,7 +108,8 @@ def test_agencies_serve_refuses_an_unknown_profile(home):
 
 def test_policy_check_accepts_the_shipped_policy_and_names_the_rule_of_a_bad_one(home, tmp_path):
     ok = hub(home, "policy", "check")
-    assert ok.returncode == 0 and "6 rules, valid" in ok.stdout and "medical-security: YB-*" in ok.stdout
+    assert ok.returncode == 0 and "7 rules, valid" in ok.stdout and "medical-security: YB-*" in ok.stdout
+    assert "federation: FED-*, HUB-*" in ok.stdout
     bad = tmp_path / "policy.toml"
     bad.write_text('[[rule]]\nname = "leaky"\ndepartments = ["YB-*"]\npurposes = ["medical"]\n'
                    'fields = ["members", "bank_accounts"]\n', encoding="utf-8")
