@@ -174,7 +174,8 @@ class DciTransport:
             if calls is not None:
                 calls.append(1)
             try:
-                resp = self.http.post(url or self.peer.endpoint(path), data=data, headers=headers, allow_redirects=False,
+                resp = self.http.post(url or self.peer.endpoint(path), data=data, headers=headers,
+                                      allow_redirects=False,
                                       timeout=(p.connect_timeout, min(p.read_timeout, remaining)))
                 content = resp.content
             except requests.Timeout:

@@ -32,7 +32,10 @@ from hub.store import (Authorization, AuthorizationMember, DciTransaction, Reque
 
 
 def case_ref(req: Request) -> str:
-    return f"{req.department}/{req.parent_id or req.id}"
+    """The entrustment as peers know it: the department and the application (a re-check's is its application's);
+    the application alone when a department's code is too long for a peer's 64 characters."""
+    ref = f"{req.department}/{req.parent_id or req.id}"
+    return ref if len(ref) <= 64 else req.parent_id or req.id
 
 
 def authorize_for(req: Request, now: dt.datetime | None = None) -> dict:

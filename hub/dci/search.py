@@ -91,15 +91,6 @@ class Context:
 
 
 # -- the basis: entrustment and authorization ------------------------------------------------------------------
-@dataclass(frozen=True)
-class Basis:
-    purpose: str
-    case_ref: str
-    document: dict
-    ids: dict[str, str]  # person_ref -> ID number, the consent's persons
-    rule: policy.Rule
-
-
 def _purpose_of(obj: dict, what: str) -> str | None:
     p = obj.get("purpose")
     if p is None:

@@ -143,7 +143,8 @@ def open_envelope(op: Op, client, raw: bytes, now, hub_id: str) -> tuple[dict, d
 
 def check_header(op: Op, client, header: dict, now, hub_id: str) -> None:
     if header.get("version", env.VERSION) != env.VERSION:
-        raise DciError("err.version.not_supported", f"header.version: {env.VERSION}", header_code="rjct.version.invalid")
+        raise DciError("err.version.not_supported", f"header.version: {env.VERSION}",
+                       header_code="rjct.version.invalid")
     if not env.safe_ref(header.get("message_id")):
         raise bad("header.message_id: up to 99 letters, digits and ._:@+=/-")
     ts = env.parse_ts(header.get("message_ts"))
@@ -432,7 +433,8 @@ def handle_callback(op: Op, client, header: dict, message: dict | None, now, hub
         tid = _transaction_id(message)
     keys = keyring()
     with session() as s:
-        q = select(DciTransaction).where(DciTransaction.direction == "out", DciTransaction.platform == client.department,
+        q = select(DciTransaction).where(DciTransaction.direction == "out",
+                                         DciTransaction.platform == client.department,
                                          DciTransaction.operation == OUT_OPERATION[op.name])
         q = q.where(DciTransaction.transaction_id == tid) if tid else q.where(DciTransaction.id.is_(None))
         out = s.scalars(q.limit(1)).first()

@@ -132,8 +132,9 @@ class Remote:
 class Callbacks:
     """A platform's /registry/... callbacks: every POST kept (path, headers, JSON body), answered with an ACK."""
 
-    def __init__(self, prefix: str = "/dci"):
-        self.prefix, self.received, self.answer = prefix, [], None
+    def __init__(self, prefix: str = "/dci", forward=None):
+        """``forward(path, body) -> (status, answer)``: answer with that instead of an ACK (a relay)."""
+        self.prefix, self.received, self.answer, self.forward = prefix, [], None, forward
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -144,8 +145,11 @@ class Callbacks:
                 except ValueError:
                     parsed = None
                 owner.received.append((self.path, dict(self.headers), parsed))
-                status, answer = owner.answer or (200, {"message": {
-                    "ack_status": "ACK", "timestamp": env.timestamp(), "correlation_id": env.new_id()}})
+                if owner.forward is not None:
+                    status, answer = owner.forward(self.path, parsed)
+                else:
+                    status, answer = owner.answer or (200, {"message": {
+                        "ack_status": "ACK", "timestamp": env.timestamp(), "correlation_id": env.new_id()}})
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -152,7 +152,8 @@ def post(api, who: Remote, path: str, msg, *, header: dict | None = None, action
             action = action or {"/registry/sync/search": "search", "/registry/search": "search",
                                 "/registry/subscribe": "subscribe", "/registry/unsubscribe": "unsubscribe",
                                 "/registry/txn/status": "txn-status", "/registry/sync/txn/status": "txn-status"}[path]
-            count = len(msg.get("search_request") or msg.get("subscribe_request") or [1]) if isinstance(msg, dict) else 1
+            count = len(msg.get("search_request") or msg.get("subscribe_request") or [1]) if isinstance(msg, dict) \
+                else 1
             header = who.header(action, total_count=count, callback=callback_header, **over)
         body = who.envelope(header, msg)
         if validate:
@@ -167,7 +168,8 @@ def post(api, who: Remote, path: str, msg, *, header: dict | None = None, action
 def verified(resp) -> tuple[dict, dict]:
     """(header, message) of a signed answer of this hub, its signature checked with the hub's key."""
     body = resp.json()
-    env.verify(body["header"], body.get("message"), body["signature"], keyring().public_key, body["header"]["sender_id"])
+    env.verify(body["header"], body.get("message"), body["signature"], keyring().public_key,
+               body["header"]["sender_id"])
     assert body["header"]["sender_id"] == "HUB-210300"
     return body["header"], body.get("message")
 
@@ -362,6 +364,7 @@ def test_a_search_without_a_basis_is_refused_item_by_item_with_the_specs_codes(a
     r = remote["r"]
     head, spouse = home["adults"][:2]
     past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=60)
+    wrong_check = head["id_number"][:-1] + ("0" if head["id_number"][-1] != "0" else "1")
     cases = {
         "no consent": (criteria("idtype-value", by_id(head), None), "rjct.search_criteria.invalid"),
         "no authorize": ({k: v for k, v in criteria("idtype-value", by_id(head), authorization(head)).items()
@@ -381,8 +384,7 @@ def test_a_search_without_a_basis_is_refused_item_by_item_with_the_specs_codes(a
                                            reg_type="ns:org:RegistryType:CRVS"), "rjct.search_criteria.invalid"),
         "unknown identifier type": (criteria("idtype-value", {"type": "MOBILE", "value": "13800000000"},
                                              authorization(head)), "rjct.filter.invalid"),
-        "not an ID number": (criteria("idtype-value", {"type": "NationalID", "value": head["id_number"][:-1] + "0"
-                                                       if head["id_number"][-1] != "0" else head["id_number"][:-1] + "1"},
+        "not an ID number": (criteria("idtype-value", {"type": "NationalID", "value": wrong_check},
                                       authorization(head)), "rjct.filter.invalid"),
         "unknown response entity": (criteria("idtype-value", by_id(head), authorization(head),
                                              response_entity="Household"), "rjct.search_criteria.invalid"),
@@ -535,8 +537,8 @@ def test_subscribe_notify_and_unsubscribe(api, remote, home, callbacks):
     def subscription(member, event="REGISTER"):
         return {"version": "1.0.0", "reg_type": env.REG_TYPE, "reg_event_type": event, "filter_type": "idtype-value",
                 "filter": by_id(member), "notify_record_type": "Group", "authorize": authorize,
-                "frequency": {"start_time": env.timestamp(), "end_time": env.timestamp(utcnow() + dt.timedelta(days=30)),
-                              "frequency": "0 0 * * *"}}
+                "frequency": {"start_time": env.timestamp(),
+                              "end_time": env.timestamp(utcnow() + dt.timedelta(days=30)), "frequency": "0 0 * * *"}}
 
     def subscribe(member, event="REGISTER"):
         before = len(callbacks.at("/registry/on-subscribe"))
@@ -860,3 +862,49 @@ def test_the_command_line_registers_a_platform_and_shows_this_hubs_identity_and_
     peers.chmod(0o644)
     checked = hub_cli("check-secrets")
     assert "the DCI peers file (HUB_DCI_PEERS)" in checked.stderr and "secret-token-xyz" not in checked.stderr
+
+
+# -- the client side's own messages, on the wire --------------------------------------------------------------------
+def test_the_remote_registry_source_asks_in_the_specs_form_and_reads_the_answer(api, home, remote, tmp_path,
+                                                                              monkeypatch):
+    """This hub as its own peer, through a loopback relay that checks every question and answer against the spec:
+    a request naming remote_registry completes with what the 'peer' published, each fact naming it."""
+    hub_id = "HUB-210300"
+    _, token = create_client("this hub, as a peer of itself", "federation", hub_id,
+                             public_key=env.public_key_b64(keyring().public_key))
+    seen = []
+
+    def relay(path, body):
+        path = path[len("/dci"):]
+        check_request(path, body)
+        resp = api.post("/dci" + path, json=body, headers={"Authorization": f"Bearer {token}"})
+        check_response(path, resp.status_code, resp.json())
+        seen.append((path, body, resp.json()))
+        return resp.status_code, resp.json()
+
+    server = Callbacks(forward=relay)
+    try:
+        monkeypatch.setenv("HUB_DCI_PEERS", str(peers_file(tmp_path / "self.json", {
+            "id": hub_id, "url": server.url, "token": token, "public_key": env.public_key_b64(keyring().public_key),
+            "regions": ["21"]})))
+        doc = sample(HOME, sources=("household", "remote_registry"), department="MZ-210303")
+        result = run_inline(create_request(doc, department="MZ-210303"))
+    finally:
+        server.stop()
+    assert result.status == "published"
+    ((path, asked, answered),) = seen
+    assert path == "/registry/sync/search" and len(asked["message"]["search_request"]) == len(doc["members"])
+    for item in asked["message"]["search_request"]:
+        crit = item["search_criteria"]
+        assert crit["authorize"]["case_ref"] == f"MZ-210303/{result.request_id}"
+        (own,) = [c for c in crit["consent"]["authorization"]["consents"] if c["id_number"] == crit["query"]["value"]]
+        assert own["sources"] == ["remote_registry"]  # the consent to this source only, not the person's others
+    from hub.records import record_of_request
+
+    _, content = record_of_request(result.request_id)
+    assert content["sources"]["remote_registry"]["status"] == "complete"
+    assert content["sources"]["remote_registry"]["registries"] == [hub_id]
+    regs = content["facts"]["remote_registrations"]
+    assert {f["person_ref"] for f in regs} == {keyring().pseudonym(m["id_number"]) for m in doc["members"]}
+    assert {d["kind"] for d in content["discrepancies"]} >= {"registered_in_another_region"}
+    assert all(f["registry"] == hub_id and f["from"] == "remote_registry" for f in regs)
