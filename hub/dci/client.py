@@ -101,14 +101,17 @@ class HubHooks:
                                  callback_uri=callback, attempts=0, created_at=utcnow()))
 
     def awaited(self, peer: Peer, transaction_id: str, deadline: float) -> dict | None:
-        return awaited(peer.id, transaction_id, "search", deadline)
+        # the answer's records go on as the fetch's raw answer (kept for the data life, then purged): not kept here
+        return awaited(peer.id, transaction_id, "search", deadline, consume=True)
 
     def callback_uri(self, path: str) -> str:
         return config.public_url() + path
 
 
-def awaited(platform: str, transaction_id: str, operation: str, deadline: float, poll_s: float = 0.1) -> dict | None:
-    """The answer a peer sent back on this hub's callback for an exchange, once it has (None at the deadline)."""
+def awaited(platform: str, transaction_id: str, operation: str, deadline: float, poll_s: float = 0.1, *,
+            consume: bool = False) -> dict | None:
+    """The answer a peer sent back on this hub's callback for an exchange, once it has (None at the deadline);
+    ``consume``: the stored copy is dropped once read."""
     from hub.crypto import keyring
 
     while True:
@@ -119,7 +122,10 @@ def awaited(platform: str, transaction_id: str, operation: str, deadline: float,
             if txn is not None and txn.status in ("succ", "rjct"):
                 if txn.payload_enc is None:
                     return {"transaction_id": transaction_id}
-                return json.loads(keyring().decrypt(txn.payload_enc, aad=aad_dci(txn.id)))
+                answer = json.loads(keyring().decrypt(txn.payload_enc, aad=aad_dci(txn.id)))
+                if consume:
+                    txn.payload_enc = None
+                return answer
         if time.monotonic() >= deadline:
             return None
         time.sleep(poll_s)

@@ -908,3 +908,16 @@ def test_the_remote_registry_source_asks_in_the_specs_form_and_reads_the_answer(
     assert {f["person_ref"] for f in regs} == {keyring().pseudonym(m["id_number"]) for m in doc["members"]}
     assert {d["kind"] for d in content["discrepancies"]} >= {"registered_in_another_region"}
     assert all(f["registry"] == hub_id and f["from"] == "remote_registry" for f in regs)
+
+
+def test_an_admin_registers_a_platform_through_the_api(api):
+    _, admin = create_client("admin (dci)", "admin")
+    key = Remote("FED-100000").public_key
+    made = api.post("/v1/clients", headers={"Authorization": f"Bearer {admin}"}, json={
+        "name": "民政部核对平台", "role": "federation", "department": "FED-100000", "public_key": key})
+    assert made.status_code == 201 and made.json()["role"] == "federation", made.text
+    bad = api.post("/v1/clients", headers={"Authorization": f"Bearer {admin}"}, json={
+        "name": "x", "role": "federation", "department": "FED-100000"})
+    assert bad.status_code == 422 and "public key" in bad.text
+    resp = api.post("/dci/registry/sync/search", json={}, headers={"Authorization": f"Bearer {made.json()['token']}"})
+    assert resp.status_code == 400 and resp.json()["errors"][0]["code"] == "err.request.bad"  # in, then refused

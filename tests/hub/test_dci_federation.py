@@ -281,7 +281,7 @@ def test_the_asynchronous_search_is_answered_on_anshans_on_search(hubs, tmp_path
     with session() as s:  # the callback Anshan's API received completed the exchange
         out = s.scalars(select(DciTransaction).where(DciTransaction.direction == "out",
                                                      DciTransaction.transaction_id == sent["transaction_id"])).one()
-        assert out.status == "succ" and out.payload_enc is not None
+        assert out.status == "succ" and out.payload_enc is None  # read by the fetch, which keeps the raw answer
     assert _ledger("dci.on-search", platform=DALIAN, transaction_id=sent["transaction_id"])
     searches = dalian_ledger(hubs, "dci.search", transaction_id=sent["transaction_id"])
     assert searches and {e["mode"] for e in searches} == {"async"}
