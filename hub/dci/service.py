@@ -45,6 +45,7 @@ from sqlalchemy.exc import IntegrityError
 from consent import ledger
 from hub.dci import config
 from hub.dci import envelope as env
+from hub.crypto import canonical_json
 from hub.dci.envelope import DciError
 from hub.store import DciTransaction, aad_dci, session
 
@@ -114,9 +115,11 @@ def parse_body(raw: bytes):
     if len(raw) > env.MAX_BODY_BYTES:
         raise bad("the body is larger than 1 MiB")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+        canonical_json(doc)  # what the signature is over: text a lone surrogate ("\ud800") makes not Unicode
+    except (UnicodeError, ValueError, RecursionError):
         raise bad("the body is not UTF-8 JSON") from None
+    return doc
 
 
 def open_envelope(op: Op, client, raw: bytes, now, hub_id: str) -> tuple[dict, dict | None]:
@@ -424,7 +427,7 @@ def _summary(op: Op, message: dict | None) -> list[dict]:
 
 def handle_callback(op: Op, client, header: dict, message: dict | None, now, hub_id: str) -> Answer:
     """A peer's answer to this hub's asynchronous message: kept (encrypted) with the exchange it answers."""
-    from hub.crypto import keyring, sha256_hex, canonical_json
+    from hub.crypto import keyring, sha256_hex
 
     if message is None and header.get("status") != "rjct":
         raise bad("message: an object is required unless header.status is rjct")
