@@ -42,7 +42,7 @@ from hub import policy
 from hub.dci import envelope as env
 from hub.intake import PURPOSES
 from hub.records import RecordNotFound, load_record
-from hub.store import Authorization, AuthorizationMember, ConsentDecision, Request, RequestMember
+from hub.store import Authorization, AuthorizationMember, ConsentDecision, Request, RequestMember, ScopeRevocation
 from schemas.codes import is_valid_id
 from schemas.sources import SOURCE_KEYS
 
@@ -178,10 +178,18 @@ def record_basis(s, ctx: Context, purpose: str, case_ref: str, doc: dict, ids: d
             sources=list(dict.fromkeys(c["sources"])), financial_sources=list(fin.get("sources", [])),
             financial_evidence_sha256=fin.get("evidence_sha256")))
     wanted = _fingerprint(wanted_from, wanted_until, probe)
+    withdrawn = set()  # (person, signed form) whose consent to this platform's case was withdrawn here
     for auth in s.scalars(select(Authorization).where(Authorization.request_id == req.id)):
         members = s.scalars(select(AuthorizationMember).where(AuthorizationMember.authorization_id == auth.id)).all()
         if _fingerprint(auth.valid_from, auth.valid_until, members) == wanted:
             return req.id
+        scoped = {r.person_ref for r in s.scalars(select(ScopeRevocation).where(
+            ScopeRevocation.authorization_id == auth.id, ScopeRevocation.source == SOURCE))}
+        withdrawn |= {(m.person_ref, m.evidence_sha256) for m in members if m.evidence_sha256 and (
+            auth.revoked_at or m.revoked_at or m.person_ref in scoped)}
+    if any((m.person_ref, m.evidence_sha256) in withdrawn for m in probe):
+        # the same signed form, sent again with other terms, does not undo a withdrawal: a new consent does
+        raise unauthorized("the consent gate refuses: REVOKED")
     store_authorization(s, request_id=req.id, department=ctx.platform, purpose=purpose, case_ref=case_ref, doc=doc,
                         keys=keys)
     return req.id

@@ -438,6 +438,15 @@ def test_a_revocation_at_this_hub_holds_for_the_platform_from_the_next_search(ap
         revoke(s, auth.id, person_ref=keyring().pseudonym(head["id_number"]))
     (item,) = items(post(api, r, "/registry/sync/search", message(crit)))  # the same consent sent again
     assert item["status"] == "rjct" and item["status_reason_message"].endswith("REVOKED")
+    # the same signed form with other terms does not undo the withdrawal; a new signed form is a new consent
+    longer = criteria("idtype-value", by_id(head), authorization(head, days=90), case="DL-REVOKE")
+    (item,) = items(post(api, r, "/registry/sync/search", message(longer)))
+    assert item["status"] == "rjct" and item["status_reason_message"].endswith("REVOKED")
+    renewed = authorization(head)
+    renewed["consents"][0]["evidence_sha256"] = _sha("a new form", head["id_number"])
+    (item,) = items(post(api, r, "/registry/sync/search", message(criteria("idtype-value", by_id(head), renewed,
+                                                                           case="DL-REVOKE"))))
+    assert item["status"] == "succ"
 
 
 # -- search: asynchronous, answered on the platform's /registry/on-search ------------------------------------------
