@@ -57,6 +57,29 @@ def _items_count(message: dict) -> int:
     return 1
 
 
+def _send(peer, header: dict, message: dict, *, path: str = "", url: str | None = None) -> tuple[str, str]:
+    """One attempt: (delivered | retry | failed, the HTTP status or the failure's kind)."""
+    if peer is None:
+        return "failed", "NO_PEER"
+    transport = _transport(peer)
+    try:
+        reply = transport.post(path, transport.envelope(header, message), url=url, answers=(200, 400, 404))
+    except AgencyError as exc:
+        return "retry", exc.failure.value
+    return ("delivered" if reply.status == 200 and _acknowledged(reply) else "retry"), str(reply.status)
+
+
+def _settle(row, outcome: str, http: str, now: dt.datetime) -> str:
+    """Count an attempt on ``row`` (an answer's transaction or a notification): delivered, due again after the
+    back-off, or failed for good (no address, or MAX_ATTEMPTS reached)."""
+    row.attempts += 1
+    row.last_status = http
+    if outcome == "retry" and row.attempts < MAX_ATTEMPTS:
+        row.next_attempt_at = _next(row.attempts, now)
+        return "retry"
+    return "delivered" if outcome == "delivered" else "failed"
+
+
 def deliver(transaction_id: str, *, now: dt.datetime | None = None) -> str | None:
     """Send one asynchronous answer, if it is due; return its delivery state."""
     from hub.crypto import keyring
@@ -72,30 +95,16 @@ def deliver(transaction_id: str, *, now: dt.datetime | None = None) -> str | Non
         message = json.loads(keys.decrypt(txn.payload_enc, aad=aad_dci(txn.id)))
         platform, operation, callback, status = txn.platform, txn.operation, txn.callback_uri, txn.status
     peer = config.peer(platform)
-    outcome, http = "retry", None
-    if peer is None or not peer.owns(callback):
-        outcome, http = "failed", "NO_PEER"
-    else:
-        transport = _transport(peer)
-        header = env.callback_header(CALLBACK_ACTION[operation], status=status, sender_id=config.platform_id(),
-                                     receiver_id=platform, total_count=_items_count(message))
-        try:
-            reply = transport.post("", transport.envelope(header, message), url=callback, answers=(200, 400, 404))
-            http = str(reply.status)
-            outcome = "delivered" if reply.status == 200 and _acknowledged(reply) else "retry"
-        except AgencyError as exc:
-            http = exc.failure.value
+    header = env.callback_header(CALLBACK_ACTION[operation], status=status, sender_id=config.platform_id(),
+                                 receiver_id=platform, total_count=_items_count(message))
+    outcome, http = _send(peer if peer is not None and peer.owns(callback) else None, header, message, url=callback)
     with session() as s:
         txn = s.get(DciTransaction, transaction_id)
-        txn.attempts += 1
-        txn.last_status = http
+        outcome = _settle(txn, outcome, http, now)
+        if outcome != "retry":
+            txn.delivery = outcome
         if outcome == "delivered":
-            txn.delivery, txn.payload_enc, txn.next_attempt_at = "delivered", None, None
-        elif outcome == "failed" or txn.attempts >= MAX_ATTEMPTS:
-            outcome = "failed"
-            txn.delivery, txn.next_attempt_at = "failed", None
-        else:
-            txn.next_attempt_at = _next(txn.attempts, now)
+            txn.payload_enc = None  # the answer is not kept once delivered
         ledger.append(s, "dci.callback", {"correlation_id": txn.id, "platform": platform,
                                           "operation": CALLBACK_ACTION[operation], "delivery": outcome,
                                           "attempts": txn.attempts, "http": http})
@@ -120,12 +129,10 @@ def deliver_due(*, now: dt.datetime | None = None, limit: int = 200) -> dict:
 def notify_due(*, now: dt.datetime | None = None, limit: int = 500) -> dict:
     """Fan the record events of followed households out to their subscriptions, then send what is due: each after
     the consent gate allows it again for the subscription's person and purpose."""
-    from consent.authorizations import views
-    from consent.gate import decide
     from hub.crypto import keyring
-    from hub.dci.search import SOURCE
+    from hub.dci.search import gate
     from hub.dci.subscriptions import fan_out, notify_message
-    from hub.store import ConsentDecision
+    from hub.store import Request
 
     now = now or utcnow()
     keys = keyring()
@@ -144,16 +151,8 @@ def notify_due(*, now: dt.datetime | None = None, limit: int = 500) -> dict:
             if sub.status != "subscribe":
                 why = "UNSUBSCRIBED"
             else:
-                d = decide(sub.person_ref, SOURCE, sub.purpose, sub.platform, now, views(s, sub.request_id))
-                s.add(ConsentDecision(request_id=sub.request_id, person_ref=sub.person_ref, source=SOURCE,
-                                      purpose=sub.purpose, decided_at=now, allowed=d.allowed, reason=d.reason.value,
-                                      authorization_id=d.authorization_id))
-                ledger.append(s, "consent.allowed" if d.allowed else "consent.refused", {
-                    "request_id": sub.request_id, "person_ref": sub.person_ref, "source": SOURCE,
-                    "purpose": sub.purpose, "reason": d.reason.value, "authorization_id": d.authorization_id,
-                    "moment": now.isoformat(), "department": sub.platform})
-                if not d.allowed:
-                    why = d.reason.value
+                _allowed, refused = gate(s, s.get(Request, sub.request_id), [sub.person_ref], now)
+                why = refused.get(sub.person_ref)
             if why:
                 n.status, n.last_status = "refused", why[:32]
                 ledger.append(s, "dci.notify_refused", {"subscription_code": sub.code, "platform": sub.platform,
@@ -166,32 +165,16 @@ def notify_due(*, now: dt.datetime | None = None, limit: int = 500) -> dict:
                                      now)
             sends.append((n.id, sub.code, sub.platform, sub.household_ref, note.version, message))
     for n_id, code, platform, household, version, message in sends:
-        peer = config.peer(platform)
-        outcome, http = "retry", None
-        if peer is None:
-            outcome, http = "failed", "NO_PEER"
-        else:
-            transport = _transport(peer)
-            header = env.callback_header("notify", status="succ", sender_id=config.platform_id(),
-                                         receiver_id=platform, total_count=1)
-            try:
-                reply = transport.post("/registry/notify", transport.envelope(header, message),
-                                       answers=(200, 400, 404))
-                http = str(reply.status)
-                outcome = "delivered" if reply.status == 200 and _acknowledged(reply) else "retry"
-            except AgencyError as exc:
-                http = exc.failure.value
+        header = env.callback_header("notify", status="succ", sender_id=config.platform_id(), receiver_id=platform,
+                                     total_count=1)
+        outcome, http = _send(config.peer(platform), header, message, path="/registry/notify")
         with session() as s:
             n = s.get(DciNotification, n_id)
-            n.attempts += 1
-            n.last_status = http
+            outcome = _settle(n, outcome, http, now)
+            if outcome != "retry":
+                n.status = outcome
             if outcome == "delivered":
-                n.status, n.delivered_at = "delivered", now
-            elif outcome == "failed" or n.attempts >= MAX_ATTEMPTS:
-                outcome = "failed"
-                n.status = "failed"
-            else:
-                n.next_attempt_at = _next(n.attempts, now)
+                n.delivered_at = now
             ledger.append(s, "dci.notified", {"subscription_code": code, "platform": platform,
                                               "household_ref": household, "version": version, "delivery": outcome,
                                               "attempts": n.attempts, "http": http})

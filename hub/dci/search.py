@@ -37,12 +37,11 @@ from sqlalchemy import select
 from consent import ledger
 from consent.authorizations import check_authorization, store_authorization
 from consent.authorizations import views as authorization_views
-from consent.gate import Allow, decide
 from hub import policy
 from hub.dci import envelope as env
 from hub.intake import PURPOSES
 from hub.records import RecordNotFound, load_record
-from hub.store import Authorization, AuthorizationMember, ConsentDecision, Request, RequestMember, ScopeRevocation
+from hub.store import Authorization, AuthorizationMember, Request, RequestMember, ScopeRevocation
 from schemas.codes import is_valid_id
 from schemas.sources import SOURCE_KEYS
 
@@ -195,25 +194,15 @@ def record_basis(s, ctx: Context, purpose: str, case_ref: str, doc: dict, ids: d
     return req.id
 
 
-def gate(s, ctx: Context, request_id: str, purpose: str, refs: list[str]) -> tuple[list[str], dict[str, str]]:
-    """The gate's decision for each person (source remote_registry), stored and logged: (allowed, refused reasons)."""
-    views = authorization_views(s, request_id)
-    allowed, refused, entries = [], {}, []
-    for ref in refs:
-        d = decide(ref, SOURCE, purpose, ctx.platform, ctx.now, views)
-        s.add(ConsentDecision(request_id=request_id, person_ref=ref, source=SOURCE, purpose=purpose,
-                              decided_at=ctx.now, allowed=d.allowed, reason=d.reason.value,
-                              authorization_id=d.authorization_id))
-        entries.append(("consent.allowed" if d.allowed else "consent.refused", {
-            "request_id": request_id, "person_ref": ref, "source": SOURCE, "purpose": purpose,
-            "reason": d.reason.value, "authorization_id": d.authorization_id, "moment": ctx.now.isoformat(),
-            "department": ctx.platform}))
-        if isinstance(d, Allow):
-            allowed.append(ref)
-        else:
-            refused[ref] = d.reason.value
-    ledger.append_many(s, entries, at=ctx.now)
-    return allowed, refused
+def gate(s, req: Request, refs: list[str], now: dt.datetime) -> tuple[list[str], dict[str, str]]:
+    """The consent gate's decision for each person of the platform's request ``req`` and the source
+    remote_registry, stored and logged as for any fetch (hub.pipeline): (allowed persons, refused ones' reasons)."""
+    from hub.pipeline import _decide, _store_decisions
+
+    allows, _refused, rows, entries = _decide(s, req, [SimpleNamespace(person_ref=r) for r in refs], SOURCE, now,
+                                              authorization_views(s, req.id))
+    _store_decisions(s, rows, entries, now)
+    return [a.person_ref for a in allows], {r["person_ref"]: r["reason"] for r in rows if not r["allowed"]}
 
 
 # -- where the persons are, and what of it the platform sees -----------------------------------------------------
@@ -541,7 +530,7 @@ def search_item(s, ctx: Context, item: dict, seen: set) -> tuple[dict, dict]:
             candidates = list(ids)
         request_id = record_basis(s, ctx, purpose, case_ref, doc, ids)
         summary["request_id"] = request_id
-        allowed, refused = gate(s, ctx, request_id, purpose, candidates)
+        allowed, refused = gate(s, s.get(Request, request_id), candidates, ctx.now)
         summary["persons"], summary["refused"] = allowed, refused
         if not allowed:
             raise unauthorized(f"the consent gate refuses: {sorted(set(refused.values()))[0]}")

@@ -71,7 +71,7 @@ def subscribe_item(s, ctx: Context, item, seen: set) -> tuple[dict, dict]:
         basis = None
         for req in s.scalars(select(Request).where(Request.department == ctx.platform, Request.kind == "federated",
                                                    Request.purpose == purpose, Request.case_ref == case_ref)):
-            allowed, _refused = gate(s, ctx, req.id, purpose, [ref])
+            allowed, _refused = gate(s, req, [ref], ctx.now)
             if allowed:
                 basis = req.id
                 break

@@ -242,7 +242,7 @@ def test_a_request_in_anshan_completes_with_a_members_data_from_dalian(hubs):
     federated = entrusted["request_id"]
     assert dalian_ledger(hubs, "authorization.granted", request_id=federated, department=ANSHAN)
     assert dalian_ledger(hubs, "consent.allowed", request_id=federated, person_ref=b_ref_there,
-                         source="remote_registry", department=ANSHAN)
+                         source="remote_registry")
     searches = dalian_ledger(hubs, "dci.search", transaction_id=sent["transaction_id"])
     assert len(searches) == len(doc["members"])  # one question per member, in one message
     assert {(e["platform"], e["status"], e["mode"], e["policy_rule"]) for e in searches} == {
