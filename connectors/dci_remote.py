@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from connectors.base import Action, AgencyError, Failure, FetchResult, Policy, _retry_after, breaker_for, classify
 from consent.gate import Allow
+from hub import params
 from hub.dci import envelope as env
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ SOURCE = "remote_registry"
 PEERS_BASE = "dci:peers"  # what registry.base_url answers for this source: its addresses are the peers'
 MAX_ITEMS = 20  # search items per message
 ID_TYPE = "NationalID"
-PLATFORM = re.compile(r"^(?:FED|HUB)-[A-Z0-9][A-Z0-9-]{0,59}$")
+PLATFORM = re.compile(params.PLATFORM)
 
 
 class PeersError(ValueError):

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 
 from consent import ledger
+from hub import params
 from hub.store import ApiClient, ConsoleSession, session
 
 ROLES = ("department", "auditor", "staff", "admin", "federation")
 _DEPT = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
-PLATFORM = re.compile(r"^(?:FED|HUB)-[A-Z0-9][A-Z0-9-]{0,59}$")  # a federated platform's code: its DCI sender id
+PLATFORM = re.compile(params.PLATFORM)  # a federated platform's code: its DCI sender id
 
 
 @dataclass(frozen=True)

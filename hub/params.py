@@ -5,3 +5,4 @@ NO_NUL = r"^[^\x00]*$"  # what reaches the database as text: PostgreSQL refuses 
 HEX32 = r"^[0-9a-f]{32}$"  # request and client ids
 HOUSEHOLD = r"^hh_[0-9a-f]{32}$"  # a household's pseudonym
 PERSON = r"^p_[0-9a-f]{32}$"  # a person's pseudonym
+PLATFORM = r"^(?:FED|HUB)-[A-Z0-9][A-Z0-9-]{0,59}$"  # a federated platform's code, its DCI sender id

@@ -14,6 +14,7 @@ import re
 
 import pandas as pd
 
+from hub.params import PLATFORM
 from schemas.codes import PERSON_STATUS, RELATIONS
 from schemas.suite import BATCH_KEY, Check
 
@@ -40,7 +41,7 @@ COLUMNS = {
 }
 REQUIRED = ("id_number", "registry", "household_ref", "record_version", "record_sha256")
 ANSWERS = ("yes", "no", "needs_review")
-_PLATFORM = re.compile(r"^(?:FED|HUB)-[A-Z0-9][A-Z0-9-]{0,59}$")
+_PLATFORM = re.compile(PLATFORM)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -28,6 +28,7 @@ from consent import ledger
 from consent.gate import Allow
 from hub.dci import config
 from hub.dci import envelope as env
+from hub.dci.service import CALLBACK_PATHS
 from hub.store import (Authorization, AuthorizationMember, DciTransaction, Request, aad_dci, session, utcnow)
 
 
@@ -162,10 +163,7 @@ def send(peer_id: str, operation: str, message: dict, *, sync: bool, total_count
     acknowledgement (the answer comes on this hub's callback; ``outcome`` reads it)."""
     path, reply_action = PATHS[(operation, sync)]
     t = transport(peer_id)
-    callback = None if sync else config.public_url() + {"on-search": "/registry/on-search",
-                                                        "on-subscribe": "/registry/on-subscribe",
-                                                        "on-unsubscribe": "/registry/on-unsubscribe",
-                                                        "txn-on-status": "/registry/txn/on-status"}[reply_action]
+    callback = None if sync else config.public_url() + CALLBACK_PATHS[reply_action]
     header = env.request_header(operation, sender_id=config.platform_id(), receiver_id=peer_id,
                                 total_count=total_count, sender_uri=callback)
     if not sync:

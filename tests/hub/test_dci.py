@@ -11,6 +11,8 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import os
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -498,17 +500,28 @@ def test_an_undelivered_answer_is_retried_until_acknowledged(api, remote, home, 
     with session() as s:
         assert s.get(DciTransaction, ack["correlation_id"]).delivery == "delivered"
 
-    # a platform that never acknowledges: given up after MAX_ATTEMPTS, and the answer is kept for no one
-    callbacks.answer = (500, {})
+
+
+def test_an_answer_never_acknowledged_is_given_up_after_max_attempts(api, remote, home, tmp_path, monkeypatch):
+    """(A platform of its own, whose callbacks always fail: the circuit breaker it opens is its address's alone.)"""
+    dead, head = Callbacks(), home["adults"][0]
+    dead.answer = (500, {})
+    silent = Remote("HUB-210500")
+    client, silent.token = create_client("a silent platform", "federation", silent.platform,
+                                         public_key=silent.public_key)
+    silent.client_id = client.id
+    peers = json.loads(Path(os.environ["HUB_DCI_PEERS"]).read_text(encoding="utf-8"))["peers"]
+    monkeypatch.setenv("HUB_DCI_PEERS", str(peers_file(tmp_path / "peers.json", *peers, {
+        "id": silent.platform, "url": dead.url, "token": "t", "public_key": silent.public_key})))
     try:
-        ack = post(api, r, "/registry/search", message(criteria("idtype-value", by_id(head),
-                                                               authorization(head)))).json()["message"]
+        ack = post(api, silent, "/registry/search", message(criteria("idtype-value", by_id(head),
+                                                                    authorization(head)))).json()["message"]
         moment = utcnow()
         for _ in range(outbox.MAX_ATTEMPTS):
             moment += dt.timedelta(hours=2)
             outbox.deliver_due(now=moment)
     finally:
-        callbacks.answer = None
+        dead.stop()
     with session() as s:
         txn = s.get(DciTransaction, ack["correlation_id"])
         assert (txn.delivery, txn.attempts) == ("failed", outbox.MAX_ATTEMPTS)
@@ -849,10 +862,8 @@ def test_remote_registry_is_requested_only_with_peers(monkeypatch):
 
 # -- the command line, and secrets ------------------------------------------------------------------------------------
 def test_the_command_line_registers_a_platform_and_shows_this_hubs_identity_and_peers(tmp_path, callbacks):
-    import os
     import subprocess
     import sys
-    from pathlib import Path
 
     hub = str(Path(sys.executable).parent / "hub")
     run_env = {**os.environ, "HUB_HOME": str(tmp_path / "var"), "HUB_DCI_ID": "HUB-211300"}
