@@ -308,25 +308,6 @@ class RemoteRegistrySource:
         self.transports = {p.id: DciTransport(p, sender_id=sender_id, signing_key=signing_key, policy=self.policy,
                                               http=http) for p in self.peers}
 
-    def probe(self) -> tuple[bool, float | None, str | None]:
-        """Whether the peers answer at all (a signed transaction-status query naming nobody, without retries)."""
-        t0 = time.monotonic()
-        if not self.peers:
-            return False, None, "NO_PEERS"
-        for peer in self.peers:
-            transport = self.transports[peer.id]
-            message = {"transaction_id": env.new_id(), "txnstatus_request": {
-                "reference_id": env.new_id(), "txn_type": "search", "attribute_type": "transaction_id",
-                "attribute_value": env.new_id()}}
-            header = env.request_header("txn-status", sender_id=self.sender_id, receiver_id=peer.id, total_count=1)
-            try:
-                reply = transport.post("/registry/sync/txn/status", transport.envelope(header, message),
-                                       deadline=t0 + self.policy.read_timeout)
-                transport.verified(reply, "txn-on-status")
-            except AgencyError as exc:
-                return False, None, exc.failure.value
-        return True, round((time.monotonic() - t0) * 1000, 1), None
-
     def _message(self, peer: Peer, asked: dict[str, str], basis: Basis) -> tuple[dict, dict[str, str]]:
         items, refs = [], {}
         for ref, idn in asked.items():
