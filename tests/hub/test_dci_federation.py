@@ -33,7 +33,7 @@ from hub.dci.envelope import public_key_b64
 from hub.intake import create_request
 from hub.pipeline import run_inline
 from hub.records import record_of_request
-from hub.scan import files_under, scan
+from hub.scan import files_under
 from hub.store import DciTransaction, LedgerEvent, engine, session
 from tests.conftest import POSTGRES_ADMIN_URL, _serve, rate_limits_off
 from tests.hub.dci_support import peers_file
@@ -189,6 +189,18 @@ def anshan_request(hubs, *, case: str) -> tuple[str, dict]:
     return create_request(doc, department=A_DEPARTMENT), doc
 
 
+def scanned(paths: list[Path], people: list[tuple[str, str]]) -> list[list]:
+    """hub.scan over ``paths``, in a process of its own: this one holds the session's SQLite store open, and a
+    process that opens and closes a database's files drops the POSIX locks its own connections hold on them."""
+    code = ("import json, sys; from hub.scan import scan; from pathlib import Path; doc = json.load(sys.stdin); "
+            "print(json.dumps([list(f.__dict__.values()) for f in scan([Path(p) for p in doc['paths']], "
+            "[tuple(x) for x in doc['people']])]))")
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps({"paths": [str(p) for p in paths],
+                                                                          "people": people}),
+                         capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(out.stdout)
+
+
 def dalian_ledger(hubs, kind: str, /, **match) -> list[dict]:
     with as_hub(hubs["b_env"]):
         return _ledger(kind, **match)
@@ -259,7 +271,10 @@ def test_a_request_in_anshan_completes_with_a_members_data_from_dalian(hubs):
     people = [(m["id_number"], m["name"]) for m in doc["members"]]
     logs = [hubs["root"] / "dalian-api.log", hubs["root"] / "anshan-api.log"]
     stores = [p for p in settings().home.glob("hub.db*")]
-    assert scan(files_under(*logs, *stores, Path(hubs["b_env"]["HUB_HOME"])), people) == []
+    assert scanned(files_under(*logs, *stores, Path(hubs["b_env"]["HUB_HOME"])), people) == []
+    planted = hubs["root"] / "planted.log"  # and the scan does see one where it is
+    planted.write_text(f"asked about {b_member['id_number']}", encoding="utf-8")
+    assert scanned([planted], people) == [[str(planted), "id_number", len(people) - 1]]
 
 
 def test_the_asynchronous_search_is_answered_on_anshans_on_search(hubs, tmp_path):
