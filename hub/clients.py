@@ -40,16 +40,13 @@ def _hash(token: str) -> str:
 
 def public_key_problem(value: str | None) -> str | None:
     """Why ``value`` is not an Ed25519 public key (raw 32 bytes, base64url), or None."""
-    import base64
-    import binascii
+    from hub.dci.envelope import load_public_key
 
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_-]{43}=?", value):
         return "public key: an Ed25519 public key, raw 32 bytes in base64url (43 characters)"
     try:
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-        Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(value.rstrip("=") + "="))
-    except (ValueError, binascii.Error):
+        load_public_key(value)
+    except ValueError:
         return "public key: not an Ed25519 public key"
     return None
 
