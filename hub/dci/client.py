@@ -59,7 +59,7 @@ def _consent_entry(m: AuthorizationMember, ids: dict[str, str], *, own: bool) ->
     return entry
 
 
-def consent_for(s, auth: Authorization, person_ref: str, ids: dict[str, str], now=None) -> dict:
+def consent_for(s, auth: Authorization, person_ref: str, ids: dict[str, str]) -> dict:
     """The consent object for one person: their part of the authorization (and their guardian's, for a minor)."""
     members = {m.person_ref: m for m in s.scalars(select(AuthorizationMember)
                                                   .where(AuthorizationMember.authorization_id == auth.id))}

@@ -79,8 +79,6 @@ class Context:
     client_id: str
     platform: str
     hub_id: str
-    transaction_id: str
-    operation: str  # search | sync_search
     now: dt.datetime
     keys: object
     records: dict = field(default_factory=dict)  # household_ref -> (record, content)

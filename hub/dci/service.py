@@ -251,7 +251,7 @@ def handle_search(op: Op, client, header: dict, message: dict, now, hub_id: str)
     keys = keyring()
     with session() as s:
         txn = _new_transaction(s, op, client, header, tid, "search", now, callback)
-        ctx = Context(client.id, client.department, hub_id, tid, op.name, now, keys)
+        ctx = Context(client.id, client.department, hub_id, now, keys)
         seen: set = set()
         out, kept = [], []
         for item in items:
@@ -283,7 +283,7 @@ def handle_subscribe(op: Op, client, header: dict, message: dict, now, hub_id: s
     keys = keyring()
     with session() as s:
         txn = _new_transaction(s, op, client, header, tid, "subscribe", now, callback)
-        ctx = Context(client.id, client.department, hub_id, tid, op.name, now, keys)
+        ctx = Context(client.id, client.department, hub_id, now, keys)
         seen: set = set()
         out, kept = [], []
         for item in items:
@@ -310,7 +310,7 @@ def handle_unsubscribe(op: Op, client, header: dict, message: dict, now, hub_id:
     keys = keyring()
     with session() as s:
         txn = _new_transaction(s, op, client, header, tid, "unsubscribe", now, callback)
-        ctx = Context(client.id, client.department, hub_id, tid, op.name, now, keys)
+        ctx = Context(client.id, client.department, hub_id, now, keys)
         response, summary = unsubscribe(s, ctx, message, txn.id)
         txn.items = [{"reference_id": None, "status": response["status"], "reason": response.get("status_reason_code")}]
         txn.status, txn.completed_at = response["status"], now
