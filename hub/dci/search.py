@@ -501,19 +501,25 @@ def _provenance(ctx: Context, record, content: dict) -> dict:
             "recorded_at": content.get("recorded_at"), "content_sha256": record.content_sha256}
 
 
+def check_item(item, reference, seen: set) -> None:
+    """What every item of a message needs: an object with a safe reference_id, unique within the message, and a
+    timestamp; raises Reject with the spec's code."""
+    if not isinstance(item, dict) or not env.safe_ref(reference):
+        raise Reject("rjct.reference_id.invalid", "reference_id: up to 99 letters, digits and ._:@+=/-")
+    if reference in seen:
+        raise Reject("rjct.reference_id.duplicate", "reference_id: used twice in this message")
+    seen.add(reference)
+    if env.parse_ts(item.get("timestamp")) is None:
+        raise Reject("rjct.timestamp.invalid", "timestamp: an ISO 8601 date-time with its offset")
+
+
 def search_item(s, ctx: Context, item: dict, seen: set) -> tuple[dict, dict]:
     """(the SearchResponse item, its ledger summary) for one search_request item."""
     reference = item.get("reference_id") if isinstance(item, dict) else None
     echo = reference[:99] if isinstance(reference, str) else ""
     summary = {"reference_id": reference if env.safe_ref(reference) else None}
     try:
-        if not isinstance(item, dict) or not env.safe_ref(reference):
-            raise Reject("rjct.reference_id.invalid", "reference_id: up to 99 letters, digits and ._:@+=/-")
-        if reference in seen:
-            raise Reject("rjct.reference_id.duplicate", "reference_id: used twice in this message")
-        seen.add(reference)
-        if env.parse_ts(item.get("timestamp")) is None:
-            raise Reject("rjct.timestamp.invalid", "timestamp: an ISO 8601 date-time with its offset")
+        check_item(item, reference, seen)
         criteria = check_criteria(item.get("search_criteria"))
         summary["query_type"] = criteria.query_type
         purpose, case_ref, doc = check_basis(item["search_criteria"], ctx.platform)

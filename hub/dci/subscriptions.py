@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from consent import ledger
 from hub.dci import envelope as env
-from hub.dci.search import (ID_TYPES, REG_TYPES, Context, Reject, check_basis, gate, households_of, record_of,
-                            unauthorized)
+from hub.dci.search import (ID_TYPES, REG_TYPES, Context, Reject, check_basis, check_item, gate, households_of,
+                            record_of, unauthorized)
 from hub.store import DciNotification, DciSubscription, Notification, Request
 from schemas.codes import is_valid_id
 
@@ -35,13 +35,7 @@ def subscribe_item(s, ctx: Context, item, seen: set) -> tuple[dict, dict]:
     echo = reference[:99] if isinstance(reference, str) else ""
     summary = {"reference_id": reference if env.safe_ref(reference) else None}
     try:
-        if not isinstance(item, dict) or not env.safe_ref(reference):
-            raise Reject("rjct.reference_id.invalid", "reference_id: up to 99 letters, digits and ._:@+=/-")
-        if reference in seen:
-            raise Reject("rjct.reference_id.duplicate", "reference_id: used twice in this message")
-        seen.add(reference)
-        if env.parse_ts(item.get("timestamp")) is None:
-            raise Reject("rjct.timestamp.invalid", "timestamp: an ISO 8601 date-time with its offset")
+        check_item(item, reference, seen)
         crit = item.get("subscribe_criteria")
         if not isinstance(crit, dict):
             raise _details("subscribe_criteria: an object")
