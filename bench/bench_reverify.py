@@ -152,7 +152,7 @@ def recheck(agencies_url: str) -> dict:
     import resource
 
     from hub.reverify import due_recipients, recheck_batch
-    from hub.store import Request, RequestMember, session
+    from hub.store import RequestMember, session
     from sqlalchemy import func, select
 
     logging.getLogger("hub").setLevel(logging.WARNING)
@@ -161,13 +161,9 @@ def recheck(agencies_url: str) -> dict:
     t0 = time.perf_counter()
     due = due_recipients(every=True)
     due_s = time.perf_counter() - t0
-    with session() as s:
-        persons = s.scalar(select(func.count()).select_from(RequestMember).join(Request, Request.id ==
-                           RequestMember.request_id).where(Request.id.in_(due))) if len(due) < 30_000 else None
-    if persons is None:  # an IN list of every application is too long for SQLite: count applications' members
-        with session() as s:
-            persons = s.scalar(select(func.count()).select_from(RequestMember).join(
-                Request, Request.id == RequestMember.request_id).where(Request.kind == "application"))
+    with session() as s:  # the persons of the due households (in chunks: SQLite bounds an IN list)
+        persons = sum(s.scalar(select(func.count()).select_from(RequestMember).where(
+            RequestMember.request_id.in_(due[i: i + 500]))) for i in range(0, len(due), 500))
     totals: dict[str, int] = {}
     t0 = time.perf_counter()
     for start in range(0, len(due), BATCH):

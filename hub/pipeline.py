@@ -580,18 +580,7 @@ class InlineResult:
 
 def fetch_missing(request_id: str, *, base_urls: dict[str, str] | None = None) -> list[str]:
     """Fetch each source of the request that has no batch yet; return the batches not validated yet."""
-    sources = start_request(request_id)
-    with session() as s:
-        batches = {b.source: b for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)
-                                                  .order_by(FetchBatch.fetched_at, FetchBatch.id))}
-        pending = {src: (b.id if b else None, bool(b and b.validated)) for src in sources for b in [batches.get(src)]}
-    out = []
-    for source, (batch_id, validated) in pending.items():
-        if batch_id is None:
-            batch_id = fetch_source(request_id, source, base_url=(base_urls or {}).get(source))
-        if not validated:
-            out.append(batch_id)
-    return out
+    return fetch_many([request_id], base_urls=base_urls)
 
 
 def resume(request_id: str, *, run_id: str, as_of: dt.datetime, base_urls: dict[str, str] | None = None) -> InlineResult:

@@ -110,3 +110,14 @@ def rate_limits_off(*unset: str):
     yield
     mp.undo()
     hub.api._limiter = None
+
+
+def ledger_entries(kind: str, /, **match) -> list[dict]:
+    """The ledger's entries of ``kind`` whose payload holds every ``match`` value, in order, each with its seq."""
+    from sqlalchemy import select
+
+    from hub.store import LedgerEvent, session
+
+    with session() as s:
+        rows = s.scalars(select(LedgerEvent).where(LedgerEvent.kind == kind).order_by(LedgerEvent.seq)).all()
+        return [{"seq": e.seq, **e.payload} for e in rows if all(e.payload.get(k) == v for k, v in match.items())]

@@ -67,3 +67,14 @@ def assert_no_ids(text: str, *inputs) -> None:
     haystack = _texts(inputs)
     leaked = [c for c in candidates if c in haystack]
     assert not leaked, f"an ID number of the input is in the error text ({len(leaked)} leaked)"
+
+
+def paths(value, prefix=()):
+    """Every path into a JSON-like value (keys and list indexes), the value's own first."""
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from paths(v, (*prefix, i))

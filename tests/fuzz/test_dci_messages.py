@@ -18,7 +18,7 @@ from hub.api import create_app
 from hub.clients import create_client
 from hub.dci import envelope as env
 from tests.conftest import _serve, rate_limits_off, sample
-from tests.fuzz import assert_no_ids, ci, id_numbers
+from tests.fuzz import assert_no_ids, ci, id_numbers, paths as _paths
 from tests.fuzz.test_documents import JSON_LIKE
 from tests.hub.dci_support import Callbacks, Remote, check_response, peers_file
 
@@ -90,16 +90,6 @@ BASES = {
         "reference_id": "n", "timestamp": env.timestamp(), "data": {"reg_record_type": "Group",
                                                                     "reg_records": {}}}]}),
 }
-
-
-def _paths(value, prefix=()):
-    yield prefix
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, (*prefix, i))
 
 
 @st.composite

@@ -20,7 +20,7 @@ from agencies.requests import sample_request
 from consent.authorizations import check_authorization
 from hub.intake import InvalidRequest, check_request, create_request
 from schemas.sources import SOURCE_KEYS
-from tests.fuzz import assert_no_ids, ci, id_numbers
+from tests.fuzz import assert_no_ids, ci, id_numbers, paths as _paths
 
 SOURCES = ["household", "tax", "real_estate", "bank", "securities"]  # with financial ones: their separate consent
 FIELD = re.compile(r"^(the request|department|purpose|case_ref|sources|members|authorization)\b")
@@ -59,16 +59,6 @@ def sample(**kw) -> dict:
 
 
 SAMPLE = sample()
-
-
-def _paths(value, prefix=()):
-    yield prefix
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, (*prefix, i))
 
 
 def _retype(value):

@@ -27,7 +27,7 @@ from hub.ratelimit import Limit, Limiter
 from hub.records import verify_record
 from hub.store import ApiClient, Authorization, LedgerEvent, Subscription, session, utcnow
 from schemas.codes import mask_id
-from tests.conftest import _serve, rate_limits_off, sample
+from tests.conftest import ledger_entries as _ledger, _serve, rate_limits_off, sample
 
 A, B, YB = "MZ-210302", "MZ-210304", "YB-210303"
 # the role each tag's routes are for; FOR_ANYONE: any authenticated client
@@ -74,12 +74,6 @@ def _send(api, method, path, token=None, **kw):
     if method in ("POST", "PUT", "PATCH") and "json" not in kw:
         kw["json"] = {}
     return api.request(method, path, headers=_auth(token), **kw)
-
-
-def _ledger(kind: str, **match) -> list[dict]:
-    with session() as s:
-        rows = s.scalars(select(LedgerEvent).where(LedgerEvent.kind == kind).order_by(LedgerEvent.seq)).all()
-        return [{"seq": e.seq, **e.payload} for e in rows if all(e.payload.get(k) == v for k, v in match.items())]
 
 
 # -- set-up: two civil-affairs departments and a medical-security one, each with its own case -------------------

@@ -28,20 +28,14 @@ from hub.dci import envelope as env
 from hub.dci import outbox
 from hub.intake import create_request
 from hub.pipeline import run_inline
-from hub.store import Authorization, DciTransaction, LedgerEvent, Request, session, utcnow
-from tests.conftest import _serve, rate_limits_off, sample
+from hub.store import Authorization, DciTransaction, Request, session, utcnow
+from tests.conftest import ledger_entries as _ledger, _serve, rate_limits_off, sample
 from tests.hub.dci_support import Callbacks, Remote, check_request, check_response, peers_file, spec_paths
 
 R, PROVINCE, OTHER_CITY = "HUB-210200", "FED-210000", "HUB-210400"
 DEPARTMENT = "MZ-210302"
 HOME = 12  # the household this hub has published: head, spouse, son, two daughters (one a minor)
 SOURCES = ("household", "tax", "social_insurance")
-
-
-def _ledger(kind: str, /, **match) -> list[dict]:
-    with session() as s:
-        rows = s.scalars(select(LedgerEvent).where(LedgerEvent.kind == kind).order_by(LedgerEvent.seq)).all()
-        return [{"seq": e.seq, **e.payload} for e in rows if all(e.payload.get(k) == v for k, v in match.items())]
 
 
 def _sha(*parts) -> str:

@@ -34,8 +34,8 @@ from hub.intake import create_request
 from hub.pipeline import run_inline
 from hub.records import record_of_request
 from hub.scan import files_under
-from hub.store import DciTransaction, LedgerEvent, engine, session
-from tests.conftest import POSTGRES_ADMIN_URL, _serve, rate_limits_off
+from hub.store import DciTransaction, engine, session
+from tests.conftest import ledger_entries as _ledger, POSTGRES_ADMIN_URL, _serve, rate_limits_off
 from tests.hub.dci_support import peers_file
 
 ANSHAN, DALIAN = "HUB-210300", "HUB-210200"
@@ -91,12 +91,6 @@ def _serve_api(values: dict, port: int, log: Path) -> subprocess.Popen:
         time.sleep(0.2)
     proc.kill()
     raise AssertionError("hub api did not start")
-
-
-def _ledger(kind: str, /, **match) -> list[dict]:
-    with session() as s:
-        rows = s.scalars(select(LedgerEvent).where(LedgerEvent.kind == kind).order_by(LedgerEvent.seq)).all()
-        return [{"seq": e.seq, **e.payload} for e in rows if all(e.payload.get(k) == v for k, v in match.items())]
 
 
 @pytest.fixture(scope="module", autouse=True)
