@@ -180,6 +180,9 @@ class Agency:
         self._rng = random.Random(f"faults:{seed}:{spec.key}")
         self._rng_lock = threading.Lock()
         self.hang_s = float(os.environ.get("HUB_AGENCIES_HANG_S", "30"))
+        # a test's observer: called with the ID numbers and page of every query, in the handler's thread, before
+        # the query is answered (a test injects what happens while a call is in flight)
+        self.on_query: Callable[[list[str], int], None] | None = None
 
     def roll(self) -> float:
         with self._rng_lock:
@@ -341,6 +344,8 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
             except BadRequestBody as exc:
                 agency.counters.add(bad_request=1)
                 return self._error(400, "4000", str(exc))
+            if agency.on_query is not None:
+                agency.on_query(ids, page)
             if operation == "members":
                 if len(ids) != 1:
                     agency.counters.add(bad_request=1)

@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import ClassVar, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -150,6 +150,10 @@ class FetchResult:
     response_sha256: str | None = None  # over every raw answer, in order
     raw: list[bytes] = field(default_factory=list)  # every raw answer, for encrypted storage and replay
     calls: int = 0  # HTTP calls made, retries included
+    withdrawn: set[str] = field(default_factory=set)  # ID numbers the gate refused when asked again before a call
+
+
+StillAllowed = Callable[[list[Allow]], list[Allow]]  # the gate asked again before a call: the allows that still hold
 
 
 class Source:
@@ -233,25 +237,40 @@ class Source:
         return True, round((time.monotonic() - t0) * 1000, 1), None
 
     # -- a whole fetch ---------------------------------------------------------------------------------------
-    def fetch(self, allows: Sequence[Allow], id_numbers: dict[str, str], auth_ref: str) -> FetchResult:
-        """Ask the agency about the persons of ``allows`` (``id_numbers``: person_ref -> ID number)."""
+    def fetch(self, allows: Sequence[Allow], id_numbers: dict[str, str], auth_ref: str, *,
+              still_allowed: StillAllowed | None = None) -> FetchResult:
+        """Ask the agency about the persons of ``allows`` (``id_numbers``: person_ref -> ID number).
+
+        ``still_allowed`` asks the gate again before every call (each chunk and page): a person it no longer allows
+        is named in no further call (``result.withdrawn``); a chunk part-way through its pages starts again from its
+        first page without them, its earlier pages' answers and rows dropped."""
         for a in allows:
             if not isinstance(a, Allow) or a.source != self.key:
                 raise TypeError(f"{self.key}: fetch needs the gate's Allow decisions for this source")
         ids = [id_numbers[a.person_ref] for a in allows]
         spec = self.contract
         result = FetchResult(source=self.key, status="complete", requested=len(ids))
-        digest = hashlib.sha256()
         answered: set[str] = set()
         declared_unknown: set[str] = set()
         deadline = time.monotonic() + self.policy.deadline
         try:
-            for start in range(0, len(ids), spec.max_batch):
-                chunk = ids[start: start + spec.max_batch]
-                page, pages = 1, 1
+            for start in range(0, len(allows), spec.max_batch):
+                group = list(allows[start: start + spec.max_batch])
+                page, pages, rows_from, raw_from = 1, 1, len(result.rows), len(result.raw)
                 while page <= pages:
+                    if still_allowed is not None:
+                        kept = still_allowed(group)
+                        if len(kept) != len(group):
+                            held = {a.person_ref for a in kept}
+                            result.withdrawn.update(id_numbers[a.person_ref] for a in group if a.person_ref not in held)
+                            group = kept
+                            if page > 1:  # the earlier pages answered a question naming someone who withdrew
+                                del result.rows[rows_from:], result.raw[raw_from:]
+                                page, pages = 1, 1
+                            if not group:
+                                break
+                    chunk = [id_numbers[a.person_ref] for a in group]
                     raw, headers = self._call(build_request(spec, chunk, page), auth_ref, deadline, result)
-                    digest.update(raw)
                     result.raw.append(raw)
                     try:
                         answer = parse_answer(spec, raw, headers)
@@ -268,7 +287,12 @@ class Source:
             log.warning("fetch from %s stopped: %s", self.key, exc.failure.value)
             result.status = "incomplete" if result.rows or answered else "unavailable"
             result.reason = exc.failure.value
+        digest = hashlib.sha256()
+        for raw in result.raw:  # over the answers kept, in order
+            digest.update(raw)
         result.response_sha256 = digest.hexdigest()
+        ids = [i for i in ids if i not in result.withdrawn]
+        result.requested = len(ids)
         result.missing = sum(1 for i in ids if i not in answered)
         result.not_found = {i for i in ids if i in declared_unknown}
         result.unanswered = {i for i in ids if i not in answered and i not in declared_unknown}

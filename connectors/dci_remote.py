@@ -37,7 +37,8 @@ from typing import Protocol, Sequence
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from connectors.base import Action, AgencyError, Failure, FetchResult, Policy, _retry_after, breaker_for, classify
+from connectors.base import (Action, AgencyError, Failure, FetchResult, Policy, StillAllowed, _retry_after,
+                             breaker_for, classify)
 from consent.gate import Allow
 from hub import params
 from hub.dci import envelope as env
@@ -344,13 +345,15 @@ class RemoteRegistrySource:
             raise AgencyError(SOURCE, Failure.DEADLINE, f"{peer.id}: no on-search callback in time")
         return answer, json.dumps(answer, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
-    def fetch(self, allows: Sequence[Allow], id_numbers: dict[str, str], auth_ref: str) -> FetchResult:
+    def fetch(self, allows: Sequence[Allow], id_numbers: dict[str, str], auth_ref: str, *,
+              still_allowed: StillAllowed | None = None) -> FetchResult:
         """Ask the peers about the persons of ``allows`` (``id_numbers``: person_ref -> ID number; ``auth_ref``: the
-        request)."""
+        request). ``still_allowed`` asks the gate again before each search (connectors.base.Source.fetch)."""
         for a in allows:
             if not isinstance(a, Allow) or a.source != self.key:
                 raise TypeError(f"{self.key}: fetch needs the gate's Allow decisions for this source")
         wanted = {a.person_ref: id_numbers[a.person_ref] for a in allows}
+        allow_of = {a.person_ref: a for a in allows}
         result = FetchResult(source=self.key, status="complete", requested=len(wanted))
         if not self.peers:
             result.status, result.reason = "unavailable", "NO_PEERS"
@@ -369,6 +372,13 @@ class RemoteRegistrySource:
             refs_list = list(asked_all)
             for start in range(0, len(refs_list), MAX_ITEMS):
                 asked = {ref: asked_all[ref] for ref in refs_list[start: start + MAX_ITEMS]}
+                if still_allowed is not None:
+                    held = {a.person_ref for a in still_allowed([allow_of[ref] for ref in asked])}
+                    for ref in [ref for ref in asked if ref not in held]:
+                        result.withdrawn.add(asked.pop(ref))
+                        remaining.pop(ref, None), wanted.pop(ref, None)
+                    if not asked:
+                        continue
                 message, by_reference = self._message(peer, asked, basis)
                 entry = {"peer": peer.id, "mode": peer.mode, "transaction_id": message["transaction_id"],
                          "persons": sorted(asked)}
@@ -412,6 +422,7 @@ class RemoteRegistrySource:
                     "response_sha256": hashlib.sha256(raw).hexdigest(),
                     "outcomes": {ref: outcome[ref] for ref in sorted(outcome)}})
         result.calls = len(calls)
+        result.requested = len(wanted)
         result.response_sha256 = digest.hexdigest()
         unanswered = {ref for ref in remaining if ref in failed or ref in refused}
         result.unanswered = {wanted[ref] for ref in unanswered}

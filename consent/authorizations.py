@@ -21,13 +21,13 @@ import datetime as dt
 import re
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from consent import ledger
 from consent.gate import FINANCIAL_SOURCES, AuthorizationView, MemberConsent
 from hub.crypto import canonical_json, sha256_hex
-from hub.store import Authorization, AuthorizationMember, Request, ScopeRevocation, utcnow
+from hub.store import Authorization, AuthorizationExpiry, AuthorizationMember, Request, Revocation, utcnow
 
 RECEIPT_SCHEMA = "hub-consent-receipt/1"
 CONTROLLER = {"name": "鞍山市社会救助家庭经济状况核对中心", "name_en": "Anshan social assistance verification centre"}
@@ -187,9 +187,42 @@ def store_authorization(s: Session, *, request_id: str, department: str, purpose
     ledger.append(s, "authorization.granted", {"authorization_id": auth_id, "request_id": request_id,
                                                 "receipt_sha256": auth.receipt_sha256, "purpose": purpose,
                                                 "department": department, "members": [m.person_ref for m in members],
-                                                "valid_from": start.isoformat(), "valid_until": end.isoformat()},
+                                                "valid_from": start.isoformat(), "valid_until": end.isoformat(),
+                                                "terms": terms(auth, members)},
                   at=now)
     return auth
+
+
+def terms(auth: Authorization, members) -> dict:
+    """What the ledger vouches for of a stored authorization: every column the gate and the reads rest on (validity,
+    purpose, department, data life, each member's scope, evidence, guardian and financial consent), pseudonyms,
+    dates and hashes only. ``hub audit verify`` compares the stored rows with it, field by field."""
+    return {
+        "request_id": auth.request_id, "department": auth.department, "purpose": auth.purpose,
+        "valid_from": auth.valid_from.astimezone(dt.timezone.utc).isoformat(),
+        "valid_until": auth.valid_until.astimezone(dt.timezone.utc).isoformat(),
+        "recheck_interval_days": auth.recheck_interval_days, "data_life_days": auth.data_life_days,
+        "receipt_sha256": auth.receipt_sha256,
+        "members": {m.person_ref: {"adult_from": m.adult_from.isoformat(), "evidence_sha256": m.evidence_sha256,
+                                   "guardian_ref": m.guardian_ref, "sources": list(m.sources),
+                                   "financial_sources": list(m.financial_sources),
+                                   "financial_evidence_sha256": m.financial_evidence_sha256}
+                    for m in sorted(members, key=lambda m: m.person_ref)},
+    }
+
+
+def terms_differences(logged: dict, actual: dict) -> list[str]:
+    """The fields of ``actual`` terms that differ from the ``logged`` ones (member fields as ``members.<ref>.<f>``)."""
+    out = [k for k in sorted(set(logged) | set(actual)) if k != "members" and logged.get(k) != actual.get(k)]
+    lm, am = logged.get("members") or {}, actual.get("members") or {}
+    for ref in sorted(set(lm) | set(am)):
+        if ref not in am:
+            out.append(f"members.{ref} (deleted)")
+        elif ref not in lm:
+            out.append(f"members.{ref} (added)")
+        else:
+            out += [f"members.{ref}.{f}" for f in sorted(set(lm[ref]) | set(am[ref])) if lm[ref].get(f) != am[ref].get(f)]
+    return out
 
 
 def views(s: Session, request_id: str) -> list[AuthorizationView]:
@@ -198,22 +231,53 @@ def views(s: Session, request_id: str) -> list[AuthorizationView]:
     req = s.get(Request, request_id)
     if req is not None and req.parent_id:
         request_id = req.parent_id
-    out = []
-    for a in s.scalars(select(Authorization).where(Authorization.request_id == request_id)):
-        revoked: dict[str, dict[str, dt.datetime]] = {}
-        for r in s.scalars(select(ScopeRevocation).where(ScopeRevocation.authorization_id == a.id)):
-            revoked.setdefault(r.person_ref, {})[r.source] = r.revoked_at
-        members = {
-            m.person_ref: MemberConsent(
-                person_ref=m.person_ref, sources=frozenset(m.sources), adult_from=m.adult_from,
-                own_evidence=m.evidence_sha256 is not None, guardian_ref=m.guardian_ref,
-                financial_sources=frozenset(m.financial_sources) if m.financial_evidence_sha256 else frozenset(),
-                revoked_at=m.revoked_at, revoked_sources=revoked.get(m.person_ref, {}))
-            for m in s.scalars(select(AuthorizationMember).where(AuthorizationMember.authorization_id == a.id))
-        }
-        out.append(AuthorizationView(id=a.id, department=a.department, purpose=a.purpose, valid_from=a.valid_from,
-                                     valid_until=a.valid_until, members=members, revoked_at=a.revoked_at))
-    return out
+    auths = s.scalars(select(Authorization).where(Authorization.request_id == request_id)).all()
+    ids = [a.id for a in auths]
+    full: dict[str, dt.datetime] = {}
+    member: dict[tuple[str, str], dt.datetime] = {}
+    scoped: dict[tuple[str, str], dict[str, dt.datetime]] = {}
+    for r in s.scalars(select(Revocation).where(Revocation.authorization_id.in_(ids))) if ids else ():
+        if r.person_ref is None:
+            full[r.authorization_id] = min(r.revoked_at, full.get(r.authorization_id, r.revoked_at))
+        elif r.source is None:
+            key = (r.authorization_id, r.person_ref)
+            member[key] = min(r.revoked_at, member.get(key, r.revoked_at))
+        else:
+            by_source = scoped.setdefault((r.authorization_id, r.person_ref), {})
+            by_source[r.source] = min(r.revoked_at, by_source.get(r.source, r.revoked_at))
+    members: dict[str, dict[str, MemberConsent]] = {i: {} for i in ids}
+    for m in s.scalars(select(AuthorizationMember).where(AuthorizationMember.authorization_id.in_(ids))) if ids else ():
+        key = (m.authorization_id, m.person_ref)
+        members[m.authorization_id][m.person_ref] = MemberConsent(
+            person_ref=m.person_ref, sources=frozenset(m.sources), adult_from=m.adult_from,
+            own_evidence=m.evidence_sha256 is not None, guardian_ref=m.guardian_ref,
+            financial_sources=frozenset(m.financial_sources) if m.financial_evidence_sha256 else frozenset(),
+            revoked_at=member.get(key), revoked_sources=scoped.get(key, {}))
+    return [AuthorizationView(id=a.id, department=a.department, purpose=a.purpose, valid_from=a.valid_from,
+                              valid_until=a.valid_until, members=members[a.id], revoked_at=full.get(a.id))
+            for a in auths]
+
+
+def not_revoked(authorization_id, now: dt.datetime):
+    """SQL: the authorization (a column or value) was not revoked in full at or before ``now``."""
+    return ~exists().where(Revocation.authorization_id == authorization_id, Revocation.person_ref.is_(None),
+                           Revocation.revoked_at <= now)
+
+
+def watermark(s: Session) -> int:
+    """The consent watermark: the id of the latest revocation (0 before any). It only grows; a fetch compares it
+    before and after each agency call to learn, in one indexed read, whether any consent was withdrawn since its
+    decisions were made."""
+    return s.scalar(select(func.max(Revocation.id))) or 0
+
+
+def revoked_since(s: Session, mark: int) -> tuple[int, set[str]]:
+    """(the watermark now, the requests whose authorizations lost consent after ``mark``): a re-check's
+    application is named, as its authorizations are the application's."""
+    rows = s.execute(select(Revocation.id, Authorization.request_id)
+                     .join(Authorization, Authorization.id == Revocation.authorization_id)
+                     .where(Revocation.id > mark)).all()
+    return max([mark, *(r.id for r in rows)]), {r.request_id for r in rows}
 
 
 class UnknownAuthorization(LookupError):
@@ -222,39 +286,34 @@ class UnknownAuthorization(LookupError):
 
 def revoke(s: Session, authorization_id: str, *, person_ref: str | None = None, source: str | None = None,
            at: dt.datetime | None = None) -> dict:
-    """Revoke a whole authorization, one member's consent, or one member's consent to one source."""
-    at = at or utcnow()
+    """Revoke a whole authorization, one member's consent, or one member's consent to one source: one appended
+    ``revocations`` row and its ledger entry (naming the row), in the caller's transaction. Nothing is updated."""
+    at = (at or utcnow()).astimezone(dt.timezone.utc).replace(microsecond=0)
     auth = s.get(Authorization, authorization_id)
     if auth is None:
         raise UnknownAuthorization(f"no authorization {authorization_id}")
     if source is not None and person_ref is None:
         raise ValueError("a source is revoked for one member: name the member too")
-    if person_ref is not None:
-        member = s.scalars(select(AuthorizationMember).where(AuthorizationMember.authorization_id == auth.id,
-                                                             AuthorizationMember.person_ref == person_ref)).first()
-        if member is None:
-            raise UnknownAuthorization("that person is not a member of this authorization")
-        if source is None:
-            member.revoked_at = member.revoked_at or at
-        elif not s.scalars(select(ScopeRevocation).where(ScopeRevocation.authorization_id == auth.id,
-                                                         ScopeRevocation.person_ref == person_ref,
-                                                         ScopeRevocation.source == source)).first():
-            s.add(ScopeRevocation(authorization_id=auth.id, person_ref=person_ref, source=source, revoked_at=at))
-    else:
-        auth.revoked_at = auth.revoked_at or at
+    if person_ref is not None and s.scalars(select(AuthorizationMember.id).where(
+            AuthorizationMember.authorization_id == auth.id, AuthorizationMember.person_ref == person_ref)).first() is None:
+        raise UnknownAuthorization("that person is not a member of this authorization")
+    row = Revocation(authorization_id=auth.id, person_ref=person_ref, source=source, revoked_at=at)
+    s.add(row)
+    s.flush()
     scope = {"authorization_id": auth.id, "request_id": auth.request_id, "person_ref": person_ref, "source": source,
-             "scope": "source" if source else "member" if person_ref else "full"}
+             "scope": "source" if source else "member" if person_ref else "full", "revocation_id": row.id,
+             "revoked_at": at.isoformat()}
     ledger.append(s, "authorization.revoked", scope, at=at)
     return scope
 
 
 def log_expirations(s: Session, now: dt.datetime | None = None) -> int:
-    """Record each authorization that has expired, once."""
+    """Record each authorization that has expired, once (an appended ``authorization_expiries`` row)."""
     now = now or utcnow()
     count = 0
-    for a in s.scalars(select(Authorization).where(Authorization.valid_until <= now,
-                                                   Authorization.expired_logged.is_(False))):
-        a.expired_logged = True
+    logged = select(AuthorizationExpiry.authorization_id)
+    for a in s.scalars(select(Authorization).where(Authorization.valid_until <= now, Authorization.id.not_in(logged))):
+        s.add(AuthorizationExpiry(authorization_id=a.id, logged_at=now))
         ledger.append(s, "authorization.expired", {"authorization_id": a.id, "request_id": a.request_id,
                                                     "valid_until": a.valid_until.isoformat()}, at=now)
         count += 1

@@ -216,16 +216,19 @@ def verify(s: Session, public_key) -> Verification:
 
 
 def _check_vouched_rows(s: Session, events: dict) -> list[str]:
-    """Rows whose hash the ledger holds: a published record's content, an authorization's receipt."""
+    """Rows the ledger vouches for, both ways (a changed row, a row without its entry, an entry without its row):
+    published records (their content's hash), authorizations and their members (every term the gate and the reads
+    rest on), revocations (each row names its entry, so an undone withdrawal of consent is found)."""
+    from consent.authorizations import terms, terms_differences
     from hub.crypto import DecryptionFailed, canonical_json, keyring, sha256_hex
-    from hub.store import Authorization, HouseholdRecord, aad_record
+    from hub.store import Authorization, AuthorizationMember, HouseholdRecord, Revocation, aad_record
 
     problems = []
-    published = {(e.payload.get("household_ref"), e.payload.get("version")): e.payload.get("content_sha256")
-                 for e in events.values() if e.kind == "record.published"}
+    published = {(e.payload.get("household_ref"), e.payload.get("version")): (e.payload.get("content_sha256"), seq)
+                 for seq, e in events.items() if e.kind == "record.published"}
     keys = keyring()
     for r in s.scalars(select(HouseholdRecord)):
-        logged = published.get((r.household_ref, r.version))
+        logged, _ = published.pop((r.household_ref, r.version), (None, None))
         try:
             content = keys.decrypt(r.content_enc, aad=aad_record(r.household_ref, r.version))
             actual = sha256_hex(content.encode("utf-8"))
@@ -235,15 +238,82 @@ def _check_vouched_rows(s: Session, events: dict) -> list[str]:
             problems.append(f"household_records: record {r.household_ref} v{r.version} has no ledger entry")
         elif actual != logged or r.content_sha256 != logged:
             problems.append(f"household_records: record {r.household_ref} v{r.version} differs from what was logged")
-    granted = {e.payload.get("authorization_id"): e.payload.get("receipt_sha256")
-               for e in events.values() if e.kind == "authorization.granted"}
+    for (household_ref, version), (_, seq) in sorted(published.items(), key=lambda kv: kv[1][1]):
+        problems.append(f"household_records: record {household_ref} v{version} (ledger seq {seq}) is missing: "
+                        f"a published record was deleted")
+
+    granted = {e.payload.get("authorization_id"): (e.payload, seq)
+               for seq, e in events.items() if e.kind == "authorization.granted"}
+    members: dict[str, list] = {}
+    for m in s.scalars(select(AuthorizationMember)):
+        members.setdefault(m.authorization_id, []).append(m)
     for a in s.scalars(select(Authorization)):
-        logged = granted.get(a.id)
+        logged, _ = granted.pop(a.id, (None, None))
         if logged is None:
             problems.append(f"authorizations: authorization {a.id} has no ledger entry")
-        elif sha256_hex(canonical_json(a.receipt)) != logged or a.receipt_sha256 != logged:
-            problems.append(f"authorizations: authorization {a.id} differs from what was logged")
+            continue
+        if sha256_hex(canonical_json(a.receipt)) != logged.get("receipt_sha256") or \
+                a.receipt_sha256 != logged.get("receipt_sha256"):
+            problems.append(f"authorizations: authorization {a.id} differs from what was logged: receipt")
+        actual = terms(a, members.pop(a.id, []))
+        expected = logged.get("terms")
+        if expected is None:
+            expected, actual = _terms_of_receipt(a.receipt, actual)
+        changed = terms_differences(expected, actual)
+        if changed:
+            problems.append(f"authorizations: authorization {a.id} differs from what was logged: {', '.join(changed)}")
+    for auth_id, (_, seq) in sorted(granted.items(), key=lambda kv: kv[1][1]):
+        problems.append(f"authorizations: authorization {auth_id} (ledger seq {seq}) is missing: it was deleted")
+    for auth_id in sorted(members):
+        problems.append(f"authorization_members: members of authorization {auth_id}, which is not stored")
+
+    revoked = {e.payload["revocation_id"]: (e.payload, seq) for seq, e in events.items()
+               if e.kind == "authorization.revoked" and "revocation_id" in e.payload}
+    legacy = {(e.payload.get("authorization_id"), e.payload.get("person_ref"), e.payload.get("source")): seq
+              for seq, e in events.items() if e.kind == "authorization.revoked" and "revocation_id" not in e.payload}
+    scopes = set()
+    for r in s.scalars(select(Revocation)):
+        scope = (r.authorization_id, r.person_ref, r.source)
+        scopes.add(scope)
+        logged, _ = revoked.pop(r.id, (None, None))
+        if logged is None:
+            if scope not in legacy:  # revocations from before their rows named their entries match by scope
+                problems.append(f"revocations: revocation {r.id} of authorization {r.authorization_id} has no "
+                                f"ledger entry")
+            continue
+        changed = [k for k, v in (("authorization_id", r.authorization_id), ("person_ref", r.person_ref),
+                                  ("source", r.source), ("revoked_at", r.revoked_at.isoformat())) if logged.get(k) != v]
+        if changed:
+            problems.append(f"revocations: revocation {r.id} of authorization {r.authorization_id} differs from what "
+                            f"was logged: {', '.join(changed)}")
+    missing = [(seq, p["revocation_id"], p["authorization_id"], p.get("scope")) for p, seq in revoked.values()]
+    missing += [(seq, None, scope[0], "legacy") for scope, seq in legacy.items() if scope not in scopes]
+    for seq, rid, auth_id, scope in sorted(missing):
+        problems.append(f"revocations: revocation {rid or ''} of authorization {auth_id} ({scope}; ledger seq {seq}) "
+                        f"is missing: a withdrawal of consent was undone")
     return problems
+
+
+def _terms_of_receipt(receipt: dict, actual: dict) -> tuple[dict, dict]:
+    """For an authorization logged before its entries held its terms: the terms its receipt (vouched for by its
+    hash) states, and the stored terms cut to the same fields, to compare."""
+    entrustment = receipt.get("entrustment") or {}
+    logged = {"request_id": entrustment.get("request_id"), "department": entrustment.get("department"),
+              "purpose": (receipt.get("purpose") or {}).get("code"),
+              "valid_from": (receipt.get("validity") or {}).get("from"),
+              "valid_until": (receipt.get("validity") or {}).get("until"),
+              "recheck_interval_days": receipt.get("recheck_interval_days"),
+              "data_life_days": receipt.get("data_life_days"), "members": {}}
+    for p in receipt.get("principals") or []:
+        sensitive = p.get("sensitive") or {}
+        logged["members"][p.get("person_ref")] = {
+            "evidence_sha256": p.get("evidence_sha256"), "guardian_ref": p.get("guardian_ref"),
+            "sources": p.get("categories"), "financial_sources": sensitive.get("categories", []),
+            "financial_evidence_sha256": sensitive.get("evidence_sha256")}
+    cut = {k: actual.get(k) for k in logged if k != "members"}
+    cut["members"] = {ref: {f: m.get(f) for f in next(iter(logged["members"].values()), {})}
+                      for ref, m in (actual.get("members") or {}).items()}
+    return logged, cut
 
 
 # -- stages (the ledger_checkpoint DAG and `hub audit`) ---------------------------------------------------------

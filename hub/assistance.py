@@ -9,42 +9,46 @@ import uuid
 from sqlalchemy import select
 
 from consent import ledger
-from hub.store import AssistanceGrant, Request, session
+from hub.store import AssistanceGrant, Request, session, utcnow
 
 
 GRANT_FIELDS = ("id", "department", "programme", "granted_from", "granted_until", "reported_at")  # what a read returns
 
 
 class NotYourHousehold(LookupError):
-    """The department has no request for that household (the same answer whether it exists or not)."""
-
-
-def _has_case(s, household_ref: str, department: str) -> bool:
-    """A request of the department for the household whose authorization holds now (any purpose): a department
-    whose cases have all expired or were revoked cannot grant itself a way back to the record."""
-    from hub.policy import open_request
-    from hub.store import utcnow
-
-    return open_request(s, department, household_ref, utcnow()) is not None
+    """The department has no request for that household and programme (the same answer whether it exists or not)."""
 
 
 def report(*, household_ref: str, department: str, client_id: str, programme: str, granted_from: dt.date,
            granted_until: dt.date | None = None, request_id: str | None = None) -> str:
+    """Record assistance the department granted, when the household authorized that department for the programme's
+    purpose and the authorization holds now; else NotYourHousehold, after a ``record.read_denied`` ledger entry
+    (reporting a grant under another purpose is a way to switch purposes). The grant opens no read of its own."""
+    from hub.policy import open_request
+
     if granted_until is not None and granted_until < granted_from:
         raise ValueError("granted_until is before granted_from")
     with session() as s:
-        if not _has_case(s, household_ref, department):
-            raise NotYourHousehold(household_ref)
-        if request_id is not None:
+        backing = open_request(s, department, household_ref, utcnow(), purpose=programme)
+        if backing is not None and request_id is not None:
             req = s.get(Request, request_id)
-            if req is None or req.department != department or req.household_ref != household_ref:
-                raise NotYourHousehold(household_ref)
+            if req is None or req.department != department or req.household_ref != household_ref or \
+                    req.purpose != programme:
+                backing = None
+        if backing is None:
+            ledger.append(s, "record.read_denied", {"client_id": client_id, "department": department,
+                                                    "purpose": programme, "household_ref": household_ref[:40],
+                                                    "what": "assistance.report", "why": "no_open_case"})
+    if backing is None:
+        raise NotYourHousehold(household_ref)
+    with session() as s:
         grant = AssistanceGrant(id=uuid.uuid4().hex, household_ref=household_ref, department=department,
-                                programme=programme, request_id=request_id, granted_from=granted_from,
+                                programme=programme, request_id=request_id or backing, granted_from=granted_from,
                                 granted_until=granted_until, client_id=client_id)
         s.add(grant)
         ledger.append(s, "assistance.reported", {"grant_id": grant.id, "household_ref": household_ref,
                                                  "department": department, "programme": programme,
+                                                 "request_id": grant.request_id,
                                                  "granted_from": granted_from.isoformat(),
                                                  "granted_until": granted_until.isoformat() if granted_until else None})
         return grant.id
@@ -54,7 +58,6 @@ def household_list(household_ref: str, *, department: str, client_id: str, purpo
     """Every department's grants for the household, for a department with an open case for it under that purpose
     (hub.policy.open_case); a ledger entry either way."""
     from hub.policy import open_case
-    from hub.store import utcnow
 
     with session() as s:
         basis = open_case(s, department, household_ref, purpose, utcnow())

@@ -155,6 +155,8 @@ KIND_NAMES = {
 }
 REASON_NAMES = {  # why a source is not complete (fetch_batches.reason)
     "MEMBERS_NOT_AUTHORIZED": ("部分成员未授权查询该来源", "some members did not authorize this source"),
+    "CONSENT_WITHDRAWN": ("查询过程中有成员撤回授权，其数据不予使用",
+                          "a member withdrew consent during the fetch: their data is not used"),
     "MEMBERS_NOT_ANSWERED": ("部分成员未获答复", "some members were not answered"),
     "MEMBERS_NOT_FOUND": ("部分成员在该来源无记录", "some members are not known to this source"),
     "ROWS_QUARANTINED": ("部分数据未通过校验，已隔离", "some rows failed validation and were quarantined"),

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from consent import ledger
+from consent.authorizations import revoked_since, watermark
 from consent.authorizations import views as authorization_views
 from consent.gate import Allow, decide
 from connectors import registry
@@ -31,11 +33,13 @@ from hub.store import (
     RawResponse,
     Request,
     RequestMember,
+    Revocation,
     SourceRow,
     ValidationRun,
     aad_member,
     aad_raw_response,
     aad_source_row,
+    engine,
     session,
     utcnow,
 )
@@ -45,6 +49,12 @@ log = logging.getLogger(__name__)
 
 class RequestNotFound(LookupError):
     pass
+
+
+WITHDRAWN = "withdrawn"  # a member's outcome when consent was withdrawn before or during a call
+CONSENT_WITHDRAWN = ("consent_withdrawn",
+                     "该成员在查询过程中撤回了授权，其数据不予使用 / the member withdrew consent while the agency was "
+                     "being asked: their data is not used")
 
 
 def _request(s, request_id: str) -> Request:
@@ -98,15 +108,84 @@ def _store_decisions(s, rows: list[dict], entries: list, moment: dt.datetime) ->
     ledger.append_many(s, entries, at=moment)  # one statement for all of them
 
 
-def _decide_all(request_id: str, source: str) -> tuple[list[Allow], int]:
-    """Ask the gate for every member of the request; record each decision in the store and the ledger."""
+def _decide_all(request_id: str, source: str) -> tuple[list[Allow], int, ConsentWatch]:
+    """Ask the gate for every member of the request; record each decision in the store and the ledger. The watch
+    asks the gate again at each agency call, should consent be withdrawn after these decisions."""
     moment = utcnow()
     with session() as s:
         req = _request(s, request_id)
+        watch = ConsentWatch(watermark(s))
         members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
         allows, refused, rows, entries = _decide(s, req, members, source, moment, authorization_views(s, request_id))
         _store_decisions(s, rows, entries, moment)
-    return allows, refused
+    return allows, refused, watch
+
+
+@dataclass(frozen=True)
+class _Asker:
+    """Who asks, for the gate: a request, the request whose authorizations it runs under, purpose and department."""
+
+    request_id: str
+    root_id: str
+    purpose: str
+    department: str
+
+    @classmethod
+    def of(cls, req: Request) -> _Asker:
+        return cls(req.id, req.parent_id or req.id, req.purpose, req.department)
+
+
+class ConsentWatch:
+    """The gate at the moment of each agency call. A fetch's decisions are made before its calls, with the consent
+    watermark of that moment (consent.authorizations.watermark: the latest revocation's id). Before each call the
+    watermark is read again, one indexed read; only when a revocation landed since are the persons of that call
+    decided again (each new decision recorded and logged like the first), and a person no longer allowed is named
+    in no further call. After the calls, in the transaction that stores their answers, ``withdrawn`` does the same
+    for consent withdrawn while a call was in flight: that member's answers are kept out of the record."""
+
+    def __init__(self, mark: int):
+        self.mark = mark
+
+    def _redecide(self, s, asker: _Asker, allows: list[Allow]) -> list[Allow] | None:
+        """The allows that still hold, the new decisions stored and logged; None when no revocation touched the
+        request since the watch began (nothing decided again)."""
+        _, touched = revoked_since(s, self.mark)
+        if asker.root_id not in touched:
+            return None
+        moment = utcnow()
+        auths = authorization_views(s, asker.request_id)
+        kept, rows, entries = [], [], []
+        for a in allows:
+            d = decide(a.person_ref, a.source, asker.purpose, asker.department, moment, auths)
+            rows.append({"request_id": asker.request_id, "person_ref": a.person_ref, "source": a.source,
+                         "purpose": asker.purpose, "decided_at": moment, "allowed": d.allowed,
+                         "reason": d.reason.value, "authorization_id": d.authorization_id})
+            entries.append(("consent.allowed" if d.allowed else "consent.refused",
+                            {"request_id": asker.request_id, "person_ref": a.person_ref, "source": a.source,
+                             "purpose": asker.purpose, "reason": d.reason.value,
+                             "authorization_id": d.authorization_id, "moment": moment.isoformat(),
+                             "asked_again": True}))
+            if isinstance(d, Allow):
+                kept.append(d)
+        _store_decisions(s, rows, entries, moment)
+        return kept
+
+    def still_allowed(self, asker: _Asker, allows: list[Allow]) -> list[Allow]:
+        """Before a call: the allows that hold now."""
+        with engine().connect() as c:
+            if (c.scalar(select(func.max(Revocation.id))) or 0) <= self.mark:
+                return allows
+        with session() as s:
+            kept = self._redecide(s, asker, allows)
+        return allows if kept is None else kept
+
+    def withdrawn(self, s, asker: _Asker, allows: list[Allow]) -> set[str]:
+        """After the calls, inside the transaction that stores their answers: the persons whose consent was
+        withdrawn while a call was in flight."""
+        if watermark(s) <= self.mark:
+            return set()
+        kept = self._redecide(s, asker, allows)
+        return set() if kept is None else {a.person_ref for a in allows} - {a.person_ref for a in kept}
 
 
 def _skipped(request_id: str, source: str, refused: int) -> tuple[dict, tuple[str, dict]]:
@@ -128,14 +207,24 @@ class _Stored:
     entry: tuple[str, dict]
 
 
-def _stored(request_id: str, source: str, ids: dict[str, str], result, refused: int, keys) -> _Stored:
-    """Encrypt one fetch's answers and rows for the store (``ids``: person_ref -> ID number asked for)."""
+def _stored(request_id: str, source: str, ids: dict[str, str], result, refused: int, keys,
+            withdrawn: set[str] = frozenset()) -> _Stored:
+    """Encrypt one fetch's answers and rows for the store (``ids``: person_ref -> ID number asked for). A member
+    whose consent was withdrawn before a call (``result.withdrawn``) or while it was in flight (``withdrawn``,
+    person_refs) is ``withdrawn``: not asked, the source incomplete for them, any row naming them quarantined by
+    validation (kept out of the record)."""
     batch_id = uuid.uuid4().hex
     status, reason = result.status, result.reason
-    if refused and status == "complete":
+    withdrawn = {ref for ref, idn in ids.items() if ref in withdrawn or idn in result.withdrawn}
+    if withdrawn and len(withdrawn) == len(ids) and status == "complete":
+        status, reason = "refused", "CONSENT_WITHDRAWN"
+    elif withdrawn and status == "complete":
+        status, reason = "incomplete", "CONSENT_WITHDRAWN"
+    elif refused and status == "complete":
         status, reason = "incomplete", "MEMBERS_NOT_AUTHORIZED"
-    outcomes = {ref: "not_found" if idn in result.not_found else "unanswered" if idn in result.unanswered
-                else "answered" for ref, idn in ids.items()}
+    refused += len(withdrawn)
+    outcomes = {ref: WITHDRAWN if ref in withdrawn else "not_found" if idn in result.not_found
+                else "unanswered" if idn in result.unanswered else "answered" for ref, idn in ids.items()}
     raws, hashes = [], []
     for i, raw in enumerate(result.raw):
         hashes.append(hashlib.sha256(raw).hexdigest())
@@ -148,14 +237,16 @@ def _stored(request_id: str, source: str, ids: dict[str, str], result, refused: 
         rows.append({"batch_id": batch_id, "row_no": i,
                      "person_ref": keys.pseudonym(idn) if isinstance(idn, str) else None,
                      "data_enc": keys.encrypt(json.dumps(row, ensure_ascii=False), aad=aad_source_row(batch_id, i))})
+    requested = result.requested - sum(1 for ref in withdrawn if ids[ref] not in result.withdrawn)
     batch = {"id": batch_id, "request_id": request_id, "source": source, "status": status, "reason": reason,
-             "requested": result.requested, "refused": refused, "returned": len(result.rows),
+             "requested": requested, "refused": refused, "returned": len(result.rows),
              "response_sha256": result.response_sha256, "members": outcomes, "fetched_at": utcnow(),
              "validated": False}
     entry = ("fetch.completed", {"request_id": request_id, "batch_id": batch_id, "source": source,
-                                 "status": status, "reason": reason, "requested": result.requested,
+                                 "status": status, "reason": reason, "requested": requested,
                                  "returned": len(result.rows), "response_sha256": result.response_sha256,
-                                 "response_hashes": hashes, "calls": result.calls})
+                                 "response_hashes": hashes, "calls": result.calls,
+                                 **({"withdrawn": sorted(withdrawn)} if withdrawn else {})})
     return _Stored(batch, raws, rows, entry)
 
 
@@ -184,7 +275,7 @@ def fetch_source(request_id: str, source: str, *, base_url: str | None = None, s
     """
     from hub.config import settings
 
-    allows, refused = _decide_all(request_id, source)
+    allows, refused, watch = _decide_all(request_id, source)
     keys = keyring()
     if not allows:
         skipped = _skipped(request_id, source, refused)
@@ -194,12 +285,14 @@ def fetch_source(request_id: str, source: str, *, base_url: str | None = None, s
         return skipped[0]["id"]
 
     with session() as s:
+        asker = _Asker.of(_request(s, request_id))
         wanted = {a.person_ref for a in allows}
         ids = {ref: idn for ref, idn in member_id_numbers(s, request_id).items() if ref in wanted}
     base = base_url or registry.base_url(source, settings().agencies_url)
-    result = registry.connector(source, base, secret).fetch(allows, ids, auth_ref=request_id)
-    stored = _stored(request_id, source, ids, result, refused, keys)
+    result = registry.connector(source, base, secret).fetch(
+        allows, ids, auth_ref=request_id, still_allowed=functools.partial(watch.still_allowed, asker))
     with session() as s:
+        stored = _stored(request_id, source, ids, result, refused, keys, watch.withdrawn(s, asker, allows))
         _insert_stored(s, [stored])
     log.info("source %s: batch %s %s, %d rows", source, stored.batch["id"], stored.batch["status"], len(result.rows))
     return stored.batch["id"]
@@ -217,9 +310,10 @@ def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str
 
     keys = keyring()
     moment = utcnow()
-    plan: list[tuple[str, str, list[Allow], int, dict[str, str]]] = []  # request, source, allows, refused, ids
+    plan: list[tuple[_Asker, str, list[Allow], int, dict[str, str]]] = []  # asker, source, allows, refused, ids
     skipped, pending = [], []
     with session() as s:
+        watch = ConsentWatch(watermark(s))
         reqs = {r.id: r for r in s.scalars(select(Request).where(Request.id.in_(request_ids)))}
         missing = [r for r in request_ids if r not in reqs]
         if missing:
@@ -256,7 +350,7 @@ def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str
                     id_numbers = {m.person_ref: keys.decrypt(m.id_number_enc, aad=aad_member(
                         request_id, "id_number_enc", m.person_ref)) for m in members.get(request_id, [])}
                 wanted = {a.person_ref for a in allows}
-                plan.append((request_id, source, allows, refused,
+                plan.append((_Asker.of(req), source, allows, refused,
                              {ref: idn for ref, idn in id_numbers.items() if ref in wanted}))
         _store_decisions(s, decisions, entries, moment)
         _insert_stored(s, [], skipped)
@@ -264,19 +358,27 @@ def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str
     local = threading.local()
 
     def call(item):
-        request_id, source, allows, refused, ids = item
+        asker, source, allows, refused, ids = item
         conns = local.__dict__.setdefault("connectors", {})
         if source not in conns:
             base = (base_urls or {}).get(source) or registry.base_url(source, settings().agencies_url)
             conns[source] = registry.connector(source, base)
-        result = conns[source].fetch(allows, ids, auth_ref=request_id)
-        return _stored(request_id, source, ids, result, refused, keys)
+        result = conns[source].fetch(allows, ids, auth_ref=asker.request_id,
+                                     still_allowed=functools.partial(watch.still_allowed, asker))
+        return result, _stored(asker.request_id, source, ids, result, refused, keys)
 
     chunk = max(1, workers * 16)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for start in range(0, len(plan), chunk):
-            stored = list(pool.map(call, plan[start: start + chunk]))
+            items = plan[start: start + chunk]
+            done = list(pool.map(call, items))
+            stored = [x for _, x in done]
             with session() as s:
+                if watermark(s) > watch.mark:  # consent withdrawn since the decisions: while a call was in flight?
+                    for i, ((asker, source, allows, refused, ids), (result, _)) in enumerate(zip(items, done)):
+                        gone = watch.withdrawn(s, asker, allows)
+                        if gone:
+                            stored[i] = _stored(asker.request_id, source, ids, result, refused, keys, gone)
                 _insert_stored(s, stored)
             pending += [x.batch["id"] for x in stored]
     return pending
@@ -358,8 +460,9 @@ def _member_states(s, batch: FetchBatch, rows: list[SourceRow], members: list[st
         c = counts.setdefault(r.person_ref, [0, 0])
         c[0] += 1
         c[1] += bool(r.valid)
-    return {ref: state(asked=ref in outcomes, outcome=outcomes.get(ref), rows=counts.get(ref, [0, 0])[0],
-                       valid=counts.get(ref, [0, 0])[1], source=batch.source) for ref in members}
+    return {ref: state(asked=outcomes.get(ref, WITHDRAWN) != WITHDRAWN, outcome=outcomes.get(ref),
+                       rows=counts.get(ref, [0, 0])[0], valid=counts.get(ref, [0, 0])[1], source=batch.source)
+            for ref in members}
 
 
 def validate_batch(batch_id: str, *, run_id: str | None = None) -> dict:
@@ -425,9 +528,11 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
                 for reason in rejected:  # the whole batch is rejected: every row goes to quarantine
                     for pos in range(len(brows)):
                         failures.setdefault(pos, []).append(("batch_rejected", reason))
-                asked = set(b.members or {})
+                asked = {ref for ref, outcome in (b.members or {}).items() if outcome != WITHDRAWN}
                 for pos, r in enumerate(brows):
-                    if r.person_ref not in asked:
+                    if (b.members or {}).get(r.person_ref) == WITHDRAWN:
+                        failures.setdefault(pos, []).append(CONSENT_WITHDRAWN)
+                    elif r.person_ref not in asked:
                         failures.setdefault(pos, []).append(REQUESTED_MEMBER)
                 for pos, r in enumerate(brows):
                     r.valid = pos not in failures

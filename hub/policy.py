@@ -17,8 +17,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from consent.authorizations import not_revoked
 from hub.intake import PURPOSES
-from hub.store import AssistanceGrant, Authorization, Request
+from hub.store import Authorization, Request
 
 DEFAULT_POLICY = Path(__file__).with_name("access_policy.toml")
 FACTS = ("income", "contributions", "provident_fund", "properties", "market_entities", "vehicles_vessels",
@@ -128,13 +129,15 @@ def cut(content: dict, rule: Rule) -> dict:
 
 # -- object-level authorization ---------------------------------------------------------------------------------
 def open_request(s, department: str, household_ref: str, now: dt.datetime, purpose: str | None = None) -> str | None:
-    """A request of the department for the household (and purpose, when given) whose authorization holds now: its
-    own, or for a re-check, its application's."""
+    """A request of the department for the household (and purpose, when given) whose authorization holds now (valid
+    and not revoked in full): its own, or for a re-check, its application's. The authorization must have been
+    given to that department for that purpose."""
     for auth_of in (Request.id, Request.parent_id):
         q = (select(Request.id).join(Authorization, Authorization.request_id == auth_of)
              .where(Request.household_ref == household_ref, Request.department == department,
-                    Authorization.valid_from <= now, Authorization.valid_until >= now,
-                    Authorization.revoked_at.is_(None)))
+                    Authorization.department == department, Authorization.purpose == Request.purpose,
+                    Authorization.valid_from <= now, Authorization.valid_until > now,
+                    not_revoked(Authorization.id, now)))
         if purpose is not None:
             q = q.where(Request.purpose == purpose)
         found = s.scalars(q.limit(1)).first()
@@ -145,17 +148,11 @@ def open_request(s, department: str, household_ref: str, now: dt.datetime, purpo
 
 def open_case(s, department: str, household_ref: str, purpose: str, now: dt.datetime) -> str | None:
     """Why the department may read the household for the purpose, or None: a request of its own for that household
-    and purpose whose authorization holds now ("request:<id>"), or assistance it grants the household under that
-    programme today ("grant:<id>")."""
+    and purpose whose authorization holds now ("request:<id>"). Nothing else opens a case: assistance a department
+    reports rests on such an authorization (hub.assistance.report) and opens no read of its own, so a revoked or
+    expired authorization closes every read it opened at once, and no purpose opens a read for another."""
     req = open_request(s, department, household_ref, now, purpose)
-    if req is not None:
-        return f"request:{req}"
-    today = now.date()
-    grant = s.scalars(select(AssistanceGrant.id).where(
-        AssistanceGrant.household_ref == household_ref, AssistanceGrant.department == department,
-        AssistanceGrant.programme == purpose, AssistanceGrant.granted_from <= today,
-        (AssistanceGrant.granted_until.is_(None)) | (AssistanceGrant.granted_until >= today)).limit(1)).first()
-    return f"grant:{grant}" if grant else None
+    return f"request:{req}" if req is not None else None
 
 
 def scope_persons(view, scoped) -> object:

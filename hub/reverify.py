@@ -22,6 +22,7 @@ import uuid
 from sqlalchemy import select
 
 from consent import ledger
+from consent.authorizations import not_revoked
 from hub.crypto import keyring
 from hub.store import Authorization, HouseholdRecord, Request, RequestMember, aad_member, session, utcnow
 
@@ -52,16 +53,16 @@ def due_recipients(*, now: dt.datetime | None = None, limit: int | None = None, 
             _, root_department, root_purpose = requests.get(root, requests[request_id])
             latest[(household_ref, root_department, root_purpose)] = (record_id, recorded_at, root)
         auths: dict[str, list[tuple]] = {}
-        for request_id, valid_from, valid_until, revoked_at, interval in s.execute(
+        for request_id, valid_from, valid_until, interval in s.execute(
                 select(Authorization.request_id, Authorization.valid_from, Authorization.valid_until,
-                       Authorization.revoked_at, Authorization.recheck_interval_days)):
-            auths.setdefault(request_id, []).append((valid_from, valid_until, revoked_at, interval))
+                       Authorization.recheck_interval_days).where(not_revoked(Authorization.id, now))):
+            auths.setdefault(request_id, []).append((valid_from, valid_until, interval))
         due = []
         for (household_ref, department, purpose), (record_id, recorded_at, root) in latest.items():
-            valid = [a for a in auths.get(root, []) if a[0] <= now < a[1] and a[2] is None]
+            valid = [a for a in auths.get(root, []) if a[0] <= now < a[1]]
             if not valid:
                 continue
-            interval = dt.timedelta(days=min(a[3] for a in valid))
+            interval = dt.timedelta(days=min(a[2] for a in valid))
             if now - recorded_at < interval and not every:
                 continue
             granted = active_grant(s, household_ref, department, purpose, now.date())

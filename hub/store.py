@@ -35,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hub.config import settings
 
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 
 def utcnow() -> dt.datetime:
@@ -112,13 +112,11 @@ class Authorization(Base):
     data_life_days: Mapped[int] = mapped_column(Integer)  # how long fetched raw data may be kept
     receipt: Mapped[dict] = mapped_column(JSON)
     receipt_sha256: Mapped[str] = mapped_column(String(64))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # full revocation
-    expired_logged: Mapped[bool] = mapped_column(Boolean, default=False)  # its expiry is in the ledger
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuthorizationMember(Base):
-    """One member's consent within an authorization."""
+    """One member's consent within an authorization. Like the authorization, never updated or deleted."""
 
     __tablename__ = "authorization_members"
     __table_args__ = (UniqueConstraint("authorization_id", "person_ref"),)
@@ -131,19 +129,28 @@ class AuthorizationMember(Base):
     sources: Mapped[list] = mapped_column(JSON)
     financial_sources: Mapped[list] = mapped_column(JSON)  # the separate financial consent (PIPL Art. 29)
     financial_evidence_sha256: Mapped[str | None] = mapped_column(String(64))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the member withdrew entirely
 
 
-class ScopeRevocation(Base):
-    """A partial revocation: one member, one source."""
+class Revocation(Base):
+    """A withdrawal of consent, appended and never updated or deleted: the whole authorization (``person_ref`` and
+    ``source`` empty), one member's consent (``source`` empty), or one member's consent to one source. Each row is
+    vouched for by the ``authorization.revoked`` ledger entry naming its id. Its id only grows: the largest id is
+    the consent watermark a fetch compares before each agency call (consent.authorizations.watermark)."""
 
-    __tablename__ = "scope_revocations"
-    __table_args__ = (UniqueConstraint("authorization_id", "person_ref", "source"),)
+    __tablename__ = "revocations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     authorization_id: Mapped[str] = mapped_column(ForeignKey("authorizations.id"), index=True)
-    person_ref: Mapped[str] = mapped_column(String(40))
-    source: Mapped[str] = mapped_column(String(32))
+    person_ref: Mapped[str | None] = mapped_column(String(40))
+    source: Mapped[str | None] = mapped_column(String(32))
     revoked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AuthorizationExpiry(Base):
+    """An authorization whose expiry is in the ledger (logged once, by consent maintenance). Append-only."""
+
+    __tablename__ = "authorization_expiries"
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorizations.id"), primary_key=True)
+    logged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class ConsentDecision(Base):
@@ -261,6 +268,8 @@ class HouseholdRecord(Base):
 
 
 IMMUTABLE_TABLES = ("household_records",)  # published versions: triggers refuse UPDATE and DELETE
+# consent is changed only by appending: triggers refuse UPDATE and DELETE, the application role has neither
+CONSENT_TABLES = ("authorizations", "authorization_members", "revocations", "authorization_expiries")
 
 
 class Notification(Base):
@@ -569,7 +578,8 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
 def grant_app_role(admin_url: str, role: str) -> None:
     """PostgreSQL: let ``role`` (the hub's application login; created without a password when missing, set one
     with ALTER ROLE where the server asks for passwords) read and write the store, but only SELECT and INSERT on
-    the ledger tables. Run as the owner of the schema, after ``upgrade``."""
+    the ledger, the published records and the consent tables (CONSENT_TABLES). Run as the owner of the schema,
+    after ``upgrade``."""
     from sqlalchemy import text
 
     if not admin_url.startswith("postgresql"):
@@ -585,7 +595,7 @@ def grant_app_role(admin_url: str, role: str) -> None:
             c.execute(text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))
             c.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"'))
             c.execute(text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
-            for table in (*LEDGER_TABLES, *IMMUTABLE_TABLES):
+            for table in (*LEDGER_TABLES, *IMMUTABLE_TABLES, *CONSENT_TABLES):
                 c.execute(text(f'REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM "{role}"'))
             # key rotation re-encrypts a published record's ciphertext (a trigger refuses any other change)
             c.execute(text(f'GRANT UPDATE (content_enc) ON household_records TO "{role}"'))

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,19 @@ def postgres_url():
     admin.dispose()
 
 
+@pytest.fixture
+def own_store(tmp_path, monkeypatch):
+    """A migrated SQLite store of the test's own, as HUB_DATABASE_URL: for a test that puts the store in a state
+    only tampering reaches (the session's store must stay one the ledger vouches for)."""
+    from hub.store import engine, upgrade
+
+    url = f"sqlite:///{tmp_path / 'own.db'}"
+    upgrade(url)
+    monkeypatch.setenv("HUB_DATABASE_URL", url)
+    yield url
+    engine(url).dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request, monkeypatch):
     """The store on each backend: the default SQLite of the session, or a PostgreSQL database."""
@@ -121,3 +135,48 @@ def ledger_entries(kind: str, /, **match) -> list[dict]:
     with session() as s:
         rows = s.scalars(select(LedgerEvent).where(LedgerEvent.kind == kind).order_by(LedgerEvent.seq)).all()
         return [{"seq": e.seq, **e.payload} for e in rows if all(e.payload.get(k) == v for k, v in match.items())]
+
+
+@contextmanager
+def tampering(url: str | None = None):
+    """A connection that writes as the store's owner could, past the append-only triggers (SQLite: every trigger
+    dropped for the block and made again after it; PostgreSQL: ``session_replication_role = replica``, a
+    superuser's switch that fires no trigger). For tests of what tampering is found, and to put the store in
+    states the application cannot reach."""
+    from sqlalchemy import text
+
+    from hub.store import engine
+
+    eng = engine(url)
+    with eng.begin() as c:
+        if eng.dialect.name == "postgresql":
+            c.execute(text("SET LOCAL session_replication_role = replica"))
+            yield c
+            return
+        triggers = c.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
+        for name, _ in triggers:
+            c.execute(text(f'DROP TRIGGER "{name}"'))
+        yield c
+        for _, sql in triggers:
+            c.execute(text(sql))
+
+
+@contextmanager
+def valid_until(request_id: str, until):
+    """The request's authorizations valid until ``until`` within the block (a state only time reaches: written past
+    the append-only triggers), restored after it, so the ledger that vouches for them holds again."""
+    from sqlalchemy import select, update
+
+    from hub.store import Authorization, session
+
+    with session() as s:
+        saved = dict(s.execute(select(Authorization.id, Authorization.valid_until)
+                               .where(Authorization.request_id == request_id)).all())
+    with tampering() as c:
+        c.execute(update(Authorization).where(Authorization.request_id == request_id).values(valid_until=until))
+    try:
+        yield
+    finally:
+        with tampering() as c:
+            for auth_id, was in saved.items():
+                c.execute(update(Authorization).where(Authorization.id == auth_id).values(valid_until=was))

@@ -41,7 +41,7 @@ from hub import policy
 from hub.dci import envelope as env
 from hub.intake import PURPOSES
 from hub.records import RecordNotFound, load_record
-from hub.store import Authorization, AuthorizationMember, Request, RequestMember, ScopeRevocation
+from hub.store import Authorization, AuthorizationMember, Request, RequestMember, Revocation
 from schemas.codes import is_valid_id
 from schemas.sources import SOURCE_KEYS
 
@@ -180,10 +180,12 @@ def record_basis(s, ctx: Context, purpose: str, case_ref: str, doc: dict, ids: d
         members = s.scalars(select(AuthorizationMember).where(AuthorizationMember.authorization_id == auth.id)).all()
         if _fingerprint(auth.valid_from, auth.valid_until, members) == wanted:
             return req.id
-        scoped = {r.person_ref for r in s.scalars(select(ScopeRevocation).where(
-            ScopeRevocation.authorization_id == auth.id, ScopeRevocation.source == SOURCE))}
+        revoked = s.execute(select(Revocation.person_ref, Revocation.source)
+                            .where(Revocation.authorization_id == auth.id)).all()
+        whole = any(ref is None for ref, _ in revoked)
+        out = {ref for ref, source in revoked if ref is not None and source in (None, SOURCE)}
         withdrawn |= {(m.person_ref, m.evidence_sha256) for m in members if m.evidence_sha256 and (
-            auth.revoked_at or m.revoked_at or m.person_ref in scoped)}
+            whole or m.person_ref in out)}
     if any((m.person_ref, m.evidence_sha256) in withdrawn for m in probe):
         # the same signed form, sent again with other terms, does not undo a withdrawal: a new consent does
         raise unauthorized("the consent gate refuses: REVOKED")

@@ -8,7 +8,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from hub.store import LEDGER_TABLES, grant_app_role
+from hub.store import CONSENT_TABLES, LEDGER_TABLES, grant_app_role
 
 pytestmark = pytest.mark.postgres
 
@@ -54,3 +54,28 @@ def test_even_the_owner_is_refused_by_the_append_only_triggers(postgres_url):
                 c.execute(sa.text("DELETE FROM ledger_events WHERE kind = 'test'"))
     finally:
         eng.dispose()
+
+
+def test_the_app_role_changes_consent_only_by_appending(app_role):
+    """An authorization, its members, its revocations and expiries: the application role inserts, never updates or
+    deletes (so it cannot undo a revocation or widen a consent, even when the triggers are gone)."""
+    column = {"authorizations": "valid_until", "authorization_members": "sources", "revocations": "revoked_at",
+              "authorization_expiries": "logged_at"}
+    assert set(column) == set(CONSENT_TABLES)
+    for table in CONSENT_TABLES:
+        for st in (f"UPDATE {table} SET {column[table]} = {column[table]}", f"DELETE FROM {table}"):
+            with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+                with app_role.begin() as c:
+                    c.execute(sa.text(st))
+        with app_role.begin() as c:
+            c.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+    with app_role.connect() as c, c.begin() as tx:  # appending works (and is rolled back: no entries were logged)
+        c.execute(sa.text("INSERT INTO requests (id, department, purpose, case_ref, sources, status, kind, created_at, "
+                          "updated_at) VALUES ('r_app', 'MZ-1', 'dibao', 'c', '[]', 'received', 'application', now(), "
+                          "now())"))
+        c.execute(sa.text("INSERT INTO authorizations (id, request_id, department, purpose, valid_from, valid_until, "
+                          "recheck_interval_days, data_life_days, receipt, receipt_sha256, created_at) VALUES "
+                          "('a_app', 'r_app', 'MZ-1', 'dibao', now(), now(), 90, 30, '{}', :h, now())"), {"h": "0" * 64})
+        c.execute(sa.text("INSERT INTO revocations (authorization_id, revoked_at) VALUES ('a_app', now())"))
+        assert c.execute(sa.text("SELECT count(*) FROM revocations WHERE authorization_id = 'a_app'")).scalar() == 1
+        tx.rollback()

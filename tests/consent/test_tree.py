@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import re
+import shutil
+import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, select, text
 
 from consent import merkle
 from consent.checkpoint import open_checkpoint
@@ -15,25 +19,76 @@ from hub.cli import main
 from hub.crypto import keyring
 from hub.intake import create_request
 from hub.pipeline import run_inline
-from hub.store import engine, session, upgrade
-from tests.conftest import sample
+from consent.authorizations import log_expirations, revoke
+from hub.store import Authorization, AuthorizationMember, engine, session, upgrade
+from tests.conftest import _serve, sample, tampering
+
+
+def _fill(url: str) -> None:
+    """Two verified households, a member's withdrawal of one source, an expiry, and two signed checkpoints."""
+    upgrade(url)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HUB_DATABASE_URL", url)
+        first = create_request(sample(30))
+        run_inline(first)
+        with session() as s:
+            make_checkpoint(s, keyring().signing_key)
+        run_inline(create_request(sample(31)))
+        with session() as s:
+            auth = s.scalars(select(Authorization).where(Authorization.request_id == first)).one()
+            member = s.scalars(select(AuthorizationMember).where(AuthorizationMember.authorization_id == auth.id)
+                               .order_by(AuthorizationMember.id)).first()
+            revoke(s, auth.id, person_ref=member.person_ref, source="tax")
+            log_expirations(s, auth.valid_until)
+            make_checkpoint(s, keyring().signing_key)
+    engine(url).dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def ledger_template(request, tmp_path_factory, agencies_module):
+    """A filled store per backend, made once; each test tampers with a copy of its own."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'template.db'}"
+        _fill(url)
+        yield url
+        return
+    base = request.getfixturevalue("postgres_url").rsplit("/", 1)[0]
+    name = f"hub_ledger_{uuid.uuid4().hex[:8]}"
+    with _admin(base) as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    _fill(f"{base}/{name}")
+    yield f"{base}/{name}"
+    with _admin(base) as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def _admin(base: str):
+    eng = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as c:
+            yield c
+    finally:
+        eng.dispose()
 
 
 @pytest.fixture
-def ledger_db(tmp_path, monkeypatch, agencies):
-    """A store of its own (tampering drops the append-only triggers), with a verified household in it and
-    two signed checkpoints."""
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+def ledger_db(ledger_template, tmp_path, monkeypatch):
+    """A copy of the filled store (tampering drops or bypasses the append-only triggers), as HUB_DATABASE_URL."""
+    if ledger_template.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+        shutil.copy(ledger_template.removeprefix("sqlite:///"), url.removeprefix("sqlite:///"))
+    else:
+        base, template = ledger_template.rsplit("/", 1)
+        url = f"{base}/hub_t_{uuid.uuid4().hex[:8]}"
+        with _admin(base) as c:
+            c.execute(text(f'CREATE DATABASE "{url.rsplit("/", 1)[1]}" TEMPLATE "{template}"'))
     monkeypatch.setenv("HUB_DATABASE_URL", url)
-    upgrade(url)
-    run_inline(create_request(sample(30)))
-    with session() as s:
-        make_checkpoint(s, keyring().signing_key)
-    run_inline(create_request(sample(31)))
-    with session() as s:
-        make_checkpoint(s, keyring().signing_key)
     yield url
     engine(url).dispose()
+    if not url.startswith("sqlite"):
+        with _admin(url.rsplit("/", 1)[0]) as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
 
 
 def _verify():
@@ -42,14 +97,21 @@ def _verify():
 
 
 def _sql(url, *statements):
-    from hub.store import IMMUTABLE_TABLES, LEDGER_TABLES
-
-    with engine(url).begin() as c:
-        for table in (*LEDGER_TABLES, *IMMUTABLE_TABLES):  # the tamperer drops the triggers first
-            for action in ("update", "delete"):
-                c.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_{action}"))
+    """Run ``statements`` as the store's owner, past the append-only triggers. ``JSON_REPLACE(col, 'a', 'b')``
+    replaces text inside a JSON column on either backend."""
+    pg = not url.startswith("sqlite")
+    with tampering(url) as c:
         for st in statements:
+            if pg:
+                st = re.sub(r"JSON_REPLACE\((\w+), ", r"(replace(\1::text, ", st).replace("')/*json*/", "')::json)")
+            else:
+                st = st.replace("JSON_REPLACE(", "replace(").replace("')/*json*/", "')")
             c.execute(text(st))
+
+
+@pytest.fixture(scope="module")
+def agencies_module():
+    yield from _serve("none")
 
 
 def test_an_untouched_ledger_verifies_and_every_entry_has_a_proof(ledger_db):
@@ -80,7 +142,10 @@ def test_checkpoints_are_consistent_and_a_new_one_only_when_something_was_added(
 
 def test_the_ledger_tables_refuse_updates_and_deletes(ledger_db):
     for st in ("UPDATE ledger_events SET kind = 'x' WHERE seq = 1", "DELETE FROM ledger_leaves WHERE leaf_index = 0",
-               "UPDATE ledger_nodes SET hash = 'x'", "DELETE FROM ledger_checkpoints"):
+               "UPDATE ledger_nodes SET hash = 'x'", "DELETE FROM ledger_checkpoints",
+               # consent changes only by appending
+               "UPDATE authorizations SET valid_until = valid_until", "DELETE FROM revocations",
+               "UPDATE authorization_members SET sources = sources", "DELETE FROM authorization_expiries"):
         with pytest.raises(Exception, match="append-only"):
             with engine(ledger_db).begin() as c:
                 c.execute(text(st))
@@ -88,8 +153,8 @@ def test_the_ledger_tables_refuse_updates_and_deletes(ledger_db):
 
 
 TAMPERING = [
-    ("event payload changed", ["UPDATE ledger_events SET payload = replace(payload, 'household', 'tax') WHERE seq = "
-                               "(SELECT min(seq) FROM ledger_events WHERE kind = 'consent.allowed')"],
+    ("event payload changed", ["UPDATE ledger_events SET payload = JSON_REPLACE(payload, 'household', 'tax')/*json*/ "
+                               "WHERE seq = (SELECT min(seq) FROM ledger_events WHERE kind = 'consent.allowed')"],
      "ledger_events: event seq"),
     ("event kind changed", ["UPDATE ledger_events SET kind = 'consent.allowed' WHERE kind = 'record.published'"],
      "ledger_events: event seq"),
@@ -115,8 +180,33 @@ TAMPERING = [
     ("record content swapped between versions", [
         "UPDATE household_records SET content_enc = (SELECT content_enc FROM household_records ORDER BY id DESC LIMIT 1)"
         " WHERE id = (SELECT min(id) FROM household_records)"], "household_records: record"),
-    ("authorization receipt changed", ["UPDATE authorizations SET receipt = replace(receipt, '\"dibao\"', "
-                                       "'\"medical\"')"], "authorizations: authorization"),
+    ("authorization receipt changed", ["UPDATE authorizations SET receipt = JSON_REPLACE(receipt, '\"dibao\"', "
+                                       "'\"medical\"')/*json*/"], "authorizations: authorization"),
+    # the ledger vouches for consent itself: every term the gate rests on, every withdrawal, every row
+    ("authorization validity lengthened", ["UPDATE authorizations SET valid_until = '2099-01-01 00:00:00'"],
+     "differs from what was logged: valid_until"),
+    ("authorization purpose switched", ["UPDATE authorizations SET purpose = 'medical'"],
+     "differs from what was logged: purpose"),
+    ("consented sources widened", ["UPDATE authorization_members SET sources = JSON_REPLACE(sources, '\"household\"', "
+                                   "'\"household\", \"bank\"')/*json*/"], ".sources"),
+    ("financial consent widened", ["UPDATE authorization_members SET financial_sources = '[\"bank\"]', "
+                                   "financial_evidence_sha256 = '" + "3" * 64 + "'"], ".financial_sources"),
+    ("guardian cover changed", ["UPDATE authorization_members SET guardian_ref = person_ref"], ".guardian_ref"),
+    ("revocation undone", ["DELETE FROM revocations"], "a withdrawal of consent was undone"),
+    ("revocation moved later", ["UPDATE revocations SET revoked_at = '2099-01-01 00:00:00'"],
+     "differs from what was logged: revoked_at"),
+    ("revocation added without its entry", [
+        "INSERT INTO revocations (authorization_id, person_ref, source, revoked_at) "
+        "SELECT id, NULL, NULL, '2026-01-01 00:00:00' FROM authorizations"], "has no ledger entry"),
+    ("member deleted", ["DELETE FROM authorization_members WHERE id = (SELECT max(id) FROM authorization_members)"],
+     "(deleted)"),
+    ("authorization deleted", [
+        "DELETE FROM revocations", "DELETE FROM authorization_members", "DELETE FROM authorization_expiries",
+        "DELETE FROM authorizations"], "is missing: it was deleted"),
+    ("published record deleted", [
+        "DELETE FROM deliveries", "DELETE FROM notifications WHERE record_id = (SELECT max(id) FROM household_records)",
+        "DELETE FROM household_records WHERE id = (SELECT max(id) FROM household_records)"],
+     "is missing: a published record was deleted"),
 ]
 
 

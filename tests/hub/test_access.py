@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 import hub.api
+from consent.authorizations import revoke
 from hub import audit
 from hub.api import create_app, current_client
 from hub.clients import create_client
@@ -25,9 +26,9 @@ from hub.pipeline import run_inline
 from hub.policy import IDENTITY, PolicyError, Rule, cut, parse, rule_for
 from hub.ratelimit import Limit, Limiter
 from hub.records import verify_record
-from hub.store import ApiClient, Authorization, LedgerEvent, Subscription, session, utcnow
+from hub.store import ApiClient, AssistanceGrant, Authorization, LedgerEvent, Subscription, session, utcnow
 from schemas.codes import mask_id
-from tests.conftest import ledger_entries as _ledger, _serve, rate_limits_off, sample
+from tests.conftest import ledger_entries as _ledger, _serve, rate_limits_off, sample, valid_until
 
 A, B, YB = "MZ-210302", "MZ-210304", "YB-210303"
 # the role each tag's routes are for; FOR_ANYONE: any authenticated client
@@ -82,8 +83,17 @@ def _no_rate_limit():
     yield from rate_limits_off("HUB_AIRFLOW_URL")
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"], autouse=True)
+def backend(request):
+    """Every test of the module on each store: the session's SQLite, then a PostgreSQL database of its own."""
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "postgresql":
+            mp.setenv("HUB_DATABASE_URL", request.getfixturevalue("postgres_url"))
+        yield request.param
+
+
 @pytest.fixture(scope="module")
-def app():
+def app(backend):
     return create_app()
 
 
@@ -191,9 +201,21 @@ def matrix(api, app, world) -> list[Seen]:
         go(who, t, "GET", f"/v1/households/{me.household}/assistance", {200}, params={"purpose": "dibao"})
         go(who, t, "POST", "/v1/household-lookup", {200}, exempt=True,
            json={"id_number": me.members[0]["id_number"], "purpose": "dibao", "evidence_sha256": "ab" * 32})
+        # its own household under any purpose it was not authorized for: purpose switching of any kind
+        for purpose in set(PURPOSES) - {"dibao"}:
+            go(who, t, "GET", f"/v1/households/{me.household}/record", {404}, params={"purpose": purpose})
+            go(who, t, "GET", f"/v1/households/{me.household}/assistance", {404}, params={"purpose": purpose})
+            go(who, t, "POST", "/v1/assistance", {404}, json={**grant, "programme": purpose,
+                                                              "household_id": me.household})
     yb = world["YB"]
     go("YB", yb.token, "GET", f"/v1/households/{yb.household}/record", {200}, params={"purpose": "medical"})
     go("YB", yb.token, "GET", f"/v1/households/{a.household}/record", {404}, params={"purpose": "medical"})
+    go("YB", yb.token, "GET", f"/v1/households/{yb.household}/record", {404}, params={"purpose": "dibao"})
+    go("YB", yb.token, "POST", "/v1/assistance", {404}, json={"programme": "dibao", "granted_from": TODAY,
+                                                              "household_id": yb.household})
+    go("YB", yb.token, "POST", "/v1/assistance", {404}, json={"programme": "dibao", "granted_from": TODAY,
+                                                              "household_id": yb.household,
+                                                              "request_id": yb.request_id})
     go("YB", yb.token, "GET", f"/v1/households/{yb.household}/record", {404}, params={"purpose": "dibao"})
 
     # every role against every route: 403 where the route is for another role
@@ -273,43 +295,76 @@ def test_a_departments_lists_hold_only_its_own(api, world, matrix):
         assert [(g["id"], g["department"]) for g in grants] == [(me.grant_id, me.code)]  # none made by the other
 
 
-def test_an_expired_authorization_closes_the_case_and_only_a_grant_made_while_it_was_open_keeps_it(api, city):
+def _read(api, token, hh, purpose="dibao"):
+    return api.get(f"/v1/households/{hh}/record", params={"purpose": purpose}, headers=_auth(token)).status_code
+
+
+def _grant(api, token, hh, programme="dibao", **more):
+    return api.post("/v1/assistance", json={"household_id": hh, "programme": programme, "granted_from": TODAY, **more},
+                    headers=_auth(token))
+
+
+def test_an_expired_authorization_closes_every_read_it_opened_and_a_grant_keeps_none_open(api, city):
     client, token = create_client("caseworker A (expiry)", "department", A)
     created = api.post("/v1/requests", json=sample(29), headers=_auth(token)).json()
     hh = run_inline(created["id"]).household_ref
-    url = f"/v1/households/{hh}/record"
-    assert api.get(url, params={"purpose": "dibao"}, headers=_auth(token)).status_code == 200
+    assert _read(api, token, hh) == 200
     assert _ledger("record.read", client_id=client.id)[-1]["basis"] == f"request:{created['id']}"
+    assert _grant(api, token, hh).status_code == 201  # reported while the authorization holds
 
-    def expire():
-        with session() as s:
-            s.execute(update(Authorization).where(Authorization.request_id == created["id"])
-                      .values(valid_until=utcnow() - dt.timedelta(minutes=1)))
+    with valid_until(created["id"], utcnow() - dt.timedelta(minutes=1)):
+        # the grant reported while the case was open keeps nothing open: the authorization has ended
+        assert _read(api, token, hh) == 404
+        denied = _ledger("record.read_denied", client_id=client.id)
+        assert len(denied) == 1 and denied[0]["household_ref"] == hh and denied[0]["why"] == "no_open_case"
+        assert api.get(f"/v1/households/{hh}/assistance", params={"purpose": "dibao"},
+                       headers=_auth(token)).status_code == 404
+        # with no open case, the department cannot grant itself a way back
+        assert _grant(api, token, hh).status_code == 404
+        assert _read(api, token, hh) == 404
+    assert _read(api, token, hh) == 200  # the same authorization, valid again
 
-    def reopen():
-        with session() as s:
-            s.execute(update(Authorization).where(Authorization.request_id == created["id"])
-                      .values(valid_until=utcnow() + dt.timedelta(days=30)))
 
-    expire()
-    assert api.get(url, params={"purpose": "dibao"}, headers=_auth(token)).status_code == 404
+def test_a_revoked_authorization_closes_every_read_it_opened_at_once(api, city):
+    client, token = create_client("caseworker A (revocation)", "department", A)
+    created = api.post("/v1/requests", json=sample(28), headers=_auth(token)).json()
+    hh = run_inline(created["id"]).household_ref
+    assert _grant(api, token, hh, request_id=created["id"]).status_code == 201
+    assert _read(api, token, hh) == 200
+    with session() as s:
+        auth_id = s.scalars(select(Authorization.id).where(Authorization.request_id == created["id"])).one()
+        revoke(s, auth_id)
+    assert _read(api, token, hh) == 404
+    assert api.get(f"/v1/households/{hh}/assistance", params={"purpose": "dibao"},
+                   headers=_auth(token)).status_code == 404
+    assert _grant(api, token, hh).status_code == 404  # and no grant reopens it
+    assert _read(api, token, hh) == 404
+    assert [d["why"] for d in _ledger("record.read_denied", client_id=client.id)] == ["no_open_case"] * 4
+
+
+def test_a_purpose_limited_authorization_opens_no_other_purpose_of_any_kind(api, city):
+    """A department authorized for medical aid only cannot report a dibao grant and then read the dibao record
+    (the switch the issue found), nor switch purposes any other way; each attempt is a refused read in the ledger."""
+    client, token = create_client("medical security (purpose switch)", "department", YB)
+    created = api.post("/v1/requests", json=sample(27, purpose="medical", department=YB), headers=_auth(token)).json()
+    hh = run_inline(created["id"]).household_ref
+    assert _read(api, token, hh, "medical") == 200
+    for programme in ("dibao", "low_income", "tekun", "temporary"):
+        assert _grant(api, token, hh, programme).status_code == 404
+        assert _grant(api, token, hh, programme, request_id=created["id"]).status_code == 404
+        assert _read(api, token, hh, programme) == 404
+        assert api.get(f"/v1/households/{hh}/assistance", params={"purpose": programme},
+                       headers=_auth(token)).status_code == 404
     denied = _ledger("record.read_denied", client_id=client.id)
-    assert len(denied) == 1 and denied[0]["household_ref"] == hh and denied[0]["why"] == "no_open_case"
-    # with no open case, the department cannot grant itself a way back
-    late = api.post("/v1/assistance", json={"household_id": hh, "programme": "dibao", "granted_from": TODAY},
-                    headers=_auth(token))
-    assert late.status_code == 404
-    assert api.get(url, params={"purpose": "dibao"}, headers=_auth(token)).status_code == 404
-
-    reopen()  # a grant reported while the case was open keeps the household readable after the case expires
-    grant = api.post("/v1/assistance", json={"household_id": hh, "programme": "dibao", "granted_from": TODAY},
-                     headers=_auth(token))
-    assert grant.status_code == 201
-    expire()
-    assert api.get(url, params={"purpose": "dibao"}, headers=_auth(token)).status_code == 200
-    assert _ledger("record.read", client_id=client.id)[-1]["basis"] == f"grant:{grant.json()['id']}"
-    # the grant is for dibao: it opens no case for another purpose
-    assert api.get(url, params={"purpose": "low_income"}, headers=_auth(token)).status_code == 404
+    assert len(denied) == 16 and {d["household_ref"] for d in denied} == {hh}
+    assert sum(d.get("what") == "assistance.report" for d in denied) == 8
+    with session() as s:
+        assert not s.scalars(select(AssistanceGrant).where(AssistanceGrant.household_ref == hh)).all()
+    # its own purpose, after its only authorization is revoked in full: closed too
+    assert _grant(api, token, hh, "medical").status_code == 201
+    with session() as s:
+        revoke(s, s.scalars(select(Authorization.id).where(Authorization.request_id == created["id"])).one())
+    assert _read(api, token, hh, "medical") == 404 and _read(api, token, hh, "dibao") == 404
 
 
 # -- c. no plaintext ID number, and names only where the policy grants them ------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from consent.authorizations import adult_from
 from hub.api import create_app
@@ -29,7 +29,7 @@ from hub.dci import outbox
 from hub.intake import create_request
 from hub.pipeline import run_inline
 from hub.store import Authorization, DciTransaction, Request, session, utcnow
-from tests.conftest import ledger_entries as _ledger, _serve, rate_limits_off, sample
+from tests.conftest import ledger_entries as _ledger, _serve, rate_limits_off, sample, valid_until
 from tests.hub.dci_support import Callbacks, Remote, check_request, check_response, peers_file, spec_paths
 
 R, PROVINCE, OTHER_CITY = "HUB-210200", "FED-210000", "HUB-210400"
@@ -619,12 +619,11 @@ def test_subscribe_notify_and_unsubscribe(api, remote, home, callbacks):
     # the authorization behind it expires: the next event is not sent
     with session() as s:
         req = s.scalars(select(Request).where(Request.department == R, Request.case_ref == "DL-FOLLOW")).one()
-        s.execute(update(Authorization).where(Authorization.request_id == req.id)
-                  .values(valid_until=utcnow() - dt.timedelta(minutes=1)))
-    third = create_request(sample(HOME, sources=SOURCES, department=DEPARTMENT), department=DEPARTMENT)
-    assert run_inline(third).status == "published"
-    assert outbox.run_pending()["notifications"]["refused"] == 1
-    assert _ledger("dci.notify_refused", subscription_code=code)[-1]["why"] == "EXPIRED"
+    with valid_until(req.id, utcnow() - dt.timedelta(minutes=1)):
+        third = create_request(sample(HOME, sources=SOURCES, department=DEPARTMENT), department=DEPARTMENT)
+        assert run_inline(third).status == "published"
+        assert outbox.run_pending()["notifications"]["refused"] == 1
+        assert _ledger("dci.notify_refused", subscription_code=code)[-1]["why"] == "EXPIRED"
 
     # unsubscribe: answered on /registry/on-unsubscribe; twice: rjct.event.already_unsubscribed
     for expected in (("succ", None), ("rjct", "rjct.event.already_unsubscribed")):

@@ -14,9 +14,9 @@ from hub.crypto import keyring
 from hub.intake import create_request
 from hub.pipeline import fetch_source, run_inline, start_request, validate_batch
 from hub.records import load_record
-from hub.store import (Authorization, FetchBatch, HouseholdRecord, QuarantinedRow, Request, aad_raw_response,
-                       aad_source_row, session)
-from tests.conftest import sample
+from hub.store import (Authorization, FetchBatch, HouseholdRecord, QuarantinedRow, Request, SourceRow,
+                       aad_raw_response, aad_source_row, session, utcnow)
+from tests.conftest import ledger_entries, sample, tampering
 
 
 def _household_with_several_members(min_members=3):
@@ -130,7 +130,7 @@ _MEMBERS = "authorization_id IN (SELECT id FROM authorizations WHERE request_id 
 REFUSALS = [  # reason, table, change, which rows
     ("EXPIRED", "authorizations", "valid_from = '2020-01-01 00:00:00', valid_until = '2020-01-02 00:00:00'", _AUTH),
     ("NOT_YET_VALID", "authorizations", "valid_from = '2099-01-01 00:00:00', valid_until = '2099-02-01 00:00:00'", _AUTH),
-    ("REVOKED", "authorization_members", "revoked_at = '2020-01-01 00:00:00'", _MEMBERS),
+    ("REVOKED", "revocations", "SELECT id, NULL, NULL, '2020-01-01 00:00:00' FROM authorizations", _AUTH),
     ("WRONG_DEPARTMENT", "authorizations", "department = 'YB-210303'", _AUTH),
     ("WRONG_PURPOSE", "authorizations", "purpose = 'medical'", _AUTH),
     ("SOURCE_NOT_IN_SCOPE", "authorization_members", "sources = '[\"tax\"]'", _MEMBERS),
@@ -143,15 +143,18 @@ REFUSALS = [  # reason, table, change, which rows
 
 
 @pytest.mark.parametrize("reason, table, change, rows", REFUSALS, ids=[r[0] for r in REFUSALS])
-def test_every_refusal_reaches_no_agency_and_is_a_ledger_entry_with_its_reason(agencies, reason, table, change, rows):
+def test_every_refusal_reaches_no_agency_and_is_a_ledger_entry_with_its_reason(own_store, agencies, reason, table,
+                                                                                change, rows):
     from sqlalchemy import text
 
-    from hub.store import LedgerEvent, engine
+    from hub.store import LedgerEvent
 
     k = next(k for k in range(50) if all("evidence_sha256" in c for c in sample(k)["authorization"]["consents"]))
     request_id = create_request(sample(k))
     statement = f"UPDATE {table} SET {change} WHERE {rows}" if change else f"DELETE FROM {table} WHERE {rows}"
-    with engine().begin() as c:
+    if table == "revocations":  # consent is withdrawn by appending
+        statement = f"INSERT INTO revocations (authorization_id, person_ref, source, revoked_at) {change} WHERE {rows}"
+    with tampering() as c:  # the application cannot reach these states: authorizations are append-only
         c.execute(text(statement), {"r": request_id})
     batch = fetch_source(request_id, "household")
     with session() as s:
@@ -251,3 +254,113 @@ def test_a_failed_must_pass_check_rejects_the_whole_batch(agencies):
     assert (b.status, b.reason) == ("unavailable", "BATCH_REJECTED")
     assert summary["rows_failed"] == len(rows) and not any(r.valid for r in rows)
     assert {"unexpected_field", "batch_rejected"} <= reasons
+
+
+# -- the gate at the moment of each agency call ----------------------------------------------------------------------
+GATE_SOURCES = ["household", "tax", "social_insurance", "real_estate", "vehicles_vessels"]
+
+
+def _consenting_adult(doc: dict) -> str:
+    """The ID number of a member other than the first who signs for themselves."""
+    return next(c["id_number"] for c in doc["authorization"]["consents"][1:] if c.get("evidence_sha256"))
+
+
+def _revoke_member(request_id: str, id_number: str) -> None:
+    with session() as s:
+        auth_id = s.scalars(select(Authorization.id).where(Authorization.request_id == request_id)).one()
+        revoke(s, auth_id, person_ref=keyring().pseudonym(id_number))
+
+
+def _watch_queries(agencies, on_first=None) -> list[tuple[str, list[str], bool]]:
+    """Every query the agencies receive, as (source, ID numbers, after the first query's injection); ``on_first``
+    runs while the first query is in flight (before it is answered)."""
+    import threading
+
+    seen, lock, done = [], threading.Lock(), threading.Event()
+
+    def observer(source):
+        def on_query(ids, _page):
+            with lock:
+                first = not seen
+                seen.append((source, list(ids), done.is_set()))
+            if first and on_first is not None:
+                on_first()
+                done.set()
+        return on_query
+
+    for key, agency in agencies.agencies.items():
+        agency.on_query = observer(key)
+    return seen
+
+
+def _gate_doc(agencies):
+    k = _household_with_several_members()
+    return sample(k, sources=GATE_SOURCES)
+
+
+def test_a_revocation_between_the_decisions_and_the_calls_stops_every_later_call_naming_the_member(agencies):
+    """Decisions for every source are made first; the member withdraws while the first call is in flight. No later
+    call names them (the gate is asked again, the refusals logged after the revocation), and the record says which
+    sources are incomplete for that member."""
+    from hub.pipeline import fetch_many, finish, validate_batches
+
+    doc = _gate_doc(agencies)
+    x = _consenting_adult(doc)
+    request_id = create_request(doc)
+    seen = _watch_queries(agencies, on_first=lambda: _revoke_member(request_id, x))
+    run_id = "inline:gate-between"
+    validate_batches(fetch_many([request_id], workers=1), run_id=run_id)
+    finish(request_id, run_id, utcnow())
+
+    (first_source, first_ids, _), *later = seen
+    assert x in first_ids and len(later) == len(GATE_SOURCES) - 1
+    assert all(after and x not in ids for _, ids, after in later), "a call named the member after the revocation"
+    ref = keyring().pseudonym(x)
+    with session() as s:
+        batches = s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)).all()
+        assert {b.source for b in batches} == set(GATE_SOURCES)
+        for b in batches:
+            assert (b.status, b.reason) == ("incomplete", "CONSENT_WITHDRAWN"), b.source
+            assert b.members[ref] == "refused"
+        record = s.scalars(select(HouseholdRecord).where(HouseholdRecord.request_id == request_id)).one()
+        assert set(record.completeness.values()) == {"incomplete"}
+        quarantined = {q.source for q in s.scalars(select(QuarantinedRow).where(QuarantinedRow.person_ref == ref))
+                       if q.expectation == "consent_withdrawn"}
+    assert first_source not in quarantined or quarantined == {first_source}  # only the call in flight answered
+    revoked = ledger_entries("authorization.revoked", person_ref=ref)[-1]["seq"]
+    asked_again = [e for e in ledger_entries("consent.refused", request_id=request_id, person_ref=ref)
+                   if e.get("asked_again")]
+    assert {e["source"] for e in asked_again} == set(GATE_SOURCES)
+    assert all(e["reason"] == "REVOKED" and e["seq"] > revoked for e in asked_again)
+    allowed = ledger_entries("consent.allowed", request_id=request_id, person_ref=ref)
+    assert len(allowed) == len(GATE_SOURCES) and all(e["seq"] < revoked for e in allowed)
+
+
+def test_a_revocation_during_a_call_keeps_that_members_answer_out_of_the_record(agencies):
+    """The member withdraws while the agency is answering a call that names them: the call's answer is kept (its
+    hash is in the ledger and it replays), but that member's rows are quarantined, the source is incomplete for them
+    and the record does not use them."""
+    doc = _gate_doc(agencies)
+    x = _consenting_adult(doc)
+    request_id = create_request(doc)
+    seen = _watch_queries(agencies, on_first=lambda: _revoke_member(request_id, x))
+    batch_id = fetch_source(request_id, "household")  # a row for every person it knows
+    validate_batch(batch_id)
+    ref = keyring().pseudonym(x)
+    assert len(seen) == 1 and x in seen[0][1]
+    with session() as s:
+        batch = s.get(FetchBatch, batch_id)
+        assert (batch.status, batch.reason) == ("incomplete", "CONSENT_WITHDRAWN")
+        assert batch.members[ref] == "refused"
+        rows = s.scalars(select(SourceRow).where(SourceRow.batch_id == batch_id, SourceRow.person_ref == ref)).all()
+        reasons = {q.expectation for q in s.scalars(select(QuarantinedRow).where(QuarantinedRow.batch_id == batch_id,
+                                                                                 QuarantinedRow.person_ref == ref))}
+    assert rows and not any(r.valid for r in rows) and reasons == {"consent_withdrawn"}
+    from hub.pipeline import replay_batch
+
+    assert len(replay_batch(batch_id)) == batch.returned  # the answer as received, every row of it
+    (fetched,) = ledger_entries("fetch.completed", batch_id=batch_id)
+    assert fetched["withdrawn"] == [ref] and fetched["status"] == "incomplete"
+    revoked = ledger_entries("authorization.revoked", person_ref=ref)[-1]["seq"]
+    refused = ledger_entries("consent.refused", request_id=request_id, person_ref=ref, source="household")
+    assert refused and refused[-1]["reason"] == "REVOKED" and revoked < refused[-1]["seq"] < fetched["seq"]

@@ -192,6 +192,17 @@ def test_a_store_with_data_upgrades_from_the_last_landed_schema(tmp_path, postgr
                                   "created_at) VALUES ('b1', 'tax_suite', true, 1, 0, '[]', '2026-01-01')"))
                 c.execute(sa.text("INSERT INTO quarantine (batch_id, source, row_no, expectation, reason, created_at) "
                                   "VALUES ('b1', 'tax', 0, 'x', 'y', '2026-01-01')"))
+                # consent as it was kept before 0011: revocations and expiries in columns of their rows
+                c.execute(sa.text("INSERT INTO authorizations (id, request_id, department, purpose, valid_from, "
+                                  "valid_until, recheck_interval_days, data_life_days, receipt, receipt_sha256, "
+                                  "revoked_at, expired_logged, created_at) VALUES ('a1', 'r1', 'D', 'dibao', "
+                                  "'2026-01-01', '2026-02-01', 90, 30, '{}', :h, '2026-01-20', true, '2026-01-01')"),
+                          {"h": "0" * 64})
+                c.execute(sa.text("INSERT INTO authorization_members (authorization_id, person_ref, adult_from, "
+                                  "evidence_sha256, sources, financial_sources, revoked_at) VALUES ('a1', 'p_1', "
+                                  "'1998-01-01', :h, '[\"tax\"]', '[]', '2026-01-10')"), {"h": "1" * 64})
+                c.execute(sa.text("INSERT INTO scope_revocations (authorization_id, person_ref, source, revoked_at) "
+                                  "VALUES ('a1', 'p_1', 'tax', '2026-01-05')"))
                 c.execute(sa.text("INSERT INTO request_members (request_id, person_ref, id_number_enc, name_enc, "
                                   "relation) VALUES ('r1', 'p_1', :i, :n, 'head')"),
                           {"i": _v1("210302198001010011", "request_members.id_number_enc:r1"),
@@ -203,6 +214,9 @@ def test_a_store_with_data_upgrades_from_the_last_landed_schema(tmp_path, postgr
                 assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_REVISION
                 assert c.execute(sa.text("SELECT kind FROM requests WHERE id = 'r1'")).scalar() == "application"
                 assert c.execute(sa.text("SELECT count(*) FROM quarantine")).scalar() == 1
+                revocations = c.execute(sa.text("SELECT person_ref, source FROM revocations ORDER BY id")).all()
+                assert [tuple(r) for r in revocations] == [(None, None), ("p_1", None), ("p_1", "tax")]
+                assert c.execute(sa.text("SELECT authorization_id FROM authorization_expiries")).scalar() == "a1"
                 assert c.execute(sa.text("SELECT source FROM validation_runs")).scalar() is None
                 # members' values re-bound to their row (0009): the old associated data no longer opens them
                 idn, name = c.execute(sa.text("SELECT id_number_enc, name_enc FROM request_members")).one()
