@@ -103,6 +103,15 @@ def own_store(tmp_path, monkeypatch):
     engine(url).dispose()
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database(request):
+    """``database`` for a whole module (its module-scoped fixtures made once per backend)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "postgresql":
+            mp.setenv("HUB_DATABASE_URL", request.getfixturevalue("postgres_url"))
+        yield request.param
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request, monkeypatch):
     """The store on each backend: the default SQLite of the session, or a PostgreSQL database."""

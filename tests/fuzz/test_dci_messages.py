@@ -31,7 +31,7 @@ def _no_rate_limit():
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, module_database):  # on SQLite and on PostgreSQL
     from hub.intake import create_request
     from hub.pipeline import run_inline
 

@@ -35,12 +35,12 @@ def _no_rate_limit():
 
 
 @pytest.fixture(scope="module")
-def token():
+def token(module_database):  # on SQLite and on PostgreSQL (which refuses NUL characters in text)
     return clients.create_client("fuzz tokens", "auditor")[1]
 
 
 @pytest.fixture(scope="module")
-def app():
+def app(module_database):
     return create_app()
 
 

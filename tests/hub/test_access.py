@@ -83,13 +83,10 @@ def _no_rate_limit():
     yield from rate_limits_off("HUB_AIRFLOW_URL")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"], autouse=True)
-def backend(request):
-    """Every test of the module on each store: the session's SQLite, then a PostgreSQL database of its own."""
-    with pytest.MonkeyPatch.context() as mp:
-        if request.param == "postgresql":
-            mp.setenv("HUB_DATABASE_URL", request.getfixturevalue("postgres_url"))
-        yield request.param
+@pytest.fixture(scope="module", autouse=True)
+def backend(module_database):
+    """Every test of the module on each store: the session's SQLite, then the session's PostgreSQL database."""
+    return module_database
 
 
 @pytest.fixture(scope="module")
