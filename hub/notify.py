@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from consent import ledger
 from hub.crypto import keyring
-from hub.policy import scope_persons
+from hub.policy import open_request, scope_persons
 from hub.store import Delivery, Notification, Request, Subscription, session, utcnow
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,8 @@ def subscribe(department: str, client_id: str, url: str) -> tuple[str, str]:
 
 
 def fan_out(limit: int = 10_000) -> int:
-    """Create the deliveries of every record.changed notification not fanned out yet; return how many."""
+    """Create the deliveries of every record.changed notification not fanned out yet, to the subscriptions of each
+    department with an open request for the household (hub.policy.open_request); return how many."""
     created = 0
     now = utcnow()
     with session() as s:
@@ -71,7 +72,10 @@ def fan_out(limit: int = 10_000) -> int:
             note.fanned_out_at = now
             if note.kind != "record.changed" or not note.payload.get("changed"):
                 continue
-            departments = set(s.scalars(select(Request.department).where(Request.household_ref == note.household_ref)))
+            # departments whose case for the household holds now: a revoked or expired authorization is told nothing
+            departments = {d for d in s.scalars(select(Request.department).distinct()
+                                                .where(Request.household_ref == note.household_ref))
+                           if open_request(s, d, note.household_ref, now) is not None}
             for sub in s.scalars(select(Subscription).where(Subscription.department.in_(departments),
                                                             Subscription.active.is_(True))):
                 s.add(Delivery(notification_id=note.id, subscription_id=sub.id, next_attempt_at=now))

@@ -84,3 +84,40 @@ def test_a_material_change_reaches_the_subscribed_department_signed_and_retried(
     with session() as s:
         d = s.scalars(select(Delivery).order_by(Delivery.id.desc())).first()
         assert (d.status, d.attempts, d.last_status) == ("delivered", 2, "200")
+
+
+def test_a_department_whose_authorization_was_revoked_is_told_nothing_more(agencies, webhook):
+    """Two departments verified the same household; one's authorization is revoked. A later change of the household
+    (found by the other's re-check) is delivered to the other only."""
+    from agencies.server import AgencyServer
+    from consent.authorizations import revoke
+    from hub.store import Authorization
+
+    url, received = webhook
+    fan_out()
+    api = TestClient(create_app())
+    subs = {}
+    for code in ("MZ-210303", "MZ-210304"):
+        _, token = create_client(f"caseworker {code}", "department", code)
+        made = api.post("/v1/subscriptions", json={"url": url}, headers={"Authorization": f"Bearer {token}"})
+        subs[code] = made.json()["id"]
+    apps = {code: create_request(sample(44, sources=["household", "bank"], department=code), department=code)
+            for code in subs}
+    for app in apps.values():
+        run_inline(app)
+    with session() as s:
+        revoke(s, s.scalars(select(Authorization.id).where(Authorization.request_id == apps["MZ-210303"])).one())
+    down = AgencyServer.from_hub_home(households=50, seed=7, faults="down:bank").start()
+    import os
+
+    old = os.environ["HUB_AGENCIES_URL"]
+    os.environ["HUB_AGENCIES_URL"] = down.url
+    try:
+        assert recheck_batch([apps["MZ-210304"]], run_id="notify-revoked")["changed"] == 1
+    finally:
+        os.environ["HUB_AGENCIES_URL"] = old
+        down.stop()
+    assert fan_out() == 1
+    with session() as s:
+        assert [d.subscription_id for d in s.scalars(select(Delivery).order_by(Delivery.id.desc()).limit(1))] == \
+            [subs["MZ-210304"]]
