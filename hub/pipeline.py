@@ -81,9 +81,11 @@ def start_request(request_id: str) -> list[str]:
         return list(req.sources)
 
 
-def _decide(s, req: Request, members, source: str, moment: dt.datetime, auths) -> tuple[list[Allow], int, list, list]:
+def _decide(s, req, members, source: str, moment: dt.datetime, auths, *,
+            again: bool = False) -> tuple[list[Allow], int, list, list]:
     """The gate's decision for each member of ``req`` and ``source``: (allows, refused, decision rows, ledger
-    entries); the caller stores both in its transaction."""
+    entries); the caller stores both in its transaction. ``req`` needs id, purpose and department, each member a
+    person_ref (an Allow has one: a call's persons are decided again this way, ``again`` marking the entries)."""
     allows, refused, rows, entries = [], 0, [], []
     for m in members:
         d = decide(m.person_ref, source, req.purpose, req.department, moment, auths)
@@ -93,7 +95,8 @@ def _decide(s, req: Request, members, source: str, moment: dt.datetime, auths) -
         entries.append((
             "consent.allowed" if d.allowed else "consent.refused",
             {"request_id": req.id, "person_ref": m.person_ref, "source": source, "purpose": req.purpose,
-             "reason": d.reason.value, "authorization_id": d.authorization_id, "moment": moment.isoformat()},
+             "reason": d.reason.value, "authorization_id": d.authorization_id, "moment": moment.isoformat(),
+             **({"asked_again": True} if again else {})},
         ))
         if isinstance(d, Allow):
             allows.append(d)
@@ -125,7 +128,7 @@ def _decide_all(request_id: str, source: str) -> tuple[list[Allow], int, Consent
 class _Asker:
     """Who asks, for the gate: a request, the request whose authorizations it runs under, purpose and department."""
 
-    request_id: str
+    id: str
     root_id: str
     purpose: str
     department: str
@@ -152,21 +155,11 @@ class ConsentWatch:
         _, touched = revoked_since(s, self.mark)
         if asker.root_id not in touched:
             return None
+        if not allows:
+            return []
         moment = utcnow()
-        auths = authorization_views(s, asker.request_id)
-        kept, rows, entries = [], [], []
-        for a in allows:
-            d = decide(a.person_ref, a.source, asker.purpose, asker.department, moment, auths)
-            rows.append({"request_id": asker.request_id, "person_ref": a.person_ref, "source": a.source,
-                         "purpose": asker.purpose, "decided_at": moment, "allowed": d.allowed,
-                         "reason": d.reason.value, "authorization_id": d.authorization_id})
-            entries.append(("consent.allowed" if d.allowed else "consent.refused",
-                            {"request_id": asker.request_id, "person_ref": a.person_ref, "source": a.source,
-                             "purpose": asker.purpose, "reason": d.reason.value,
-                             "authorization_id": d.authorization_id, "moment": moment.isoformat(),
-                             "asked_again": True}))
-            if isinstance(d, Allow):
-                kept.append(d)
+        kept, _, rows, entries = _decide(s, asker, allows, allows[0].source, moment,
+                                         authorization_views(s, asker.id), again=True)
         _store_decisions(s, rows, entries, moment)
         return kept
 
@@ -363,9 +356,9 @@ def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str
         if source not in conns:
             base = (base_urls or {}).get(source) or registry.base_url(source, settings().agencies_url)
             conns[source] = registry.connector(source, base)
-        result = conns[source].fetch(allows, ids, auth_ref=asker.request_id,
+        result = conns[source].fetch(allows, ids, auth_ref=asker.id,
                                      still_allowed=functools.partial(watch.still_allowed, asker))
-        return result, _stored(asker.request_id, source, ids, result, refused, keys)
+        return result, _stored(asker.id, source, ids, result, refused, keys)
 
     chunk = max(1, workers * 16)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -378,7 +371,7 @@ def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str
                     for i, ((asker, source, allows, refused, ids), (result, _)) in enumerate(zip(items, done)):
                         gone = watch.withdrawn(s, asker, allows)
                         if gone:
-                            stored[i] = _stored(asker.request_id, source, ids, result, refused, keys, gone)
+                            stored[i] = _stored(asker.id, source, ids, result, refused, keys, gone)
                 _insert_stored(s, stored)
             pending += [x.batch["id"] for x in stored]
     return pending
