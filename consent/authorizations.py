@@ -41,8 +41,16 @@ class AuthorizationProblem(ValueError):
 
 
 def parse_moment(value, where: str, problems: list[str]) -> dt.datetime | None:
+    if value is None:
+        problems.append(f"{where}: required, an ISO 8601 date-time with a time zone offset")
+        return None
+    if not isinstance(value, str):  # str() would make a moment of a number (1764547200) or a boolean
+        kind = ("a boolean" if isinstance(value, bool) else "a number" if isinstance(value, (int, float))
+                else "a list" if isinstance(value, list) else "an object")
+        problems.append(f"{where}: an ISO 8601 date-time as text, not {kind}")
+        return None
     try:
-        moment = dt.datetime.fromisoformat(str(value))
+        moment = dt.datetime.fromisoformat(value)
     except ValueError:
         problems.append(f"{where}: not an ISO 8601 date-time")
         return None
@@ -75,8 +83,9 @@ def _id(value) -> str:
 
 def _days(doc: dict, key: str, default: int, where: str, problems: list[str]) -> int:
     value = doc.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3650:
-        problems.append(f"{where}.{key}: whole days from 1 to 3650")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3650:  # "90", true, 90.0: no
+        problems.append(f"{where}.{key}: whole days from 1 to 3650, a JSON integer (not text, a boolean or a "
+                        f"fraction)")
         return default
     return value
 

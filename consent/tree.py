@@ -319,15 +319,22 @@ def _terms_of_receipt(receipt: dict, actual: dict) -> tuple[dict, dict]:
 # -- stages (the ledger_checkpoint DAG and `hub audit`) ---------------------------------------------------------
 
 
+def checkpoint_now(signing_key) -> LedgerCheckpoint:
+    """Integrate new entries and sign a checkpoint, one checkpointer at a time across processes (the ledger's
+    writer lock, hub.store.exclusive_session); when nothing is new, the latest checkpoint as it stands. Appenders
+    keep appending meanwhile: what they commit later goes into the next checkpoint."""
+    from hub.store import exclusive_session
+
+    with exclusive_session(lock="ledger") as s:
+        return make_checkpoint(s, signing_key) or latest_checkpoint(s)
+
+
 def sign_checkpoint_stage() -> dict:
     """Integrate new entries and sign a checkpoint; returns its number, size and root (no personal data)."""
     from hub.crypto import keyring
-    from hub.store import session
 
-    with session() as s:
-        cp = make_checkpoint(s, keyring().signing_key)
-        cp = cp or latest_checkpoint(s)
-        return {"number": cp.number, "size": cp.size, "root": cp.root_sha256} if cp else {"number": 0, "size": 0}
+    cp = checkpoint_now(keyring().signing_key)
+    return {"number": cp.number, "size": cp.size, "root": cp.root_sha256}
 
 
 def verify_stage() -> dict:

@@ -1,4 +1,5 @@
-"""The department API (FastAPI): requests, household records. Every route but /health needs a bearer token."""
+"""The department API (FastAPI): requests, household records. Every route but /health and the API's description
+(/openapi.json, /docs) needs a bearer token."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import select
 
 from consent import ledger
 from hub import clients, console, dci
+from hub.documents import DocumentError, read_document
 from hub.intake import PURPOSES, InvalidRequest, create_request
+from hub.lookup import MAX_BODY_BYTES as lookup_body_bytes
 from hub.params import HEX32, HOUSEHOLD, MAX_ID, NO_NUL, PERSON
 from hub.records import RecordNotFound, load_record
 from hub.store import FetchBatch
@@ -60,11 +63,27 @@ class ConsentIn(BaseModel):
     financial_consent: FinancialConsentIn | None = None
 
 
+def _iso_text(value):
+    """A moment in a body is ISO 8601 text: pydantic would also read a number, a boolean or a text of digits (as
+    seconds since 1970)."""
+    if not isinstance(value, str):
+        raise ValueError("an ISO 8601 date and time (text) with a time zone offset")
+    return _iso(value)
+
+
+def _date_text(value):
+    """A day in a body is ISO 8601 text (YYYY-MM-DD), or null where it may be empty: pydantic would also read a
+    number as seconds since 1970."""
+    if value is not None and not (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        raise ValueError("an ISO 8601 date (text, YYYY-MM-DD)")
+    return value
+
+
 class AuthorizationIn(BaseModel):
-    valid_from: dt.datetime
-    valid_until: dt.datetime
-    recheck_interval_days: int = 90
-    data_life_days: int = 30
+    valid_from: Annotated[dt.datetime, BeforeValidator(_iso_text)]
+    valid_until: Annotated[dt.datetime, BeforeValidator(_iso_text)]
+    recheck_interval_days: int = Field(90, strict=True, description="whole days, a JSON integer (not text)")
+    data_life_days: int = Field(30, strict=True, description="whole days, a JSON integer (not text)")
     consents: list[ConsentIn]
 
 
@@ -114,8 +133,9 @@ class AssistanceIn(BaseModel):
     household_id: str = Field(max_length=40, pattern=NO_NUL, description="the household's id in the hub (its records' "
                               "household_id)")
     programme: Purpose = Field(description="what was granted")
-    granted_from: dt.date
-    granted_until: dt.date | None = Field(None, description="empty while it runs")
+    granted_from: Annotated[dt.date, BeforeValidator(_date_text)]
+    granted_until: Annotated[dt.date | None, BeforeValidator(_date_text)] = Field(None, description="empty while "
+                                                                                 "it runs")
     request_id: str | None = Field(None, max_length=32, pattern=NO_NUL, description="the verification the grant rests "
                                    "on")
 
@@ -217,7 +237,7 @@ class PersonRefOut(BaseModel):
 class UnusualReadOut(BaseModel):
     seq: int
     at: dt.datetime
-    kind: Literal["bulk", "no_open_case", "off_hours"]
+    kind: Literal["bulk", "no_open_case", "off_hours", "lookup_refused", "lookup_rate_limited"]
     client_id: str | None
     department: str | None
     household_id: str | None
@@ -244,11 +264,46 @@ class SourcesOut(BaseModel):
     items: list[SourceHealthOut]
 
 
+FORM_BASE64_MAX = 4 * math.ceil(5 * 1024 * 1024 / 3)  # hub.lookup.FORM_MAX_BYTES, as base64
+
+
+class SignedFormIn(BaseModel):
+    media_type: Literal["application/pdf", "image/jpeg", "image/png"] = Field(
+        description="what the document is: its bytes must begin as this type's files do")
+    content_base64: str = Field(max_length=FORM_BASE64_MAX, description="the document, base64 (RFC 4648, standard "
+                                "alphabet, padded): from 1 KiB to 5 MiB once decoded (and within the body limit)")
+
+
+def _required(*names: str):
+    def extra(schema: dict) -> None:
+        schema["required"] = [*schema.get("required", []), *(n for n in names if n not in schema.get("required", []))]
+    return extra
+
+
 class LookupIn(BaseModel):
+    # case_ref and signed_form are required; the hub checks them itself, so that a lookup refused for want of them
+    # (e.g. a bare hash) is a ledger entry an auditor sees, not only a validation error
+    model_config = ConfigDict(json_schema_extra=_required("case_ref", "signed_form"))
     id_number: str = Field(min_length=15, max_length=18, description="one member's resident ID number")
     purpose: Purpose
-    evidence_sha256: str = Field(min_length=64, max_length=64, description="SHA-256 (hex) of that member's signed "
-                                 "authorization form")
+    case_ref: str | None = Field(None, max_length=64, description="required: the department's case number (1 to 64 "
+                                 "characters, as a request's case_ref)")
+    signed_form: SignedFormIn | None = Field(None, description="required: that member's signed authorization form "
+                                             "itself; a hash alone is not accepted")
+    evidence_sha256: str | None = Field(None, max_length=64, description="optional: when sent, it must be the SHA-256 "
+                                        "(hex) of signed_form")
+
+
+class LookupProblem(BaseModel):
+    code: str = Field(description="invalid_lookup (422), not_registered (404), lookup_rate_limited (429), "
+                      "source_unavailable (503)")
+    message: str = Field(description="what is wrong, never a value sent")
+    field: str | None = Field(description="the field at fault, e.g. signed_form, case_ref, id_number")
+
+
+class LookupErrorOut(ErrorOut):
+    error: LookupProblem | None = Field(None, description="the lookup's own refusals (not the checks of the body's "
+                                        "shape): code, message, field")
 
 
 class LookupMember(BaseModel):
@@ -385,7 +440,10 @@ ERRORS = {401: {"model": ErrorOut, "description": "no valid bearer token"},
           422: {"model": ErrorOut, "description": "the input is not acceptable: the fields at fault, never their "
                 "values"},
           429: {"model": ErrorOut, "description": "rate limit: wait as Retry-After says", "headers": RETRY_AFTER}}
-BAD_BODY = {400: {"model": ErrorOut, "description": "the body could not be read (not UTF-8 JSON)"}}
+BAD_BODY = {400: {"model": ErrorOut, "description": "the body could not be read: not UTF-8 JSON, or nested deeper "
+                   "than 32 levels of arrays and objects"},
+            413: {"model": ErrorOut, "description": "the body is larger than the hub reads (HUB_API_MAX_BODY_BYTES, "
+                  "default 1 MiB)"}}
 NOT_FOUND = {404: {"model": ErrorOut, "description": "no such object for this client (the same whether it exists or "
                    "not)"}}
 NOT_ENTITLED = "no record this department may read for that purpose"
@@ -504,13 +562,80 @@ def trigger_verification(request_id: str) -> str | None:
     return run_id
 
 
+# -- bodies: what the JSON API reads ----------------------------------------------------------
+class BodyLimit:
+    """ASGI middleware: a body over ``max_bytes`` is refused with 413 in the API's error body, counted while it
+    arrives (with a Content-Length or chunked without one), so no more than that is ever read; a Content-Length over
+    it is refused before a byte is read. The DCI routes read their own bodies (1 MiB, refused in DCI's form) and the
+    console its forms (signed forms are uploaded there, each up to 10 MB)."""
+
+    OWN_READERS = ("/dci/", "/console/")
+
+    def __init__(self, app, max_bytes: int, larger: dict[str, int] | None = None):
+        self.app, self.max_bytes, self.larger = app, max_bytes, larger or {}
+
+    @staticmethod
+    def _too_large(limit: int) -> HTTPException:
+        return HTTPException(413, f"body: larger than {limit} bytes",
+                             headers={"Connection": "close"})  # the rest of the body is not read
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].startswith(self.OWN_READERS):
+            return await self.app(scope, receive, send)
+        limit = max(self.max_bytes, self.larger.get(scope["path"], 0))  # a route whose documents are larger
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        size = 0
+
+        async def counted():  # raised from here, the refusal reaches the app's handler of HTTPException
+            nonlocal size
+            if declared.isdigit() and int(declared) > limit:
+                raise self._too_large(limit)
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    raise self._too_large(limit)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+class _DocumentRequest(Request):
+    async def json(self):
+        if not hasattr(self, "_json"):
+            try:
+                self._json = read_document(await self.body())
+            except DocumentError as exc:
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, f"body: {exc}") from None
+        return self._json
+
+
+class DocumentRoute(APIRoute):
+    """A JSON API route whose body is read by hub.documents.read_document, as the CLI reads its files: UTF-8 JSON
+    nested at most 32 levels deep (no RecursionError), else 400 saying why."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def read_as_document(request: Request) -> Response:
+            return await handler(_DocumentRequest(request.scope, request.receive))
+
+        return read_as_document
+
+
 # -- the app ----------------------------------------------------------------------------------
 def create_app() -> FastAPI:
-    app = FastAPI(title="Verification hub API (社会救助家庭经济状况核对平台)", version="1", responses=ERRORS)
+    # public: /health, and the API's description (/openapi.json, /docs: no personal data; README, "API")
+    app = FastAPI(title="Verification hub API (社会救助家庭经济状况核对平台)", version="1", responses=ERRORS,
+                  redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+    app.router.route_class = DocumentRoute
+    from hub.config import settings
     from hub.secrets_check import enforce
 
     enforce()  # outside development: no default, missing or exposed secrets
     limiter()  # a bad HUB_API_RATE stops the start, not every request
+    app.add_middleware(BodyLimit, max_bytes=settings().api_max_body_bytes,
+                       larger={"/v1/household-lookup": lookup_body_bytes})  # so does a bad HUB_API_MAX_BODY_BYTES
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -554,26 +679,52 @@ def create_app() -> FastAPI:
                                 household_id=r.household_ref, created_at=r.created_at) for r in rows]
         return RequestsOut(items=items, next_before=items[-1].id if len(items) == limit else None)
 
+    from hub.config import settings as hub_settings
+
+    hub_settings().lookup_per_hour  # a bad HUB_LOOKUP_PER_HOUR stops the start, not every lookup
+
+    def lookup_error(status_code: int, code: str, message: str, field: str | None = None,
+                     headers: dict | None = None) -> JSONResponse:
+        """The lookup's refusals: the API's `detail`, and `error` with a code and the field at fault."""
+        return JSONResponse({"detail": message, "error": {"code": code, "message": message, "field": field}},
+                            status_code=status_code, headers=headers)
+
     @app.post("/v1/household-lookup", response_model=LookupOut, tags=["requests"], responses={
-        **BAD_BODY, **NOT_FOUND,
-        503: {"model": ErrorOut, "description": "household registration is unavailable: retry after Retry-After",
-              "headers": RETRY_AFTER}})
+        **BAD_BODY,
+        404: {"model": LookupErrorOut, "description": "not_registered: household registration does not know the "
+              "person"},
+        422: {"model": LookupErrorOut, "description": "the body's shape (detail lists the fields), or invalid_lookup: "
+              "the field at fault (no signed form, a document that is not what its media type says or of the wrong "
+              "size, a hash that is not the form's, an ID number's check character, the case number)"},
+        429: {"model": LookupErrorOut, "description": "lookup_rate_limited: the department made HUB_LOOKUP_PER_HOUR "
+              "lookups within the last hour (or the client's request rate): wait as Retry-After says",
+              "headers": RETRY_AFTER},
+        503: {"model": LookupErrorOut, "description": "source_unavailable: household registration is unavailable: "
+              "retry after Retry-After", "headers": RETRY_AFTER}})
     def post_household_lookup(body: LookupIn, client: Department) -> LookupOut:
-        """一证通办: the members of a household from household registration, given one member's ID number and the
-        hash of their signed authorization form. The ID number travels in the body only; the lookup is a ledger
-        entry with pseudonyms."""
+        """一证通办: the members of a household from household registration, given one member's ID number, the
+        department's case number and that member's signed authorization form itself (PDF, JPEG or PNG, base64),
+        which the hub checks and keeps encrypted. The ID number travels in the body only; every lookup, refused or
+        not, is a ledger entry with pseudonyms and the form's SHA-256."""
         from hub import lookup
 
+        form = None if body.signed_form is None else lookup.form_from_base64(body.signed_form.media_type,
+                                                                             body.signed_form.content_base64)
         try:
             found = lookup.household_members(body.id_number, department=client.department, client_id=client.id,
-                                             purpose=body.purpose, evidence_sha256=body.evidence_sha256)
+                                             purpose=body.purpose, case_ref=body.case_ref, signed_form=form,
+                                             evidence_sha256=body.evidence_sha256)
         except lookup.BadLookup as exc:
-            raise HTTPException(422, str(exc)) from None
+            return lookup_error(422, "invalid_lookup", str(exc), exc.field)
+        except lookup.RateLimited as exc:
+            return lookup_error(status.HTTP_429_TOO_MANY_REQUESTS, "lookup_rate_limited", str(exc),
+                                headers={"Retry-After": str(exc.retry_after)})
         except lookup.NotRegistered:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "household registration does not know this person") from None
+            return lookup_error(status.HTTP_404_NOT_FOUND, "not_registered",
+                                "household registration does not know this person", "id_number")
         except lookup.LookupUnavailable as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"household registration is unavailable "
-                                f"({exc.failure}); try again later", headers={"Retry-After": "30"}) from None
+            return lookup_error(status.HTTP_503_SERVICE_UNAVAILABLE, "source_unavailable", f"household registration "
+                                f"is unavailable ({exc.failure}); try again later", headers={"Retry-After": "30"})
         return LookupOut(members=[LookupMember(id_number=m.id_number, name=m.name, sex=m.sex, birth_date=m.birth_date,
                                                relation=m.relation, status=m.status) for m in found])
 

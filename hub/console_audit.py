@@ -23,7 +23,8 @@ Auditor = Annotated[clients.Client, Depends(console_role("auditor"))]
 PersonRef = Annotated[str, PathParam(pattern=PERSON)]
 EXPORT_MAX = 50_000
 SHOWN = ("request_id", "source", "purpose", "department", "client_id", "household_ref", "person_ref", "reason",
-         "outcome", "why", "basis", "policy_rule", "fields", "version", "status", "what")
+         "outcome", "why", "basis", "policy_rule", "fields", "version", "status", "what",
+         "applicant_ref", "case_ref", "evidence_sha256", "failure")  # the last: a household lookup's
 
 TEXT.update({
     "integrity": ("台账完整性", "Ledger integrity"),
@@ -45,6 +46,8 @@ TEXT.update({
     "bulk": ("批量查阅", "bulk reads"),
     "no_open_case": ("无有效委托的查阅", "read with no open case"),
     "off_hours": ("非工作时间查阅", "read outside office hours"),
+    "lookup_refused": ("被拒绝的户籍成员查询", "household lookup refused"),
+    "lookup_rate_limited": ("超出频次的户籍成员查询", "household lookup over the rate limit"),
     "department_col": ("部门", "Department"),
     "client_col": ("账号", "Client"),
     "since": ("起始日期", "Since"),

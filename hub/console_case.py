@@ -2,14 +2,17 @@
 household's members are filled in from household registration), attach each member's signed authorization, follow
 the request, and read and print the record as the access policy cuts it for the department and purpose.
 
-Signed forms are hashed in the hub and not kept: the department keeps the paper, the hub its SHA-256. ID numbers
-travel in form bodies only, never in an address.
+The applicant's signed form, given with the lookup, is checked (a PDF, JPEG or PNG, 1 KiB to 5 MiB, whose bytes
+are what its type says) and kept encrypted (hub.lookup); the other members' forms are hashed in the hub and not
+kept: the department keeps the paper, the hub their SHA-256. ID numbers travel in form bodies only, never in an
+address.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -41,8 +44,11 @@ TEXT.update({
     "applicant_id": ("申请人身份证号", "Applicant's ID number"),
     "applicant_form": ("申请人签字授权书", "Applicant's signed authorization form"),
     "lookup": ("查询家庭成员", "Look up the household"),
-    "lookup_help": ("输入一名家庭成员的身份证号，系统从公安户籍获取全部家庭成员（一证通办）。",
-                    "Enter one member's ID number: the household's members come from household registration."),
+    "lookup_help": ("输入一名家庭成员的身份证号并上传其签字授权书，系统从公安户籍获取全部家庭成员（一证通办）；"
+                    "授权书加密留存，每次查询均记入审计台账。",
+                    "Enter one member's ID number and attach their signed authorization form: the household's members "
+                    "come from household registration. The form is kept encrypted; every lookup is in the audit "
+                    "ledger."),
     "members_found": ("户籍登记的家庭成员", "Members registered in the household"),
     "check_members": ("请核对家庭成员，为每名成年成员上传其签字授权书；未成年人由监护人代为授权。",
                       "Check the members and attach each adult member's signed form; a guardian signs for a minor."),
@@ -54,6 +60,11 @@ TEXT.update({
     "lookup_failed": ("查询失败", "Lookup failed"),
     "not_registered": ("公安户籍中未找到此人。", "Household registration does not know this person."),
     "unavailable": ("公安户籍系统暂不可用，请稍后再试。", "Household registration is unavailable; try again later."),
+    "form_rules": ("须为PDF、JPEG或PNG文件，大小1 KB至5 MB，且文件内容与其类型相符",
+                   "a PDF, JPEG or PNG file of 1 KB to 5 MB whose content is what its type says"),
+    "lookup_rate_limited": ("本部门一小时内的户籍成员查询已达上限（{limit}次），请在{minutes}分钟后再试。",
+                            "This department has made its {limit} household lookups of the past hour; try again in "
+                            "{minutes} minutes."),
     "request": ("核对委托", "Request"),
     "source_status": ("各数据来源", "Sources"),
     "reason_col": ("说明", "Reason"),
@@ -115,34 +126,46 @@ def new_request_page(request: Request, client: Caseworker) -> HTMLResponse:
     return page(request, "case_new.html", client=client, purposes=list(PURPOSES), error=None, form={})
 
 
+def _signed_form(upload):
+    """The applicant's uploaded form as hub.lookup takes it (its type as the browser declares it), or None. A file
+    over the bound is read one byte past it: the lookup refuses its size."""
+    from hub.lookup import FORM_MAX_BYTES, SignedForm
+
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None
+    media_type = (upload.content_type or "").split(";")[0].strip().lower()
+    return SignedForm(media_type=media_type, content=upload.file.read(FORM_MAX_BYTES + 1))
+
+
+# what a refused lookup's field is called on the form
+LOOKUP_FIELDS = {"id_number": "applicant_id", "purpose": "purpose", "case_ref": "case_ref"}
+
+
 @router.post("/requests/lookup", response_class=HTMLResponse)
 async def lookup_members(request: Request, client: Caseworker) -> HTMLResponse:
-    """Step 1: one member's ID number and signed form -> the household's members from household registration."""
+    """Step 1: one member's ID number, the case number and that member's signed form (kept, encrypted) -> the
+    household's members from household registration. Every lookup, refused or not, is a ledger entry."""
     from hub import lookup
 
     form = await request.form(max_files=4, max_fields=20, max_part_size=MAX_FORM)
     purpose, case_ref = str(form.get("purpose", "")), str(form.get("case_ref", "")).strip()
     back = {"purpose": purpose, "case_ref": case_ref}
     i = 1 if lang_of(request) == "en" else 0
-    try:
-        evidence = _sha256(form.get("applicant_form"))
-    except ValueError:
-        evidence = None
-    problem = None
-    if purpose not in PURPOSES:
-        problem = "purpose"
-    elif not 0 < len(case_ref) <= 64:
-        problem = "case_ref"
-    elif evidence is None:
-        problem = "applicant_form"
-    if problem:
-        return page(request, "case_new.html", status_code=422, client=client, purposes=list(PURPOSES), form=back,
-                    error=f"{TEXT['form_problem'][i]} {TEXT[problem][i]}")
+    signed = _signed_form(form.get("applicant_form"))
+    retry_after = None
     try:
         members = lookup.household_members(str(form.get("id_number", "")), department=client.department,
-                                           client_id=client.id, purpose=purpose, evidence_sha256=evidence)
-    except lookup.BadLookup:
-        error, code = f"{TEXT['form_problem'][i]} {TEXT['applicant_id'][i]}", 422
+                                           client_id=client.id, purpose=purpose, case_ref=case_ref,
+                                           signed_form=signed)
+    except lookup.BadLookup as exc:
+        if exc.field in LOOKUP_FIELDS:
+            error = f"{TEXT['form_problem'][i]} {TEXT[LOOKUP_FIELDS[exc.field]][i]}"
+        else:  # the signed form (missing, of another type or size, not what its type says)
+            error = f"{TEXT['form_problem'][i]} {TEXT['applicant_form'][i]}: {TEXT['form_rules'][i]}"
+        code = 422
+    except lookup.RateLimited as exc:
+        error = TEXT["lookup_rate_limited"][i].format(limit=exc.limit, minutes=max(1, math.ceil(exc.retry_after / 60)))
+        code, retry_after = 429, exc.retry_after
     except lookup.NotRegistered:
         error, code = TEXT["not_registered"][i], 404
     except lookup.LookupUnavailable:
@@ -152,10 +175,14 @@ async def lookup_members(request: Request, client: Caseworker) -> HTMLResponse:
         today = utcnow().date()
         rows = [{"m": m, "age": _age(m.birth_date, today), "applicant": m.id_number == applicant} for m in members]
         return page(request, "case_members.html", client=client, purpose=purpose, case_ref=case_ref,
-                    evidence=evidence, rows=rows, adults=[r for r in rows if r["age"] >= 18 and r["m"].status == "normal"],
+                    evidence=signed.sha256, rows=rows,
+                    adults=[r for r in rows if r["age"] >= 18 and r["m"].status == "normal"],
                     sources=list(SOURCES), financial=FINANCIAL, error=None)
-    return page(request, "case_new.html", status_code=code, client=client, purposes=list(PURPOSES), form=back,
+    resp = page(request, "case_new.html", status_code=code, client=client, purposes=list(PURPOSES), form=back,
                 error=error)
+    if retry_after is not None:
+        resp.headers["Retry-After"] = str(retry_after)
+    return resp
 
 
 def _whole(text: str) -> int | None:

@@ -8,9 +8,9 @@ Errors name the field and the member's position, never an ID number or a name.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
-
 
 from consent import ledger
 from consent.authorizations import check_authorization, store_authorization
@@ -35,6 +35,7 @@ RELATIONS = {"head", "spouse", "son", "daughter", "child", "grandchild", "parent
 # a source is requested only when the hub can both fetch it and validate what comes back
 VERIFIABLE = [k for k in (*SOURCES, *FEDERATED) if has_suite(k)]
 _DEPT = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
+CHINA = dt.timezone(dt.timedelta(hours=8))  # the calendar of the birth dates in ID numbers (no summer time)
 
 
 def _peers_problem() -> list[str]:
@@ -57,7 +58,7 @@ class InvalidRequest(ValueError):
 
 
 def check_request(doc: dict, department: str | None = None) -> list[str]:
-    from schemas.codes import is_valid_id
+    from schemas.codes import birth_date_from_id, is_valid_id
 
     problems: list[str] = []
     if not isinstance(doc, dict):
@@ -86,6 +87,8 @@ def check_request(doc: dict, department: str | None = None) -> list[str]:
             continue
         if not is_valid_id(m.get("id_number")):
             problems.append(f"members[{i}].id_number: not a valid resident ID number (format, date or check character)")
+        elif birth_date_from_id(m["id_number"]) > dt.datetime.now(CHINA).date():  # the check character can be right
+            problems.append(f"members[{i}].id_number: its birth date is in the future")
         else:
             ids.append(m["id_number"].upper())
         if not isinstance(m.get("name"), str) or not m["name"].strip():

@@ -22,8 +22,8 @@ from sqlalchemy import func, select, update
 from consent import ledger
 from hub.config import settings
 from hub.crypto import _b64e, keyring
-from hub.store import (DciTransaction, HouseholdRecord, RawResponse, RequestMember, SourceRow, Subscription, aad_dci,
-                       aad_member, aad_raw_response, aad_record, aad_source_row, session)
+from hub.store import (DciTransaction, HouseholdRecord, RawResponse, RequestMember, SignedForm, SourceRow, Subscription,
+                       aad_dci, aad_member, aad_raw_response, aad_record, aad_signed_form, aad_source_row, session)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ COLUMNS = (
     Column(HouseholdRecord, "content_enc", lambda r: aad_record(r.household_ref, r.version)),
     Column(Subscription, "secret_enc", _subscription_aad),
     Column(DciTransaction, "payload_enc", lambda r: aad_dci(r.id)),
+    Column(SignedForm, "content_enc", lambda r: aad_signed_form(r.id)),
 )
 
 

@@ -35,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from hub.config import settings
 
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0012"
 
 
 def utcnow() -> dt.datetime:
@@ -497,6 +497,26 @@ class DciNotification(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class SignedForm(Base):
+    """An applicant's signed authorization form as a department gave it for a household lookup (一证通办): the
+    document itself, AES-GCM encrypted (``content_enc``: its base64, bound to the row by aad_signed_form), its
+    SHA-256 (named by the lookup's ledger entry) and the department's case number. Written, with the lookup's id,
+    before household registration is asked: the department's forms of the last hour are its lookups of the hour
+    (the rate limit, hub.lookup)."""
+
+    __tablename__ = "signed_forms"
+    __table_args__ = (Index("ix_signed_forms_department_created_at", "department", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)  # of the document's bytes
+    media_type: Mapped[str] = mapped_column(String(32))  # application/pdf | image/jpeg | image/png
+    size: Mapped[int] = mapped_column(Integer)  # bytes
+    content_enc: Mapped[str] = mapped_column(Text)
+    department: Mapped[str] = mapped_column(String(64))
+    case_ref: Mapped[str] = mapped_column(String(64))
+    lookup_id: Mapped[str] = mapped_column(String(32), unique=True)  # the household.lookup ledger entry's
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 Index("ix_fetch_batches_request_source", FetchBatch.request_id, FetchBatch.source)
 
 
@@ -521,6 +541,10 @@ def aad_record(household_ref: str, version: int) -> str:
 
 def aad_dci(transaction: str) -> str:
     return f"dci_transactions.payload_enc:{transaction}"
+
+
+def aad_signed_form(form_id: str) -> str:
+    return f"signed_forms.content_enc:{form_id}"
 
 
 # -- engine and sessions ---------------------------------------------------------------------
@@ -559,6 +583,56 @@ def session(url: str | None = None) -> Iterator[Session]:
     """A transaction: committed when the block ends, rolled back on error."""
     with _factory(engine(url))() as s:
         with s.begin():
+            yield s
+
+
+def _lock_key(name: str) -> int:
+    """A fixed signed 64-bit key for ``name`` (PostgreSQL advisory locks)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"verification-hub:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+def _begin_immediate(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _driver_autocommit(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # pysqlite emits no BEGIN of its own; the "begin" event does
+
+
+@lru_cache(maxsize=8)
+def _exclusive_engine(url: str) -> Engine:
+    """SQLite: an engine of its own whose transactions start with BEGIN IMMEDIATE (the write lock taken at once,
+    waited for up to busy_timeout), as the SQLAlchemy docs on pysqlite transactions describe. The engine of
+    ``engine`` keeps pysqlite's own transaction handling. No pool: a connection per block, nothing left open."""
+    from sqlalchemy.pool import NullPool
+
+    eng = create_engine(url, connect_args={"timeout": 30}, poolclass=NullPool)
+    event.listen(eng, "connect", _sqlite_pragmas)
+    event.listen(eng, "connect", _driver_autocommit)
+    event.listen(eng, "begin", _begin_immediate)
+    return eng
+
+
+@contextmanager
+def exclusive_session(url: str | None = None, lock: str = "ledger") -> Iterator[Session]:
+    """A transaction like ``session`` that holds the writer lock ``lock`` before anything is read, so one such
+    block runs at a time across processes: on PostgreSQL a transaction-level advisory lock on a fixed key derived
+    from ``lock`` (its first statement; at READ COMMITTED each later statement sees what the previous holder
+    committed); on SQLite the database's write lock (``BEGIN IMMEDIATE``: one writer per database, whatever
+    ``lock`` names). Other sessions keep reading; on SQLite their writes wait (busy_timeout) until it ends."""
+    from sqlalchemy import text
+
+    url = url or settings().database_url
+    eng = _exclusive_engine(url) if url.startswith("sqlite") else engine(url)
+    with _factory(eng)() as s:
+        with s.begin():
+            if eng.dialect.name == "postgresql":
+                s.connection(execution_options={"isolation_level": "READ COMMITTED"})
+                s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(lock)})
+            else:
+                s.connection()  # BEGIN IMMEDIATE now, before the first read
             yield s
 
 

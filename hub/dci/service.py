@@ -46,6 +46,7 @@ from consent import ledger
 from hub.dci import config
 from hub.dci import envelope as env
 from hub.crypto import canonical_json
+from hub.documents import DocumentError, read_document
 from hub.dci.envelope import DciError
 from hub.store import DciTransaction, aad_dci, session
 
@@ -107,17 +108,17 @@ def bad(detail: str, header_code: str | None = None) -> DciError:
     return DciError("err.request.bad", detail, header_code=header_code)
 
 
-def _no_constants(_name):
-    raise ValueError("NaN and Infinity are not JSON")
-
-
 def parse_body(raw: bytes):
+    """The body as the hub reads every JSON document from outside (hub.documents: UTF-8, no NaN, nested at most
+    32 levels), in DCI's error form."""
     if len(raw) > env.MAX_BODY_BYTES:
         raise bad("the body is larger than 1 MiB")
     try:
-        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+        doc = read_document(raw)
         canonical_json(doc)  # what the signature is over: text a lone surrogate ("\ud800") makes not Unicode
-    except (UnicodeError, ValueError, RecursionError):
+    except DocumentError as exc:
+        raise bad(f"the body is not UTF-8 JSON the hub reads: {exc}") from None
+    except (UnicodeError, ValueError):
         raise bad("the body is not UTF-8 JSON") from None
     return doc
 

@@ -115,7 +115,9 @@ def published(driver, live_server, shot, tokens, household, tmp_path_factory):
 
     def form_file(name: str) -> str:
         path = forms / f"{name}.pdf"
-        path.write_bytes(b"%PDF-1.4\n% scan of a form signed for " + name.encode() + b"\n")
+        # a PDF as the hub takes the applicant's (1 KiB to 5 MiB, ending in %%EOF)
+        path.write_bytes(b"%PDF-1.4\n% scan of a form signed for " + name.encode() + b"\n" + b"0" * 2048
+                         + b"\n%%EOF\n")
         return str(path)
 
     head = next(m for m in household.members if m.relation == "head")
@@ -280,7 +282,8 @@ def test_the_auditor_checks_integrity_and_downloads_a_persons_timeline(published
     assert path_of(driver) == f"/console/audit/persons/{ref}"
     rows = driver.find_elements(By.CSS_SELECTOR, "#events tr[data-kind]")
     kinds = {r.get_attribute("data-kind") for r in rows}
-    assert {"entrustment.received", "consent.allowed", "fetch.completed", "record.published", "record.read"} <= kinds
+    assert {"entrustment.received", "consent.allowed", "fetch.completed", "record.published", "record.read",
+            "household.lookup"} <= kinds
     assert head.id_number not in driver.page_source and head.name not in driver.page_source
     shown = {r.find_element(By.TAG_NAME, "td").text for r in rows}
     shot("14-auditor-timeline")

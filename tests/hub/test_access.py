@@ -40,6 +40,9 @@ WELL_FORMED = {"request_id": "0" * 32, "household_id": "hh_" + "0" * 32, "client
                "person_ref": "p_" + "0" * 32}
 TODAY = dt.datetime.now(dt.timezone.utc).date().isoformat()  # the hub's day
 HOOK = "http://127.0.0.1:9/hook"  # nothing listens
+# a household lookup's signed form: the document itself (a PDF of 2 KiB), base64
+FORM = {"media_type": "application/pdf", "content_base64": base64.b64encode(
+    b"%PDF-1.4\n% a signed authorization form\n" + b"0" * 2000 + b"\n%%EOF\n").decode()}
 
 
 def _auth(token):
@@ -190,14 +193,15 @@ def matrix(api, app, world) -> list[Seen]:
         go(who, t, "POST", f"/v1/clients/{other.client_id}/deactivate", {403})
         # 一证通办 by design: a caseworker holding a person's ID number and signed form gets the household
         go(who, t, "POST", "/v1/household-lookup", {200}, exempt=True,
-           json={"id_number": other.members[0]["id_number"], "purpose": "dibao", "evidence_sha256": "ab" * 32})
+           json={"id_number": other.members[0]["id_number"], "purpose": "dibao", "case_ref": "X-1",
+                 "signed_form": FORM})
         # and its own objects, as a control
         go(who, t, "GET", f"/v1/requests/{me.request_id}", {200})
         go(who, t, "GET", "/v1/requests", {200})
         go(who, t, "GET", f"/v1/households/{me.household}/record", {200}, params={"purpose": "dibao"})
         go(who, t, "GET", f"/v1/households/{me.household}/assistance", {200}, params={"purpose": "dibao"})
         go(who, t, "POST", "/v1/household-lookup", {200}, exempt=True,
-           json={"id_number": me.members[0]["id_number"], "purpose": "dibao", "evidence_sha256": "ab" * 32})
+           json={"id_number": me.members[0]["id_number"], "purpose": "dibao", "case_ref": "X-1", "signed_form": FORM})
         # its own household under any purpose it was not authorized for: purpose switching of any kind
         for purpose in set(PURPOSES) - {"dibao"}:
             go(who, t, "GET", f"/v1/households/{me.household}/record", {404}, params={"purpose": purpose})
@@ -648,10 +652,15 @@ def test_errors_do_not_echo_id_numbers_or_names(api, world, monkeypatch):
     unknown = "11010519491231002X"  # valid, and no agency knows it
     answers = [
         api.post("/v1/audit/person-ref", json={"id_number": wrong}, headers=_auth(auditor)),
-        api.post("/v1/household-lookup", json={"id_number": wrong, "purpose": "dibao", "evidence_sha256": "ab" * 32},
-                 headers=_auth(a.token)),
+        api.post("/v1/household-lookup", json={"id_number": wrong, "purpose": "dibao", "case_ref": "X-1",
+                                               "signed_form": FORM}, headers=_auth(a.token)),
         api.post("/v1/household-lookup", json={"id_number": idn, "purpose": "dibao", "evidence_sha256": name},
                  headers=_auth(a.token)),
+        api.post("/v1/household-lookup", json={"id_number": idn, "purpose": "dibao", "case_ref": "X-1",
+                                               "signed_form": {**FORM, "content_base64": name}, "evidence_sha256": name},
+                 headers=_auth(a.token)),
+        api.post("/v1/household-lookup", json={"id_number": idn, "purpose": "dibao", "case_ref": idn,
+                                               "signed_form": FORM}, headers=_auth(a.token)),
         api.post("/v1/requests", json={**sample(1), "purpose": "lottery"}, headers=_auth(a.token)),
         api.post("/v1/requests", json={**sample(1), "members": [{**person, "relation": ["head"]}]},
                  headers=_auth(a.token)),
@@ -665,10 +674,11 @@ def test_errors_do_not_echo_id_numbers_or_names(api, world, monkeypatch):
         api.post("/v1/subscriptions", json={"url": f"https://{idn}:{name}@example.org/"}, headers=_auth(a.token)),
     ]
     with_agencies = api.post("/v1/household-lookup", json={"id_number": unknown, "purpose": "dibao",
-                                                          "evidence_sha256": "ab" * 32}, headers=_auth(a.token))
+                                                          "case_ref": "X-1", "signed_form": FORM},
+                             headers=_auth(a.token))
     monkeypatch.setenv("HUB_AGENCIES_URL", "http://127.0.0.1:9/")  # the agencies are down
-    down = api.post("/v1/household-lookup", json={"id_number": idn, "purpose": "dibao", "evidence_sha256": "ab" * 32},
-                    headers=_auth(a.token))
+    down = api.post("/v1/household-lookup", json={"id_number": idn, "purpose": "dibao", "case_ref": "X-1",
+                                                  "signed_form": FORM}, headers=_auth(a.token))
     assert down.status_code == 503 and down.headers["retry-after"] == "30"
     assert with_agencies.status_code == 404
     answers += [with_agencies, down]

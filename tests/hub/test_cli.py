@@ -66,6 +66,29 @@ def test_bad_input_gives_a_clear_error_and_exit_2(home, tmp_path):
     assert out.returncode == 2 and "no request" in out.stderr
 
 
+def test_documents_nested_too_deep_or_mistyped_give_one_line_and_exit_2(home, tmp_path):
+    """`hub request create` once died with a RecursionError traceback on a deeply nested file."""
+    assert hub(home, "init").returncode == 0
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"members": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    too_deep = "nested deeper than 32 levels of arrays and objects"
+    for args, what in [(("request", "create", str(deep)), "request"),
+                       (("consent", "grant", "0" * 32, str(deep)), "authorization"),
+                       (("record", "verify", str(deep)), "record")]:
+        out = hub(home, *args)
+        assert out.returncode == 2 and out.stderr == f"error: cannot read the {what} file: {too_deep}\n", out.stderr
+    out = hub(home, "request", "create", "-", stdin="[" * 33 + "]" * 33)
+    assert out.returncode == 2 and out.stderr == f"error: cannot read the request file: {too_deep}\n"
+    out = hub(home, "request", "create", "-", stdin="null")  # a document, not a request: said, not silent
+    assert out.returncode == 2 and "the request must be a JSON object" in out.stderr
+    doc = json.loads(hub(home, "agencies", "sample-request", "--household", "3", "--households", "10").stdout)
+    doc["authorization"].update(valid_from=1764547200, data_life_days=True)
+    out = hub(home, "request", "create", "-", stdin=json.dumps(doc))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "authorization.valid_from: an ISO 8601 date-time as text, not a number" in out.stderr
+    assert "authorization.data_life_days: whole days from 1 to 3650" in out.stderr
+
+
 def test_clients_create_prints_a_token_that_the_api_accepts(home):
     assert hub(home, "init").returncode == 0
     out = hub(home, "clients", "create", "--name", "caseworker", "--role", "department", "--department", "MZ-210302")

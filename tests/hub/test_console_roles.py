@@ -22,6 +22,8 @@ from hub.pipeline import run_inline
 from hub.store import LedgerEvent, Request, session
 
 K = 21  # the generated household the caseworker starts from
+# the applicant's signed form: a PDF (the hub checks its type and size, 1 KiB to 5 MiB, and keeps it encrypted)
+SIGNED_PDF = b"%PDF-1.4\n% signed by the head\n" + b"0" * 2000 + b"\n%%EOF\n"
 
 
 def browser(token: str | None = None) -> TestClient:
@@ -65,7 +67,7 @@ def submitted(tokens, household):
         head = next(m for m in household.members if m.relation == "head")
         page = c.post("/console/requests/lookup", data={"purpose": "dibao", "case_ref": "MZ-2026-0042",
                                                         "id_number": head.id_number},
-                      files={"applicant_form": ("form.pdf", b"%PDF signed by the head", "application/pdf")})
+                      files={"applicant_form": ("form.pdf", SIGNED_PDF, "application/pdf")})
         assert page.status_code == 200, page.text
         data = _members_form(page.text)
         data["sources"] = ["household", "tax", "bank", "real_estate"]
@@ -127,10 +129,43 @@ def test_the_lookup_refuses_a_bad_id_and_a_missing_form_without_echoing_them(tok
     idn = household.members[0].id_number
     wrong = idn[:17] + ("0" if idn[17] != "0" else "1")
     resp = c.post("/console/requests/lookup", data={"purpose": "dibao", "case_ref": "X-1", "id_number": wrong},
-                  files={"applicant_form": ("f.pdf", b"signed", "application/pdf")})
+                  files={"applicant_form": ("f.pdf", SIGNED_PDF, "application/pdf")})
     assert resp.status_code == 422 and 'id="form-error"' in resp.text and wrong not in resp.text
+    assert "身份证号" in resp.text
     resp = c.post("/console/requests/lookup", data={"purpose": "dibao", "case_ref": "X-1", "id_number": idn})
-    assert resp.status_code == 422 and idn not in resp.text
+    assert resp.status_code == 422 and idn not in resp.text and "签字授权书" in resp.text
+    # a document that is not what its type says (a PNG sent as a PDF), one too small: refused, saying what is needed
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 2048
+    for name, document, media_type in (("f.pdf", png, "application/pdf"), ("f.pdf", b"%PDF-1.4 %%EOF", "application/pdf"),
+                                       ("f.txt", SIGNED_PDF, "text/plain")):
+        resp = c.post("/console/requests/lookup", data={"purpose": "dibao", "case_ref": "X-1", "id_number": idn},
+                      files={"applicant_form": (name, document, media_type)})
+        assert resp.status_code == 422 and "PDF、JPEG或PNG" in resp.text and idn not in resp.text
+    with session() as s:
+        refused = [e.payload for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "household.lookup")
+                                                .order_by(LedgerEvent.seq.desc()).limit(5))]
+    assert [p["why"] for p in refused] == ["signed_form.media_type", "signed_form", "signed_form", "signed_form",
+                                           "id_number"]
+
+
+def test_a_department_over_its_hourly_lookups_gets_a_page_saying_when_to_retry(tokens, household, monkeypatch):
+    monkeypatch.setenv("HUB_LOOKUP_PER_HOUR", "1")
+    monkeypatch.setenv("HUB_AGENCIES_URL", "http://127.0.0.1:9/")  # down: the lookup is counted all the same
+    _, token = create_client("hasty caseworker", "department", "MZ-210381")
+    c = browser(token)
+    idn = household.members[0].id_number
+    form = {"purpose": "dibao", "case_ref": "X-2", "id_number": idn}
+    first = c.post("/console/requests/lookup", data=form, files={"applicant_form": ("f.pdf", SIGNED_PDF,
+                                                                                    "application/pdf")})
+    assert first.status_code == 503
+    over = c.post("/console/requests/lookup", data=form, files={"applicant_form": ("f.pdf", SIGNED_PDF,
+                                                                                   "application/pdf")})
+    assert over.status_code == 429 and 3500 < int(over.headers["retry-after"]) <= 3600
+    assert 'id="form-error"' in over.text and "已达上限（1次）" in over.text and "60分钟后" in over.text
+    assert idn not in over.text
+    english = c.post("/console/requests/lookup?lang=en", data=form,
+                     files={"applicant_form": ("f.pdf", SIGNED_PDF, "application/pdf")})
+    assert english.status_code == 429 and "its 1 household lookups of the past hour" in english.text
 
 
 def test_the_auditor_sees_integrity_a_persons_timeline_and_unusual_reads(submitted, tokens, household):
@@ -140,6 +175,8 @@ def test_the_auditor_sees_integrity_a_persons_timeline_and_unusual_reads(submitt
         make_checkpoint(s, keyring().signing_key)
         hh = s.get(Request, submitted["request_id"]).household_ref
     browser(tokens["medical"]).get(f"/console/households/{hh}/record?purpose=medical")  # refused: unusual
+    browser(tokens["caseworker"]).post("/console/requests/lookup", data={  # no signed form: refused, unusual
+        "purpose": "dibao", "case_ref": "X-3", "id_number": submitted["head"].id_number})
     c = browser(tokens["auditor"])
     home = c.get("/console/audit/")
     assert home.status_code == 200 and 'id="intact"' in home.text
@@ -149,10 +186,11 @@ def test_the_auditor_sees_integrity_a_persons_timeline_and_unusual_reads(submitt
     timeline = c.get(found.headers["location"])
     kinds = set(re.findall(r'data-kind="([a-z_.]+)"', timeline.text))
     assert {"entrustment.received", "consent.allowed", "fetch.completed", "record.published",
-            "record.read"} <= kinds, kinds
+            "record.read", "household.lookup"} <= kinds, kinds  # the lookup made from the head's ID number
     assert all(m.id_number not in timeline.text and m.name not in timeline.text for m in household.members)
     unusual = c.get("/console/audit/unusual")
     assert 'data-kind="no_open_case"' in unusual.text
+    assert 'data-kind="lookup_refused"' in unusual.text and "被拒绝的户籍成员查询" in unusual.text
     bad = c.post("/console/audit/person", data={"id_number": "110101199003071234"})
     assert bad.status_code == 422 and "110101199003071234" not in bad.text
 

@@ -783,6 +783,8 @@ def test_malformed_envelopes_are_answered_with_the_specs_codes_never_a_500(api, 
         (r.envelope(r.header("search", total_count=21), {"transaction_id": env.new_id(), "search_request": [
             msg["search_request"][0]] * 21}), "err.request.bad", "rjct.total_count.limit_exceeded"),
         (b" " * (env.MAX_BODY_BYTES + 10), "err.request.bad", None),
+        (b"[" * 33 + b"]" * 33, "err.request.bad", None),  # nested deeper than any JSON reader of the hub takes
+        (b"[" * 100_000 + b"]" * 100_000, "err.request.bad", None),
     ]
     for body, code, reason in cases:
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
@@ -796,6 +798,8 @@ def test_malformed_envelopes_are_answered_with_the_specs_codes_never_a_500(api, 
         assert asynchronous.json()["message"]["ack_status"] == "ERR"
         assert asynchronous.json()["message"]["error"]["code"] == code
         assert head["id_number"] not in sync.text and head["id_number"] not in asynchronous.text
+        if isinstance(body, bytes) and body.startswith(b"[" * 33):  # the reason is the nesting, as for every JSON document the hub reads
+            assert "nested deeper than 32 levels" in sync.json()["errors"][0]["message"], sync.text
 
     # a replayed message: refused the second time, on both kinds of endpoint
     header, msg = _sync(r, head)

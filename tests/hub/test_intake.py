@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import json
 
 import pytest
 
@@ -38,6 +40,17 @@ def _problems(doc) -> list[str]:
         (lambda d: d["authorization"]["consents"].append(dict(d["authorization"]["consents"][0])),
          "authorization.consents[1].id_number: the member is named twice"),
         (lambda d: d["members"].append(dict(d["members"][0])), "members"),
+        # strict types: a moment is ISO 8601 text, a day count a JSON integer (str() and bool once let these through)
+        (lambda d: d["authorization"].update(valid_from=1764547200),
+         "authorization.valid_from: an ISO 8601 date-time as text, not a number"),
+        (lambda d: d["authorization"].update(valid_until=1900000000.5),
+         "authorization.valid_until: an ISO 8601 date-time as text, not a number"),
+        (lambda d: d["authorization"].update(valid_from=True),
+         "authorization.valid_from: an ISO 8601 date-time as text, not a boolean"),
+        (lambda d: d["authorization"].pop("valid_until"), "authorization.valid_until: required"),
+        (lambda d: d["authorization"].update(recheck_interval_days="90"), "authorization.recheck_interval_days"),
+        (lambda d: d["authorization"].update(data_life_days=True), "authorization.data_life_days"),
+        (lambda d: d["authorization"].update(data_life_days=30.0), "authorization.data_life_days"),
     ],
 )
 def test_bad_requests_are_refused_with_a_clear_reason_and_no_personal_data(mutate, field):
@@ -84,3 +97,28 @@ def test_a_request_may_come_without_its_authorization_yet():
 
 def test_not_an_object():
     assert _problems([1, 2]) == ["the request must be a JSON object"]
+
+
+def _born_on(doc: dict, member: int, day: dt.date) -> dict:
+    """The document with member ``member`` (0-based) given an ID number of someone born on ``day`` (its check
+    character right), wherever the document names them."""
+    from schemas.codes import id_check_char
+
+    old = doc["members"][member]["id_number"]
+    first17 = old[:6] + day.strftime("%Y%m%d") + old[14:17]
+    return json.loads(json.dumps(doc).replace(old, first17 + id_check_char(first17)))
+
+
+@pytest.mark.parametrize("day", [dt.date(2099, 1, 1), dt.date.today() + dt.timedelta(days=2)])
+def test_a_member_born_in_the_future_is_refused_though_the_check_character_is_right(day):
+    doc = _born_on(sample(3), 1, day)
+    problems = _problems(doc)
+    assert "members[2].id_number: its birth date is in the future" in problems, problems
+    assert all(m["id_number"] not in " ".join(problems) for m in doc["members"])
+
+
+def test_a_member_born_yesterday_is_no_problem_of_birth():
+    doc = _born_on(sample(3), 1, dt.date.today() - dt.timedelta(days=1))
+    from hub.intake import check_request
+
+    assert not any("birth date" in p for p in check_request(doc))

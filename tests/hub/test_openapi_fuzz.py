@@ -6,6 +6,8 @@ date order, webhook schemes, pagination cursors of another department)."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -62,8 +64,10 @@ def test_api(case, database, tokens):  # on SQLite and on PostgreSQL (which refu
 
 def test_the_lookup_without_agencies_answers_503_as_documented(tokens, monkeypatch):
     monkeypatch.setenv("HUB_AGENCIES_URL", "http://127.0.0.1:9/")  # nothing listens
+    form = base64.b64encode(b"%PDF-1.4\n% a signed form\n" + b"0" * 2000 + b"\n%%EOF\n").decode()
     case = schema["/v1/household-lookup"]["POST"].Case(
-        body={"id_number": "11010519491231002X", "purpose": "dibao", "evidence_sha256": "ab" * 32})
+        body={"id_number": "11010519491231002X", "purpose": "dibao", "case_ref": "FUZZ-1",
+              "signed_form": {"media_type": "application/pdf", "content_base64": form}})
     resp = case.call_and_validate(headers={"Authorization": f"Bearer {tokens['department']}"},
                                   excluded_checks=[positive_data_acceptance, not_a_server_error])  # 503 is expected
     assert resp.status_code == 503 and resp.headers["retry-after"] == ["30"]

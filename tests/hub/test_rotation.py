@@ -152,3 +152,12 @@ def test_a_published_record_may_be_re_encrypted_but_not_changed(home):
     assert load_record(home[0].household_ref)[1] == content
     with session() as s:
         assert s.get(Request, home[0].request_id).status == "published"
+
+
+def test_every_encrypted_column_of_the_store_is_rotated():
+    """A column added later that holds AES-GCM values (``*_enc``) is re-encrypted by a rotation too."""
+    from hub.store import Base
+
+    encrypted = {f"{t.name}.{c.name}" for t in Base.metadata.tables.values() for c in t.columns
+                 if c.name.endswith("_enc")}
+    assert encrypted == {c.label for c in rotation.COLUMNS}
