@@ -67,27 +67,39 @@ def sample(k: int = 3, **kw) -> dict:
     return sample_request(seed=7, households=50, k=k, **kw)
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A fresh PostgreSQL database for this session, migrated to head; dropped afterwards."""
+@contextmanager
+def fresh_postgres(prefix: str = "hub_test", template: str | None = None):
+    """The URL of a new PostgreSQL database, migrated to head (or a copy of the database ``template``), dropped
+    afterwards. PostgreSQL out of reach fails the test loudly: the PostgreSQL tests are part of the contract."""
     import sqlalchemy as sa
 
-    name = f"hub_test_{uuid.uuid4().hex[:10]}"
+    from hub.store import engine, upgrade
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as c:
-            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:  # fail loudly: the PostgreSQL tests are part of the contract
+            c.execute(sa.text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
         pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN_URL.split('@')[-1]} is not reachable: {exc.__class__.__name__}")
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    from hub.store import engine, upgrade
+    try:
+        if template is None:
+            upgrade(url)
+        yield url
+    finally:
+        engine(url).dispose()
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
-    upgrade(url)
-    yield url
-    engine(url).dispose()
-    with admin.connect() as c:
-        c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database for this session, migrated to head; dropped afterwards."""
+    with fresh_postgres() as url:
+        yield url
 
 
 @pytest.fixture
@@ -105,11 +117,15 @@ def own_store(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def module_database(request):
-    """``database`` for a whole module (its module-scoped fixtures made once per backend)."""
+    """``database`` for a whole module (its module-scoped fixtures made once per backend); on PostgreSQL a database
+    of the module's own, so what it checks of the whole store (the ledger's integrity) is its own doing."""
     with pytest.MonkeyPatch.context() as mp:
-        if request.param == "postgresql":
-            mp.setenv("HUB_DATABASE_URL", request.getfixturevalue("postgres_url"))
-        yield request.param
+        if request.param == "sqlite":
+            yield request.param
+            return
+        with fresh_postgres("hub_module") as url:
+            mp.setenv("HUB_DATABASE_URL", url)
+            yield request.param
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

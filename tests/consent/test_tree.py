@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import re
 import shutil
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 
 from consent import merkle
 from consent.checkpoint import open_checkpoint
@@ -21,7 +19,7 @@ from hub.intake import create_request
 from hub.pipeline import run_inline
 from consent.authorizations import log_expirations, revoke
 from hub.store import Authorization, AuthorizationMember, engine, session, upgrade
-from tests.conftest import _serve, sample, tampering
+from tests.conftest import _serve, fresh_postgres, sample, tampering
 
 
 def _fill(url: str) -> None:
@@ -52,24 +50,9 @@ def ledger_template(request, tmp_path_factory, agencies_module):
         _fill(url)
         yield url
         return
-    base = request.getfixturevalue("postgres_url").rsplit("/", 1)[0]
-    name = f"hub_ledger_{uuid.uuid4().hex[:8]}"
-    with _admin(base) as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    _fill(f"{base}/{name}")
-    yield f"{base}/{name}"
-    with _admin(base) as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@contextlib.contextmanager
-def _admin(base: str):
-    eng = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with eng.connect() as c:
-            yield c
-    finally:
-        eng.dispose()
+    with fresh_postgres("hub_ledger") as url:
+        _fill(url)
+        yield url
 
 
 @pytest.fixture
@@ -78,17 +61,13 @@ def ledger_db(ledger_template, tmp_path, monkeypatch):
     if ledger_template.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'ledger.db'}"
         shutil.copy(ledger_template.removeprefix("sqlite:///"), url.removeprefix("sqlite:///"))
-    else:
-        base, template = ledger_template.rsplit("/", 1)
-        url = f"{base}/hub_t_{uuid.uuid4().hex[:8]}"
-        with _admin(base) as c:
-            c.execute(text(f'CREATE DATABASE "{url.rsplit("/", 1)[1]}" TEMPLATE "{template}"'))
-    monkeypatch.setenv("HUB_DATABASE_URL", url)
-    yield url
-    engine(url).dispose()
-    if not url.startswith("sqlite"):
-        with _admin(url.rsplit("/", 1)[0]) as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+        monkeypatch.setenv("HUB_DATABASE_URL", url)
+        yield url
+        engine(url).dispose()
+        return
+    with fresh_postgres("hub_tamper", template=ledger_template.rsplit("/", 1)[1]) as url:
+        monkeypatch.setenv("HUB_DATABASE_URL", url)
+        yield url
 
 
 def _verify():

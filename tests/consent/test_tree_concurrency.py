@@ -11,14 +11,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from consent import ledger
 from consent.checkpoint import open_checkpoint
 from consent.tree import inclusion, latest_checkpoint, sign_checkpoint_stage, verifier_key, verify
 from hub.cli import main
 from hub.crypto import keyring
-from hub.store import LedgerCheckpoint, LedgerEvent, LedgerLeaf, engine, session, upgrade
+from hub.store import LedgerCheckpoint, LedgerEvent, LedgerLeaf, session
+from tests.conftest import fresh_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 20
@@ -61,21 +62,9 @@ def fresh_store(database, request, monkeypatch):
     if database == "sqlite":
         yield request.getfixturevalue("own_store")
         return
-    base = request.getfixturevalue("postgres_url").rsplit("/", 1)[0]
-    name = f"hub_cc_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = f"{base}/{name}"
-        upgrade(url)
+    with fresh_postgres("hub_cc") as url:
         monkeypatch.setenv("HUB_DATABASE_URL", url)
         yield url
-        engine(url).dispose()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 def _run_workers(roles: list[str], tag: str, tmp_path: Path) -> list[list[dict]]:
