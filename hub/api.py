@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from consent import ledger
 from hub import clients, console, dci
+from hub.config import settings
 from hub.documents import DocumentError, read_document
 from hub.intake import PURPOSES, InvalidRequest, create_request
 from hub.lookup import MAX_BODY_BYTES as lookup_body_bytes
@@ -629,13 +630,13 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Verification hub API (社会救助家庭经济状况核对平台)", version="1", responses=ERRORS,
                   redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     app.router.route_class = DocumentRoute
-    from hub.config import settings
     from hub.secrets_check import enforce
 
     enforce()  # outside development: no default, missing or exposed secrets
     limiter()  # a bad HUB_API_RATE stops the start, not every request
     app.add_middleware(BodyLimit, max_bytes=settings().api_max_body_bytes,
                        larger={"/v1/household-lookup": lookup_body_bytes})  # so does a bad HUB_API_MAX_BODY_BYTES
+    settings().lookup_per_hour  # and a bad HUB_LOOKUP_PER_HOUR
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -678,10 +679,6 @@ def create_app() -> FastAPI:
         items = [RequestSummary(id=r.id, status=r.status, purpose=r.purpose, case_ref=r.case_ref, kind=r.kind,
                                 household_id=r.household_ref, created_at=r.created_at) for r in rows]
         return RequestsOut(items=items, next_before=items[-1].id if len(items) == limit else None)
-
-    from hub.config import settings as hub_settings
-
-    hub_settings().lookup_per_hour  # a bad HUB_LOOKUP_PER_HOUR stops the start, not every lookup
 
     def lookup_error(status_code: int, code: str, message: str, field: str | None = None,
                      headers: dict | None = None) -> JSONResponse:
