@@ -42,7 +42,7 @@ from typing import Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agencies import population as pop
-from connectors.contracts import SPECS, AgencySpec, to_wire
+from schemas.contracts import SPECS, AgencySpec, to_wire
 from agencies.wire import BadRequestBody, encode_answer, parse_request
 from connectors.auth import Credential, check_request
 
@@ -393,8 +393,8 @@ class AgencyServer:
     def from_hub_home(cls, **kwargs) -> "AgencyServer":
         """Agencies that trust the hub of HUB_HOME: its public key and the credentials `hub init` issued."""
         from connectors.auth import credentials_path, load_credentials
-        from hub.config import settings
-        from hub.crypto import keyring
+        from core.settings import settings
+        from core.crypto import keyring
 
         return cls(hub_key=keyring().public_key, credentials=load_credentials(credentials_path(settings().home)),
                    **kwargs)

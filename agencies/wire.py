@@ -7,7 +7,7 @@ import io
 import json
 import xml.etree.ElementTree as ET
 
-from connectors.contracts import AgencySpec
+from schemas.contracts import AgencySpec
 from connectors.wire import parse_xml
 
 

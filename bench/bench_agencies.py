@@ -14,11 +14,11 @@ SEED = 11
 
 
 def _measure(server, key: str, ids: list[str], seconds: float) -> dict:
-    from connectors.contracts import SPECS
+    from schemas.contracts import SPECS
     from connectors.wire import build_request
     from connectors.auth import credentials_path, load_credentials, request_headers
-    from hub.config import settings
-    from hub.crypto import keyring
+    from core.settings import settings
+    from core.crypto import keyring
 
     spec = SPECS[key]
     url = server.base_url(key) + spec.path
@@ -47,7 +47,7 @@ def _measure(server, key: str, ids: list[str], seconds: float) -> dict:
 
 def run(quick: bool = False) -> dict:
     from agencies.server import AgencyServer
-    from hub.bootstrap import initialize
+    from hub.services.bootstrap import initialize
 
     initialize()
     server = AgencyServer.from_hub_home(households=HOUSEHOLDS // (4 if quick else 1), seed=SEED).start()

@@ -8,7 +8,7 @@ Set-up (not measured): a scratch HUB_HOME (SQLite store, fresh keys), the simula
 inline over every source, so that one household record is published and the department has an open case for it; one
 read through the API checks the answer (200, signature).
 
-The app of ``hub.api.create_app()``, plus the bare route, runs under uvicorn (1 worker, uvloop and httptools when
+The app of ``hub.web.api.create_app()``, plus the bare route, runs under uvicorn (1 worker, uvloop and httptools when
 installed, log level warning) in its own process, with the per-client rate limit off (HUB_API_RATE=0: the figure is
 the API's capacity, not the limit). The load generator is another process: 32 keep-alive HTTP/1.1 connections on one
 asyncio loop, each sending its next request when the previous answer is read. Per route: a warm-up (1 s, 3 s in full),
@@ -30,16 +30,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCY = 32
-DEPARTMENT = "MZ-210302"  # a civil-affairs office: hub/access_policy.toml lets MZ-* read the whole record for dibao
+DEPARTMENT = "MZ-210302"  # a civil-affairs office: hub/rules/access_policy.toml lets MZ-* read the whole record for dibao
 SOURCES = ("household", "tax", "social_insurance", "provident_fund", "real_estate", "market_entity", "vehicles_vessels",
            "bank", "securities", "commercial_insurance", "internet_finance")
 HOUSEHOLDS, SEED = 20, 13
 
-# The API server: hub.api's app plus one bare JSON route, 1 worker on 127.0.0.1:<argv[1]>.
+# The API server: hub.web.api's app plus one bare JSON route, 1 worker on 127.0.0.1:<argv[1]>.
 _SERVER = """
 import sys
 import uvicorn
-from hub.api import create_app
+from hub.web.api import create_app
 
 app = create_app()
 
@@ -124,9 +124,9 @@ def _setup() -> tuple[str, str]:
     """A department client's token and a household record it may read for dibao."""
     from agencies.requests import sample_request
     from agencies.server import AgencyServer
-    from hub.clients import create_client
-    from hub.intake import InvalidRequest, create_request
-    from hub.pipeline import run_inline
+    from hub.services.clients import create_client
+    from hub.stages.intake import InvalidRequest, create_request
+    from hub.stages.pipeline import run_inline
 
     _, token = create_client("bench department", "department", department=DEPARTMENT)
     server = AgencyServer.from_hub_home(households=HOUSEHOLDS, seed=SEED).start()
@@ -185,7 +185,7 @@ def _wait_ready(server: subprocess.Popen, port: int, log: Path, timeout: float =
 def _check_read(port: int, path: str, token: str, household_id: str) -> None:
     import requests
 
-    from hub.records import verify_record
+    from hub.stages.records import verify_record
 
     resp = requests.get(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     if resp.status_code != 200:

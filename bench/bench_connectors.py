@@ -24,7 +24,7 @@ def _allows(ids: list[str], key: str):
 
 def _bare(server, key: str, ids: list[str], credential, signing_key) -> tuple[float, int]:
     from connectors.auth import request_headers
-    from connectors.contracts import SPECS
+    from schemas.contracts import SPECS
     from connectors.wire import build_request
 
     spec = SPECS[key]
@@ -50,7 +50,7 @@ def _bare(server, key: str, ids: list[str], credential, signing_key) -> tuple[fl
 def run(quick: bool = False) -> dict:
     from agencies.server import AgencyServer
     from connectors.registry import SOURCES, connector
-    from hub.bootstrap import initialize
+    from hub.services.bootstrap import initialize
 
     initialize()
     server = AgencyServer.from_hub_home(households=HOUSEHOLDS // (4 if quick else 1), seed=SEED).start()

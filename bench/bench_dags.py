@@ -30,7 +30,7 @@ _WARM = ("import runpy, sys, time, airflow.sdk\nbest = 1e9\nfor _ in range(5):\n
 
 
 def parse_times() -> dict[str, tuple[float, float]]:
-    from hub.airflow_env import airflow_environment
+    from hub.airflow.env import airflow_environment
 
     env = {**os.environ, **airflow_environment()}
     out = {}
@@ -45,14 +45,14 @@ def parse_times() -> dict[str, tuple[float, float]]:
 def _seed(persons: int, seed: int = 5) -> tuple[list[str], int]:
     """Verify enough households of the population to hold ``persons`` persons; return their request ids."""
     from agencies.requests import sample_request
-    from hub.intake import create_request
-    from hub.pipeline import fetch_missing, finish, validate_batches
-    from hub.store import utcnow
+    from hub.stages.intake import create_request
+    from hub.stages.pipeline import fetch_missing, finish, validate_batches
+    from core.store import utcnow
 
     from sqlalchemy import select
 
-    from hub import assistance
-    from hub.store import Request, session
+    from hub.services import assistance
+    from core.store import Request, session
 
     n = _households_for(persons, seed)
     apps = [create_request(sample_request(seed=seed, households=n, k=k, sources=list(SOURCES))) for k in range(n)]
@@ -91,7 +91,7 @@ def _keep_logs(home: Path) -> None:
 
 
 def _wait_ready(children, home: Path, port: int):
-    from hub.airflow_client import AirflowClient, admin_credentials
+    from hub.airflow.client import AirflowClient, admin_credentials
     from hub.demo import _wait_for
 
     def client():
@@ -105,7 +105,7 @@ def _wait_ready(children, home: Path, port: int):
 def embedded(persons: int, port: int = 8098) -> tuple[float, int]:
     from agencies.server import AgencyServer
     from bench.scratch import scratch_home
-    from hub.airflow_env import airflow_environment
+    from hub.airflow.env import airflow_environment
     from hub.demo import Children
 
     with scratch_home("hub-bench-reverify-") as home:
@@ -129,7 +129,7 @@ def embedded(persons: int, port: int = 8098) -> tuple[float, int]:
 def _run_seeded(persons: int) -> tuple[list[str], int]:
     from agencies.server import AgencyServer
 
-    from hub.airflow_env import create_secrets
+    from hub.airflow.env import create_secrets
 
     create_secrets()
     n_households = _households_for(persons)
@@ -157,7 +157,7 @@ def distributed(persons: int) -> tuple[float, int]:
     from agencies.server import AgencyServer
     from bench.scratch import scratch_home
     from hub.demo import Children
-    from hub.distributed import Cluster, drop_databases, ensure_databases, environment, migrate, start
+    from hub.airflow.distributed import Cluster, drop_databases, ensure_databases, environment, migrate, start
 
     with scratch_home("hub-bench-reverify-dist-") as home:
         cluster = Cluster(prefix=f"hub_bench_{uuid.uuid4().hex[:6]}", port=8099, log_port=8993)
@@ -165,7 +165,7 @@ def distributed(persons: int) -> tuple[float, int]:
         os.environ["HUB_DATABASE_URL"] = cluster.store_url
         children = Children(home / "log")
         try:
-            from hub.bootstrap import initialize
+            from hub.services.bootstrap import initialize
 
             initialize()
             apps, n = _run_seeded(persons)

@@ -23,8 +23,8 @@ def _payload(i: int) -> dict:
 def _run(n: int, single: int) -> dict:
     from consent import ledger, merkle
     from consent.tree import DbTree, make_checkpoint, verify
-    from hub.crypto import keyring
-    from hub.store import session
+    from core.crypto import keyring
+    from core.store import session
 
     keys = keyring()
     out = {}

@@ -1,7 +1,7 @@
 """Households unified and published per second, at 10,000 and 100,000 households (1,000 and 10,000 with --quick).
 
-Each household of the generated population goes through what publishing does after validation: ``hub.unify``
-(members, facts, discrepancies, assessment) and ``hub.records.store_record`` (version, Ed25519 signature, AES-GCM
+Each household of the generated population goes through what publishing does after validation: ``hub.rules.unify``
+(members, facts, discrepancies, assessment) and ``hub.stages.records.store_record`` (version, Ed25519 signature, AES-GCM
 encryption, the record row, its ledger entry and its outbox notification, one transaction per household), on SQLite
 in a scratch HUB_HOME. Generating the population and inserting the requests the records belong to are not counted.
 """
@@ -17,7 +17,7 @@ SOURCES_ALL = ("household", "tax", "social_insurance", "provident_fund", "real_e
 
 
 def _inputs(f, keyed):
-    from hub.unify import Applicant
+    from hub.rules.unify import Applicant
 
     hh = f.household
     rows = {"household": [{"id_number": p.id_number, "name": p.name, "sex": p.sex, "birth_date": p.birth_date.isoformat(),
@@ -30,7 +30,7 @@ def _inputs(f, keyed):
 
 
 def _requests(n: int) -> list[str]:
-    from hub.store import Request, session
+    from core.store import Request, session
 
     ids = [uuid.uuid4().hex for _ in range(n)]
     now = dt.datetime.now(dt.timezone.utc)
@@ -45,10 +45,10 @@ def _requests(n: int) -> list[str]:
 def _measure(n: int, seed: int) -> tuple[float, float, int]:
     """(households per second, unify share of the time, facts) for ``n`` households."""
     from agencies.population import population_facts
-    from hub.crypto import keyring
-    from hub.records import RECORD_SCHEMA, store_record
-    from hub.standards import rules_at
-    from hub.unify import unify
+    from core.crypto import keyring
+    from hub.stages.records import RECORD_SCHEMA, store_record
+    from hub.rules.standards import rules_at
+    from hub.rules.unify import unify
 
     keys = keyring()
     as_of = dt.datetime.now(dt.timezone.utc)
@@ -79,7 +79,7 @@ def run(quick: bool = False) -> dict:
 
     from bench.scratch import scratch_home
 
-    logging.getLogger("hub.records").setLevel(logging.WARNING)  # one line per record is not a benchmark's output
+    logging.getLogger("hub.stages.records").setLevel(logging.WARNING)  # one line per record is not a benchmark's output
     out = {}
     for n in ((1_000, 10_000) if quick else (10_000, 100_000)):
         with scratch_home("hub-bench-records-"):

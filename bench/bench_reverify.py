@@ -1,7 +1,7 @@
 """The re-check of a whole city's recipients, and one household's verification, end to end.
 
 reverify_rows_per_s: person-source rows per second through every stage of the re-check (the consent gate, the
-agency calls, encrypted storage, validation, the checks across sources, unify and publish: ``hub.reverify``,
+agency calls, encrypted storage, validation, the checks across sources, unify and publish: ``hub.stages.reverify``,
 what ``reverify_recipients`` runs per batch), at 100,000 persons (1,000 with --quick), eleven sources, the
 simulated agencies on loopback in their own process with no injected latency. One row is one person asked of
 one source. reverify_peak_rss_mb is the peak resident set of the process that re-checks.
@@ -17,7 +17,7 @@ OVERHEAD_LATENCY_MS (the agencies' ``latency:<ms>`` profile), the time beyond th
 verification (each call timed in the client).
 
 The recipients are seeded beforehand and not measured: each household's request and authorization through
-``hub.intake``, a published record made with ``hub.unify`` from the population's facts, and a dibao grant.
+``hub.stages.intake``, a published record made with ``hub.rules.unify`` from the population's facts, and a dibao grant.
 Seeding, the re-check and the bare minimum each run in a fresh process of their own.
 Usage: ``python -m bench.bench_reverify [--quick]``; with HUB_BENCH_PROFILE=DIR each phase runs under cProfile
 and leaves its statistics in DIR (what the closing notes' analyses of figures below their goals come from).
@@ -108,13 +108,13 @@ def seed(persons: int) -> dict:
     from agencies.population import facts, population
     from agencies.requests import request_for
     from bench.bench_records import _inputs
-    from hub import assistance
-    from hub.crypto import keyring
-    from hub.intake import create_request
-    from hub.records import RECORD_SCHEMA, store_record
-    from hub.standards import rules_at
-    from hub.store import Request, session
-    from hub.unify import unify
+    from hub.services import assistance
+    from core.crypto import keyring
+    from hub.stages.intake import create_request
+    from hub.stages.records import RECORD_SCHEMA, store_record
+    from hub.rules.standards import rules_at
+    from core.store import Request, session
+    from hub.rules.unify import unify
 
     keys = keyring()
     as_of = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
@@ -151,8 +151,8 @@ def recheck(agencies_url: str) -> dict:
     import logging
     import resource
 
-    from hub.reverify import due_recipients, recheck_batch
-    from hub.store import RequestMember, session
+    from hub.stages.reverify import due_recipients, recheck_batch
+    from core.store import RequestMember, session
     from sqlalchemy import func, select
 
     logging.getLogger("hub").setLevel(logging.WARNING)
@@ -190,10 +190,10 @@ def bare(agencies_url: str) -> dict:
 
     from connectors import registry
     from connectors.base import FetchResult
-    from connectors.contracts import from_wire
+    from schemas.contracts import from_wire
     from connectors.wire import build_request, parse_answer
-    from hub.crypto import canonical_json, keyring
-    from hub.store import Request, RequestMember, aad_member, session
+    from core.crypto import canonical_json, keyring
+    from core.store import Request, RequestMember, aad_member, session
     from sqlalchemy import select
 
     keys = keyring()
@@ -250,8 +250,8 @@ def request_latency(agencies_url: str, households: int, n: int, *, timed_calls: 
     from agencies.population import population
     from agencies.requests import request_for
     from connectors.base import Source
-    from hub.intake import create_request
-    from hub.pipeline import run_inline
+    from hub.stages.intake import create_request
+    from hub.stages.pipeline import run_inline
 
     logging.getLogger("hub").setLevel(logging.WARNING)
     logging.getLogger("connectors").setLevel(logging.WARNING)

@@ -26,7 +26,7 @@ def _rows(n: int) -> list[dict]:
 
 def pandas_checks(rows: list[dict]) -> int:
     """The bank suite's checks as plain vectorized pandas; returns the number of failing rows."""
-    from connectors.contracts import EXTRA, SPECS
+    from schemas.contracts import EXTRA, SPECS
     from schemas.codes import valid_id_mask
     from schemas.rules import RULES
 

@@ -16,7 +16,7 @@ def scratch_home(prefix: str):
     os.environ["HUB_HOME"] = str(home)
     os.environ.pop("HUB_DATABASE_URL", None)
     try:
-        from hub.bootstrap import initialize
+        from hub.services.bootstrap import initialize
 
         initialize()
         yield home

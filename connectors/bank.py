@@ -4,7 +4,7 @@ JSON, hmac, batches of 50. Financial: needs the separate consent.
 """
 
 from connectors.base import Source
-from connectors.contracts import SPECS
+from schemas.contracts import SPECS
 
 
 class BankSource(Source):

@@ -27,7 +27,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from connectors.auth import Credential, request_headers
-from connectors.contracts import AgencySpec, from_wire
+from schemas.contracts import AgencySpec, from_wire
 from connectors.wire import BadAnswer, build_request, parse_answer
 from consent.gate import Allow
 

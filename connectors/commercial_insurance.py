@@ -4,7 +4,7 @@ CSV (GBK), api key, batches of 100, pages of 100 rows. Financial: needs the sepa
 """
 
 from connectors.base import Source
-from connectors.contracts import SPECS
+from schemas.contracts import SPECS
 
 
 class CommercialInsuranceSource(Source):

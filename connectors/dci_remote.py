@@ -40,8 +40,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from connectors.base import (Action, AgencyError, Failure, FetchResult, Policy, StillAllowed, _retry_after,
                              breaker_for, classify)
 from consent.gate import Allow
-from hub import params
-from hub.dci import envelope as env
+from core import ids as params
+from connectors import envelope as env
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ class Basis:
 
 
 class Hooks(Protocol):
-    """What the source needs from the hub (hub.dci.client): the basis of a request, the ledger entry of each
+    """What the source needs from the hub (hub.federation.client): the basis of a request, the ledger entry of each
     exchange, and for asynchronous peers, the bookkeeping of the callback."""
 
     def basis(self, request_id: str, allows: Sequence[Allow], id_numbers: dict[str, str]) -> Basis: ...

@@ -1,7 +1,7 @@
 """公安户籍 / household registration: identity, household, relation, status, address.
 
 JSON, api key, batches of 100. A second operation, 户成员查询 (``members_of``), answers every member of one
-person's household. Unlike ``fetch`` it takes no gate decision: its only caller is hub.lookup (一证通办), which
+person's household. Unlike ``fetch`` it takes no gate decision: its only caller is hub.services.lookup (一证通办), which
 records the basis of each query (the hash of the applicant's signed authorization form) in the ledger.
 """
 
@@ -11,7 +11,7 @@ import logging
 import time
 
 from connectors.base import AgencyError, Failure, FetchResult, Source
-from connectors.contracts import SPECS, from_wire
+from schemas.contracts import SPECS, from_wire
 from connectors.wire import BadAnswer, build_request, parse_answer
 
 log = logging.getLogger(__name__)

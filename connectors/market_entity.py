@@ -4,7 +4,7 @@ JSON, api key, batches of 100, pages of 100 rows.
 """
 
 from connectors.base import Source
-from connectors.contracts import SPECS
+from schemas.contracts import SPECS
 
 
 class MarketEntitySource(Source):

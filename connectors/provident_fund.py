@@ -4,7 +4,7 @@ CSV (GBK), api key, batches of 200.
 """
 
 from connectors.base import Source
-from connectors.contracts import SPECS
+from schemas.contracts import SPECS
 
 
 class ProvidentFundSource(Source):

@@ -66,12 +66,12 @@ def connector(key: str, base: str, secret: str | None = None, policy=None) -> So
     """A connector for ``key`` at ``base``; the credential is ``secret`` (from an Airflow connection) or the one
     in HUB_HOME's credentials file."""
     if key in FEDERATED:  # the DCI client, with the peers of HUB_DCI_PEERS
-        from hub.dci.client import remote_registry
+        from hub.federation.client import remote_registry
 
         return remote_registry(policy=policy)
     from connectors.auth import Credential, credentials_path, load_credentials
-    from hub.config import settings
-    from hub.crypto import keyring
+    from core.settings import settings
+    from core.crypto import keyring
 
     cls = source_class(key)
     credential = (Credential(cls.contract.auth, secret) if secret

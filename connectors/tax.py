@@ -4,7 +4,7 @@ XML, hmac, batches of 50.
 """
 
 from connectors.base import Source
-from connectors.contracts import SPECS
+from schemas.contracts import SPECS
 
 
 class TaxSource(Source):

@@ -4,7 +4,7 @@ CSV (GBK), hmac, batches of 100.
 """
 
 from connectors.base import Source
-from connectors.contracts import SPECS
+from schemas.contracts import SPECS
 
 
 class VehiclesVesselsSource(Source):

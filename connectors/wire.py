@@ -8,7 +8,7 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from connectors.contracts import AgencySpec
+from schemas.contracts import AgencySpec
 
 
 class BadAnswer(ValueError):

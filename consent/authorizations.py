@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 
 from consent import ledger
 from consent.gate import FINANCIAL_SOURCES, AuthorizationView, MemberConsent
-from hub.crypto import canonical_json, sha256_hex
-from hub.store import Authorization, AuthorizationExpiry, AuthorizationMember, Request, Revocation, utcnow
+from core.crypto import canonical_json, sha256_hex
+from core.store import Authorization, AuthorizationExpiry, AuthorizationMember, Request, Revocation, utcnow
 
 RECEIPT_SCHEMA = "hub-consent-receipt/1"
 CONTROLLER = {"name": "鞍山市社会救助家庭经济状况核对中心", "name_en": "Anshan social assistance verification centre"}

@@ -13,8 +13,8 @@ import re
 
 from sqlalchemy.orm import Session
 
-from hub.crypto import canonical_json
-from hub.store import LedgerEvent, utcnow
+from core.crypto import canonical_json
+from core.store import LedgerEvent, utcnow
 from schemas.codes import is_valid_id
 
 # A resident ID number anywhere in a payload is a bug: refuse to write it.

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from consent import checkpoint as cpnote
 from consent import merkle
 from consent.ledger import entry_bytes, leaf_hash
-from hub.store import LedgerCheckpoint, LedgerEvent, LedgerLeaf, LedgerNode
+from core.store import LedgerCheckpoint, LedgerEvent, LedgerLeaf, LedgerNode
 
 
 def origin() -> str:
@@ -220,8 +220,8 @@ def _check_vouched_rows(s: Session, events: dict) -> list[str]:
     published records (their content's hash), authorizations and their members (every term the gate and the reads
     rest on), revocations (each row names its entry, so an undone withdrawal of consent is found)."""
     from consent.authorizations import terms, terms_differences
-    from hub.crypto import DecryptionFailed, canonical_json, keyring, sha256_hex
-    from hub.store import Authorization, AuthorizationMember, HouseholdRecord, Revocation, aad_record
+    from core.crypto import DecryptionFailed, canonical_json, keyring, sha256_hex
+    from core.store import Authorization, AuthorizationMember, HouseholdRecord, Revocation, aad_record
 
     problems = []
     published = {(e.payload.get("household_ref"), e.payload.get("version")): (e.payload.get("content_sha256"), seq)
@@ -321,9 +321,9 @@ def _terms_of_receipt(receipt: dict, actual: dict) -> tuple[dict, dict]:
 
 def checkpoint_now(signing_key) -> LedgerCheckpoint:
     """Integrate new entries and sign a checkpoint, one checkpointer at a time across processes (the ledger's
-    writer lock, hub.store.exclusive_session); when nothing is new, the latest checkpoint as it stands. Appenders
+    writer lock, core.store.exclusive_session); when nothing is new, the latest checkpoint as it stands. Appenders
     keep appending meanwhile: what they commit later goes into the next checkpoint."""
-    from hub.store import exclusive_session
+    from core.store import exclusive_session
 
     with exclusive_session(lock="ledger") as s:
         return make_checkpoint(s, signing_key) or latest_checkpoint(s)
@@ -331,7 +331,7 @@ def checkpoint_now(signing_key) -> LedgerCheckpoint:
 
 def sign_checkpoint_stage() -> dict:
     """Integrate new entries and sign a checkpoint; returns its number, size and root (no personal data)."""
-    from hub.crypto import keyring
+    from core.crypto import keyring
 
     cp = checkpoint_now(keyring().signing_key)
     return {"number": cp.number, "size": cp.size, "root": cp.root_sha256}
@@ -339,8 +339,8 @@ def sign_checkpoint_stage() -> dict:
 
 def verify_stage() -> dict:
     """Verify the whole ledger; raise LedgerCorrupt naming the problems when it is not intact."""
-    from hub.crypto import keyring
-    from hub.store import session
+    from core.crypto import keyring
+    from core.store import session
 
     with session() as s:
         result = verify(s, keyring().public_key)

@@ -1,6 +1,6 @@
 """consent_maintenance: every night, log expired authorizations, purge raw data past its data life, prune old logs.
 
-Wiring only: the stages are in hub.maintenance.
+Wiring only: the stages are in hub.stages.maintenance.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, task
 
-from hub.airflow_tasks import default_args
+from hub.airflow.tasks import default_args
 
 DOC = """
 ### 授权与数据期限维护 / Consent maintenance
@@ -34,19 +34,19 @@ with DAG(
 
     @task
     def expire_authorizations() -> int:
-        from hub.maintenance import expire_authorizations as stage
+        from hub.stages.maintenance import expire_authorizations as stage
 
         return stage()
 
     @task
     def purge_raw_data(_expired: int) -> dict:
-        from hub.maintenance import purge_raw_data as stage
+        from hub.stages.maintenance import purge_raw_data as stage
 
         return stage()
 
     @task
     def prune_logs(_purged: dict) -> int:
-        from hub.maintenance import log_roots, prune_logs as stage
+        from hub.stages.maintenance import log_roots, prune_logs as stage
 
         return stage(log_roots())
 

@@ -9,7 +9,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, task
 
-from hub.airflow_tasks import RECORDS_ASSET, default_args
+from hub.airflow.tasks import RECORDS_ASSET, default_args
 
 DOC = """
 ### 账本检查点 / Ledger checkpoint

@@ -1,7 +1,7 @@
 """notify_departments: every five minutes, fan the outbox's material changes out to subscribed departments and
 send the deliveries that are due (first attempts and retries).
 
-Wiring only: the stages are hub.notify.fan_out and deliver_pending, and hub.dci.outbox.run_pending.
+Wiring only: the stages are hub.stages.notify.fan_out and deliver_pending, and hub.dci.outbox.run_pending.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, task
 
-from hub.airflow_tasks import default_args
+from hub.airflow.tasks import default_args
 
 DOC = """
 ### 变化通知 / Change notifications
@@ -38,13 +38,13 @@ with DAG(
 
     @task
     def fan_out() -> int:
-        from hub.notify import fan_out as stage
+        from hub.stages.notify import fan_out as stage
 
         return stage()
 
     @task
     def deliver(_created: int) -> dict:
-        from hub.notify import deliver_pending
+        from hub.stages.notify import deliver_pending
 
         return deliver_pending()
 

@@ -1,6 +1,6 @@
 """reverify_recipients: every night, re-check the current recipients whose authorization allows it.
 
-Wiring only: the stages are hub.reverify.due_recipients and recheck_batch; XCom carries request ids and counts.
+Wiring only: the stages are hub.stages.reverify.due_recipients and recheck_batch; XCom carries request ids and counts.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import datetime as dt
 
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
-from hub.airflow_tasks import RECORDS_ASSET, default_args
+from hub.airflow.tasks import RECORDS_ASSET, default_args
 
 DOC = """
 ### 低保等对象动态复核 / Re-check current recipients
 
 1. **select_due** lists the households found eligible whose authorization is still valid and whose last check is
-   at least the authorization's re-check interval old (`hub.reverify`), in batches of `batch_size`.
+   at least the authorization's re-check interval old (`hub.stages.reverify`), in batches of `batch_size`.
 2. **recheck_batch** (one mapped task per batch): each household is re-checked through every stage, from the
    consent gate to a new signed record version; its material changes go to the outbox for the departments.
 3. **summarize**: how many were re-checked, published, changed, refused or failed.
@@ -46,7 +46,7 @@ with DAG(
 
     @task
     def select_due(params=None) -> list[list[str]]:
-        from hub.reverify import due_recipients
+        from hub.stages.reverify import due_recipients
 
         due = list(params["application_ids"]) or due_recipients(limit=params["limit"] or None, every=params["every"])
         size = params["batch_size"]
@@ -54,7 +54,7 @@ with DAG(
 
     @task(outlets=[Asset(RECORDS_ASSET)], map_index_template="{{ batch_label }}")
     def recheck_batch(application_ids: list[str]) -> dict:
-        from hub.reverify import recheck_batch as stage
+        from hub.stages.reverify import recheck_batch as stage
 
         ctx = get_current_context()
         ctx["batch_label"] = f"{len(application_ids)} households"
@@ -70,7 +70,7 @@ with DAG(
 
     @task
     def notify_departments(_totals: dict) -> dict:
-        from hub.notify import deliver_pending, fan_out
+        from hub.stages.notify import deliver_pending, fan_out
 
         return {"deliveries": fan_out(), **deliver_pending()}
 

@@ -1,6 +1,6 @@
 """source_health: every fifteen minutes, probe each agency and record its health and freshness.
 
-Wiring only: the stage is hub.health.probe_source, mapped per source.
+Wiring only: the stage is hub.stages.health.probe_source, mapped per source.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, Asset, get_current_context, task
 
-from hub.airflow_tasks import SOURCE_HEALTH_ASSET, agency, default_args
+from hub.airflow.tasks import SOURCE_HEALTH_ASSET, agency, default_args
 
 DOC = """
 ### 数据源健康检查 / Source health
@@ -37,7 +37,7 @@ with DAG(
 
     @task(map_index_template="{{ source_key }}")
     def probe_source(source: str) -> dict:
-        from hub.health import probe_source as stage
+        from hub.stages.health import probe_source as stage
 
         get_current_context()["source_key"] = source
         return stage(source, **agency(source))

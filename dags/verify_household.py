@@ -1,6 +1,6 @@
 """verify_household: one department request, from consent to a published household record.
 
-Wiring only: every task calls a stage of hub.pipeline / hub.records, imported inside the task, and passes
+Wiring only: every task calls a stage of hub.stages.pipeline / hub.stages.records, imported inside the task, and passes
 ids (request, batch), never personal data, through XCom.
 """
 
@@ -10,7 +10,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
-from hub.airflow_tasks import RECORDS_ASSET, agency, default_args
+from hub.airflow.tasks import RECORDS_ASSET, agency, default_args
 
 DOC = """
 ### 核对一户家庭 / Verify one household
@@ -47,32 +47,32 @@ with DAG(
 
     @task
     def start_request(params=None) -> list[str]:
-        from hub.pipeline import start_request as stage
+        from hub.stages.pipeline import start_request as stage
 
         return stage(params["request_id"])
 
     @task(map_index_template="{{ source_key }}")
     def fetch_source(source: str, params=None) -> str:
-        from hub.pipeline import fetch_source as stage
+        from hub.stages.pipeline import fetch_source as stage
 
         get_current_context()["source_key"] = source
         return stage(params["request_id"], source, **agency(source))
 
     @task
     def validate_batch(batch_id: str) -> dict:
-        from hub.pipeline import validate_batch as stage
+        from hub.stages.pipeline import validate_batch as stage
 
         return stage(batch_id, run_id=get_current_context()["run_id"])
 
     @task
     def cross_check(validations: list[dict], params=None) -> dict:
-        from hub.pipeline import cross_check as stage
+        from hub.stages.pipeline import cross_check as stage
 
         return stage(params["request_id"], run_id=get_current_context()["run_id"])
 
     @task(outlets=[Asset(RECORDS_ASSET)])
     def publish_record(checked: dict, params=None) -> int | None:
-        from hub.records import publish_record as stage
+        from hub.stages.records import publish_record as stage
 
         ctx = get_current_context()
         as_of = ctx["dag_run"].logical_date or ctx["dag_run"].run_after

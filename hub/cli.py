@@ -8,11 +8,11 @@ import logging
 import sys
 from pathlib import Path
 
-from hub.config import DEFAULT_AGENCIES_PORT, DEFAULT_API_PORT, settings
+from core.settings import DEFAULT_AGENCIES_PORT, DEFAULT_API_PORT, settings
 
 
 def cmd_init(_args) -> int:
-    from hub.bootstrap import initialize
+    from hub.services.bootstrap import initialize
 
     cfg = settings()
     r = initialize()
@@ -26,7 +26,7 @@ def cmd_init(_args) -> int:
 
 def cmd_agencies_serve(args) -> int:
     from agencies.server import AgencyServer, UnknownFaultProfile
-    from hub.crypto import KeyringMissing
+    from core.crypto import KeyringMissing
 
     try:
         server = AgencyServer.from_hub_home(households=args.households, seed=args.seed, faults=args.faults,
@@ -55,7 +55,7 @@ def cmd_agencies_serve(args) -> int:
 def cmd_agencies_sample(args) -> int:
     from agencies.requests import sample_request
 
-    from connectors.contracts import SPECS
+    from schemas.contracts import SPECS
 
     sources = tuple(SPECS) if args.sources == "all" else tuple(args.sources.split(","))
     doc = sample_request(seed=args.seed, households=args.households, k=args.household, purpose=args.purpose,
@@ -65,7 +65,7 @@ def cmd_agencies_sample(args) -> int:
 
 
 def cmd_clients_create(args) -> int:
-    from hub.clients import create_client
+    from hub.services.clients import create_client
 
     try:
         client, token = create_client(args.name, args.role, args.department, public_key=args.public_key)
@@ -78,7 +78,7 @@ def cmd_clients_create(args) -> int:
 
 
 def cmd_clients_list(_args) -> int:
-    from hub.clients import listing
+    from hub.services.clients import listing
 
     for c in listing(limit=10_000):
         print(f"{c['id']}  {c['role']:<10} {c['department'] or '-':<12} {'active' if c['active'] else 'inactive':<8} "
@@ -87,7 +87,7 @@ def cmd_clients_list(_args) -> int:
 
 
 def cmd_clients_deactivate(args) -> int:
-    from hub.clients import deactivate
+    from hub.services.clients import deactivate
 
     if not deactivate(args.client_id):
         print("error: no such active client", file=sys.stderr)
@@ -98,7 +98,7 @@ def cmd_clients_deactivate(args) -> int:
 
 def cmd_policy(args) -> int:
     """Check an access policy file (default: the one in force) and print what each rule grants."""
-    from hub.policy import DEFAULT_POLICY, PolicyError, parse
+    from hub.rules.policy import DEFAULT_POLICY, PolicyError, parse
 
     import os
 
@@ -116,8 +116,8 @@ def cmd_policy(args) -> int:
 
 def cmd_keys(args) -> int:
     """Field-encryption keys: status (which key seals how many values), rotate, retire."""
-    from hub import rotation
-    from hub.crypto import keyring
+    from hub.services import rotation
+    from core.crypto import keyring
 
     if args.action == "rotate":
         kid, moved = rotation.rotate(batch=args.batch)
@@ -149,9 +149,9 @@ UNREADABLE = object()  # what _read_json gives for a file it could not read (a f
 
 
 def _read_json(path: str, what: str):
-    """The JSON document at ``path`` (- for standard input), read as the API reads bodies (hub.documents: UTF-8,
+    """The JSON document at ``path`` (- for standard input), read as the API reads bodies (core.documents: UTF-8,
     nested at most 32 deep), or UNREADABLE after saying why on one line."""
-    from hub.documents import DocumentError, read_document
+    from core.documents import DocumentError, read_document
 
     try:
         return read_document(sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes())
@@ -170,7 +170,7 @@ def _refused(title: str, problems: list[str]) -> int:
 
 
 def cmd_request_create(args) -> int:
-    from hub.intake import InvalidRequest, create_request
+    from hub.stages.intake import InvalidRequest, create_request
 
     doc = _read_json(args.file, "request")
     if doc is UNREADABLE:
@@ -188,7 +188,7 @@ def cmd_record_verify(args) -> int:
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from hub.records import verify_record
+    from hub.stages.records import verify_record
 
     doc = _read_json(args.file, "record")
     if doc is UNREADABLE:
@@ -213,7 +213,7 @@ def cmd_reverify(args) -> int:
     if args.sync:
         import uuid
 
-        from hub.reverify import due_recipients, recheck_batch
+        from hub.stages.reverify import due_recipients, recheck_batch
 
         due = due_recipients(limit=args.limit)
         print(json.dumps({"due": len(due), **recheck_batch(due, run_id=f"cli:{uuid.uuid4().hex}")}))
@@ -222,7 +222,7 @@ def cmd_reverify(args) -> int:
 
 
 def _trigger(dag_id: str, conf: dict, wait: bool) -> int:
-    from hub.airflow_client import AirflowClient, AirflowError
+    from hub.airflow.client import AirflowClient, AirflowError
 
     try:
         client = AirflowClient.from_env()
@@ -240,7 +240,7 @@ def _trigger(dag_id: str, conf: dict, wait: bool) -> int:
 
 def cmd_verify(args) -> int:
     if args.sync:
-        from hub.pipeline import RequestNotFound, run_inline
+        from hub.stages.pipeline import RequestNotFound, run_inline
 
         try:
             result = run_inline(args.request_id)
@@ -255,8 +255,8 @@ def cmd_verify(args) -> int:
 def cmd_api(args) -> int:
     import uvicorn
 
-    from hub.api import create_app
-    from hub.secrets_check import InsecureSettings
+    from hub.web.api import create_app
+    from hub.services.secrets_check import InsecureSettings
 
     try:
         app = create_app()
@@ -270,12 +270,12 @@ def cmd_api(args) -> int:
 def cmd_dci(args) -> int:
     """Federation (DCI): this hub's identity, its peers, and what is due to be sent to them."""
     from connectors.dci_remote import PeersError
-    from hub.dci import config
+    from hub.federation import config
 
     try:
         if args.action == "identity":
-            from hub.crypto import keyring
-            from hub.dci.envelope import key_id, public_key_b64
+            from core.crypto import keyring
+            from connectors.envelope import key_id, public_key_b64
 
             key = keyring().public_key
             print(json.dumps({"platform_id": config.platform_id(), "dci_url": config.public_url(),
@@ -295,7 +295,7 @@ def cmd_dci(args) -> int:
 
 
 def cmd_check_secrets(_args) -> int:
-    from hub.secrets_check import environment, problems
+    from hub.services.secrets_check import environment, problems
 
     found = problems()
     for p in found:
@@ -313,7 +313,7 @@ def cmd_demo(args) -> int:
 
 
 def _id_ref(id_number: str | None) -> str | None:
-    from hub.crypto import keyring
+    from core.crypto import keyring
     from schemas.codes import is_valid_id
 
     if id_number is None:
@@ -324,8 +324,8 @@ def _id_ref(id_number: str | None) -> str | None:
 
 
 def cmd_consent_grant(args) -> int:
-    from hub.intake import InvalidRequest, add_authorization
-    from hub.pipeline import RequestNotFound
+    from hub.stages.intake import InvalidRequest, add_authorization
+    from hub.stages.pipeline import RequestNotFound
 
     doc = _read_json(args.file, "authorization")
     if doc is UNREADABLE:
@@ -342,7 +342,7 @@ def cmd_consent_grant(args) -> int:
 
 def cmd_consent_revoke(args) -> int:
     from consent.authorizations import UnknownAuthorization, revoke
-    from hub.store import session
+    from core.store import session
 
     try:
         with session() as s:
@@ -359,7 +359,7 @@ def cmd_consent_show(args) -> int:
 
     from consent.authorizations import views
     from consent.gate import check
-    from hub.store import Authorization, Request, session, utcnow
+    from core.store import Authorization, Request, session, utcnow
 
     now = utcnow()
     with session() as s:
@@ -381,7 +381,7 @@ def cmd_consent_show(args) -> int:
 
 def cmd_audit_checkpoint(_args) -> int:
     from consent.tree import checkpoint_now
-    from hub.crypto import keyring
+    from core.crypto import keyring
 
     # safe to run concurrently (the DAG, the demo, another shell): one checkpointer at a time; with nothing new
     # since the latest checkpoint, that one is printed
@@ -391,8 +391,8 @@ def cmd_audit_checkpoint(_args) -> int:
 
 def cmd_audit_verify(_args) -> int:
     from consent.tree import verify
-    from hub.crypto import keyring
-    from hub.store import session
+    from core.crypto import keyring
+    from core.store import session
 
     with session() as s:
         result = verify(s, keyring().public_key)
@@ -408,7 +408,7 @@ def cmd_audit_verify(_args) -> int:
 
 def cmd_audit_proof(args) -> int:
     from consent.tree import NotCheckpointed, inclusion
-    from hub.store import session
+    from core.store import session
 
     try:
         with session() as s:

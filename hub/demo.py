@@ -17,8 +17,8 @@ from pathlib import Path
 
 import requests
 
-from hub.bootstrap import initialize
-from hub.config import DEFAULT_AGENCIES_PORT, DEFAULT_AIRFLOW_PORT, DEFAULT_API_PORT, settings
+from hub.services.bootstrap import initialize
+from core.settings import DEFAULT_AGENCIES_PORT, DEFAULT_AIRFLOW_PORT, DEFAULT_API_PORT, settings
 
 DEMO_SEED = 1
 DEMO_HOUSEHOLD = 7
@@ -26,7 +26,7 @@ DEMO_DEPARTMENT = "MZ-210302"
 
 
 def _record_summary(household_ref: str) -> str:
-    from hub.records import load_record, verify_record
+    from hub.stages.records import load_record, verify_record
 
     record, content = load_record(household_ref)
     screening = {p: v["answer"] for p, v in content["assessment"]["screening"].items()}
@@ -46,8 +46,8 @@ def _ledger_summary() -> str:
 def run_sync(households: int = 200) -> int:
     from agencies.requests import sample_request
     from agencies.server import AgencyServer
-    from hub.intake import create_request
-    from hub.pipeline import run_inline
+    from hub.stages.intake import create_request
+    from hub.stages.pipeline import run_inline
 
     initialize()
     server = AgencyServer.from_hub_home(households=households, seed=DEMO_SEED).start()
@@ -116,16 +116,16 @@ def _wait_for(what: str, probe, children: Children, timeout: float) -> None:
 def run_live(households: int = 200, distributed: bool = False) -> int:
     """Agencies, the hub's API and Airflow as children; a request through the API and its DAG run. With
     ``distributed``: Airflow on CeleryExecutor (two workers) with Redis and PostgreSQL, the hub's store on
-    PostgreSQL too (hub.distributed), and a re-check of the household through reverify_recipients."""
+    PostgreSQL too (hub.airflow.distributed), and a re-check of the household through reverify_recipients."""
     from agencies.requests import sample_request
-    from hub.airflow_client import AirflowClient, admin_credentials
-    from hub.airflow_env import airflow_environment
-    from hub.clients import create_client
+    from hub.airflow.client import AirflowClient, admin_credentials
+    from hub.airflow.env import airflow_environment
+    from hub.services.clients import create_client
 
     t0 = time.monotonic()
     cluster = None
     if distributed:
-        from hub.distributed import DEFAULT_ADMIN_URL, DEFAULT_REDIS_URL, Cluster, ensure_databases
+        from hub.airflow.distributed import DEFAULT_ADMIN_URL, DEFAULT_REDIS_URL, Cluster, ensure_databases
 
         cluster = Cluster(admin_url=os.environ.get("HUB_DISTRIBUTED_ADMIN_URL") or DEFAULT_ADMIN_URL,
                           redis_url=os.environ.get("HUB_DISTRIBUTED_REDIS_URL") or DEFAULT_REDIS_URL)
@@ -153,7 +153,7 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
         index = requests.get(agencies_url, timeout=5).json()
         agency_urls = {s["key"]: s["base_url"] for s in index["sources"]}
         if cluster is not None:
-            from hub.distributed import environment, migrate, start
+            from hub.airflow.distributed import environment, migrate, start
 
             env = environment(cluster, agency_urls)
             migrate(env)

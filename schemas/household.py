@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 
 from schemas.codes import ANSHAN_DIVISIONS, PERSON_STATUS, RELATIONS, SEX, birth_date_from_id, sex_from_id, valid_id_mask
-from connectors.contracts import EXTRA
+from schemas.contracts import EXTRA
 from schemas.suite import BATCH_KEY, Check
 
 SOURCE = "household"
 
-# canonical column -> meaning (connectors.contracts maps the agency's codes to these values)
+# canonical column -> meaning (schemas.contracts maps the agency's codes to these values)
 COLUMNS = {
     "id_number": "resident ID number (GB 11643)",
     "name": "name",

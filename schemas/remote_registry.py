@@ -14,7 +14,7 @@ import re
 
 import pandas as pd
 
-from hub.params import PLATFORM
+from core.ids import PLATFORM
 from schemas.codes import PERSON_STATUS, RELATIONS
 from schemas.suite import BATCH_KEY, Check
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from connectors.contracts import EXTRA, SPECS
+from schemas.contracts import EXTRA, SPECS
 from schemas.suite import BATCH_KEY, Check
 
 

@@ -1,7 +1,7 @@
 """Test set-up shared by every module.
 
 At start-up (before anything imports Airflow) the session gets its own HUB_HOME in a temporary folder,
-with fresh keys and a migrated SQLite store, and the Airflow environment of hub.airflow_env pointing at
+with fresh keys and a migrated SQLite store, and the Airflow environment of hub.airflow.env pointing at
 it. Tests never touch ./var.
 """
 
@@ -24,8 +24,8 @@ def pytest_configure(config):
     os.environ["HUB_HOME"] = str(_HOME)
     os.environ.pop("HUB_DATABASE_URL", None)
     os.environ["HUB_AGENCIES_URL"] = "http://127.0.0.1:9/"  # nothing listens: tests pass their agencies explicitly
-    from hub.airflow_env import airflow_environment
-    from hub.bootstrap import initialize
+    from hub.airflow.env import airflow_environment
+    from hub.services.bootstrap import initialize
 
     initialize()
     os.environ.update(airflow_environment())
@@ -73,7 +73,7 @@ def fresh_postgres(prefix: str = "hub_test", template: str | None = None):
     afterwards. PostgreSQL out of reach fails the test loudly: the PostgreSQL tests are part of the contract."""
     import sqlalchemy as sa
 
-    from hub.store import engine, upgrade
+    from core.store import engine, upgrade
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -106,7 +106,7 @@ def postgres_url():
 def own_store(tmp_path, monkeypatch):
     """A migrated SQLite store of the test's own, as HUB_DATABASE_URL: for a test that puts the store in a state
     only tampering reaches (the session's store must stay one the ledger vouches for)."""
-    from hub.store import engine, upgrade
+    from core.store import engine, upgrade
 
     url = f"sqlite:///{tmp_path / 'own.db'}"
     upgrade(url)
@@ -139,23 +139,23 @@ def database(request, monkeypatch):
 def rate_limits_off(*unset: str):
     """For a module's autouse fixture: the API without rate limits (and without the variables named), restored
     afterwards."""
-    import hub.api
+    import hub.web.api
 
     mp = pytest.MonkeyPatch()
     mp.setenv("HUB_API_RATE", "0")
     for name in unset:
         mp.delenv(name, raising=False)
-    mp.setattr(hub.api, "_limiter", None)
+    mp.setattr(hub.web.api, "_limiter", None)
     yield
     mp.undo()
-    hub.api._limiter = None
+    hub.web.api._limiter = None
 
 
 def ledger_entries(kind: str, /, **match) -> list[dict]:
     """The ledger's entries of ``kind`` whose payload holds every ``match`` value, in order, each with its seq."""
     from sqlalchemy import select
 
-    from hub.store import LedgerEvent, session
+    from core.store import LedgerEvent, session
 
     with session() as s:
         rows = s.scalars(select(LedgerEvent).where(LedgerEvent.kind == kind).order_by(LedgerEvent.seq)).all()
@@ -170,7 +170,7 @@ def tampering(url: str | None = None):
     states the application cannot reach."""
     from sqlalchemy import text
 
-    from hub.store import engine
+    from core.store import engine
 
     eng = engine(url)
     with eng.begin() as c:
@@ -192,7 +192,7 @@ def valid_until(request_id: str, until):
     the append-only triggers), restored after it, so the ledger that vouches for them holds again."""
     from sqlalchemy import select, update
 
-    from hub.store import Authorization, session
+    from core.store import Authorization, session
 
     with session() as s:
         saved = dict(s.execute(select(Authorization.id, Authorization.valid_until)

@@ -16,7 +16,7 @@ import pytest
 
 from agencies.requests import sample_request
 from hub.demo import DEMO_DEPARTMENT, DEMO_HOUSEHOLD, DEMO_SEED
-from hub.scan import Finding, files_under, scan
+from hub.services.scan import Finding, files_under, scan
 
 pytestmark = pytest.mark.airflow
 HUB = str(Path(sys.executable).parent / "hub")

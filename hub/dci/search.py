@@ -37,11 +37,11 @@ from sqlalchemy import select
 from consent import ledger
 from consent.authorizations import check_authorization, store_authorization
 from consent.authorizations import views as authorization_views
-from hub import policy
-from hub.dci import envelope as env
-from hub.intake import PURPOSES
-from hub.records import RecordNotFound, load_record
-from hub.store import Authorization, AuthorizationMember, Request, RequestMember, Revocation
+from hub.rules import policy
+from connectors import envelope as env
+from hub.stages.intake import PURPOSES
+from hub.stages.records import RecordNotFound, load_record
+from core.store import Authorization, AuthorizationMember, Request, RequestMember, Revocation
 from schemas.codes import is_valid_id
 from schemas.sources import SOURCE_KEYS
 
@@ -196,8 +196,8 @@ def record_basis(s, ctx: Context, purpose: str, case_ref: str, doc: dict, ids: d
 
 def gate(s, req: Request, refs: list[str], now: dt.datetime) -> tuple[list[str], dict[str, str]]:
     """The consent gate's decision for each person of the platform's request ``req`` and the source
-    remote_registry, stored and logged as for any fetch (hub.pipeline): (allowed persons, refused ones' reasons)."""
-    from hub.pipeline import _decide, _store_decisions
+    remote_registry, stored and logged as for any fetch (hub.stages.pipeline): (allowed persons, refused ones' reasons)."""
+    from hub.stages.pipeline import _decide, _store_decisions
 
     allows, _refused, rows, entries = _decide(s, req, [SimpleNamespace(person_ref=r) for r in refs], SOURCE, now,
                                               authorization_views(s, req.id))

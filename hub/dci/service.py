@@ -43,12 +43,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from consent import ledger
-from hub.dci import config
-from hub.dci import envelope as env
-from hub.crypto import canonical_json
-from hub.documents import DocumentError, read_document
-from hub.dci.envelope import DciError
-from hub.store import DciTransaction, aad_dci, session
+from hub.federation import config
+from connectors import envelope as env
+from core.crypto import canonical_json
+from core.documents import DocumentError, read_document
+from connectors.envelope import DciError
+from core.store import DciTransaction, aad_dci, session
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def bad(detail: str, header_code: str | None = None) -> DciError:
 
 
 def parse_body(raw: bytes):
-    """The body as the hub reads every JSON document from outside (hub.documents: UTF-8, no NaN, nested at most
+    """The body as the hub reads every JSON document from outside (core.documents: UTF-8, no NaN, nested at most
     32 levels), in DCI's error form."""
     if len(raw) > env.MAX_BODY_BYTES:
         raise bad("the body is larger than 1 MiB")
@@ -234,7 +234,7 @@ def _seal(keys, txn: DciTransaction, message: dict) -> None:
 
 
 def _reply(op: Op, client, hub_id: str, message: dict, status: str, items: int) -> dict:
-    from hub.crypto import keyring
+    from core.crypto import keyring
 
     header = env.callback_header(op.reply, status=status, sender_id=hub_id, receiver_id=client.department,
                                  total_count=items)
@@ -243,7 +243,7 @@ def _reply(op: Op, client, hub_id: str, message: dict, status: str, items: int) 
 
 # -- the registry's operations --------------------------------------------------------------------------------------
 def handle_search(op: Op, client, header: dict, message: dict, now, hub_id: str) -> Answer:
-    from hub.crypto import keyring
+    from core.crypto import keyring
     from hub.dci.search import Context, search_item
 
     tid = _transaction_id(message)
@@ -274,7 +274,7 @@ def handle_search(op: Op, client, header: dict, message: dict, now, hub_id: str)
 
 
 def handle_subscribe(op: Op, client, header: dict, message: dict, now, hub_id: str) -> Answer:
-    from hub.crypto import keyring
+    from core.crypto import keyring
     from hub.dci.search import Context
     from hub.dci.subscriptions import subscribe_item
 
@@ -302,7 +302,7 @@ def handle_subscribe(op: Op, client, header: dict, message: dict, now, hub_id: s
 
 
 def handle_unsubscribe(op: Op, client, header: dict, message: dict, now, hub_id: str) -> Answer:
-    from hub.crypto import keyring
+    from core.crypto import keyring
     from hub.dci.search import Context
     from hub.dci.subscriptions import unsubscribe
 
@@ -341,7 +341,7 @@ def _status_items(txn: DciTransaction, references: list[str] | None, now) -> lis
 def handle_txn_status(op: Op, client, header: dict, message: dict, now, hub_id: str) -> Answer:
     """The status of this platform's own exchanges (never another platform's: those read as unknown). Statuses
     and reason codes only: records are not sent again."""
-    from hub.crypto import keyring
+    from core.crypto import keyring
 
     tid = _transaction_id(message)
     req = message.get("txnstatus_request")
@@ -428,7 +428,7 @@ def _summary(op: Op, message: dict | None) -> list[dict]:
 
 def handle_callback(op: Op, client, header: dict, message: dict | None, now, hub_id: str) -> Answer:
     """A peer's answer to this hub's asynchronous message: kept (encrypted) with the exchange it answers."""
-    from hub.crypto import keyring, sha256_hex
+    from core.crypto import keyring, sha256_hex
 
     if message is None and header.get("status") != "rjct":
         raise bad("message: an object is required unless header.status is rjct")
@@ -461,7 +461,7 @@ def handle_callback(op: Op, client, header: dict, message: dict | None, now, hub
 
 def handle_notify(op: Op, client, header: dict, message: dict | None, now, hub_id: str) -> Answer:
     """A peer's notification: kept (encrypted) and logged; the names of what changed, never a value."""
-    from hub.crypto import keyring
+    from core.crypto import keyring
 
     if message is None:
         raise bad("message: the NotifyEventRequest is required")
@@ -504,7 +504,7 @@ def error_answer(op: Op, error: DciError, client=None, hub_id: str | None = None
     if error.status in (401, 403):
         return Answer(error.status, env.http_errors(error))
     if op.sync:
-        from hub.crypto import keyring
+        from core.crypto import keyring
 
         hub_id = hub_id or config.platform_id()
         header = env.callback_header(op.reply, status="rjct", sender_id=hub_id,

@@ -15,10 +15,10 @@ import datetime as dt
 from sqlalchemy import select
 
 from consent import ledger
-from hub.dci import envelope as env
+from connectors import envelope as env
 from hub.dci.search import (ID_TYPES, REG_TYPES, Context, Reject, check_basis, check_item, gate, households_of,
                             record_of, unauthorized)
-from hub.store import DciNotification, DciSubscription, Notification, Request
+from core.store import DciNotification, DciSubscription, Notification, Request
 from schemas.codes import is_valid_id
 
 EVENTS = ("REGISTER", "NewHouseHoldMember")

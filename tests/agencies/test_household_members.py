@@ -9,10 +9,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agencies.population import household_in_population
 from agencies.server import AgencyServer
 from connectors.auth import Credential, credentials_path, load_credentials, request_headers
-from connectors.contracts import SPECS, to_wire
+from schemas.contracts import SPECS, to_wire
 from connectors.wire import build_request
-from hub.config import settings
-from hub.crypto import keyring
+from core.settings import settings
+from core.crypto import keyring
 from schemas.codes import id_check_char
 
 SEED, N = 7, 50

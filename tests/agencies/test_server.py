@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agencies.population import households
 from agencies.server import AgencyServer, UnknownFaultProfile
-from connectors.contracts import SPECS
+from schemas.contracts import SPECS
 from connectors.wire import build_request
 from connectors.auth import Credential, credentials_path, load_credentials, request_headers
-from hub.config import settings
-from hub.crypto import keyring
+from core.settings import settings
+from core.crypto import keyring
 
 SEED, N = 7, 50
 PEOPLE = [p.id_number for h in households(SEED, N) for p in h.members]

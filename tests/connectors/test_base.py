@@ -6,7 +6,7 @@ from __future__ import annotations
 import requests
 
 from agencies.population import households
-from connectors.contracts import SPECS, from_wire
+from schemas.contracts import SPECS, from_wire
 from connectors.registry import base_url, connector
 from connectors.wire import parse_answer
 from tests.connectors.conftest import FAST, allows_for

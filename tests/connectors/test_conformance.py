@@ -7,9 +7,9 @@ import pytest
 from agencies.population import households
 from connectors.auth import Credential
 from connectors.base import Failure
-from connectors.contracts import EXTRA, SPECS
+from schemas.contracts import EXTRA, SPECS
 from connectors.registry import SOURCES, base_url, connector
-from hub.crypto import keyring
+from core.crypto import keyring
 from tests.connectors.conftest import FAST, allows_for
 
 PEOPLE = [p.id_number for h in households(7, 50) for p in h.members]

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from consent.authorizations import log_expirations, revoke, views
 from consent.gate import Reason, check
 from hub.cli import main
-from hub.intake import create_request
-from hub.store import Authorization, LedgerEvent, session, utcnow
+from hub.stages.intake import create_request
+from core.store import Authorization, LedgerEvent, session, utcnow
 from tests.conftest import sample
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "consent" / "receipt.schema.json").read_text())

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from consent import ledger
-from hub.store import LedgerEvent, session
+from core.store import LedgerEvent, session
 
 
 def test_each_event_stores_its_rfc6962_leaf_hash():

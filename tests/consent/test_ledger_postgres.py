@@ -8,7 +8,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from hub.store import CONSENT_TABLES, LEDGER_TABLES, grant_app_role
+from core.store import CONSENT_TABLES, LEDGER_TABLES, grant_app_role
 
 pytestmark = pytest.mark.postgres
 

@@ -14,11 +14,11 @@ from consent import merkle
 from consent.checkpoint import open_checkpoint
 from consent.tree import inclusion, make_checkpoint, verifier_key, verify
 from hub.cli import main
-from hub.crypto import keyring
-from hub.intake import create_request
-from hub.pipeline import run_inline
+from core.crypto import keyring
+from hub.stages.intake import create_request
+from hub.stages.pipeline import run_inline
 from consent.authorizations import log_expirations, revoke
-from hub.store import Authorization, AuthorizationMember, engine, session, upgrade
+from core.store import Authorization, AuthorizationMember, engine, session, upgrade
 from tests.conftest import _serve, fresh_postgres, sample, tampering
 
 

@@ -17,8 +17,8 @@ from consent import ledger
 from consent.checkpoint import open_checkpoint
 from consent.tree import inclusion, latest_checkpoint, sign_checkpoint_stage, verifier_key, verify
 from hub.cli import main
-from hub.crypto import keyring
-from hub.store import LedgerCheckpoint, LedgerEvent, LedgerLeaf, session
+from core.crypto import keyring
+from core.store import LedgerCheckpoint, LedgerEvent, LedgerLeaf, session
 from tests.conftest import fresh_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ role, tag, worker, rounds, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int
 from consent import ledger
 from consent.tree import sign_checkpoint_stage
 from hub.cli import main
-from hub.store import session
+from core.store import session
 
 print("ready", flush=True)
 sys.stdin.readline()

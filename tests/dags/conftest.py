@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.airflow_env import REPO_ROOT
+from hub.airflow.env import REPO_ROOT
 
 DAGS = REPO_ROOT / "dags"
 

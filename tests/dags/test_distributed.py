@@ -18,9 +18,9 @@ pytestmark = pytest.mark.airflow
 def cluster(tmp_path_factory):
     """Agencies on loopback, the hub's store and Airflow's metadata on PostgreSQL, Redis, two Celery workers."""
     from agencies.server import AgencyServer
-    from hub.airflow_client import AirflowClient, admin_credentials
+    from hub.airflow.client import AirflowClient, admin_credentials
     from hub.demo import Children, _wait_for
-    from hub.distributed import Cluster, drop_databases, ensure_databases, environment, migrate, start
+    from hub.airflow.distributed import Cluster, drop_databases, ensure_databases, environment, migrate, start
 
     tmp = tmp_path_factory.mktemp("distributed")
     saved = {k: os.environ.get(k) for k in ("HUB_DATABASE_URL", "HUB_AGENCIES_URL")}
@@ -58,9 +58,9 @@ def cluster(tmp_path_factory):
 
 def test_a_reverify_run_triggered_through_the_rest_api_runs_on_two_celery_workers(cluster):
     from agencies.server import Population
-    from hub.intake import create_request
-    from hub.pipeline import run_inline
-    from hub.store import HouseholdRecord, Request, session
+    from hub.stages.intake import create_request
+    from hub.stages.pipeline import run_inline
+    from core.store import HouseholdRecord, Request, session
     from tests.conftest import sample
 
     c, airflow, children = cluster
@@ -95,8 +95,8 @@ def test_a_reverify_run_triggered_through_the_rest_api_runs_on_two_celery_worker
 def test_a_department_request_through_the_api_starts_verify_household_on_the_workers(cluster, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from hub.api import create_app
-    from hub.clients import create_client
+    from hub.web.api import create_app
+    from hub.services.clients import create_client
     from tests.conftest import sample
 
     c, airflow, _children = cluster

@@ -18,8 +18,8 @@ def test_ledger_checkpoint_structure(dagbag):
 
 def test_ledger_checkpoint_dag_signs_and_verifies(airflow_db, agencies):
     from consent.tree import latest_checkpoint
-    from hub.intake import create_request
-    from hub.store import session
+    from hub.stages.intake import create_request
+    from core.store import session
     from tests.conftest import sample
 
     create_request(sample(22))

@@ -34,7 +34,7 @@ def test_structure_of_the_operations_dags(dagbag):
 
 
 def test_published_records_are_an_asset_that_schedules_the_ledger_checkpoint(dagbag):
-    from hub.airflow_tasks import RECORDS_ASSET
+    from hub.airflow.tasks import RECORDS_ASSET
 
     producers = {(d.dag_id, t.task_id) for d in dagbag.dags.values() for t in d.tasks
                  if any(getattr(o, "name", None) == RECORDS_ASSET for o in t.outlets)}
@@ -44,9 +44,9 @@ def test_published_records_are_an_asset_that_schedules_the_ledger_checkpoint(dag
 
 
 def test_reverify_dag_rechecks_the_chosen_applications_in_mapped_batches(airflow_db, agencies):
-    from hub.intake import create_request
-    from hub.pipeline import run_inline
-    from hub.store import Request, session
+    from hub.stages.intake import create_request
+    from hub.stages.pipeline import run_inline
+    from core.store import Request, session
     from tests.conftest import sample
 
     apps = [create_request(sample(k)) for k in (23, 25)]
@@ -65,7 +65,7 @@ def test_consent_maintenance_dag_runs(airflow_db):
 
 
 def test_source_health_dag_probes_every_source(airflow_db, agencies):
-    from hub.health import latest_checks
+    from hub.stages.health import latest_checks
 
     assert serialized_dag("source_health").test().state == "success"
     checks = latest_checks()
@@ -73,7 +73,7 @@ def test_source_health_dag_probes_every_source(airflow_db, agencies):
 
 
 def test_a_failing_task_leaves_an_alert_staff_see(airflow_db, monkeypatch):
-    from hub.alerts import open_alerts
+    from hub.airflow.alerts import open_alerts
 
     monkeypatch.setenv("HUB_AGENCIES_URL", "http://127.0.0.1:9/")  # no agency answers
     before = {a.id for a in open_alerts()}

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from hub.airflow_env import REPO_ROOT
+from hub.airflow.env import REPO_ROOT
 from tests.dags.conftest import DAGS, serialized_dag
 
 pytestmark = pytest.mark.airflow
@@ -34,7 +34,7 @@ def test_dag_files_import_no_heavy_library_at_parse_time():
     for path in DAGS.glob("*.py"):
         code = (
             "import sys, runpy; runpy.run_path(sys.argv[1]); "
-            "heavy = {'great_expectations', 'pandas', 'sqlalchemy', 'requests', 'hub.pipeline'} & set(sys.modules); "
+            "heavy = {'great_expectations', 'pandas', 'sqlalchemy', 'requests', 'hub.stages.pipeline'} & set(sys.modules); "
             "print(sorted(heavy)); sys.exit(1 if heavy - {'sqlalchemy', 'requests', 'pandas'} else 0)"
         )
         out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=os.environ)
@@ -57,9 +57,9 @@ def test_verify_household_structure(dagbag):
 
 def test_dag_test_publishes_the_same_record_as_hub_verify_sync(airflow_db, agencies, monkeypatch):
     from hub.cli import main
-    from hub.intake import create_request
-    from hub.records import record_of_request
-    from hub.store import Request, session
+    from hub.stages.intake import create_request
+    from hub.stages.records import record_of_request
+    from core.store import Request, session
     from tests.conftest import sample
 
     monkeypatch.setenv("AIRFLOW_CONN_AGENCY_HOUSEHOLD", f'{{"conn_type": "http", "host": "{agencies.base_url("household")}"}}')
@@ -84,7 +84,7 @@ def test_dag_test_publishes_the_same_record_as_hub_verify_sync(airflow_db, agenc
     assert facts[0] == facts[1]
     from sqlalchemy import select
 
-    from hub.store import ValidationRun
+    from core.store import ValidationRun
 
     with session() as s:
         runs = {rid: s.scalars(select(ValidationRun.run_id).where(ValidationRun.request_id == rid)).all()
@@ -96,8 +96,8 @@ def test_dag_test_publishes_the_same_record_as_hub_verify_sync(airflow_db, agenc
 
 
 def test_dag_run_without_authorization_asks_no_agency_and_publishes_nothing(airflow_db, agencies, monkeypatch):
-    from hub.intake import create_request
-    from hub.store import ConsentDecision, HouseholdRecord, Request, session
+    from hub.stages.intake import create_request
+    from core.store import ConsentDecision, HouseholdRecord, Request, session
     from sqlalchemy import select
     from tests.conftest import sample
 

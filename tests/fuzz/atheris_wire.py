@@ -16,7 +16,7 @@ import traceback
 import atheris
 
 with atheris.instrument_imports():
-    from connectors.contracts import SPECS, from_wire
+    from schemas.contracts import SPECS, from_wire
     from connectors.wire import BadAnswer, parse_answer
 
 from tests.fuzz import assert_no_ids

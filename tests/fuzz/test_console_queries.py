@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from hub.api import create_app
-from hub.clients import create_client
+from hub.web.api import create_app
+from hub.services.clients import create_client
 from tests.fuzz import ci
 from tests.conftest import rate_limits_off
 

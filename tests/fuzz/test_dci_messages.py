@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.api import create_app
-from hub.clients import create_client
-from hub.dci import envelope as env
+from hub.web.api import create_app
+from hub.services.clients import create_client
+from connectors import envelope as env
 from tests.conftest import _serve, rate_limits_off, sample
 from tests.fuzz import assert_no_ids, ci, id_numbers, paths as _paths
 from tests.fuzz.test_documents import JSON_LIKE
-from tests.hub.dci_support import Callbacks, Remote, check_response, peers_file
+from tests.support.dci import Callbacks, Remote, check_response, peers_file
 
 PLATFORM = "HUB-219900"
 
@@ -32,8 +32,8 @@ def _no_rate_limit():
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, module_database):  # on SQLite and on PostgreSQL
-    from hub.intake import create_request
-    from hub.pipeline import run_inline
+    from hub.stages.intake import create_request
+    from hub.stages.pipeline import run_inline
 
     agencies = _serve("none")
     next(agencies)

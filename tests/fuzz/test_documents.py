@@ -1,5 +1,5 @@
-"""Request documents (hub.intake) and authorization documents (consent.authorizations) under hostile input, and the
-reader of the JSON text they come in (hub.documents).
+"""Request documents (hub.stages.intake) and authorization documents (consent.authorizations) under hostile input, and the
+reader of the JSON text they come in (core.documents).
 
 Arbitrary JSON-like values, and a valid sample request (agencies.requests.sample_request) with keys dropped,
 values of the wrong type, huge strings, far-past and far-future moments with extreme offsets, NUL characters,
@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from agencies.requests import sample_request
 from consent.authorizations import check_authorization
-from hub.documents import MAX_DEPTH, DocumentError, nesting_depth, read_document
-from hub.intake import InvalidRequest, check_request, create_request
+from core.documents import MAX_DEPTH, DocumentError, nesting_depth, read_document
+from hub.stages.intake import InvalidRequest, check_request, create_request
 from schemas.sources import SOURCE_KEYS
 from tests.fuzz import assert_no_ids, ci, id_numbers, paths as _paths
 
@@ -250,7 +250,7 @@ def test_a_day_count_that_is_not_a_json_integer_is_a_problem_of_its_field(key, v
         in problems, problems
 
 
-# -- the reader of JSON text (hub.documents): the CLI's files and the API's bodies --------------------------------
+# -- the reader of JSON text (core.documents): the CLI's files and the API's bodies --------------------------------
 def _depth(value) -> int:
     """How deep arrays and objects nest in a value, without recursion."""
     deepest, stack = 0, [(value, 0)]

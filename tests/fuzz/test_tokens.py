@@ -1,6 +1,6 @@
 """Bearer tokens and console session cookies under hostile input.
 
-hub.clients.authenticate and hub.console.session_client take any text (unicode, lone surrogates, NUL, very
+hub.services.clients.authenticate and hub.web.console.session_client take any text (unicode, lone surrogates, NUL, very
 long) and answer None; over HTTP (FastAPI's test client) any Authorization header an HTTP client can send is a
 401 and any Cookie a redirect to the sign-in page, never a server error.
 """
@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from hub import clients, console
-from hub.api import create_app
+from hub.services import clients
+from hub.web import console
+from hub.web.api import create_app
 from tests.fuzz import ci
 from tests.conftest import rate_limits_off
 

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 
 from agencies.wire import BadRequestBody, encode_answer, parse_request
-from connectors.contracts import EXTRA, SPECS, AgencySpec, from_wire
+from schemas.contracts import EXTRA, SPECS, AgencySpec, from_wire
 from connectors.wire import CSV_EXTRA, Answer, BadAnswer, build_request, parse_answer
 from tests.fuzz import assert_no_ids, ci, id_numbers
 
@@ -280,9 +280,9 @@ def test_answers_of_any_contract_are_rows_or_bad_answer(answer):
     {"sfzh": "11010519491231002X", "xm": "x", "xb": "1", "csrq": "19491231", "hh": ["1"], "yhzgx": "01",
      "zt": "1", "dzbm": "210302"}]}).encode(), {}), applicant="11010519491231002X")
 def test_household_members_answers_are_members_or_unusable(answer, applicant):
-    """一证通办 (hub.lookup): the rows of a household-members answer become members, or the answer is unusable
+    """一证通办 (hub.services.lookup): the rows of a household-members answer become members, or the answer is unusable
     (None); nothing else."""
-    from hub.lookup import _members
+    from hub.services.lookup import _members
 
     key, body, hdrs = answer
     try:
@@ -299,7 +299,7 @@ def test_household_members_answers_are_members_or_unusable(answer, applicant):
 @given(data=st.data())
 def test_rows_of_broken_answers_are_prepared_for_validation(key, data):
     """The validation stage's first step (the derived columns its suite checks, pandas only) takes whatever rows
-    an answer gave; the Great Expectations run after it is left to tests/hub/test_validation*.py."""
+    an answer gave; the Great Expectations run after it is left to tests/hub/stages/test_validation*.py."""
     import pandas as pd
 
     from schemas.suite import BATCH_KEY, suite_module

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from agencies.server import Population
-from connectors.contracts import EXTRA, SPECS
+from schemas.contracts import EXTRA, SPECS
 from schemas.rules import RULES
 from schemas.suite import validate
 

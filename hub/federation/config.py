@@ -1,0 +1,51 @@
+"""This hub's identity among federated platforms, and its peers.
+
+HUB_DCI_ID     this hub's platform code, its DCI sender id (default HUB-210300: Anshan's hub)
+HUB_DCI_URL    where peers reach this hub's DCI API, for their callbacks (default HUB_API_URL + /dci)
+HUB_DCI_PEERS  a JSON file of the peers this hub asks and calls back (connectors.dci_remote); unset: none
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from connectors.dci_remote import PLATFORM, Peer, PeersError, load_peers
+
+DEFAULT_ID = "HUB-210300"
+PREFIX = "/dci"  # DESIGN.md reserves /dci/registry/... for this API
+
+
+def platform_id() -> str:
+    value = (os.environ.get("HUB_DCI_ID") or DEFAULT_ID).strip()
+    if not PLATFORM.fullmatch(value):
+        raise ValueError("HUB_DCI_ID: this hub's platform code, FED-... or HUB-..., e.g. HUB-210300")
+    return value
+
+
+def public_url() -> str:
+    from core.settings import settings
+
+    return (os.environ.get("HUB_DCI_URL") or settings().api_url.rstrip("/") + PREFIX).rstrip("/")
+
+
+@lru_cache(maxsize=8)
+def _peers(path: str, _mtime: float) -> tuple[Peer, ...]:
+    return load_peers(path)
+
+
+def peers() -> tuple[Peer, ...]:
+    """The configured peers (re-read when the file changes); () when HUB_DCI_PEERS is unset."""
+    path = os.environ.get("HUB_DCI_PEERS")
+    if not path:
+        return ()
+    try:
+        mtime = Path(path).stat().st_mtime
+    except OSError:
+        raise PeersError("HUB_DCI_PEERS names a file that cannot be read") from None
+    return _peers(path, mtime)
+
+
+def peer(platform: str) -> Peer | None:
+    return next((p for p in peers() if p.id == platform), None)

@@ -1,0 +1,45 @@
+"""`hub init`: create or upgrade everything the hub needs under HUB_HOME (idempotent; keeps existing keys)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sqlalchemy.engine import make_url
+
+
+@dataclass(frozen=True)
+class InitResult:
+    keyring_created: bool
+    airflow_secrets_created: bool
+    agency_credentials_created: bool
+
+
+def initialize() -> InitResult:
+    from schemas.contracts import SPECS
+    from connectors.auth import create_credentials, credentials_path
+    from hub.airflow.env import create_secrets
+    from core.settings import settings
+    from core.crypto import create_keyring
+    from core.store import grant_app_role, upgrade
+
+    cfg = settings()
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    result = InitResult(
+        keyring_created=create_keyring(cfg.keyring_path),
+        airflow_secrets_created=create_secrets(),
+        # The simulated agencies issue one credential each; the hub and the simulator both read this file.
+        agency_credentials_created=create_credentials(credentials_path(cfg.home),
+                                                      {k: s.auth for k, s in SPECS.items()}),
+    )
+    admin_url = os.environ.get("HUB_DATABASE_ADMIN_URL")
+    if admin_url:
+        # PostgreSQL with separate roles: migrate as the owner, then let the application's login (the user of
+        # HUB_DATABASE_URL) read and write, with only SELECT and INSERT on the ledger tables.
+        upgrade(admin_url)
+        app_user = make_url(cfg.database_url).username
+        if app_user and app_user != make_url(admin_url).username:
+            grant_app_role(admin_url, app_user)
+    else:
+        upgrade()
+    return result

@@ -1,0 +1,708 @@
+"""The pipeline's stages, plain functions over the store.
+
+Two drivers call them: the ``verify_household`` DAG (each stage a task, fetch mapped per source) and
+``run_inline`` (``hub verify --sync``, tests, benchmarks). Stages pass ids, never personal data.
+
+    start_request -> fetch_source (per source; the consent gate decides per member) -> validate_batch
+                  -> cross_check (across the sources) -> publish_record (hub.stages.records)
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from consent import ledger
+from consent.authorizations import revoked_since, watermark
+from consent.authorizations import views as authorization_views
+from consent.gate import Allow, decide
+from connectors import registry
+from core.crypto import keyring
+from core.store import (
+    ConsentDecision,
+    FetchBatch,
+    QuarantinedRow,
+    RawResponse,
+    Request,
+    RequestMember,
+    Revocation,
+    SourceRow,
+    ValidationRun,
+    aad_member,
+    aad_raw_response,
+    aad_source_row,
+    engine,
+    session,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+
+class RequestNotFound(LookupError):
+    pass
+
+
+WITHDRAWN = "withdrawn"  # a member's outcome when consent was withdrawn before or during a call
+CONSENT_WITHDRAWN = ("consent_withdrawn",
+                     "该成员在查询过程中撤回了授权，其数据不予使用 / the member withdrew consent while the agency was "
+                     "being asked: their data is not used")
+
+
+def _request(s, request_id: str) -> Request:
+    req = s.get(Request, request_id)
+    if req is None:
+        raise RequestNotFound(f"no request {request_id}")
+    return req
+
+
+def member_id_numbers(s, request_id: str) -> dict[str, str]:
+    """person_ref -> ID number of the members a request names (decrypted; never logged or returned by a stage)."""
+    keys = keyring()
+    members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
+    return {m.person_ref: keys.decrypt(m.id_number_enc, aad=aad_member(request_id, "id_number_enc", m.person_ref))
+            for m in members}
+
+
+def start_request(request_id: str) -> list[str]:
+    """Mark the request running; return the sources to fetch."""
+    with session() as s:
+        req = _request(s, request_id)
+        if req.status in ("received", "failed", "refused"):
+            req.status = "running"
+        return list(req.sources)
+
+
+def _decide(s, req, members, source: str, moment: dt.datetime, auths, *,
+            again: bool = False) -> tuple[list[Allow], int, list, list]:
+    """The gate's decision for each member of ``req`` and ``source``: (allows, refused, decision rows, ledger
+    entries); the caller stores both in its transaction. ``req`` needs id, purpose and department, each member a
+    person_ref (an Allow has one: a call's persons are decided again this way, ``again`` marking the entries)."""
+    allows, refused, rows, entries = [], 0, [], []
+    for m in members:
+        d = decide(m.person_ref, source, req.purpose, req.department, moment, auths)
+        rows.append({"request_id": req.id, "person_ref": m.person_ref, "source": source, "purpose": req.purpose,
+                     "decided_at": moment, "allowed": d.allowed, "reason": d.reason.value,
+                     "authorization_id": d.authorization_id})
+        entries.append((
+            "consent.allowed" if d.allowed else "consent.refused",
+            {"request_id": req.id, "person_ref": m.person_ref, "source": source, "purpose": req.purpose,
+             "reason": d.reason.value, "authorization_id": d.authorization_id, "moment": moment.isoformat(),
+             **({"asked_again": True} if again else {})},
+        ))
+        if isinstance(d, Allow):
+            allows.append(d)
+        else:
+            refused += 1
+    return allows, refused, rows, entries
+
+
+def _store_decisions(s, rows: list[dict], entries: list, moment: dt.datetime) -> None:
+    if rows:
+        s.execute(ConsentDecision.__table__.insert(), rows)
+    ledger.append_many(s, entries, at=moment)  # one statement for all of them
+
+
+def _decide_all(request_id: str, source: str) -> tuple[list[Allow], int, ConsentWatch]:
+    """Ask the gate for every member of the request; record each decision in the store and the ledger. The watch
+    asks the gate again at each agency call, should consent be withdrawn after these decisions."""
+    moment = utcnow()
+    with session() as s:
+        req = _request(s, request_id)
+        watch = ConsentWatch(watermark(s))
+        members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
+        allows, refused, rows, entries = _decide(s, req, members, source, moment, authorization_views(s, request_id))
+        _store_decisions(s, rows, entries, moment)
+    return allows, refused, watch
+
+
+@dataclass(frozen=True)
+class _Asker:
+    """Who asks, for the gate: a request, the request whose authorizations it runs under, purpose and department."""
+
+    id: str
+    root_id: str
+    purpose: str
+    department: str
+
+    @classmethod
+    def of(cls, req: Request) -> _Asker:
+        return cls(req.id, req.parent_id or req.id, req.purpose, req.department)
+
+
+class ConsentWatch:
+    """The gate at the moment of each agency call. A fetch's decisions are made before its calls, with the consent
+    watermark of that moment (consent.authorizations.watermark: the latest revocation's id). Before each call the
+    watermark is read again, one indexed read; only when a revocation landed since are the persons of that call
+    decided again (each new decision recorded and logged like the first), and a person no longer allowed is named
+    in no further call. After the calls, in the transaction that stores their answers, ``withdrawn`` does the same
+    for consent withdrawn while a call was in flight: that member's answers are kept out of the record."""
+
+    def __init__(self, mark: int):
+        self.mark = mark
+
+    def _redecide(self, s, asker: _Asker, allows: list[Allow]) -> list[Allow] | None:
+        """The allows that still hold, the new decisions stored and logged; None when no revocation touched the
+        request since the watch began (nothing decided again)."""
+        _, touched = revoked_since(s, self.mark)
+        if asker.root_id not in touched:
+            return None
+        if not allows:
+            return []
+        moment = utcnow()
+        kept, _, rows, entries = _decide(s, asker, allows, allows[0].source, moment,
+                                         authorization_views(s, asker.id), again=True)
+        _store_decisions(s, rows, entries, moment)
+        return kept
+
+    def still_allowed(self, asker: _Asker, allows: list[Allow]) -> list[Allow]:
+        """Before a call: the allows that hold now."""
+        with engine().connect() as c:
+            if (c.scalar(select(func.max(Revocation.id))) or 0) <= self.mark:
+                return allows
+        with session() as s:
+            kept = self._redecide(s, asker, allows)
+        return allows if kept is None else kept
+
+    def withdrawn(self, s, asker: _Asker, allows: list[Allow]) -> set[str]:
+        """After the calls, inside the transaction that stores their answers: the persons whose consent was
+        withdrawn while a call was in flight."""
+        if watermark(s) <= self.mark:
+            return set()
+        kept = self._redecide(s, asker, allows)
+        return set() if kept is None else {a.person_ref for a in allows} - {a.person_ref for a in kept}
+
+
+def _skipped(request_id: str, source: str, refused: int) -> tuple[dict, tuple[str, dict]]:
+    """The batch of a source for which the gate allowed nobody (nothing is fetched), and its ledger entry."""
+    batch_id = uuid.uuid4().hex
+    return ({"id": batch_id, "request_id": request_id, "source": source, "status": "refused",
+             "reason": "NO_MEMBER_AUTHORIZED", "requested": 0, "refused": refused, "returned": 0, "validated": True},
+            ("fetch.skipped", {"request_id": request_id, "batch_id": batch_id, "source": source,
+                               "reason": "NO_MEMBER_AUTHORIZED", "refused": refused}))
+
+
+@dataclass
+class _Stored:
+    """What one fetch puts in the store: the batch, its raw answers, its rows and its ledger entry."""
+
+    batch: dict
+    raws: list[dict]
+    rows: list[dict]
+    entry: tuple[str, dict]
+
+
+def _stored(request_id: str, source: str, ids: dict[str, str], result, refused: int, keys,
+            withdrawn: set[str] = frozenset()) -> _Stored:
+    """Encrypt one fetch's answers and rows for the store (``ids``: person_ref -> ID number asked for). A member
+    whose consent was withdrawn before a call (``result.withdrawn``) or while it was in flight (``withdrawn``,
+    person_refs) is ``withdrawn``: not asked, the source incomplete for them, any row naming them quarantined by
+    validation (kept out of the record)."""
+    batch_id = uuid.uuid4().hex
+    status, reason = result.status, result.reason
+    withdrawn = {ref for ref, idn in ids.items() if ref in withdrawn or idn in result.withdrawn}
+    if withdrawn and len(withdrawn) == len(ids) and status == "complete":
+        status, reason = "refused", "CONSENT_WITHDRAWN"
+    elif withdrawn and status == "complete":
+        status, reason = "incomplete", "CONSENT_WITHDRAWN"
+    elif refused and status == "complete":
+        status, reason = "incomplete", "MEMBERS_NOT_AUTHORIZED"
+    refused += len(withdrawn)
+    outcomes = {ref: WITHDRAWN if ref in withdrawn else "not_found" if idn in result.not_found
+                else "unanswered" if idn in result.unanswered else "answered" for ref, idn in ids.items()}
+    raws, hashes = [], []
+    for i, raw in enumerate(result.raw):
+        hashes.append(hashlib.sha256(raw).hexdigest())
+        raws.append({"batch_id": batch_id, "seq": i, "sha256": hashes[-1],
+                     "body_enc": keys.encrypt(base64.b64encode(raw).decode("ascii"),
+                                              aad=aad_raw_response(batch_id, i))})
+    rows = []
+    for i, row in enumerate(result.rows):
+        idn = row.get("id_number")
+        rows.append({"batch_id": batch_id, "row_no": i,
+                     "person_ref": keys.pseudonym(idn) if isinstance(idn, str) else None,
+                     "data_enc": keys.encrypt(json.dumps(row, ensure_ascii=False), aad=aad_source_row(batch_id, i))})
+    requested = result.requested - sum(1 for ref in withdrawn if ids[ref] not in result.withdrawn)
+    batch = {"id": batch_id, "request_id": request_id, "source": source, "status": status, "reason": reason,
+             "requested": requested, "refused": refused, "returned": len(result.rows),
+             "response_sha256": result.response_sha256, "members": outcomes, "fetched_at": utcnow(),
+             "validated": False}
+    entry = ("fetch.completed", {"request_id": request_id, "batch_id": batch_id, "source": source,
+                                 "status": status, "reason": reason, "requested": requested,
+                                 "returned": len(result.rows), "response_sha256": result.response_sha256,
+                                 "response_hashes": hashes, "calls": result.calls,
+                                 **({"withdrawn": sorted(withdrawn)} if withdrawn else {})})
+    return _Stored(batch, raws, rows, entry)
+
+
+def _insert_stored(s, stored: list[_Stored], skipped: list[tuple[dict, tuple[str, dict]]] = ()) -> None:
+    """Every batch, raw answer, row and ledger entry of ``stored`` and ``skipped`` in the caller's transaction,
+    one statement per table."""
+    batches = [b for b, _ in skipped] + [x.batch for x in stored]
+    if batches:
+        s.execute(FetchBatch.__table__.insert(), [{"fetched_at": utcnow(), "validated": False, "members": None,
+                                                   "reason": None, "response_sha256": None, **b} for b in batches])
+    raws = [r for x in stored for r in x.raws]
+    if raws:
+        s.execute(RawResponse.__table__.insert(), raws)
+    rows = [r for x in stored for r in x.rows]
+    if rows:
+        s.execute(SourceRow.__table__.insert(), rows)
+    ledger.append_many(s, [e for _, e in skipped] + [x.entry for x in stored])
+
+
+def fetch_source(request_id: str, source: str, *, base_url: str | None = None, secret: str | None = None) -> str:
+    """Fetch one source for the members the gate allows; store the batch encrypted; return its id.
+
+    ``base_url`` and ``secret`` are the agency's address and credential (from the Airflow connection
+    ``agency_<key>`` in a DAG); without them the agencies' index at HUB_AGENCIES_URL is asked and the
+    credential comes from HUB_HOME.
+    """
+    from core.settings import settings
+
+    allows, refused, watch = _decide_all(request_id, source)
+    keys = keyring()
+    if not allows:
+        skipped = _skipped(request_id, source, refused)
+        with session() as s:
+            _insert_stored(s, [], [skipped])
+        log.info("source %s: no member authorized, nothing fetched", source)
+        return skipped[0]["id"]
+
+    with session() as s:
+        asker = _Asker.of(_request(s, request_id))
+        wanted = {a.person_ref for a in allows}
+        ids = {ref: idn for ref, idn in member_id_numbers(s, request_id).items() if ref in wanted}
+    base = base_url or registry.base_url(source, settings().agencies_url)
+    result = registry.connector(source, base, secret).fetch(
+        allows, ids, auth_ref=request_id, still_allowed=functools.partial(watch.still_allowed, asker))
+    with session() as s:
+        stored = _stored(request_id, source, ids, result, refused, keys, watch.withdrawn(s, asker, allows))
+        _insert_stored(s, [stored])
+    log.info("source %s: batch %s %s, %d rows", source, stored.batch["id"], stored.batch["status"], len(result.rows))
+    return stored.batch["id"]
+
+
+def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str, str] | None = None) -> list[str]:
+    """``fetch_missing`` for many requests at once (a re-check of many households): the same gate decisions,
+    agency calls, batches and ledger entries, with the store's work done in a few statements per chunk of
+    requests and each request's agency calls made concurrently (``workers`` at a time). Returns the batches not
+    validated yet. A request that cannot be fetched (it no longer exists) raises before anything is asked."""
+    import concurrent.futures
+    import threading
+
+    from core.settings import settings
+
+    keys = keyring()
+    moment = utcnow()
+    plan: list[tuple[_Asker, str, list[Allow], int, dict[str, str]]] = []  # asker, source, allows, refused, ids
+    skipped, pending = [], []
+    with session() as s:
+        watch = ConsentWatch(watermark(s))
+        reqs = {r.id: r for r in s.scalars(select(Request).where(Request.id.in_(request_ids)))}
+        missing = [r for r in request_ids if r not in reqs]
+        if missing:
+            raise RequestNotFound(f"no request {missing[0]}")
+        members: dict[str, list[RequestMember]] = {}
+        for m in s.scalars(select(RequestMember).where(RequestMember.request_id.in_(request_ids))
+                           .order_by(RequestMember.id)):
+            members.setdefault(m.request_id, []).append(m)
+        batches: dict[tuple[str, str], FetchBatch] = {}
+        for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id.in_(request_ids))
+                           .order_by(FetchBatch.fetched_at, FetchBatch.id)):
+            batches[(b.request_id, b.source)] = b
+        decisions, entries = [], []
+        for request_id in dict.fromkeys(request_ids):
+            req = reqs[request_id]
+            if req.status in ("received", "failed", "refused"):
+                req.status = "running"
+            auths, id_numbers = None, None
+            for source in req.sources:
+                b = batches.get((request_id, source))
+                if b is not None:
+                    if not b.validated:
+                        pending.append(b.id)
+                    continue
+                if auths is None:
+                    auths = authorization_views(s, request_id)
+                allows, refused, rows, es = _decide(s, req, members.get(request_id, []), source, moment, auths)
+                decisions += rows
+                entries += es
+                if not allows:
+                    skipped.append(_skipped(request_id, source, refused))
+                    continue
+                if id_numbers is None:
+                    id_numbers = {m.person_ref: keys.decrypt(m.id_number_enc, aad=aad_member(
+                        request_id, "id_number_enc", m.person_ref)) for m in members.get(request_id, [])}
+                wanted = {a.person_ref for a in allows}
+                plan.append((_Asker.of(req), source, allows, refused,
+                             {ref: idn for ref, idn in id_numbers.items() if ref in wanted}))
+        _store_decisions(s, decisions, entries, moment)
+        _insert_stored(s, [], skipped)
+
+    local = threading.local()
+
+    def call(item):
+        asker, source, allows, refused, ids = item
+        conns = local.__dict__.setdefault("connectors", {})
+        if source not in conns:
+            base = (base_urls or {}).get(source) or registry.base_url(source, settings().agencies_url)
+            conns[source] = registry.connector(source, base)
+        result = conns[source].fetch(allows, ids, auth_ref=asker.id,
+                                     still_allowed=functools.partial(watch.still_allowed, asker))
+        return result, _stored(asker.id, source, ids, result, refused, keys)
+
+    chunk = max(1, workers * 16)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for start in range(0, len(plan), chunk):
+            items = plan[start: start + chunk]
+            done = list(pool.map(call, items))
+            stored = [x for _, x in done]
+            with session() as s:
+                if watermark(s) > watch.mark:  # consent withdrawn since the decisions: while a call was in flight?
+                    for i, ((asker, source, allows, refused, ids), (result, _)) in enumerate(zip(items, done)):
+                        gone = watch.withdrawn(s, asker, allows)
+                        if gone:
+                            stored[i] = _stored(asker.id, source, ids, result, refused, keys, gone)
+                _insert_stored(s, stored)
+            pending += [x.batch["id"] for x in stored]
+    return pending
+
+
+REQUESTED_MEMBER = ("requested_member",
+                    "应答中的人员不在本次核对请求中 / the answer names a person who was not asked for")
+
+
+def docs_url(validation_run_id: int) -> str:
+    """Where staff read the Data Docs of a validation run (the console served by ``hub api``)."""
+    from core.settings import settings
+
+    return f"{settings().api_url.rstrip('/')}/console/data-docs/{validation_run_id}"
+
+
+def _packed_docs(outcome) -> str | None:
+    """The outcome's Data Docs packed for the store, once per outcome (every batch of a GX run shares them)."""
+    from schemas.docs import pack
+
+    if not outcome.docs:
+        return None
+    if getattr(outcome, "_packed", None) is None:
+        outcome._packed = pack(outcome.docs)
+    return outcome._packed
+
+
+def _store_run(s, outcome, *, run_id: str | None, rows: int, failed: int, batch: FetchBatch | None = None,
+               request_id: str | None = None, results: list[dict] | None = None, flush: bool = True) -> ValidationRun:
+    """A suite's stored result; with ``flush=False`` the caller flushes (many runs in one statement) and logs."""
+    run = ValidationRun(batch_id=batch.id if batch else None, request_id=batch.request_id if batch else request_id,
+                        source=batch.source if batch else None, suite=outcome.suite, success=not failed,
+                        rows=rows, rows_failed=failed, results=outcome.results if results is None else results,
+                        run_id=run_id, docs=_packed_docs(outcome))
+    s.add(run)
+    if flush:
+        s.flush()
+        _log_run(run)
+    return run
+
+
+def _log_run(run: ValidationRun) -> None:
+    log.info("validation %s (%s): %d of %d failed; Data Docs: %s", run.suite, "failed" if run.rows_failed else "passed",
+             run.rows_failed, run.rows, docs_url(run.id))
+
+
+def _results_of(outcome, failures: dict[int, list[tuple[str, str]]], rows: int) -> list[dict]:
+    """The suite's per-check results for the rows of one batch (``failures`` by position within the batch)."""
+    counts: dict[tuple[str, str], int] = {}
+    for checks in failures.values():
+        for key in set(checks):
+            counts[key] = counts.get(key, 0) + 1
+    return [{**r, "unexpected": counts.get((r["check"], r["reason"]), 0),
+             "success": not counts.get((r["check"], r["reason"])), "rows": rows} for r in outcome.results]
+
+
+def _split(outcome, offset: int, n: int) -> dict[int, list[tuple[str, str]]]:
+    return {pos - offset: list(checks) for pos, checks in outcome.failures.items() if offset <= pos < offset + n}
+
+
+def _quarantine(s, run: ValidationRun, source: str, rows: list[SourceRow], failures: dict) -> None:
+    for pos, r in enumerate(rows):
+        for check, reason in failures.get(pos, []):
+            r.valid = False
+            s.add(QuarantinedRow(batch_id=r.batch_id, source=source, row_no=r.row_no, person_ref=r.person_ref,
+                                 expectation=check, reason=reason, validation_run_id=run.id))
+
+
+def _member_states(s, batch: FetchBatch, rows: list[SourceRow], members: list[str] | None = None) -> dict[str, str]:
+    """person_ref -> state (schemas.coverage) of every member of the request (``members``, else read), for this
+    batch."""
+    from schemas.coverage import state
+
+    if members is None:
+        members = s.scalars(select(RequestMember.person_ref).where(RequestMember.request_id == batch.request_id)).all()
+    outcomes = batch.members or {}
+    counts: dict[str, list[int]] = {}
+    for r in rows:
+        c = counts.setdefault(r.person_ref, [0, 0])
+        c[0] += 1
+        c[1] += bool(r.valid)
+    return {ref: state(asked=outcomes.get(ref, WITHDRAWN) != WITHDRAWN, outcome=outcomes.get(ref),
+                       rows=counts.get(ref, [0, 0])[0], valid=counts.get(ref, [0, 0])[1], source=batch.source)
+            for ref in members}
+
+
+def validate_batch(batch_id: str, *, run_id: str | None = None) -> dict:
+    """Validate one batch (see ``validate_batches``). Idempotent."""
+    return validate_batches([batch_id], run_id=run_id)[batch_id]
+
+
+def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict[str, dict]:
+    """Validate batches: their rows with their source's suite (failing rows quarantined), then their members with
+    the ``members`` suite (every member answered or explained). Idempotent.
+
+    Batches of one source are validated together, in one GX run over all their rows, and the members of every batch
+    in one more (GX's cost is mostly per run: a re-check of many households pays it once per source); every result,
+    quarantined row and status is still per batch, and uniqueness holds within a batch. ``run_id`` names the pipeline
+    run (the Airflow run id, or inline:<uuid>) the stored results are linked to; each result's Data Docs address is
+    logged (the Airflow task log shows it)."""
+    from schemas.suite import validate
+
+    keys = keyring()
+    out: dict[str, dict] = {}
+    with session() as s:
+        groups: dict[str, list[FetchBatch]] = {}
+        loaded: dict[str, FetchBatch] = {}
+        for start in range(0, len(batch_ids), 500):
+            loaded.update((b.id, b) for b in s.scalars(select(FetchBatch).where(
+                FetchBatch.id.in_(batch_ids[start: start + 500]))))
+        for batch_id in batch_ids:
+            batch = loaded.get(batch_id)
+            if batch is None:
+                raise LookupError(f"no batch {batch_id}")
+            if batch.validated:
+                out[batch_id] = {"batch_id": batch_id, "status": batch.status, "already": True}
+            elif batch_id not in out:
+                out[batch_id] = {}
+                groups.setdefault(batch.source, []).append(batch)
+        member_rows, member_which, found = [], [], []  # the members suite runs once, over every batch
+        members_of: dict[str, list[str]] = {}
+        request_ids = list({b.request_id for group in groups.values() for b in group})
+        for start in range(0, len(request_ids), 500):
+            for request_id, ref in s.execute(select(RequestMember.request_id, RequestMember.person_ref).where(
+                    RequestMember.request_id.in_(request_ids[start: start + 500]))):
+                members_of.setdefault(request_id, []).append(ref)
+        for source, group in groups.items():
+            rows: dict[str, list[SourceRow]] = {b.id: [] for b in group}
+            with s.no_autoflush:  # the runs added so far are flushed together below
+                for start in range(0, len(group), 500):
+                    chunk = [b.id for b in group[start: start + 500]]
+                    for r in s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(chunk))
+                                       .order_by(SourceRow.batch_id, SourceRow.row_no)):
+                        rows[r.batch_id].append(r)
+            data, which = [], []
+            for i, b in enumerate(group):
+                data += [json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(b.id, r.row_no))) for r in rows[b.id]]
+                which += [i] * len(rows[b.id])
+            outcome = validate(source, data, run_name=run_id, batch_keys=which)
+            offset = 0
+            for b in group:
+                brows = rows[b.id]
+                failures = _split(outcome, offset, len(brows))
+                offset += len(brows)
+                rejected = sorted({reason for checks in failures.values() for name, reason in checks
+                                   if name in outcome.must_pass_checks})
+                for reason in rejected:  # the whole batch is rejected: every row goes to quarantine
+                    for pos in range(len(brows)):
+                        failures.setdefault(pos, []).append(("batch_rejected", reason))
+                asked = {ref for ref, outcome in (b.members or {}).items() if outcome != WITHDRAWN}
+                for pos, r in enumerate(brows):
+                    if (b.members or {}).get(r.person_ref) == WITHDRAWN:
+                        failures.setdefault(pos, []).append(CONSENT_WITHDRAWN)
+                    elif r.person_ref not in asked:
+                        failures.setdefault(pos, []).append(REQUESTED_MEMBER)
+                for pos, r in enumerate(brows):
+                    r.valid = pos not in failures
+                run = _store_run(s, outcome, run_id=run_id, rows=len(brows), failed=len(failures), batch=b,
+                                 results=_results_of(outcome, failures, len(brows)), flush=False)
+                states = _member_states(s, b, brows, members_of.get(b.request_id, []))
+                member_rows += [{"person_ref": k, "state": v} for k, v in states.items()]
+                member_which += [len(found)] * len(states)
+                found.append((b, outcome, run, failures, rejected, states, brows))
+        members = validate("members", member_rows, run_name=run_id, batch_keys=member_which) if found else None
+        offset, done = 0, []
+        for b, outcome, run, failures, rejected, states, brows in found:
+            unexplained = sum(v in ("unanswered", "silent") for v in states.values())
+            member_failures = _split(members, offset, len(states))
+            offset += len(states)
+            members_run = _store_run(s, members, run_id=run_id, rows=len(states), failed=unexplained, batch=b,
+                                     results=_results_of(members, member_failures, len(states)), flush=False)
+            b.members = states
+            b.validated = True
+            if rejected:
+                b.status, b.reason = "unavailable", "BATCH_REJECTED"
+            elif failures and b.status == "complete":
+                b.status, b.reason = "incomplete", "ROWS_QUARANTINED"
+            elif unexplained and b.status == "complete":
+                b.status, b.reason = "incomplete", "MEMBERS_NOT_ANSWERED"
+            done.append((members_run, unexplained))
+        s.flush()  # every run of every batch in a few statements: their ids for the quarantine and the ledger
+        entries = []
+        for (b, outcome, run, failures, rejected, states, brows), (members_run, unexplained) in zip(found, done):
+            _log_run(run)
+            _log_run(members_run)
+            _quarantine(s, run, b.source, brows, failures)
+            entries.append(("validation.completed", {
+                "batch_id": b.id, "source": b.source, "suite": outcome.suite, "success": not failures,
+                "rows": len(brows), "rows_failed": len(failures), "validation_run": run.id,
+                "members_unexplained": unexplained, "members_run": members_run.id, "run_id": run_id}))
+            out[b.id] = {"batch_id": b.id, "status": b.status, "rows": len(brows),
+                         "rows_failed": len(failures), "members_unexplained": unexplained}
+        ledger.append_many(s, entries)
+    return out
+
+
+def _latest_batches(s, request_id: str) -> dict[str, FetchBatch]:
+    batches = s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)
+                        .order_by(FetchBatch.fetched_at, FetchBatch.id)).all()
+    return {b.source: b for b in batches}
+
+
+def cross_check(request_id: str, *, run_id: str | None = None) -> dict:
+    """Checks across the sources of a request (see ``cross_check_many``)."""
+    return cross_check_many([request_id], run_id=run_id)[request_id]
+
+
+def _facts_across(s, request_id: str, keys) -> tuple[list[dict], list[SourceRow], list[FetchBatch]]:
+    """The request's valid dated facts with each person's birth date (household registration's, else the ID's)."""
+    from schemas.codes import birth_date_from_id, valid_id_mask
+    from schemas.cross import fact_date
+
+    latest = _latest_batches(s, request_id)
+    births = {}
+    for ref, idn in member_id_numbers(s, request_id).items():
+        if valid_id_mask([idn])[0]:
+            births[ref] = birth_date_from_id(idn).isoformat()
+    household = latest.get("household")
+    if household is not None:  # household registration's birth dates, where it gave valid rows
+        for r in s.scalars(select(SourceRow).where(SourceRow.batch_id == household.id, SourceRow.valid.is_(True))):
+            row = json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(household.id, r.row_no)))
+            if r.person_ref and row.get("birth_date"):
+                births[r.person_ref] = row["birth_date"]
+    facts, rows, batches = [], [], []
+    checked = {b.id: b for source, b in latest.items() if source != "household" and b.validated}
+    if checked:  # one query for every source's valid rows, in the order of the sources, then of the rows
+        found = s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(list(checked)), SourceRow.valid.is_(True))
+                          .order_by(SourceRow.row_no)).all()
+        for r in sorted(found, key=lambda r: (checked[r.batch_id].source, r.row_no)):
+            batch = checked[r.batch_id]
+            row = json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(batch.id, r.row_no)))
+            facts.append({"source": batch.source, "person_ref": r.person_ref, "fact_date": fact_date(row),
+                          "birth_date": births.get(r.person_ref)})
+            rows.append(r)
+            batches.append(batch)
+    return facts, rows, batches
+
+
+def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> dict[str, dict]:
+    """Checks across the sources of each request (schemas.cross), once its sources are validated: failing rows are
+    quarantined like any other. The requests' facts go through one GX run; results stay per request. Idempotent
+    per run: only rows still valid are checked."""
+    from schemas.suite import validate
+
+    keys = keyring()
+    out: dict[str, dict] = {}
+    with session() as s:
+        todo = []
+        for request_id in dict.fromkeys(request_ids):
+            if run_id and s.scalars(select(ValidationRun.id).where(
+                    ValidationRun.request_id == request_id, ValidationRun.batch_id.is_(None),
+                    ValidationRun.run_id == run_id)).first():
+                out[request_id] = {"request_id": request_id, "already": True}
+            else:
+                todo.append((request_id, *_facts_across(s, request_id, keys)))
+        facts = [f for _, fs, _, _ in todo for f in fs]
+        which = [i for i, (_, fs, _, _) in enumerate(todo) for _ in fs]
+        outcome = validate("cross_source", facts, run_name=run_id, batch_keys=which)
+        offset = 0
+        for request_id, fs, rows, batches in todo:
+            failures = _split(outcome, offset, len(fs))
+            offset += len(fs)
+            run = _store_run(s, outcome, run_id=run_id, rows=len(rows), failed=len(failures), request_id=request_id,
+                             results=_results_of(outcome, failures, len(rows)))
+            for pos, checks in failures.items():
+                _quarantine(s, run, batches[pos].source, [rows[pos]], {0: checks})
+                if batches[pos].status == "complete":
+                    batches[pos].status, batches[pos].reason = "incomplete", "ROWS_QUARANTINED"
+            ledger.append(s, "validation.completed", {"request_id": request_id, "suite": outcome.suite,
+                                                       "success": not failures, "rows": len(rows),
+                                                       "rows_failed": len(failures), "validation_run": run.id,
+                                                       "run_id": run_id})
+            out[request_id] = {"request_id": request_id, "rows": len(rows), "rows_failed": len(failures)}
+    return out
+
+
+def replay_batch(batch_id: str) -> list[dict]:
+    """The canonical rows of a batch, parsed again from its stored raw answers (each checked against its hash)."""
+    from schemas.contracts import SPECS, from_wire
+    from connectors.wire import parse_answer
+
+    keys = keyring()
+    with session() as s:
+        batch = s.get(FetchBatch, batch_id)
+        if batch is None:
+            raise LookupError(f"no batch {batch_id}")
+        raws = s.scalars(select(RawResponse).where(RawResponse.batch_id == batch_id).order_by(RawResponse.seq)).all()
+        spec, rows = SPECS[batch.source], []
+        for r in raws:
+            body = base64.b64decode(keys.decrypt(r.body_enc, aad=aad_raw_response(batch_id, r.seq)))
+            if hashlib.sha256(body).hexdigest() != r.sha256:
+                raise ValueError(f"raw answer {r.seq} of batch {batch_id} does not match its hash")
+            rows.extend(from_wire(spec, row) for row in parse_answer(spec, body, {}).rows)
+        return rows
+
+
+@dataclass
+class InlineResult:
+    request_id: str
+    status: str
+    record_id: int | None
+    household_ref: str | None
+
+
+def fetch_missing(request_id: str, *, base_urls: dict[str, str] | None = None) -> list[str]:
+    """Fetch each source of the request that has no batch yet; return the batches not validated yet."""
+    return fetch_many([request_id], base_urls=base_urls)
+
+
+def resume(request_id: str, *, run_id: str, as_of: dt.datetime, base_urls: dict[str, str] | None = None) -> InlineResult:
+    """Every stage a request still needs, in order, in this process: sources without a batch are fetched, batches
+    not validated are validated, then the checks across sources and the publication (both idempotent per run)."""
+    validate_batches(fetch_missing(request_id, base_urls=base_urls), run_id=run_id)
+    return finish(request_id, run_id, as_of)
+
+
+def finish(request_id: str, run_id: str, as_of: dt.datetime) -> InlineResult:
+    """The checks across sources and the publication, once every batch is validated."""
+    from hub.stages.records import publish_record
+
+    cross_check(request_id, run_id=run_id)
+    record_id = publish_record(request_id, as_of=as_of)
+    with session() as s:
+        req = _request(s, request_id)
+        return InlineResult(request_id, req.status, record_id, req.household_ref)
+
+
+def run_inline(request_id: str, *, as_of: dt.datetime | None = None,
+               base_urls: dict[str, str] | None = None) -> InlineResult:
+    """Every stage in order, in this process (``hub verify --sync``): the sources are fetched concurrently, validated
+    together, checked across and published."""
+    run_id = f"inline:{uuid.uuid4().hex}"
+    validate_batches(fetch_many([request_id], base_urls=base_urls), run_id=run_id)
+    return finish(request_id, run_id, as_of or utcnow())

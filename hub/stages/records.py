@@ -1,0 +1,262 @@
+"""The published household record: unified from validated rows (hub.rules.unify), versioned, bitemporal, signed.
+
+Publishing is idempotent and atomic: the record version, its ledger entry, its outbox notification and the
+request's status change are one transaction, keyed by natural keys (a request publishes at most one version; a
+household's versions are unique and consecutive). Two concurrent publishes of the same household race on the unique
+(household_ref, version) key; the loser retries. A task killed at any moment and run again loses nothing and
+duplicates nothing: an uncommitted transaction leaves no trace, a committed one is found by its request.
+
+Bitemporal: ``as_of`` is the moment the facts describe (valid time), ``recorded_at`` the moment the hub published
+them (transaction time); both are in the signed content. Rows of ``household_records`` cannot be updated or deleted
+(triggers on both backends).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from consent import ledger
+from core.crypto import canonical_json, keyring, sha256_hex, verify_signature
+from core.store import (FetchBatch, HouseholdRecord, Notification, Request, SourceRow, ValidationRun, aad_record,
+                       aad_source_row, session, utcnow)
+from schemas.codes import RELATION_CODES
+
+RELATION_ORDER = {name: int(code) for name, code in RELATION_CODES.items()}
+
+log = logging.getLogger(__name__)
+
+RECORD_SCHEMA = "hub.household_record/2"
+
+
+class NotPublished(RuntimeError):
+    """Nothing could be published for a request; the reason names no person."""
+
+
+class RecordNotFound(LookupError):
+    pass
+
+
+def _latest_batches(s, request_id: str, sources: list[str]) -> dict[str, FetchBatch]:
+    """The latest batch of each source of the request (one query)."""
+    latest: dict[str, FetchBatch] = {}
+    for batch in s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id,
+                                                    FetchBatch.source.in_(sources))
+                           .order_by(FetchBatch.fetched_at, FetchBatch.id)):
+        latest[batch.source] = batch
+    return {source: latest[source] for source in sources if source in latest}
+
+
+def _valid_rows_of(s, batches: dict[str, FetchBatch]) -> dict[str, list[dict]]:
+    """Each batch's valid rows, decrypted, in order (one query for every batch)."""
+    keys = keyring()
+    source_of = {b.id: src for src, b in batches.items()}
+    out: dict[str, list[dict]] = {src: [] for src in batches}
+    if source_of:
+        for r in s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(list(source_of)),
+                                                   SourceRow.valid.is_(True))
+                           .order_by(SourceRow.batch_id, SourceRow.row_no)):
+            out[source_of[r.batch_id]].append(json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(r.batch_id,
+                                                                                                       r.row_no))))
+    return out
+
+
+def _provenance_of(s, batches: dict[str, FetchBatch], cross_run: int | None) -> dict[str, dict]:
+    """Each batch's provenance: when it was fetched, its answers' hash, its validation run and the cross-source run."""
+    runs: dict[str, int] = {}
+    if batches:
+        for batch_id, suite, run_id in s.execute(
+                select(ValidationRun.batch_id, ValidationRun.suite, ValidationRun.id)
+                .where(ValidationRun.batch_id.in_([b.id for b in batches.values()]))
+                .order_by(ValidationRun.id.desc())):
+            runs[(batch_id, suite)] = run_id  # descending: the first run of each ends up kept
+    return {src: {"batch_id": b.id, "fetched_at": b.fetched_at.isoformat(), "response_sha256": b.response_sha256,
+                  "validation_run": runs.get((b.id, f"{b.source}_suite")), "cross_source_run": cross_run}
+            for src, b in batches.items()}
+
+
+def _registries(source: str, rows: dict[str, list[dict]]) -> dict:
+    """For other regions' platforms (DCI): which of them answered, by platform code."""
+    if source != "remote_registry":
+        return {}
+    return {"registries": sorted({r["registry"] for r in rows.get(source) or [] if isinstance(r.get("registry"), str)})}
+
+
+def build_content(request: Request, batches: dict[str, FetchBatch], rows: dict[str, list[dict]], provenance: dict,
+                  as_of: dt.datetime, applicants) -> tuple[str, dict]:
+    """(household_ref, content without version and recorded_at). Raises NotPublished when the household cannot be
+    identified."""
+    from hub.rules.standards import rules_at
+    from hub.rules.unify import AUTHORITY, unify
+
+    keys = keyring()
+    if not rows.get("household"):
+        raise NotPublished("household registration returned no valid row: the household cannot be identified")
+    completeness = {src: b.status for src, b in batches.items()}
+    try:
+        household_no, body = unify(applicants, rows, completeness, as_of, rules_at(as_of.date()), keys.pseudonym)
+    except ValueError:
+        raise NotPublished("household registration returned none of the members: the household cannot be "
+                           "identified") from None
+    household_ref = keys.pseudonym(household_no, kind="household")
+    body["members"].sort(key=lambda m: (RELATION_ORDER.get(m["relation"], 99), m["birth_date"], m["person_ref"]))
+    authority_of: dict[str, list[str]] = {}
+    for fact, src in AUTHORITY.items():
+        authority_of.setdefault(src, []).append(fact)
+    content = {
+        "schema": RECORD_SCHEMA,
+        "household_ref": household_ref,
+        "request_id": request.id,
+        "purpose": request.purpose,
+        "as_of": as_of.isoformat(),
+        **body,
+        "sources": {
+            source: {"status": b.status, "reason": b.reason, "authoritative_for": sorted(authority_of.get(source, [])),
+                     **provenance[source], **_registries(source, rows)} for source, b in batches.items()
+        },
+    }
+    return household_ref, content
+
+
+def _applicants(s, request_id: str):
+    from hub.stages.pipeline import member_id_numbers
+    from core.store import RequestMember, aad_member
+    from hub.rules.unify import Applicant
+
+    keys = keyring()
+    ids = member_id_numbers(s, request_id)
+    members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)
+                        .order_by(RequestMember.id)).all()
+    return [Applicant(m.person_ref, ids[m.person_ref],
+                      keys.decrypt(m.name_enc, aad=aad_member(request_id, "name_enc", m.person_ref)))
+            for m in members]
+
+
+def prepare(request_id: str, as_of: dt.datetime) -> tuple[str, dict] | int | None:
+    """What publishing a request needs: (household_ref, content), or the id of the record it already published,
+    or None when nothing may be published (the reason is stored and logged)."""
+    with session() as s:
+        req = s.get(Request, request_id)
+        if req is None:
+            raise LookupError(f"no request {request_id}")
+        existing = s.scalars(select(HouseholdRecord.id).where(HouseholdRecord.request_id == request_id)).first()
+        if existing is not None:
+            return existing
+        batches = _latest_batches(s, request_id, list(req.sources))
+        unvalidated = [src for src, b in batches.items() if not b.validated]
+        if unvalidated:
+            raise NotPublished(f"batches not validated yet: {', '.join(unvalidated)}")
+        if not batches or all(b.status == "refused" for b in batches.values()):
+            req.status = "refused"
+            ledger.append(s, "publish.refused", {"request_id": request_id, "reason": "NO_MEMBER_AUTHORIZED"})
+            return None
+        cross = s.scalars(select(ValidationRun.id).where(ValidationRun.request_id == request_id,
+                                                         ValidationRun.batch_id.is_(None))
+                          .order_by(ValidationRun.id.desc())).first()
+        rows = _valid_rows_of(s, batches)
+        provenance = _provenance_of(s, batches, cross)
+        try:
+            return build_content(req, batches, rows, provenance, as_of, _applicants(s, request_id))
+        except NotPublished as exc:
+            req.status = "failed"
+            ledger.append(s, "publish.failed", {"request_id": request_id, "reason": str(exc)})
+            return None
+
+
+def publish_record(request_id: str, *, as_of: dt.datetime) -> int | None:
+    """Publish the request's record; return its id, or None when nothing may be published."""
+    prepared = prepare(request_id, as_of)
+    if prepared is None or isinstance(prepared, int):
+        return prepared
+    household_ref, base = prepared
+    return store_record(request_id, household_ref, base, as_of)
+
+
+def store_record(request_id: str, household_ref: str, base: dict, as_of: dt.datetime) -> int:
+    """Give the content its version, sign it, and store it with its ledger entry and its outbox notification, in
+    one transaction; return the record id (the existing one when the request has published already)."""
+    from hub.rules.unify import material_changes
+
+    keys = keyring()
+    for _attempt in range(5):
+        try:
+            with session() as s:
+                if (rid := s.scalars(select(HouseholdRecord.id).where(HouseholdRecord.request_id == request_id)).first()):
+                    return rid
+                previous = s.scalars(select(HouseholdRecord).where(HouseholdRecord.household_ref == household_ref)
+                                     .order_by(HouseholdRecord.version.desc()).limit(1)).first()
+                version = (previous.version if previous else 0) + 1
+                recorded_at = utcnow()
+                content = {**base, "version": version, "recorded_at": recorded_at.isoformat()}
+                data = canonical_json(content)
+                record = HouseholdRecord(
+                    household_ref=household_ref, version=version, request_id=request_id, as_of=as_of,
+                    recorded_at=recorded_at, completeness={src: v["status"] for src, v in content["sources"].items()},
+                    content_enc=keys.encrypt(data.decode("utf-8"), aad=aad_record(household_ref, version)),
+                    content_sha256=sha256_hex(data), signature=keys.sign(data),
+                )
+                s.add(record)
+                s.flush()
+                changes = material_changes(_decrypt(previous) if previous else None, content)
+                kinds = sorted({c["field"] for c in changes})
+                s.add(Notification(household_ref=household_ref, record_id=record.id, version=version,
+                                   kind="record.changed" if previous else "record.published",
+                                   idempotency_key=f"{household_ref}:{version}",
+                                   payload={"household_ref": household_ref, "version": version,
+                                            "previous_version": previous.version if previous else None,
+                                            "changed": kinds}))
+                ledger.append(s, "record.published", {"request_id": request_id, "household_ref": household_ref,
+                                                       "version": version, "content_sha256": record.content_sha256,
+                                                       "completeness": record.completeness, "changed": kinds})
+                req = s.get(Request, request_id)
+                req.status, req.household_ref = "published", household_ref
+                log.info("published %s version %d (%d material changes)", household_ref, version, len(changes))
+                return record.id
+        except IntegrityError:
+            continue  # a concurrent publish took this version or this request: look again
+    raise NotPublished("could not allocate a record version after 5 attempts")
+
+
+def _decrypt(record: HouseholdRecord) -> dict:
+    text = keyring().decrypt(record.content_enc,
+                             aad=aad_record(record.household_ref, record.version))
+    return json.loads(text)
+
+
+def verify_record(content: dict, signature: str, public_key=None) -> bool:
+    """Check a record's Ed25519 signature (what a department can do offline with the hub's public key)."""
+    return verify_signature(public_key or keyring().public_key, canonical_json(content), signature)
+
+
+def load_record(household_ref: str, *, as_of: dt.datetime | None = None,
+                valid_at: dt.datetime | None = None, s=None) -> tuple[HouseholdRecord, dict]:
+    """The household's record as the hub had published it at ``as_of`` (transaction time; default now), and among
+    those, the latest describing the household no later than ``valid_at`` (valid time; default any). Inside the
+    caller's transaction ``s`` when given."""
+    if s is None:
+        with session() as own:
+            return load_record(household_ref, as_of=as_of, valid_at=valid_at, s=own)
+    q = select(HouseholdRecord).where(HouseholdRecord.household_ref == household_ref)
+    if as_of is not None:
+        q = q.where(HouseholdRecord.recorded_at <= as_of)
+    if valid_at is not None:
+        q = q.where(HouseholdRecord.as_of <= valid_at)
+    order = (HouseholdRecord.as_of.desc(), HouseholdRecord.version.desc()) if valid_at is not None else (
+        HouseholdRecord.version.desc(),)
+    record = s.scalars(q.order_by(*order).limit(1)).first()
+    if record is None:
+        raise RecordNotFound(household_ref)
+    return record, _decrypt(record)
+
+
+def record_of_request(request_id: str) -> tuple[HouseholdRecord, dict]:
+    """The record version a request published."""
+    with session() as s:
+        record = s.scalars(select(HouseholdRecord).where(HouseholdRecord.request_id == request_id)).first()
+        if record is None:
+            raise RecordNotFound(request_id)
+        return record, _decrypt(record)

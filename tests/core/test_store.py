@@ -1,0 +1,232 @@
+"""The store and the pipeline over it, on SQLite and on PostgreSQL (every test runs on both)."""
+
+from __future__ import annotations
+
+import uuid
+
+import threading
+
+import pytest
+from sqlalchemy import func, select, text
+
+from agencies.population import household_in_population
+from consent.gate import Reason
+from core.crypto import DecryptionFailed, keyring
+from hub.stages.intake import create_request
+from hub.stages.pipeline import run_inline
+from hub.stages.records import publish_record, record_of_request, verify_record
+from core.store import (
+    SCHEMA_REVISION,
+    ConsentDecision,
+    HouseholdRecord,
+    LedgerEvent,
+    Request,
+    aad_member,
+    engine,
+    session,
+    utcnow,
+)
+from tests.conftest import sample
+
+pytestmark = pytest.mark.usefixtures("database")
+
+
+def _count(model, *where) -> int:
+    with session() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_schema_is_at_head(database):
+    with engine().connect() as c:
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_REVISION
+    assert engine().dialect.name == database
+
+
+def test_the_migrations_build_exactly_the_models(database):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from core.store import Base
+
+    with engine().connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
+
+
+def test_personal_data_is_encrypted_at_rest(database):
+    doc = sample(4)
+    request_id = create_request(doc)
+    with engine().connect() as c:
+        dump = " ".join(
+            str(v)
+            for table in ("requests", "request_members", "authorizations", "ledger_events")
+            for row in c.execute(text(f"SELECT * FROM {table}"))
+            for v in row
+        )
+    for m in doc["members"]:
+        assert m["id_number"] not in dump
+        assert m["name"] not in dump
+    assert keyring().pseudonym(doc["members"][0]["id_number"]) in dump
+    assert request_id in dump
+
+
+def test_pipeline_publishes_a_signed_record_with_the_true_members(database, agencies):
+    doc = sample(5)
+    result = run_inline(create_request(doc))
+    assert result.status == "published"
+    record, content = record_of_request(result.request_id)
+    assert record.household_ref == result.household_ref and record.completeness == {"household": "complete"}
+    assert verify_record(content, record.signature)
+    truth = household_in_population(7, 50, 5)
+    assert sorted(m["name"] for m in content["members"]) == sorted(p.name for p in truth.members if p.status == "normal")
+    assert content["division"]["code"] == truth.division
+    assert agencies.stats()["household"]["served"] == 1
+
+
+def test_publishing_twice_gives_one_version_and_one_ledger_entry(database, agencies):
+    request_id = create_request(sample(6))
+    first = run_inline(request_id).record_id
+    again = publish_record(request_id, as_of=utcnow())
+    assert again == first
+    assert _count(HouseholdRecord, HouseholdRecord.request_id == request_id) == 1
+    published = _count(LedgerEvent, LedgerEvent.kind == "record.published")
+    with session() as s:
+        kinds = [e.payload.get("request_id") for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "record.published"))]
+    assert kinds.count(request_id) == 1 and published >= 1
+
+
+def test_a_new_request_for_the_same_household_is_a_new_version(database, agencies):
+    first = run_inline(create_request(sample(8)))
+    second = run_inline(create_request(sample(8)))
+    assert first.household_ref == second.household_ref
+    with session() as s:
+        versions = dict(s.execute(select(HouseholdRecord.id, HouseholdRecord.version)
+                                  .where(HouseholdRecord.household_ref == first.household_ref)).all())
+    # other tests may have published this household before: the two versions are the last two, in order
+    assert versions[second.record_id] == versions[first.record_id] + 1 == max(versions.values())
+
+
+def test_concurrent_publishes_of_one_household_never_share_a_version(database, agencies):
+    ids = [create_request(sample(9)) for _ in range(4)]
+    errors = []
+
+    def work(rid):
+        try:
+            run_inline(rid)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(rid,)) for rid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with session() as s:
+        rows = s.execute(select(HouseholdRecord.request_id, HouseholdRecord.version, HouseholdRecord.household_ref)
+                         .where(HouseholdRecord.request_id.in_(ids))).all()
+        households = {h for _, _, h in rows}
+        assert len(households) == 1
+        earlier = s.scalars(select(HouseholdRecord.version).where(  # another test may have published it before
+            HouseholdRecord.household_ref.in_(households), HouseholdRecord.request_id.not_in(ids))).all()
+    assert len(rows) == 4
+    first = max(earlier, default=0) + 1
+    assert sorted(v for _, v, _ in rows) == [first, first + 1, first + 2, first + 3]
+
+
+def test_request_without_authorization_fetches_nothing_and_publishes_nothing(database, agencies):
+    doc = sample(10)
+    doc["authorization"] = None
+    request_id = create_request(doc)
+    result = run_inline(request_id)
+    assert result.status == "refused" and result.record_id is None
+    assert agencies.stats()["household"]["requests"] == 0  # the agency never heard of it
+    with session() as s:
+        decisions = s.scalars(select(ConsentDecision).where(ConsentDecision.request_id == request_id)).all()
+        refusals = s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "consent.refused")).all()
+        assert s.get(Request, request_id).status == "refused"
+    assert len(decisions) == len(doc["members"])
+    assert {d.reason for d in decisions} == {Reason.NO_AUTHORIZATION.value}
+    assert sum(1 for e in refusals if e.payload["request_id"] == request_id) == len(doc["members"])
+    assert _count(HouseholdRecord, HouseholdRecord.request_id == request_id) == 0
+
+
+def _v1(plaintext: str, aad: str) -> str:
+    """A value as the code before revision 0009 sealed it (v1: no key id in the associated data)."""
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from core.crypto import _b64e
+
+    keys = keyring()
+    nonce = os.urandom(12)
+    ct = AESGCM(keys.enc_keys[keys.active_kid]).encrypt(nonce, plaintext.encode(), aad.encode())
+    return f"v1.{keys.active_kid}.{_b64e(nonce)}.{_b64e(ct)}"
+
+
+def test_a_store_with_data_upgrades_from_the_last_landed_schema(tmp_path, postgres_url):
+    """Deployments hold data: every migration since 0003 must apply to a filled store, on both backends."""
+    import sqlalchemy as sa
+
+    from core.store import upgrade
+
+    admin = sa.create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    name = f"hub_upgrade_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    urls = [f"sqlite:///{tmp_path / 'old.db'}", postgres_url.rsplit("/", 1)[0] + f"/{name}"]
+    try:
+        for url in urls:
+            upgrade(url, "0003")
+            eng = sa.create_engine(url)
+            with eng.begin() as c:
+                if url.startswith("sqlite"):
+                    c.execute(sa.text("PRAGMA foreign_keys=ON"))
+                c.execute(sa.text("INSERT INTO requests (id, department, purpose, case_ref, sources, status, created_at, "
+                                  "updated_at) VALUES ('r1', 'D', 'dibao', 'c', '[]', 'published', '2026-01-01', "
+                                  "'2026-01-01')"))
+                c.execute(sa.text("INSERT INTO fetch_batches (id, request_id, source, status, requested, refused, "
+                                  "returned, fetched_at, validated) VALUES ('b1', 'r1', 'tax', 'complete', 1, 0, 1, "
+                                  "'2026-01-01', true)"))
+                c.execute(sa.text("INSERT INTO validation_runs (batch_id, suite, success, rows, rows_failed, results, "
+                                  "created_at) VALUES ('b1', 'tax_suite', true, 1, 0, '[]', '2026-01-01')"))
+                c.execute(sa.text("INSERT INTO quarantine (batch_id, source, row_no, expectation, reason, created_at) "
+                                  "VALUES ('b1', 'tax', 0, 'x', 'y', '2026-01-01')"))
+                # consent as it was kept before 0011: revocations and expiries in columns of their rows
+                c.execute(sa.text("INSERT INTO authorizations (id, request_id, department, purpose, valid_from, "
+                                  "valid_until, recheck_interval_days, data_life_days, receipt, receipt_sha256, "
+                                  "revoked_at, expired_logged, created_at) VALUES ('a1', 'r1', 'D', 'dibao', "
+                                  "'2026-01-01', '2026-02-01', 90, 30, '{}', :h, '2026-01-20', true, '2026-01-01')"),
+                          {"h": "0" * 64})
+                c.execute(sa.text("INSERT INTO authorization_members (authorization_id, person_ref, adult_from, "
+                                  "evidence_sha256, sources, financial_sources, revoked_at) VALUES ('a1', 'p_1', "
+                                  "'1998-01-01', :h, '[\"tax\"]', '[]', '2026-01-10')"), {"h": "1" * 64})
+                c.execute(sa.text("INSERT INTO scope_revocations (authorization_id, person_ref, source, revoked_at) "
+                                  "VALUES ('a1', 'p_1', 'tax', '2026-01-05')"))
+                c.execute(sa.text("INSERT INTO request_members (request_id, person_ref, id_number_enc, name_enc, "
+                                  "relation) VALUES ('r1', 'p_1', :i, :n, 'head')"),
+                          {"i": _v1("210302198001010011", "request_members.id_number_enc:r1"),
+                           "n": _v1("张三", "request_members.name_enc:r1")})
+            eng.dispose()
+            upgrade(url)
+            eng = sa.create_engine(url)
+            with eng.connect() as c:
+                assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_REVISION
+                assert c.execute(sa.text("SELECT kind FROM requests WHERE id = 'r1'")).scalar() == "application"
+                assert c.execute(sa.text("SELECT count(*) FROM quarantine")).scalar() == 1
+                revocations = c.execute(sa.text("SELECT person_ref, source FROM revocations ORDER BY id")).all()
+                assert [tuple(r) for r in revocations] == [(None, None), ("p_1", None), ("p_1", "tax")]
+                assert c.execute(sa.text("SELECT authorization_id FROM authorization_expiries")).scalar() == "a1"
+                assert c.execute(sa.text("SELECT source FROM validation_runs")).scalar() is None
+                # members' values re-bound to their row (0009): the old associated data no longer opens them
+                idn, name = c.execute(sa.text("SELECT id_number_enc, name_enc FROM request_members")).one()
+                keys = keyring()
+                assert keys.decrypt(idn, aad=aad_member("r1", "id_number_enc", "p_1")) == "210302198001010011"
+                assert keys.decrypt(name, aad=aad_member("r1", "name_enc", "p_1")) == "张三"
+                with pytest.raises(DecryptionFailed):
+                    keys.decrypt(idn, aad="request_members.id_number_enc:r1")
+            eng.dispose()
+    finally:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

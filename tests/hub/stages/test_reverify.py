@@ -1,0 +1,191 @@
+"""Re-checks of current recipients, consent maintenance (expiry, purge, log retention) and sources' health."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+
+from sqlalchemy import func, select
+
+from agencies.server import Population
+from consent.authorizations import revoke
+from hub.stages.intake import create_request
+from hub.stages.pipeline import run_inline
+from hub.stages.records import load_record
+from hub.stages.reverify import due_recipients, recheck_batch
+from core.store import (Authorization, ConsentDecision, FetchBatch, LedgerEvent, RawResponse, Request,
+                       SourceRow, session, utcnow)
+from tests.conftest import sample
+
+ALL = ("household", "tax", "social_insurance", "provident_fund", "real_estate", "market_entity", "vehicles_vessels",
+       "bank", "securities", "commercial_insurance", "internet_finance")
+POP = Population(7, 50)
+LATER = dt.timedelta(days=91)  # past the sample authorization's 90-day re-check interval, within its 180 days
+
+
+def _household(archetype: str, skip: int = 0) -> int:
+    found = [h.index for h in POP.households if POP._facts(h.index).truth.archetype == archetype]
+    return found[skip]
+
+
+def _applied(k: int, sources=ALL) -> str:
+    request_id = create_request(sample(k, sources=list(sources)))
+    assert run_inline(request_id).status == "published"
+    return request_id
+
+
+def test_eligible_households_are_due_after_their_interval_and_others_never(agencies):
+    eligible = _applied(_household("dibao"))
+    ordinary = _applied(_household("ordinary", 3))  # households 1 and 2 receive grants in test_access
+    assert eligible not in due_recipients()  # checked just now
+    due = due_recipients(now=utcnow() + LATER)
+    assert eligible in due and ordinary not in due
+    assert eligible not in due_recipients(now=utcnow() + dt.timedelta(days=200))  # the authorization has expired
+
+
+def test_a_recheck_runs_every_stage_again_under_the_applications_authorization(agencies):
+    app_id = _applied(_household("dibao", 1))
+    with session() as s:
+        household = s.get(Request, app_id).household_ref
+    before = load_record(household)[0].version
+    served = agencies.stats()["tax"]["served"]
+    summary = recheck_batch([app_id], run_id="nightly-1")
+    assert summary == {"rechecked": 1, "published": 1, "changed": 0, "failed": 0, "refused": 0}
+    record, content = load_record(household)
+    assert record.version == before + 1 and agencies.stats()["tax"]["served"] == served + 1
+    with session() as s:
+        recheck = s.get(Request, record.request_id)
+        assert (recheck.kind, recheck.parent_id, recheck.status) == ("recheck", app_id, "published")
+        decisions = s.scalars(select(ConsentDecision).where(ConsentDecision.request_id == recheck.id)).all()
+        assert decisions and all(d.allowed for d in decisions)  # the gate decided again, now
+    assert recheck_batch([app_id], run_id="nightly-1")["published"] == 1  # a retried task resumes, adds nothing
+    assert load_record(household)[0].version == before + 1
+    # the next re-check falls due one interval after this one
+    assert app_id not in due_recipients(now=utcnow() + dt.timedelta(days=60))
+
+
+def test_a_revoked_authorization_stops_the_recheck(agencies):
+    app_id = _applied(_household("dibao", 2))
+    assert app_id in due_recipients(now=utcnow() + LATER)
+    with session() as s:
+        auth = s.scalars(select(Authorization).where(Authorization.request_id == app_id)).one()
+        revoke(s, auth.id)
+    assert app_id not in due_recipients(now=utcnow() + LATER)
+    requests_before = agencies.stats()["household"]["requests"]
+    summary = recheck_batch([app_id], run_id="after-revocation")  # selected before the revocation
+    assert summary["refused"] == 1 and summary["published"] == 0
+    assert agencies.stats()["household"]["requests"] == requests_before  # no agency was asked
+
+
+def test_raw_data_past_its_life_is_purged_once_with_a_ledger_entry_and_records_stay(agencies):
+    from hub.stages.maintenance import purge_raw_data
+
+    app_id = _applied(15, sources=("household", "bank"))
+    with session() as s:
+        batches = [b.id for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id == app_id))]
+        household = s.get(Request, app_id).household_ref
+    purge_raw_data(utcnow() + dt.timedelta(days=29))
+    assert all(_rows(b) for b in batches)  # within its 30 days of data life: kept
+    purged = purge_raw_data(utcnow() + dt.timedelta(days=31))
+    assert purged["batches"] >= len(batches)
+    with session() as s:
+        for b in batches:
+            assert not _rows(b) and s.get(FetchBatch, b).purged_at is not None
+            assert not s.scalars(select(RawResponse).where(RawResponse.batch_id == b)).first()
+        events = [e for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "data.purged"))
+                  if e.payload["batch_id"] in batches]
+        assert len(events) == len(batches) and all(e.payload["data_life_days"] == 30 for e in events)
+    assert load_record(household)[1]["members"]  # the published record stays
+    purge_raw_data(utcnow() + dt.timedelta(days=31))
+    with session() as s:
+        again = [e for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "data.purged"))
+                 if e.payload["batch_id"] in batches]
+    assert len(again) == len(batches)  # once per batch
+
+
+def _rows(batch_id: str) -> int:
+    with session() as s:
+        return s.scalar(select(func.count()).select_from(SourceRow).where(SourceRow.batch_id == batch_id))
+
+
+def test_expired_authorizations_are_logged_once():
+    from hub.stages.maintenance import expire_authorizations
+
+    request_id = create_request(sample(17))
+    later = utcnow() + dt.timedelta(days=400)
+    assert expire_authorizations(later) >= 1
+    assert expire_authorizations(later) == 0
+    with session() as s:
+        events = [e for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "authorization.expired"))
+                  if e.payload["request_id"] == request_id]
+    assert len(events) == 1
+
+
+def test_logs_are_kept_at_least_six_months(tmp_path, monkeypatch):
+    from hub.stages.maintenance import prune_logs
+
+    old, recent = tmp_path / "a" / "old.log", tmp_path / "a" / "b" / "recent.log"
+    recent.parent.mkdir(parents=True)
+    for path, days in ((old, 200), (recent, 170)):
+        path.write_text("x")
+        stamp = time.time() - days * 86400
+        os.utime(path, (stamp, stamp))
+    monkeypatch.setenv("HUB_LOG_RETENTION_DAYS", "30")  # asks for less than the law allows: ignored
+    assert prune_logs([tmp_path]) == 1
+    assert not old.exists() and recent.exists()
+    monkeypatch.setenv("HUB_LOG_RETENTION_DAYS", "365")
+    stamp = time.time() - 200 * 86400
+    os.utime(recent, (stamp, stamp))
+    assert prune_logs([tmp_path]) == 0 and recent.exists()
+
+
+def test_every_source_is_probed_with_a_query_naming_nobody(agencies):
+    from hub.stages.health import latest_checks, probe_source
+
+    from tests.hub.stages.test_pipeline import ALL_SOURCES
+
+    run_inline(create_request(sample(18)))
+    for source in ALL_SOURCES:
+        check = probe_source(source)
+        assert check["ok"] and check["latency_ms"] is not None, source
+    assert latest_checks()["household"].last_complete_fetch is not None
+    assert all(agencies.stats()[s]["rows"] >= 0 for s in ALL_SOURCES)
+
+
+def test_a_source_that_is_down_is_reported_with_its_failure():
+    from agencies.server import AgencyServer
+    from hub.stages.health import probe_source
+
+    server = AgencyServer.from_hub_home(households=10, seed=7, faults="down:bank").start()
+    try:
+        check = probe_source("bank", base_url=server.base_url("bank"))
+    finally:
+        server.stop()
+    assert check["ok"] is False and check["failure"] in ("UNREACHABLE", "CIRCUIT_OPEN", "DEADLINE")
+
+
+def test_a_reported_grant_makes_a_household_a_recipient_and_its_end_stops_the_rechecks(agencies):
+    from hub.services import assistance
+
+    ordinary = _applied(_household("ordinary", 1))  # not eligible: no re-check on eligibility alone
+    with session() as s:
+        req = s.get(Request, ordinary)
+        household, department = req.household_ref, req.department
+    assert ordinary not in due_recipients(now=utcnow() + LATER)
+    today = utcnow().date()
+    assistance.report(household_ref=household, department=department, client_id="c", programme="dibao",
+                      granted_from=today, granted_until=today + dt.timedelta(days=120), request_id=ordinary)
+    assert ordinary in due_recipients(now=utcnow() + LATER)  # the department says it pays: re-check it
+    eligible = _applied(_household("dibao", 3))
+    with session() as s:
+        req = s.get(Request, eligible)
+    assistance.report(household_ref=req.household_ref, department=req.department, client_id="c", programme="dibao",
+                      granted_from=today - dt.timedelta(days=400), granted_until=today - dt.timedelta(days=1))
+    assert eligible not in due_recipients(now=utcnow() + LATER)  # the grant has ended: no longer a recipient
+
+
+def test_every_current_recipient_can_be_rechecked_at_once(agencies):
+    app = _applied(_household("dibao", 4))
+    assert app not in due_recipients()  # checked just now
+    assert app in due_recipients(every=True)  # e.g. after the standards changed

@@ -1,0 +1,181 @@
+"""Validation stages beyond single rows: every member answered or explained, checks across sources, results linked
+to the run that made them, and Data Docs whose address the task log gives."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from sqlalchemy import select
+
+from core.crypto import keyring
+from hub.stages.intake import create_request
+from hub.stages.pipeline import cross_check, fetch_source, run_inline, validate_batch
+from core.store import FetchBatch, QuarantinedRow, SourceRow, ValidationRun, aad_source_row, session
+from tests.conftest import sample
+
+UNKNOWN_ID = "11010519491231002X"  # valid check character, not in the simulated population
+
+
+def _household(min_members: int = 2) -> int:
+    from agencies.population import household_in_population
+
+    return next(k for k in range(41, 50)
+                if sum(p.status == "normal" for p in household_in_population(7, 50, k).members) >= min_members)
+
+
+def test_every_member_is_answered_or_explained(agencies):
+    doc = sample(_household(), sources=["household", "tax"])
+    unknown = {"id_number": UNKNOWN_ID, "name": "王某", "relation": "other"}
+    doc["members"].append(unknown)
+    adult = next(c for c in doc["authorization"]["consents"] if c.get("evidence_sha256"))
+    doc["authorization"]["consents"].append({**adult, "id_number": UNKNOWN_ID, "financial_consent": None})
+    left_out = doc["members"][1]["id_number"]  # this member's consent does not cover tax
+    for c in doc["authorization"]["consents"]:
+        if c["id_number"] == left_out:
+            c["sources"] = ["household"]
+    request_id = create_request(doc)
+    keys = keyring()
+    states = {}
+    for source in ("household", "tax"):
+        summary = validate_batch(fetch_source(request_id, source), run_id="members-test")
+        with session() as s:
+            batch = s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id,
+                                                       FetchBatch.source == source)).one()
+            states[source] = batch.members
+            runs = s.scalars(select(ValidationRun).where(ValidationRun.batch_id == batch.id)).all()
+        assert {r.suite for r in runs} == {f"{source}_suite", "members_suite"}
+        assert summary["members_unexplained"] == 0
+    assert states["household"][keys.pseudonym(UNKNOWN_ID)] == "not_found"  # the agency said it does not know them
+    assert states["tax"][keys.pseudonym(left_out)] == "refused"  # the gate did not let us ask
+    assert set(states["household"].values()) <= {"rows", "not_found"}
+    assert len(states["household"]) == len(doc["members"])
+
+
+def test_a_fact_dated_before_the_persons_birth_is_quarantined_across_sources(agencies):
+    from agencies.server import Population
+
+    pop = Population(7, 50)
+    k = next(h.index for h in pop.households if any(pop.rows("tax", m.id_number) for m in h.members))
+    request_id = create_request(sample(k, sources=["household", "tax"]))
+    batches = {src: fetch_source(request_id, src) for src in ("household", "tax")}
+    for b in batches.values():
+        validate_batch(b, run_id="cross-test")
+    keys = keyring()
+    tax = batches["tax"]
+    with session() as s:  # the agency's row 0 carries a month before the person was born
+        row = s.scalars(select(SourceRow).where(SourceRow.batch_id == tax, SourceRow.row_no == 0)).one()
+        data = json.loads(keys.decrypt(row.data_enc, aad=aad_source_row(tax, 0)))
+        data["period"] = "1900-01"
+        row.data_enc = keys.encrypt(json.dumps(data, ensure_ascii=False), aad=aad_source_row(tax, 0))
+    summary = cross_check(request_id, run_id="cross-test")
+    assert summary["rows_failed"] == 1
+    with session() as s:
+        q = s.scalars(select(QuarantinedRow).where(QuarantinedRow.batch_id == tax)).all()
+        assert [(r.row_no, r.expectation) for r in q] == [(0, "fact_after_birth")]
+        assert s.get(FetchBatch, tax).status == "incomplete"
+        assert not s.scalars(select(SourceRow.valid).where(SourceRow.batch_id == tax, SourceRow.row_no == 0)).one()
+        run = s.get(ValidationRun, q[0].validation_run_id)
+        assert (run.suite, run.request_id, run.batch_id, run.run_id) == ("cross_source_suite", request_id, None,
+                                                                         "cross-test")
+    assert cross_check(request_id, run_id="cross-test") == {"request_id": request_id, "already": True}
+
+
+def test_clean_households_pass_every_check_across_sources(agencies):
+    from tests.hub.stages.test_pipeline import ALL_SOURCES
+
+    for k in (24, 44):
+        result = run_inline(create_request(sample(k, sources=ALL_SOURCES)))
+        with session() as s:
+            runs = s.scalars(select(ValidationRun).where(ValidationRun.request_id == result.request_id)).all()
+        assert runs and all(r.success for r in runs), [(r.suite, r.results) for r in runs if not r.success]
+        assert sum(r.suite == "cross_source_suite" for r in runs) == 1
+
+
+def test_the_log_of_a_validation_gives_the_address_of_its_data_docs(agencies, caplog, monkeypatch):
+    monkeypatch.setenv("HUB_API_URL", "https://hub.example.internal:8443")
+    request_id = create_request(sample(45))
+    with caplog.at_level(logging.INFO, logger="hub.stages.pipeline"):
+        validate_batch(fetch_source(request_id, "household"), run_id="log-test")
+    with session() as s:
+        ids = s.scalars(select(ValidationRun.id).where(ValidationRun.request_id == request_id)).all()
+    for i in ids:
+        assert f"Data Docs: https://hub.example.internal:8443/console/data-docs/{i}" in caplog.text
+
+
+def test_validations_running_in_parallel_threads_do_not_mix_their_data():
+    from agencies.server import Population
+    from schemas.suite import validate
+
+    pop = Population(7, 50)
+    people = [m.id_number for h in pop.households for m in h.members]
+    frames = {src: [r for i in people for r in (pop.rows(src, i) or [])] for src in ("household", "bank", "tax")}
+    expected = {src: validate(src, rows).results for src, rows in frames.items()}
+    got, errors = [], []
+
+    def work(src):
+        try:
+            for _ in range(3):
+                got.append((src, validate(src, frames[src]).results))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(src,)) for src in frames for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(got) == 18
+    assert all(results == expected[src] for src, results in got)
+
+
+def test_batches_validated_together_keep_their_own_results_and_uniqueness_holds_within_each(agencies):
+    from agencies.server import AgencyServer
+    from hub.stages.pipeline import validate_batches
+
+    dirty = AgencyServer.from_hub_home(households=50, seed=7, faults="dirty",
+                                       fault_rates={"row": 0.0, "response": 0.0, "duplicate": 1.0}).start()
+    try:
+        same = [create_request(sample(47, sources=["household", "bank"])) for _ in range(2)]  # one household, twice
+        clean = [fetch_source(r, src) for r in same for src in ("household", "bank")]
+        doubled = create_request(sample(47, sources=["bank"]))
+        bad = fetch_source(doubled, "bank", base_url=dirty.base_url("bank"))
+    finally:
+        dirty.stop()
+    results = validate_batches([*clean, bad], run_id="together")
+    assert all(results[b]["rows_failed"] == 0 and results[b]["status"] == "complete" for b in clean)
+    assert results[bad]["rows_failed"] == results[bad]["rows"] > 0 and results[bad]["status"] == "incomplete"
+    with session() as s:
+        runs = {r.batch_id: r for r in s.scalars(select(ValidationRun).where(ValidationRun.batch_id.in_([*clean, bad]),
+                                                                               ValidationRun.suite == "bank_suite"))}
+    assert runs[bad].rows_failed == runs[bad].rows and not runs[bad].success
+    unique = next(r for r in runs[bad].results if r["check"] == "unique_row")
+    assert unique["unexpected"] == runs[bad].rows and not unique["success"]
+    assert all(r["success"] for b in clean if b in runs for r in runs[b].results)
+    assert validate_batches([*clean, bad], run_id="together")[bad]["already"]
+
+
+def test_requests_checked_across_sources_together_keep_their_own_results(agencies):
+    from agencies.server import Population
+    from hub.stages.pipeline import cross_check_many
+
+    pop = Population(7, 50)
+    ks = [h.index for h in pop.households if any(pop.rows("tax", m.id_number) for m in h.members)][1:3]
+    requests_ = [create_request(sample(k, sources=["household", "tax"])) for k in ks]
+    taxes = []
+    for r in requests_:
+        validate_batch(fetch_source(r, "household"), run_id="together-cross")
+        taxes.append(fetch_source(r, "tax"))
+        validate_batch(taxes[-1], run_id="together-cross")
+    keys = keyring()
+    with session() as s:  # only the first request's row 0 is dated before its person's birth
+        row = s.scalars(select(SourceRow).where(SourceRow.batch_id == taxes[0], SourceRow.row_no == 0)).one()
+        data = json.loads(keys.decrypt(row.data_enc, aad=aad_source_row(taxes[0], 0)))
+        data["period"] = "1900-01"
+        row.data_enc = keys.encrypt(json.dumps(data, ensure_ascii=False), aad=aad_source_row(taxes[0], 0))
+    out = cross_check_many(requests_, run_id="together-cross")
+    assert [out[r]["rows_failed"] for r in requests_] == [1, 0]
+    with session() as s:
+        assert s.get(FetchBatch, taxes[0]).status == "incomplete" and s.get(FetchBatch, taxes[1]).status == "complete"
+    assert cross_check_many(requests_, run_id="together-cross")[requests_[1]]["already"]

@@ -1,0 +1,141 @@
+"""Set-up of the console's browser tests: the hub's app served by uvicorn in a thread of the test process, the
+simulated agencies, headless Chromium driven by Selenium, and a folder for the screenshots of each step.
+
+Chromium and its driver are Debian's (/usr/bin/chromium, /usr/bin/chromedriver; `.ci/run` installs them). Set
+HUB_SKIP_BROWSER=1 to skip these tests; HUB_TEST_ARTIFACTS names the screenshots' folder (default
+var/test-artifacts/console in the repository, which git ignores).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+REPO = Path(__file__).resolve().parents[4]
+DESKTOP = (1280, 900)
+PHONE = (390, 844)
+WAIT = 20  # seconds an explicit wait may take before the test fails
+
+_shots: list[Path] = []
+
+
+def artifacts_dir() -> Path:
+    return Path(os.environ.get("HUB_TEST_ARTIFACTS") or REPO / "var" / "test-artifacts" / "console")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _shots:
+        terminalreporter.write_line(f"console screenshots: {len(_shots)} PNG files in {artifacts_dir()}")
+
+
+class LiveServer:
+    """create_app() under uvicorn on a free loopback port, in a daemon thread of this process."""
+
+    def __init__(self):
+        import uvicorn
+
+        from hub.web.api import create_app
+
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        config = uvicorn.Config(create_app(), log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True,
+                                        name="console-uvicorn")
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + WAIT
+        while True:  # poll /health until it answers
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                if not self._thread.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"the hub's API did not answer on {self.url}/health") from None
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+
+@pytest.fixture(scope="module")
+def agencies():
+    """The simulated agencies (no faults), pointed at by HUB_AGENCIES_URL for the whole module."""
+    from tests.conftest import _serve
+
+    yield from _serve("none")
+
+
+@pytest.fixture(scope="module")
+def live_server(agencies):
+    server = LiveServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def driver(downloads):
+    """Headless Chromium (Debian's), with downloads going to `downloads` without asking."""
+    if os.environ.get("HUB_SKIP_BROWSER") == "1":
+        pytest.skip("HUB_SKIP_BROWSER=1: the console's browser tests are skipped")
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.is_file()]
+    if missing:
+        pytest.fail(f"{' and '.join(missing)} missing: the console's browser tests need Debian's Chromium and its "
+                    "driver, which .ci/run installs (apt-get install chromium chromium-driver); "
+                    "set HUB_SKIP_BROWSER=1 to skip these tests", pytrace=False)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--hide-scrollbars",
+                f"--window-size={DESKTOP[0]},{DESKTOP[1]}", "--lang=zh-CN", "--no-first-run",
+                "--disable-extensions", "--disable-background-networking"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(downloads), "download.prompt_for_download": False,
+        "download.directory_upgrade": True, "safebrowsing.enabled": False})
+    d = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    d.set_page_load_timeout(WAIT)
+    try:
+        d.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        yield d
+    finally:
+        d.quit()
+
+
+@pytest.fixture(scope="module")
+def shot(driver):
+    """shot(name): a full-page PNG of the current page in the artifacts folder; asserts it was written."""
+    folder = artifacts_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str) -> Path:
+        path = folder / f"{name}.png"
+        path.unlink(missing_ok=True)
+        data = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        path.write_bytes(base64.b64decode(data["data"]))
+        assert path.is_file() and path.stat().st_size > 0, path
+        _shots.append(path)
+        return path
+
+    return take
