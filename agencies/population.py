@@ -39,6 +39,7 @@ import numpy as np
 from agencies.truth import ASSET_MONTHS, DIBAO_STANDARD, LOW_INCOME_FACTOR, Truth, assess  # noqa: F401 (re-exported)
 from schemas.codes import ANSHAN_DIVISIONS, ID_CHECK_CHARS, ID_WEIGHTS
 from schemas.uscc import USCC_CHARSET, org_code_check_char, uscc_check_char
+from schemas.vocabulary import AGENCY_SOURCES
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰志红建国文斌辉鹏宇浩然欣怡子涵梓轩雨桐佳琪博"
@@ -297,10 +298,7 @@ def household_in_population(seed: int, n: int, k: int) -> Household:
 FACTS_YEAR = 2025
 PERIODS: tuple[str, ...] = tuple(f"{FACTS_YEAR}-{m:02d}" for m in range(1, 13))
 AS_OF = f"{FACTS_YEAR}-12-31"
-FACT_SOURCES = (
-    "tax", "social_insurance", "provident_fund", "real_estate", "market_entity", "vehicles_vessels",
-    "bank", "securities", "commercial_insurance", "internet_finance",
-)
+FACT_SOURCES = tuple(k for k in AGENCY_SOURCES if k != "household")  # the economic sources
 
 # Archetypes and their shares of a population
 ARCHETYPE_SHARES: dict[str, float] = {

@@ -7,7 +7,7 @@ import hashlib
 
 from agencies.population import household_in_population
 from consent.authorizations import adult_from
-from schemas.sources import FINANCIAL_SOURCES
+from schemas.vocabulary import FINANCIAL_SOURCES
 
 
 def _evidence(*parts) -> str:

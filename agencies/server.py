@@ -28,9 +28,9 @@ Fault profiles (``--faults``, comma-separated):
 from __future__ import annotations
 
 import collections
-
-import os
+import json
 import random
+import socket
 import threading
 import time
 import urllib.parse
@@ -42,9 +42,11 @@ from typing import Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agencies import population as pop
-from schemas.contracts import SPECS, AgencySpec, to_wire
 from agencies.wire import BadRequestBody, encode_answer, parse_request
-from connectors.auth import Credential, check_request
+from connectors.auth import Credential, check_request, credentials_path, load_credentials
+from core.crypto import keyring
+from core.settings import settings
+from schemas.contracts import SPECS, AgencySpec, to_wire
 
 SIMPLE_PROFILES = ("none", "flaky", "slow", "truncated", "dirty")
 
@@ -179,7 +181,7 @@ class Agency:
         self.counters = Counters()
         self._rng = random.Random(f"faults:{seed}:{spec.key}")
         self._rng_lock = threading.Lock()
-        self.hang_s = float(os.environ.get("HUB_AGENCIES_HANG_S", "30"))
+        self.hang_s = settings().agencies_hang_s
         # a test's observer: called with the ID numbers and page of every query, in the handler's thread, before
         # the query is answered (a test injects what happens while a call is in flight)
         self.on_query: Callable[[list[str], int], None] | None = None
@@ -392,10 +394,6 @@ class AgencyServer:
     @classmethod
     def from_hub_home(cls, **kwargs) -> "AgencyServer":
         """Agencies that trust the hub of HUB_HOME: its public key and the credentials `hub init` issued."""
-        from connectors.auth import credentials_path, load_credentials
-        from core.settings import settings
-        from core.crypto import keyring
-
         return cls(hub_key=keyring().public_key, credentials=load_credentials(credentials_path(settings().home)),
                    **kwargs)
 
@@ -460,8 +458,6 @@ class AgencyServer:
                 pass
 
             def do_GET(self):
-                import json
-
                 if self.path == "/":
                     doc = server.index()
                 elif self.path == "/_stats":
@@ -480,8 +476,6 @@ class AgencyServer:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

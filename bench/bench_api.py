@@ -8,7 +8,7 @@ Set-up (not measured): a scratch HUB_HOME (SQLite store, fresh keys), the simula
 inline over every source, so that one household record is published and the department has an open case for it; one
 read through the API checks the answer (200, signature).
 
-The app of ``hub.web.api.create_app()``, plus the bare route, runs under uvicorn (1 worker, uvloop and httptools when
+The app of ``hub.web.app.create_app()``, plus the bare route, runs under uvicorn (1 worker, uvloop and httptools when
 installed, log level warning) in its own process, with the per-client rate limit off (HUB_API_RATE=0: the figure is
 the API's capacity, not the limit). The load generator is another process: 32 keep-alive HTTP/1.1 connections on one
 asyncio loop, each sending its next request when the previous answer is read. Per route: a warm-up (1 s, 3 s in full),
@@ -19,6 +19,9 @@ processes is printed, to show whether the load generator, rather than the server
 
 from __future__ import annotations
 
+# Imports inside functions below are deliberate: `hub bench` imports every benchmark to list it, and each loads
+# what it measures only when it runs (some in a child process of their own, with a scratch HUB_HOME set first).
+
 import json
 import math
 import os
@@ -28,18 +31,19 @@ import sys
 import time
 from pathlib import Path
 
+from schemas.vocabulary import AGENCY_SOURCES
+
 ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCY = 32
 DEPARTMENT = "MZ-210302"  # a civil-affairs office: hub/rules/access_policy.toml lets MZ-* read the whole record for dibao
-SOURCES = ("household", "tax", "social_insurance", "provident_fund", "real_estate", "market_entity", "vehicles_vessels",
-           "bank", "securities", "commercial_insurance", "internet_finance")
+SOURCES = AGENCY_SOURCES
 HOUSEHOLDS, SEED = 20, 13
 
-# The API server: hub.web.api's app plus one bare JSON route, 1 worker on 127.0.0.1:<argv[1]>.
+# The API server: hub.web.app's app plus one bare JSON route, 1 worker on 127.0.0.1:<argv[1]>.
 _SERVER = """
 import sys
 import uvicorn
-from hub.web.api import create_app
+from hub.web.app import create_app
 
 app = create_app()
 

@@ -3,6 +3,9 @@ proofs, and `hub audit verify`, at 1,000,000 entries (100,000 with --quick), on 
 
 from __future__ import annotations
 
+# Imports inside functions below are deliberate: `hub bench` imports every benchmark to list it, and each loads
+# what it measures only when it runs (some in a child process of their own, with a scratch HUB_HOME set first).
+
 import statistics
 import time
 

@@ -1,23 +1,20 @@
-"""The shared base of every connector: transport, batching, paging, failure handling, and the consent gate.
+"""The shared base of every connector: batching, paging, partial answers, and the consent gate, over one transport.
 
 A connector's ``fetch`` takes the gate's ``Allow`` decisions, which only ``consent.gate.decide`` can make: there
 is no way to ask an agency about a person without one. Request URLs and bodies are never logged and never put
 in exception text (they hold ID numbers).
 
-Failures are classified once, in ERRORS: connection errors, timeouts, cut-off bodies and 5xx are retried with
-exponential backoff and full jitter; 429 waits as long as Retry-After says; refusals (401/403) and other 4xx are
-never retried. A circuit breaker per agency stops calling one that keeps failing, and every fetch has a bound on
-its total time. A partial answer is never complete: missing members, refused members or an interrupted fetch
-make the result incomplete or unavailable, with the reason.
+Every call goes through connectors.transport, which classifies failures once (its ERRORS table: retried with
+backoff, 429 after Retry-After, refusals never), keeps a circuit breaker per agency and bounds each fetch's total
+time; its Failure, AgencyError and Policy are every connector's, and are imported from here too. A partial
+answer is never complete: missing members, refused members or an interrupted fetch make the result incomplete or
+unavailable, with the reason.
 """
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import logging
-import random
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -27,114 +24,14 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from connectors.auth import Credential, request_headers
-from schemas.contracts import AgencySpec, from_wire
+from connectors.transport import AgencyError, Breakers, Failure, Policy, Transport
 from connectors.wire import BadAnswer, build_request, parse_answer
 from consent.gate import Allow
+from schemas.contracts import AgencySpec, from_wire
+
+__all__ = ["AgencyError", "Failure", "FetchResult", "Policy", "Source", "StillAllowed"]
 
 log = logging.getLogger(__name__)
-
-
-class Failure(str, enum.Enum):
-    """Every way a call can fail."""
-
-    UNREACHABLE = "UNREACHABLE"  # connection refused or reset, body cut short
-    TIMEOUT = "TIMEOUT"
-    SERVER_ERROR = "SERVER_ERROR"  # 5xx
-    RATE_LIMITED = "RATE_LIMITED"  # 429
-    REFUSED = "REFUSED"  # 401/403: the agency refused our credential or authorization
-    BAD_REQUEST = "BAD_REQUEST"  # other 4xx
-    BAD_RESPONSE = "BAD_RESPONSE"  # an answer that cannot be read (encoding, format, envelope)
-    CIRCUIT_OPEN = "CIRCUIT_OPEN"  # the agency failed too often just now; not called
-    DEADLINE = "DEADLINE"  # the fetch's time bound ran out
-
-
-class Action(str, enum.Enum):
-    RETRY = "retry"
-    FAIL = "fail"
-
-
-# what happened -> (failure type, action). A refusal is never retried.
-ERRORS: dict[object, tuple[Failure, Action]] = {
-    "connection": (Failure.UNREACHABLE, Action.RETRY),
-    "timeout": (Failure.TIMEOUT, Action.RETRY),
-    401: (Failure.REFUSED, Action.FAIL),
-    403: (Failure.REFUSED, Action.FAIL),
-    429: (Failure.RATE_LIMITED, Action.RETRY),
-    "4xx": (Failure.BAD_REQUEST, Action.FAIL),
-    "5xx": (Failure.SERVER_ERROR, Action.RETRY),
-    "body": (Failure.BAD_RESPONSE, Action.FAIL),
-}
-
-
-def classify(status: int | str) -> tuple[Failure, Action]:
-    if status in ERRORS:
-        return ERRORS[status]
-    if isinstance(status, int) and 400 <= status < 500:
-        return ERRORS["4xx"]
-    return ERRORS["5xx"]
-
-
-class AgencyError(Exception):
-    """A call to an agency failed; the message names the source and failure, never the request."""
-
-    def __init__(self, source: str, failure: Failure, detail: str = ""):
-        self.source, self.failure = source, failure
-        super().__init__(f"{source}: {failure.value}{' (' + detail + ')' if detail else ''}")
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Timeouts, retries and the circuit breaker of one connector."""
-
-    connect_timeout: float = 3.0
-    read_timeout: float = 20.0
-    retries: int = 4  # after the first attempt
-    backoff_base: float = 0.25  # seconds; attempt n waits uniform(0, min(cap, base * 2**n))
-    backoff_cap: float = 8.0
-    max_retry_after: float = 30.0  # longest Retry-After honoured
-    deadline: float = 120.0  # total seconds for one fetch
-    breaker_threshold: int = 5  # consecutive failures that open the circuit
-    breaker_cooldown: float = 30.0  # seconds before one trial call
-
-
-class CircuitBreaker:
-    """Per agency: closed; open after ``threshold`` consecutive failures; one trial call after ``cooldown``."""
-
-    def __init__(self, threshold: int, cooldown: float):
-        self.threshold, self.cooldown = threshold, cooldown
-        self.failures = 0
-        self.opened_at: float | None = None
-        self._lock = threading.Lock()
-
-    def allow(self) -> bool:
-        with self._lock:
-            if self.opened_at is None:
-                return True
-            if time.monotonic() - self.opened_at >= self.cooldown:
-                self.opened_at = time.monotonic()  # half-open: this call is the trial; others wait again
-                return True
-            return False
-
-    def success(self) -> None:
-        with self._lock:
-            self.failures, self.opened_at = 0, None
-
-    def failure(self) -> None:
-        with self._lock:
-            self.failures += 1
-            if self.failures >= self.threshold:
-                self.opened_at = time.monotonic()
-
-
-_breakers: dict[str, CircuitBreaker] = {}
-_breakers_lock = threading.Lock()
-
-
-def breaker_for(base_url: str, policy: Policy) -> CircuitBreaker:
-    with _breakers_lock:
-        if base_url not in _breakers:
-            _breakers[base_url] = CircuitBreaker(policy.breaker_threshold, policy.breaker_cooldown)
-        return _breakers[base_url]
 
 
 @dataclass
@@ -162,19 +59,25 @@ class Source:
     contract: ClassVar[AgencySpec]
 
     def __init__(self, base_url: str, *, credential: Credential, signing_key: Ed25519PrivateKey,
-                 http: requests.Session | None = None, policy: Policy | None = None):
+                 http: requests.Session | None = None, policy: Policy | None = None, breakers: Breakers | None = None):
         if credential.scheme != self.contract.auth:
             raise ValueError(f"{self.key}: the agency expects a {self.contract.auth} credential")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.credential, self.signing_key = credential, signing_key
-        self.http = http or requests.Session()
         self.policy = policy or Policy()
-        self.breaker = breaker_for(self.base_url, self.policy)
-        self._jitter = random.Random()
+        self.transport = Transport(self.key, self.base_url, policy=self.policy, http=http, breakers=breakers)
 
     @property
     def key(self) -> str:
         return self.contract.key
+
+    @property
+    def http(self) -> requests.Session:
+        return self.transport.http
+
+    @http.setter
+    def http(self, session: requests.Session) -> None:
+        self.transport.http = session
 
     # -- one call, with retries ------------------------------------------------------------------------------
     def _call(self, body: bytes, auth_ref: str, deadline: float, result: FetchResult,
@@ -182,44 +85,18 @@ class Source:
         """POST ``body`` to the contract's path, or to another operation's path ``relative`` to the base URL."""
         url = self.base_url + (relative or self.contract.path)
         path = urllib.parse.urlsplit(url).path
-        p = self.policy
-        for attempt in range(p.retries + 1):
-            if not self.breaker.allow():
-                raise AgencyError(self.key, Failure.CIRCUIT_OPEN)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AgencyError(self.key, Failure.DEADLINE)
-            headers = request_headers(method="POST", path=path, body=body, auth_ref=auth_ref,
-                                      credential=self.credential, signing_key=self.signing_key)
-            headers["Content-Type"] = "application/xml" if self.contract.wire == "xml" else "application/json"
-            wait = None
+        content_type = "application/xml" if self.contract.wire == "xml" else "application/json"
+
+        def headers() -> dict[str, str]:  # signed anew for each attempt (an HMAC carries its time)
+            return {**request_headers(method="POST", path=path, body=body, auth_ref=auth_ref,
+                                      credential=self.credential, signing_key=self.signing_key),
+                    "Content-Type": content_type}
+
+        def attempted() -> None:
             result.calls += 1
-            try:
-                resp = self.http.post(url, data=body, headers=headers,
-                                      timeout=(p.connect_timeout, min(p.read_timeout, remaining)))
-                content = resp.content  # a body cut short raises here
-            except requests.Timeout:
-                failure, action = classify("timeout")
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-                failure, action = classify("connection")
-            else:
-                if resp.status_code == 200:
-                    self.breaker.success()
-                    return content, resp.headers
-                failure, action = classify(resp.status_code)
-                if resp.status_code == 429:
-                    wait = _retry_after(resp.headers.get("Retry-After"), p.max_retry_after)
-            if failure in (Failure.UNREACHABLE, Failure.TIMEOUT, Failure.SERVER_ERROR):
-                self.breaker.failure()
-            if action is Action.FAIL or attempt == p.retries:
-                raise AgencyError(self.key, failure)
-            if wait is None:
-                wait = self._jitter.uniform(0, min(p.backoff_cap, p.backoff_base * 2 ** attempt))
-            if time.monotonic() + wait >= deadline:
-                raise AgencyError(self.key, Failure.DEADLINE, f"after {failure.value}")
-            log.info("%s: %s, retry %d in %.2f s", self.key, failure.value, attempt + 1, wait)
-            time.sleep(wait)
-        raise AgencyError(self.key, Failure.DEADLINE)  # not reached: the loop returns or raises
+
+        resp = self.transport.post(url, body, headers, deadline=deadline, on_attempt=attempted)
+        return resp.content, resp.headers
 
     # -- health ---------------------------------------------------------------------------------------------
     def probe(self) -> tuple[bool, float | None, str | None]:
@@ -300,9 +177,3 @@ class Source:
             result.status, result.reason = "incomplete", "MEMBERS_NOT_FOUND"
         return result
 
-
-def _retry_after(value: str | None, cap: float) -> float:
-    try:
-        return min(cap, max(0.0, float(value)))
-    except (TypeError, ValueError):
-        return min(cap, 1.0)

@@ -16,8 +16,9 @@ Peers are configured, never discovered: HUB_DCI_PEERS names a JSON file (it hold
 ``regions`` are prefixes of the address code that opens a resident ID number (where the person was first
 registered); "*" covers everyone. A member is asked of the peers covering them, in the order configured, until one
 knows them; peers that know nobody answer with no record, which is no failure ("not found"). Every answer's
-signature is checked with the peer's key before anything in it is used. Transport failures are classified by
-connectors.base's table (retried with back-off, refusals never), per peer.
+signature is checked with the peer's key before anything in it is used. Calls go through connectors.transport, as
+an agency's do: failures classified by its table (retried with back-off, refusals never), a circuit breaker per
+peer.
 
 Request bodies hold ID numbers: they are never logged, and errors name the peer and the failure only.
 """
@@ -27,21 +28,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
 import re
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, Sequence
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from connectors.base import (Action, AgencyError, Failure, FetchResult, Policy, StillAllowed, _retry_after,
-                             breaker_for, classify)
+from connectors import envelope as env
+from connectors.base import FetchResult, StillAllowed
+from connectors.transport import AgencyError, Breakers, Failure, Policy, Transport
 from consent.gate import Allow
 from core import ids as params
-from connectors import envelope as env
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,6 @@ def parse_peers(doc) -> tuple[Peer, ...]:
 
 
 def load_peers(path) -> tuple[Peer, ...]:
-    from pathlib import Path
-
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -144,16 +143,15 @@ class Reply:
 
 
 class DciTransport:
-    """Signed envelopes to one peer, over HTTPS with its bearer token; retries, back-off and a circuit breaker as
-    connectors.base classifies failures."""
+    """Signed envelopes to one peer, over HTTPS with its bearer token, through connectors.transport (retries,
+    back-off and a circuit breaker per peer; redirects never followed: the token would go along)."""
 
     def __init__(self, peer: Peer, *, sender_id: str, signing_key: Ed25519PrivateKey, policy: Policy | None = None,
-                 http: requests.Session | None = None):
+                 http: requests.Session | None = None, breakers: Breakers | None = None):
         self.peer, self.sender_id, self.signing_key = peer, sender_id, signing_key
         self.policy = policy or Policy()
-        self.http = http or requests.Session()
-        self.breaker = breaker_for(f"dci:{peer.url}", self.policy)
-        self._jitter = random.Random()
+        self.transport = Transport(SOURCE, f"dci:{peer.url}", policy=self.policy, http=http, breakers=breakers,
+                                   label=peer.id, follow_redirects=False)
 
     def envelope(self, header: dict, message) -> dict:
         return env.envelope(header, message, self.signing_key, self.sender_id)
@@ -161,51 +159,16 @@ class DciTransport:
     def post(self, path: str, body: dict, *, url: str | None = None, deadline: float | None = None,
              answers: tuple[int, ...] = (200,), calls: list | None = None) -> Reply:
         """POST a signed envelope to ``path`` under the peer's address (or to ``url``, a callback under it); the
-        reply when its status is one of ``answers``, else AgencyError."""
-        p = self.policy
-        deadline = deadline or time.monotonic() + p.deadline
+        reply when its status is one of ``answers``, else AgencyError. ``calls`` gets an item for each attempt."""
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = {"Authorization": f"Bearer {self.peer.token}", "Content-Type": "application/json"}
-        for attempt in range(p.retries + 1):
-            if not self.breaker.allow():
-                raise AgencyError(SOURCE, Failure.CIRCUIT_OPEN, self.peer.id)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AgencyError(SOURCE, Failure.DEADLINE, self.peer.id)
-            wait = None
-            if calls is not None:
-                calls.append(1)
-            try:
-                resp = self.http.post(url or self.peer.endpoint(path), data=data, headers=headers,
-                                      allow_redirects=False,
-                                      timeout=(p.connect_timeout, min(p.read_timeout, remaining)))
-                content = resp.content
-            except requests.Timeout:
-                failure, action = classify("timeout")
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-                failure, action = classify("connection")
-            else:
-                if resp.status_code in answers:
-                    self.breaker.success()
-                    try:
-                        parsed = json.loads(content)
-                    except (ValueError, RecursionError):
-                        parsed = None
-                    return Reply(resp.status_code, parsed, content)
-                failure, action = classify(resp.status_code)
-                if resp.status_code == 429:
-                    wait = _retry_after(resp.headers.get("Retry-After"), p.max_retry_after)
-            if failure in (Failure.UNREACHABLE, Failure.TIMEOUT, Failure.SERVER_ERROR):
-                self.breaker.failure()
-            if action is Action.FAIL or attempt == p.retries:
-                raise AgencyError(SOURCE, failure, self.peer.id)
-            if wait is None:
-                wait = self._jitter.uniform(0, min(p.backoff_cap, p.backoff_base * 2 ** attempt))
-            if time.monotonic() + wait >= deadline:
-                raise AgencyError(SOURCE, Failure.DEADLINE, f"{self.peer.id} after {failure.value}")
-            log.info("DCI %s: %s, retry %d in %.2f s", self.peer.id, failure.value, attempt + 1, wait)
-            time.sleep(wait)
-        raise AgencyError(SOURCE, Failure.DEADLINE, self.peer.id)  # not reached
+        resp = self.transport.post(url or self.peer.endpoint(path), data, headers, deadline=deadline, answers=answers,
+                                   on_attempt=None if calls is None else lambda: calls.append(1))
+        try:
+            parsed = json.loads(resp.content)
+        except (ValueError, RecursionError):
+            parsed = None
+        return Reply(resp.status_code, parsed, resp.content)
 
     def verified(self, reply: Reply, action: str) -> tuple[dict, object]:
         """(header, message) of a signed answer from the peer; AgencyError(BAD_RESPONSE) when it is not one, or its
@@ -302,12 +265,12 @@ class RemoteRegistrySource:
     key = SOURCE
 
     def __init__(self, peers: Sequence[Peer], *, sender_id: str, signing_key: Ed25519PrivateKey, hooks: Hooks,
-                 policy: Policy | None = None, http: requests.Session | None = None):
+                 policy: Policy | None = None, http: requests.Session | None = None, breakers: Breakers | None = None):
         self.peers = tuple(peers)
         self.sender_id, self.hooks = sender_id, hooks
         self.policy = policy or Policy()
         self.transports = {p.id: DciTransport(p, sender_id=sender_id, signing_key=signing_key, policy=self.policy,
-                                              http=http) for p in self.peers}
+                                              http=http, breakers=breakers) for p in self.peers}
 
     def _message(self, peer: Peer, asked: dict[str, str], basis: Basis) -> tuple[dict, dict[str, str]]:
         items, refs = [], {}

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from core.crypto import canonical_json
+from schemas.codes import is_valid_id
 
 VERSION = "1.0.0"
 REG_TYPE = "ns:org:RegistryType:Social"
@@ -98,8 +99,6 @@ def parse_ts(value) -> dt.datetime | None:
 def safe_ref(value) -> bool:
     """A transaction, message or reference id this hub may keep and log: up to 99 characters of letters, digits
     and ``._:@+=/-``, and nothing in it that reads as a resident ID number."""
-    from schemas.codes import is_valid_id
-
     return isinstance(value, str) and bool(_SAFE_REF.fullmatch(value)) and not any(
         is_valid_id(m) for m in _ID_LIKE.findall(value))
 

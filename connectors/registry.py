@@ -1,4 +1,10 @@
-"""Every declared source, and where to find its agency."""
+"""Every agency's declared source, and where to find its agency.
+
+Only agencies: the federated sources (FEDERATED: other regions' platforms, asked over the DCI API) are named here but
+built by the hub (hub.federation.sources), which wires them to its store, keys and ledger.
+
+The agencies' index is cached per address; ``reset`` forgets it (tests/connectors/conftest.py, around each test).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from functools import lru_cache
 
 import requests
 
+from connectors.auth import Credential, credentials_path, load_credentials
 from connectors.bank import BankSource
 from connectors.base import Source
 from connectors.commercial_insurance import CommercialInsuranceSource
@@ -19,6 +26,8 @@ from connectors.securities import SecuritiesSource
 from connectors.social_insurance import SocialInsuranceSource
 from connectors.tax import TaxSource
 from connectors.vehicles_vessels import VehiclesVesselsSource
+from core.crypto import keyring
+from core.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +48,13 @@ class UnknownSource(KeyError):
     pass
 
 
+def _no_federated(key: str) -> None:
+    if key in FEDERATED:
+        raise UnknownSource(f"{key!r} is no agency's source: hub.federation.sources builds it")
+
+
 def source_class(key: str) -> type[Source]:
+    _no_federated(key)
     try:
         return SOURCES[key]
     except KeyError:
@@ -53,26 +68,20 @@ def _index(agencies_url: str) -> dict[str, str]:
     return {s["key"]: s["base_url"] for s in resp.json()["sources"]}
 
 
+def reset() -> None:
+    """Forget the agencies' indexes read so far (the next ``base_url`` reads its index again)."""
+    _index.cache_clear()
+
+
 def base_url(key: str, agencies_url: str) -> str:
     """Base URL of a source's agency, read from the agencies' index (HUB_AGENCIES_URL)."""
-    if key in FEDERATED:  # its addresses are the peers'
-        from connectors.dci_remote import PEERS_BASE
-
-        return PEERS_BASE
+    _no_federated(key)
     return _index(agencies_url)[key]
 
 
 def connector(key: str, base: str, secret: str | None = None, policy=None) -> Source:
     """A connector for ``key`` at ``base``; the credential is ``secret`` (from an Airflow connection) or the one
     in HUB_HOME's credentials file."""
-    if key in FEDERATED:  # the DCI client, with the peers of HUB_DCI_PEERS
-        from hub.federation.client import remote_registry
-
-        return remote_registry(policy=policy)
-    from connectors.auth import Credential, credentials_path, load_credentials
-    from core.settings import settings
-    from core.crypto import keyring
-
     cls = source_class(key)
     credential = (Credential(cls.contract.auth, secret) if secret
                   else load_credentials(credentials_path(settings().home))[key])

@@ -27,10 +27,11 @@ from sqlalchemy.orm import Session
 from consent import ledger
 from consent.gate import FINANCIAL_SOURCES, AuthorizationView, MemberConsent
 from core.crypto import canonical_json, sha256_hex
+from core.settings import settings
 from core.store import Authorization, AuthorizationExpiry, AuthorizationMember, Request, Revocation, utcnow
+from schemas.codes import birth_date_from_id
 
 RECEIPT_SCHEMA = "hub-consent-receipt/1"
-CONTROLLER = {"name": "鞍山市社会救助家庭经济状况核对中心", "name_en": "Anshan social assistance verification centre"}
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -65,8 +66,6 @@ def parse_moment(value, where: str, problems: list[str]) -> dt.datetime | None:
 
 
 def adult_from(id_number: str) -> dt.date:
-    from schemas.codes import birth_date_from_id
-
     born = birth_date_from_id(id_number)
     if born.year > dt.MAXYEAR - 18:  # a check character can be right on a birth date centuries ahead
         return dt.date.max
@@ -170,7 +169,7 @@ def store_authorization(s: Session, *, request_id: str, department: str, purpose
         "schema_version": RECEIPT_SCHEMA,
         "receipt_id": auth_id,
         "consent_timestamp": now.isoformat(),
-        "controller": CONTROLLER,
+        "controller": settings().controller,  # HUB_CONTROLLER_NAME, HUB_CONTROLLER_NAME_EN
         "entrustment": {"request_id": request_id, "department": department, "case_ref": case_ref},
         "purpose": {"code": purpose, "legal_basis": "PIPL Art. 13(1)(i) consent; Art. 14 informed, explicit"},
         "validity": {"from": start.isoformat(), "until": end.isoformat()},

@@ -9,7 +9,6 @@ transaction. The tree therefore only ever grows, and every leaf is covered by a 
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -17,13 +16,17 @@ from sqlalchemy.orm import Session
 
 from consent import checkpoint as cpnote
 from consent import merkle
+from consent.authorizations import terms, terms_differences
 from consent.ledger import entry_bytes, leaf_hash
-from core.store import LedgerCheckpoint, LedgerEvent, LedgerLeaf, LedgerNode
+from core.crypto import DecryptionFailed, canonical_json, keyring, sha256_hex
+from core.settings import settings
+from core.store import (Authorization, AuthorizationMember, HouseholdRecord, LedgerCheckpoint, LedgerEvent, LedgerLeaf,
+                        LedgerNode, Revocation, aad_record, exclusive_session, session)
 
 
 def origin() -> str:
     """The log's origin line (and the name of its signing key)."""
-    return os.environ.get("HUB_LEDGER_ORIGIN", "anshan.verification-hub/ledger")
+    return settings().ledger_origin  # HUB_LEDGER_ORIGIN
 
 
 def verifier_key(public_key) -> str:
@@ -219,10 +222,6 @@ def _check_vouched_rows(s: Session, events: dict) -> list[str]:
     """Rows the ledger vouches for, both ways (a changed row, a row without its entry, an entry without its row):
     published records (their content's hash), authorizations and their members (every term the gate and the reads
     rest on), revocations (each row names its entry, so an undone withdrawal of consent is found)."""
-    from consent.authorizations import terms, terms_differences
-    from core.crypto import DecryptionFailed, canonical_json, keyring, sha256_hex
-    from core.store import Authorization, AuthorizationMember, HouseholdRecord, Revocation, aad_record
-
     problems = []
     published = {(e.payload.get("household_ref"), e.payload.get("version")): (e.payload.get("content_sha256"), seq)
                  for seq, e in events.items() if e.kind == "record.published"}
@@ -323,25 +322,18 @@ def checkpoint_now(signing_key) -> LedgerCheckpoint:
     """Integrate new entries and sign a checkpoint, one checkpointer at a time across processes (the ledger's
     writer lock, core.store.exclusive_session); when nothing is new, the latest checkpoint as it stands. Appenders
     keep appending meanwhile: what they commit later goes into the next checkpoint."""
-    from core.store import exclusive_session
-
     with exclusive_session(lock="ledger") as s:
         return make_checkpoint(s, signing_key) or latest_checkpoint(s)
 
 
 def sign_checkpoint_stage() -> dict:
     """Integrate new entries and sign a checkpoint; returns its number, size and root (no personal data)."""
-    from core.crypto import keyring
-
     cp = checkpoint_now(keyring().signing_key)
     return {"number": cp.number, "size": cp.size, "root": cp.root_sha256}
 
 
 def verify_stage() -> dict:
     """Verify the whole ledger; raise LedgerCorrupt naming the problems when it is not intact."""
-    from core.crypto import keyring
-    from core.store import session
-
     with session() as s:
         result = verify(s, keyring().public_key)
     if not result.intact:

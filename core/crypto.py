@@ -42,7 +42,7 @@ class DecryptionFailed(RuntimeError):
     """A stored value could not be decrypted (wrong key, wrong place or altered)."""
 
 
-def _b64e(data: bytes) -> str:
+def b64e(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
@@ -78,7 +78,7 @@ class Keyring:
     def encrypt(self, plaintext: str, *, aad: str) -> str:
         nonce, kid = os.urandom(12), self.active_kid
         ct = AESGCM(self.enc_keys[kid]).encrypt(nonce, plaintext.encode("utf-8"), _bound(aad, kid))
-        return f"v2.{kid}.{_b64e(nonce)}.{_b64e(ct)}"
+        return f"v2.{kid}.{b64e(nonce)}.{b64e(ct)}"
 
     def decrypt(self, token: str, *, aad: str) -> str:
         try:
@@ -109,7 +109,7 @@ class Keyring:
 
     # -- signatures -------------------------------------------------------------------------
     def sign(self, data: bytes) -> str:
-        return _b64e(self.signing_key.sign(data))
+        return b64e(self.signing_key.sign(data))
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -118,7 +118,7 @@ class Keyring:
     def public_key_b64(self) -> str:
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-        return _b64e(self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+        return b64e(self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw))
 
 
 def verify_signature(public_key: Ed25519PublicKey, data: bytes, signature: str) -> bool:
@@ -143,9 +143,9 @@ def create_keyring(path: Path) -> bool:
     signing = Ed25519PrivateKey.generate()
     doc = {
         "format": 1,
-        "encryption": {"active": kid, "keys": {kid: _b64e(AESGCM.generate_key(bit_length=256))}},
-        "pseudonym": _b64e(secrets.token_bytes(32)),
-        "signing": _b64e(signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())),
+        "encryption": {"active": kid, "keys": {kid: b64e(AESGCM.generate_key(bit_length=256))}},
+        "pseudonym": b64e(secrets.token_bytes(32)),
+        "signing": b64e(signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())),
     }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

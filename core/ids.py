@@ -6,3 +6,4 @@ HEX32 = r"^[0-9a-f]{32}$"  # request and client ids
 HOUSEHOLD = r"^hh_[0-9a-f]{32}$"  # a household's pseudonym
 PERSON = r"^p_[0-9a-f]{32}$"  # a person's pseudonym
 PLATFORM = r"^(?:FED|HUB)-[A-Z0-9][A-Z0-9-]{0,59}$"  # a federated platform's code, its DCI sender id
+DEPARTMENT = r"^[A-Z0-9][A-Z0-9-]{1,63}$"  # a department's code, e.g. MZ-210302 (fullmatch: "$" admits a final newline)

@@ -9,7 +9,10 @@ import datetime as dt
 
 from airflow.sdk import DAG, task
 
-from hub.airflow.tasks import default_args
+from hub.airflow.tasks import default_args, run_as_of
+
+# Each task imports its stage inside its body, deliberately: parsing this file imports only airflow.sdk and
+# hub.airflow.tasks, nothing heavy (a stage brings the store and whatever else it uses).
 
 DOC = """
 ### 授权与数据期限维护 / Consent maintenance
@@ -18,6 +21,9 @@ DOC = """
 2. **purge_raw_data**: the raw agency answers and rows of every fetch past the authorization's data life are
    deleted; one ledger entry per purge. Published records, validation results and the ledger are kept.
 3. **prune_logs**: log files older than the retention (at least 180 days, `HUB_LOG_RETENTION_DAYS`) are deleted.
+
+Every task counts from the run's logical date (a manual run without one: when it was triggered), so a retried task
+decides as the first attempt did.
 """
 
 with DAG(
@@ -36,18 +42,18 @@ with DAG(
     def expire_authorizations() -> int:
         from hub.stages.maintenance import expire_authorizations as stage
 
-        return stage()
+        return stage(run_as_of())
 
     @task
     def purge_raw_data(_expired: int) -> dict:
         from hub.stages.maintenance import purge_raw_data as stage
 
-        return stage()
+        return stage(run_as_of())
 
     @task
     def prune_logs(_purged: dict) -> int:
         from hub.stages.maintenance import log_roots, prune_logs as stage
 
-        return stage(log_roots())
+        return stage(log_roots(), run_as_of())
 
     prune_logs(purge_raw_data(expire_authorizations()))

@@ -11,6 +11,11 @@ from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, t
 
 from hub.airflow.tasks import RECORDS_ASSET, default_args
 
+# Each task imports its stage inside its body, deliberately: parsing this file imports only airflow.sdk and
+# hub.airflow.tasks, nothing heavy (a stage brings the store and whatever else it uses).
+# No task passes the run's logical date: a checkpoint is signed, and the ledger verified, at the moment they
+# happen (runs triggered by the records asset have no logical date).
+
 DOC = """
 ### 账本检查点 / Ledger checkpoint
 

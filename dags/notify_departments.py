@@ -12,6 +12,11 @@ from airflow.sdk import DAG, task
 
 from hub.airflow.tasks import default_args
 
+# Each task imports its stage inside its body, deliberately: parsing this file imports only airflow.sdk and
+# hub.airflow.tasks, nothing heavy (a stage brings the store and whatever else it uses).
+# No task passes the run's logical date: no record is stamped here; whether a department may still be told
+# (consent, at once) and each delivery's signed timestamp and back-off are the moment of sending.
+
 DOC = """
 ### 变化通知 / Change notifications
 

@@ -9,15 +9,20 @@ import datetime as dt
 
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
-from hub.airflow.tasks import RECORDS_ASSET, default_args
+from hub.airflow.tasks import RECORDS_ASSET, default_args, run_as_of
+
+# Each task imports its stage inside its body, deliberately: parsing this file imports only airflow.sdk and
+# hub.airflow.tasks, nothing heavy (a stage brings the store and whatever else it uses).
 
 DOC = """
 ### 低保等对象动态复核 / Re-check current recipients
 
 1. **select_due** lists the households found eligible whose authorization is still valid and whose last check is
-   at least the authorization's re-check interval old (`hub.stages.reverify`), in batches of `batch_size`.
+   at least the authorization's re-check interval old (`hub.stages.reverify`), at the run's logical date, in
+   batches of `batch_size`.
 2. **recheck_batch** (one mapped task per batch): each household is re-checked through every stage, from the
-   consent gate to a new signed record version; its material changes go to the outbox for the departments.
+   consent gate to a new signed record version describing it as of the run's logical date (a manual run without
+   one: when it was triggered); its material changes go to the outbox for the departments.
 3. **summarize**: how many were re-checked, published, changed, refused or failed.
 4. **notify_departments**: each material change becomes a delivery to every subscribed department that has a
    request for the household, and due deliveries are sent (signed webhooks; retried by `notify_departments`).
@@ -48,7 +53,8 @@ with DAG(
     def select_due(params=None) -> list[list[str]]:
         from hub.stages.reverify import due_recipients
 
-        due = list(params["application_ids"]) or due_recipients(limit=params["limit"] or None, every=params["every"])
+        due = list(params["application_ids"]) or due_recipients(now=run_as_of(), limit=params["limit"] or None,
+                                                                every=params["every"])
         size = params["batch_size"]
         return [due[i: i + size] for i in range(0, len(due), size)]
 
@@ -58,7 +64,7 @@ with DAG(
 
         ctx = get_current_context()
         ctx["batch_label"] = f"{len(application_ids)} households"
-        return stage(application_ids, run_id=ctx["run_id"])
+        return stage(application_ids, run_id=ctx["run_id"], as_of=run_as_of(ctx))
 
     @task
     def summarize(results: list[dict]) -> dict:
@@ -72,6 +78,8 @@ with DAG(
     def notify_departments(_totals: dict) -> dict:
         from hub.stages.notify import deliver_pending, fan_out
 
+        # no as_of here: whether a department may still be told, and each delivery's signed timestamp, are the
+        # moment of sending, not the run's
         return {"deliveries": fan_out(), **deliver_pending()}
 
     notify_departments(summarize(recheck_batch.expand(application_ids=select_due())))

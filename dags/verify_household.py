@@ -10,7 +10,10 @@ import datetime as dt
 
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
-from hub.airflow.tasks import RECORDS_ASSET, agency, default_args
+from hub.airflow.tasks import RECORDS_ASSET, agency, default_args, run_as_of
+
+# Each task imports its stage inside its body, deliberately: parsing this file imports only airflow.sdk and
+# hub.airflow.tasks, nothing heavy (a stage brings the store and whatever else it uses).
 
 DOC = """
 ### 核对一户家庭 / Verify one household
@@ -19,14 +22,16 @@ Triggered with a request id (`hub verify REQUEST_ID`, or the API through Airflow
 
 1. **start_request** marks the request running and lists its sources.
 2. **fetch_source** (one mapped task per source): the consent gate decides for each member; only allowed
-   members are asked for; the answer is stored encrypted and its hash logged.
+   members are asked for; the answer is stored encrypted and its hash logged. A retried task finds the batch
+   already fetched for its source and asks no agency again (unless consent changed meanwhile).
 3. **validate_batch** (per source): the source's Great Expectations suite; failing rows go to quarantine;
    then every member must be answered or explained. The task log gives the address of each result's Data Docs.
 4. **cross_check**: checks across the sources (no fact dated before the person's birth); failing rows go to
    quarantine too.
 5. **publish_record**: one signed, versioned household record: members, facts with their provenance,
    discrepancies, and the assessment (income, assets, screening per programme), with the completeness of each
-   source; its ledger entry and its outbox notification in the same transaction.
+   source; its ledger entry and its outbox notification in the same transaction. The record describes the
+   household as of the run's logical date (a manual run without one: when it was triggered).
 
 XCom carries only ids. Logs carry no personal data.
 """
@@ -74,9 +79,7 @@ with DAG(
     def publish_record(checked: dict, params=None) -> int | None:
         from hub.stages.records import publish_record as stage
 
-        ctx = get_current_context()
-        as_of = ctx["dag_run"].logical_date or ctx["dag_run"].run_after
-        return stage(params["request_id"], as_of=as_of)
+        return stage(params["request_id"], as_of=run_as_of())
 
     batches = fetch_source.expand(source=start_request())
     publish_record(cross_check(validate_batch.expand(batch_id=batches)))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Imports inside the command functions below are deliberate: each command loads only what it uses, so `hub --help`,
+# `hub init` and `hub agencies serve` start without FastAPI, pandas or Great Expectations.
+
 import argparse
 import json
 import logging
@@ -100,9 +103,7 @@ def cmd_policy(args) -> int:
     """Check an access policy file (default: the one in force) and print what each rule grants."""
     from hub.rules.policy import DEFAULT_POLICY, PolicyError, parse
 
-    import os
-
-    path = Path(args.file or os.environ.get("HUB_ACCESS_POLICY") or DEFAULT_POLICY)
+    path = Path(args.file or settings().access_policy or DEFAULT_POLICY)
     try:
         rules = parse(path.read_text(encoding="utf-8"))
     except (OSError, PolicyError) as exc:
@@ -255,7 +256,7 @@ def cmd_verify(args) -> int:
 def cmd_api(args) -> int:
     import uvicorn
 
-    from hub.web.api import create_app
+    from hub.web.app import create_app
     from hub.services.secrets_check import InsecureSettings
 
     try:

@@ -7,6 +7,9 @@ waits for it, prints where to look, and stops every child on Ctrl-C.
 
 from __future__ import annotations
 
+# Imports inside functions below are deliberate: `hub demo` (live) never loads the pipeline, which runs in Airflow,
+# and `hub demo --sync` loads it only when it runs.
+
 
 import os
 import signal
@@ -100,7 +103,7 @@ class Children:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _wait_for(what: str, probe, children: Children, timeout: float) -> None:
+def wait_for(what: str, probe, children: Children, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         children.check()
@@ -127,8 +130,8 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
     if distributed:
         from hub.airflow.distributed import DEFAULT_ADMIN_URL, DEFAULT_REDIS_URL, Cluster, ensure_databases
 
-        cluster = Cluster(admin_url=os.environ.get("HUB_DISTRIBUTED_ADMIN_URL") or DEFAULT_ADMIN_URL,
-                          redis_url=os.environ.get("HUB_DISTRIBUTED_REDIS_URL") or DEFAULT_REDIS_URL)
+        cluster = Cluster(admin_url=settings().distributed_admin_url or DEFAULT_ADMIN_URL,
+                          redis_url=settings().distributed_redis_url or DEFAULT_REDIS_URL)
         ensure_databases(cluster)
         os.environ["HUB_DATABASE_URL"] = cluster.store_url
     initialize()
@@ -149,7 +152,7 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
     try:
         children.start("agencies", [hub_bin, "agencies", "serve", "--households", str(households),
                                     "--seed", str(DEMO_SEED), "--port", str(DEFAULT_AGENCIES_PORT)])
-        _wait_for("agencies", lambda: requests.get(agencies_url, timeout=2).ok, children, 60)
+        wait_for("agencies", lambda: requests.get(agencies_url, timeout=2).ok, children, 60)
         index = requests.get(agencies_url, timeout=5).json()
         agency_urls = {s["key"]: s["base_url"] for s in index["sources"]}
         if cluster is not None:
@@ -163,7 +166,7 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
             children.start("airflow", [str(Path(sys.executable).parent / "airflow"), "standalone"], env=env)
         # the API starts verify_household for every request it accepts, through Airflow's REST API
         children.start("api", [hub_bin, "api", "--port", str(DEFAULT_API_PORT)], env={"HUB_AIRFLOW_URL": airflow_url})
-        _wait_for("hub API", lambda: requests.get(f"{api_url}/health", timeout=2).ok, children, 60)
+        wait_for("hub API", lambda: requests.get(f"{api_url}/health", timeout=2).ok, children, 60)
         print(f"agencies and API up; waiting for Airflow (about half a minute; logs: {children.log_dir})")
         af = None
 
@@ -175,7 +178,7 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
                 af = AirflowClient.from_env()
             return af.healthy() and af.dag_ready("verify_household")
 
-        _wait_for("Airflow", _airflow_ready, children, 300)
+        wait_for("Airflow", _airflow_ready, children, 300)
 
         _client, token = create_client("demo caseworker", "department", DEMO_DEPARTMENT)
         doc = sample_request(seed=DEMO_SEED, households=households, k=DEMO_HOUSEHOLD, department=DEMO_DEPARTMENT)

@@ -1,1 +1,1 @@
-"""Canonical record schemas, code tables and validation suites."""
+"""The vocabulary (schemas.vocabulary), canonical record schemas, code tables, agency contracts and validation suites."""

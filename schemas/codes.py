@@ -24,7 +24,10 @@ ANSHAN_DIVISIONS: dict[str, tuple[str, str]] = {
     "210381": ("海城市", "rural"),
 }
 
-# Relation to the head of household (GB/T 4761 family-relation codes, the subset the hub uses)
+# Registration's codes for the vocabulary's names (schemas.vocabulary: RELATIONS, PERSON_STATUSES, SEXES)
+
+# Relation to the head of household (GB/T 4761 family-relation codes, the subset the hub uses; the vocabulary's
+# "child" has none: registration always says son or daughter)
 RELATIONS: dict[str, str] = {
     "02": "head",
     "10": "spouse",

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from schemas.suite import Check
+from schemas.checks import Check
+
+# great_expectations is imported inside checks(), deliberately: it is heavy and needed only when a suite is built
+# (a validation run), never when this module is imported (by a stage, or a DAG file at parse time).
 
 EXPLAINED = ("rows", "quarantined", "no_records", "not_found", "refused")
 STATES = (*EXPLAINED, "unanswered", "silent")

@@ -16,6 +16,9 @@ import re
 import zlib
 from pathlib import Path
 
+# great_expectations is imported inside static_dir() and render(), deliberately: it is heavy, and scrub, pack and
+# unpack (what every validation run uses) need none of it.
+
 # the only parts of an expectation's result kept: counts, no values
 _COUNTS = ("element_count", "missing_count", "missing_percent", "unexpected_count", "unexpected_percent",
            "unexpected_percent_total", "unexpected_percent_nonmissing")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from schemas.codes import ANSHAN_DIVISIONS, PERSON_STATUS, RELATIONS, SEX, birth_date_from_id, sex_from_id, valid_id_mask
+from schemas.codes import ANSHAN_DIVISIONS, birth_date_from_id, sex_from_id, valid_id_mask
 from schemas.contracts import EXTRA
-from schemas.suite import BATCH_KEY, Check
+from schemas.rules import unexpected_field_check
+from schemas.checks import BATCH_KEY, Check
+from schemas.vocabulary import PERSON_STATUSES, RELATIONS, SEXES
+
+# great_expectations is imported inside checks(), deliberately: it is heavy and needed only when a suite is built
+# (a validation run), never when this module is imported (by a stage, or a DAG file at parse time).
 
 SOURCE = "household"
 
@@ -48,8 +53,6 @@ def _birth(id_number: str) -> str | None:
 def checks() -> list[Check]:
     import great_expectations as gx
 
-    from schemas.rules import unexpected_field_check
-
     e = gx.expectations
     return [
         *(
@@ -67,17 +70,17 @@ def checks() -> list[Check]:
             "行政区划代码不在鞍山市代码表中 / address code not an Anshan division",
         ),
         Check(
-            e.ExpectColumnValuesToBeInSet(column="sex", value_set=sorted(SEX.values())),
+            e.ExpectColumnValuesToBeInSet(column="sex", value_set=sorted(SEXES)),
             "known_sex_code",
             "性别代码未知 / unknown sex code",
         ),
         Check(
-            e.ExpectColumnValuesToBeInSet(column="relation", value_set=sorted(RELATIONS.values())),
+            e.ExpectColumnValuesToBeInSet(column="relation", value_set=sorted(RELATIONS)),
             "known_relation_code",
             "与户主关系代码未知 / unknown relation code",
         ),
         Check(
-            e.ExpectColumnValuesToBeInSet(column="status", value_set=sorted(PERSON_STATUS.values())),
+            e.ExpectColumnValuesToBeInSet(column="status", value_set=sorted(PERSON_STATUSES)),
             "known_status_code",
             "户口状态代码未知 / unknown registration status code",
         ),

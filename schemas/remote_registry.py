@@ -15,8 +15,12 @@ import re
 import pandas as pd
 
 from core.ids import PLATFORM
-from schemas.codes import PERSON_STATUS, RELATIONS
-from schemas.suite import BATCH_KEY, Check
+from schemas.codes import valid_id_mask
+from schemas.checks import BATCH_KEY, Check
+from schemas.vocabulary import ANSWERS, PERSON_STATUSES, PROGRAMMES, RELATIONS
+
+# great_expectations is imported inside checks(), deliberately: it is heavy and needed only when a suite is built
+# (a validation run), never when this module is imported (by a stage, or a DAG file at parse time).
 
 SOURCE = "remote_registry"
 
@@ -40,7 +44,6 @@ COLUMNS = {
     "expenditure_poverty": "the peer's screening answer",
 }
 REQUIRED = ("id_number", "registry", "household_ref", "record_version", "record_sha256")
-ANSWERS = ("yes", "no", "needs_review")
 _PLATFORM = re.compile(PLATFORM)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -59,8 +62,6 @@ def _number(v, *, whole: bool = False, minimum: float = 0) -> bool:
 
 def prepare(df: pd.DataFrame) -> pd.DataFrame:
     out = df.reindex(columns=[*COLUMNS, BATCH_KEY]).astype(object).where(lambda d: d.notna(), None)
-    from schemas.codes import valid_id_mask
-
     out["id_check_ok"] = valid_id_mask(out["id_number"].tolist())
     out["registry_ok"] = out["registry"].map(lambda v: isinstance(v, str) and bool(_PLATFORM.fullmatch(v)))
     out["reference_ok"] = out["household_ref"].map(lambda v: v is None or (isinstance(v, str) and 0 < len(v) <= 64))
@@ -69,8 +70,7 @@ def prepare(df: pd.DataFrame) -> pd.DataFrame:
     out["numbers_ok"] = [all(_number(row[f]) for f in ("income_total", "income_per_capita"))
                          and all(_number(row[f], whole=True) for f in ("income_months", "members_counted"))
                          for _, row in out.iterrows()]
-    for f in ("status", "relation", "dibao", "low_income", "tekun", "expenditure_poverty", "division_code",
-              "record_as_of"):
+    for f in ("status", "relation", *PROGRAMMES, "division_code", "record_as_of"):
         out[f] = out[f].map(lambda v: v if v is None or isinstance(v, str) else repr(type(v)))
     return out
 
@@ -94,14 +94,14 @@ def checks() -> list[Check]:
               "记录版本不是正整数 / the record version is not a positive whole number"),
         Check(e.ExpectColumnValuesToBeInSet(column="numbers_ok", value_set=[True]), "number",
               "收入或人数不是非负数 / an income or a count is not a non-negative number"),
-        Check(e.ExpectColumnValuesToBeInSet(column="status", value_set=sorted(PERSON_STATUS.values())),
+        Check(e.ExpectColumnValuesToBeInSet(column="status", value_set=sorted(PERSON_STATUSES)),
               "known_status_code",
               "户口状态代码未知 / unknown registration status"),
-        Check(e.ExpectColumnValuesToBeInSet(column="relation", value_set=sorted(RELATIONS.values())),
+        Check(e.ExpectColumnValuesToBeInSet(column="relation", value_set=sorted(RELATIONS)),
               "known_relation_code", "与户主关系代码未知 / unknown relation code"),
         *(Check(e.ExpectColumnValuesToBeInSet(column=p, value_set=list(ANSWERS)), "known_answer",
                 f"{p} 认定结论未知 / unknown screening answer in {p}")
-          for p in ("dibao", "low_income", "tekun", "expenditure_poverty")),
+          for p in PROGRAMMES),
         Check(e.ExpectCompoundColumnsToBeUnique(column_list=["id_number", "registry", "household_ref", BATCH_KEY]),
               "unique_row", "同一批次中记录重复 / the same record appears twice in the batch"),
     ]

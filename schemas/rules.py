@@ -13,7 +13,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from schemas.contracts import EXTRA, SPECS
-from schemas.suite import BATCH_KEY, Check
+from schemas.checks import BATCH_KEY, Check
+
+# great_expectations (and schemas.expectations, which subclasses its classes) is imported inside the functions that
+# build checks, deliberately: it is heavy and needed only when a suite is built, never when this module is imported.
 
 
 @dataclass(frozen=True)

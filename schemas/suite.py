@@ -1,19 +1,25 @@
 """Validation with Great Expectations: suites built in code per source, run on a reused ephemeral context.
 
-GX is imported only when a validation runs (never when a DAG file is parsed). Each expectation is wrapped
-in a ``Check`` with a stable name and a reason staff can read (Chinese, then English); the result maps each
-failing row to the checks it failed.
+GX is imported only when a validation runs (never when a DAG file is parsed), inside the functions that use it
+(deliberately: it is heavy). Each expectation is wrapped in a ``Check`` (schemas.checks) with a stable name and a reason staff can read (Chinese, then English); the
+result maps each failing row to the checks it failed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import logging
 import threading
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
+
+from schemas.checks import BATCH_KEY, Check  # noqa: F401 (re-exported: the suites' modules build on them)
+from schemas.docs import scrub
+from schemas.rules import RULES, checks_for, prepare_for
 
 # suites with a module of their own; the other sources' suites are declared in schemas.rules
 SUITE_MODULES = {"household": "schemas.household", "members": "schemas.coverage", "cross_source": "schemas.cross",
@@ -24,27 +30,13 @@ def suite_module(source: str):
     """An object with ``prepare(df)`` and ``checks()`` for the source."""
     if source in SUITE_MODULES:
         return importlib.import_module(SUITE_MODULES[source])
-    from types import SimpleNamespace
-
-    from schemas.rules import RULES, checks_for, prepare_for
-
     if source not in RULES:
         raise UnknownSuite(f"no validation suite for source {source!r}")
     return SimpleNamespace(prepare=prepare_for(source), checks=checks_for(source))
 
 
 def has_suite(source: str) -> bool:
-    from schemas.rules import RULES
-
     return source in SUITE_MODULES or source in RULES
-
-
-@dataclass(frozen=True)
-class Check:
-    expectation: Any  # a great_expectations Expectation
-    name: str
-    reason: str
-    must_pass: bool = False  # when it fails on any row, nothing of the batch may be used
 
 
 @dataclass
@@ -100,7 +92,6 @@ def _suite(source: str):
         return _context["suites"][source]
 
 
-BATCH_KEY = "_batch"  # which of the batches validated together a row belongs to: uniqueness holds within a batch
 
 
 def validate(source: str, rows: list[dict] | pd.DataFrame, *, run_name: str | None = None,
@@ -109,10 +100,6 @@ def validate(source: str, rows: list[dict] | pd.DataFrame, *, run_name: str | No
 
     Rows of several batches may be validated in one run (GX's cost is mostly per run): ``batch_keys`` gives each
     row's batch, and checks of uniqueness hold within a batch."""
-    import datetime as dt
-
-    from schemas.docs import scrub
-
     module, suite, checks = _suite(source)
     _, bd = _batch_definition()
     frame = pd.DataFrame(rows)

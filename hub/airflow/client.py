@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -38,11 +37,9 @@ class AirflowClient:
 
     @classmethod
     def from_env(cls) -> "AirflowClient":
-        base = os.environ.get("HUB_AIRFLOW_URL") or f"http://127.0.0.1:{DEFAULT_AIRFLOW_PORT}"
-        user = os.environ.get("HUB_AIRFLOW_USER")
-        password = os.environ.get("HUB_AIRFLOW_PASSWORD")
-        if not (user and password):
-            user, password = admin_credentials()
+        cfg = settings()
+        base = cfg.airflow_url or f"http://127.0.0.1:{DEFAULT_AIRFLOW_PORT}"
+        user, password = cfg.airflow_login or admin_credentials()
         return cls(base.rstrip("/"), user, password)
 
     def _headers(self) -> dict:

@@ -14,6 +14,8 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+import sqlalchemy as sa
+from hub.airflow.env import airflow_environment
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -44,8 +46,6 @@ class Cluster:
 
 
 def ensure_databases(cluster: Cluster) -> None:
-    import sqlalchemy as sa
-
     admin = sa.create_engine(cluster.admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as c:
@@ -58,8 +58,6 @@ def ensure_databases(cluster: Cluster) -> None:
 
 
 def drop_databases(cluster: Cluster) -> None:
-    import sqlalchemy as sa
-
     admin = sa.create_engine(cluster.admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as c:
@@ -71,8 +69,6 @@ def drop_databases(cluster: Cluster) -> None:
 
 def environment(cluster: Cluster, agency_urls: dict[str, str] | None = None) -> dict[str, str]:
     """The embedded default's Airflow environment, moved onto Celery, Redis and PostgreSQL."""
-    from hub.airflow.env import airflow_environment
-
     env = airflow_environment(port=cluster.port, agency_urls=agency_urls)
     celery_backend = "db+" + cluster.airflow_url  # Celery keeps task results beside Airflow's metadata
     env.update({

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from core.settings import DEFAULT_AIRFLOW_PORT, settings
+from connectors.auth import credentials_path, load_credentials
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,8 +47,6 @@ def agency_connection(base_url: str, secret: str) -> str:
 
 def airflow_environment(*, port: int = DEFAULT_AIRFLOW_PORT, agency_urls: dict[str, str] | None = None) -> dict[str, str]:
     """Variables to add to the environment of Airflow processes."""
-    from connectors.auth import credentials_path, load_credentials
-
     cfg = settings()
     doc = json.loads(secrets_path().read_text())
     env = {

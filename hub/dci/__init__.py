@@ -10,7 +10,8 @@ verification platforms (部省联网, 跨地区核对): the province's and the m
   queries and callbacks (hub.dci.outbox).
 - The envelope, its signature scheme and its error codes: connectors.envelope.
 
-This package's ``__init__`` imports nothing heavy: connectors import the envelope functions from it.
+This package sits just below hub.web (which serves it) and imports only from the floors below it (hub.services
+and down, never hub.web, hub.cli or hub.demo); its ``__init__`` imports nothing.
 """
 
 from __future__ import annotations

@@ -18,11 +18,16 @@ import logging
 
 from sqlalchemy import select
 
-from connectors.base import AgencyError, Policy
-from consent import ledger
-from hub.federation import config
 from connectors import envelope as env
-from core.store import DciNotification, DciSubscription, DciTransaction, Notification, aad_dci, session, utcnow
+from connectors.base import AgencyError, Policy
+from connectors.dci_remote import DciTransport
+from consent import ledger
+from core.crypto import keyring
+from core.store import (DciNotification, DciSubscription, DciTransaction, Notification, Request, aad_dci, session,
+                        utcnow)
+from hub.dci.search import gate
+from hub.dci.subscriptions import fan_out, notify_message
+from hub.federation import config
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +40,6 @@ CALLBACK_ACTION = {"search": "on-search", "subscribe": "on-subscribe", "unsubscr
 
 
 def _transport(peer):
-    from connectors.dci_remote import DciTransport
-    from core.crypto import keyring
-
     return DciTransport(peer, sender_id=config.platform_id(), signing_key=keyring().signing_key, policy=POLICY)
 
 
@@ -82,8 +84,6 @@ def _settle(row, outcome: str, http: str, now: dt.datetime) -> str:
 
 def deliver(transaction_id: str, *, now: dt.datetime | None = None) -> str | None:
     """Send one asynchronous answer, if it is due; return its delivery state."""
-    from core.crypto import keyring
-
     now = now or utcnow()
     keys = keyring()
     with session() as s:  # claim it: a concurrent sender finds it leased
@@ -129,11 +129,6 @@ def deliver_due(*, now: dt.datetime | None = None, limit: int = 200) -> dict:
 def notify_due(*, now: dt.datetime | None = None, limit: int = 500) -> dict:
     """Fan the record events of followed households out to their subscriptions, then send what is due: each after
     the consent gate allows it again for the subscription's person and purpose."""
-    from core.crypto import keyring
-    from hub.dci.search import gate
-    from hub.dci.subscriptions import fan_out, notify_message
-    from core.store import Request
-
     now = now or utcnow()
     keys = keyring()
     out = {"created": 0, "delivered": 0, "pending": 0, "failed": 0, "refused": 0}

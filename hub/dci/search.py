@@ -30,18 +30,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 from sqlalchemy import select
 
-from consent import ledger
-from consent.authorizations import check_authorization, store_authorization
-from consent.authorizations import views as authorization_views
-from hub.rules import policy
 from connectors import envelope as env
-from hub.stages.intake import PURPOSES
-from hub.stages.records import RecordNotFound, load_record
+from consent import ledger
+from consent.authorizations import check_authorization, parse_moment, store_authorization
+from consent.decisions import Asker, ask
 from core.store import Authorization, AuthorizationMember, Request, RequestMember, Revocation
+from hub.rules import policy
+from schemas.vocabulary import PROGRAMMES, PURPOSES
+from hub.stages.records import RecordNotFound, load_record
 from schemas.codes import is_valid_id
 from schemas.sources import SOURCE_KEYS
 
@@ -55,8 +54,7 @@ MAX_PAGE = 100
 OPERATORS = {"eq", "gt", "lt", "ge", "le", "in"}
 MONGO = {"$eq": "eq", "$gt": "gt", "$lt": "lt", "$gte": "ge", "$lte": "le", "$in": "in", "$ne": "ne"}
 MEMBER_ATTRS = ("name", "sex", "birth_date", "age", "relation", "status", "address_code")
-GROUP_ATTRS = ("group_size", "division", "area_type", "income_per_capita", "dibao", "low_income", "tekun",
-               "expenditure_poverty", "record_version")
+GROUP_ATTRS = ("group_size", "division", "area_type", "income_per_capita", *PROGRAMMES, "record_version")
 CONTEXT = {"spdci": "https://schema.spdci.org/extensions/social/v1/", "common": "https://schema.spdci.org/common/v1/"}
 
 
@@ -138,17 +136,34 @@ def consent_ids(doc: dict, keys) -> dict[str, str]:
     return out
 
 
-def _fingerprint(valid_from, valid_until, members) -> tuple:
-    return (valid_from, valid_until, tuple(sorted(
-        (m.person_ref, m.evidence_sha256 or "", m.guardian_ref or "", tuple(sorted(m.sources)),
-         m.financial_evidence_sha256 or "", tuple(sorted(m.financial_sources))) for m in members)))
+def _member_terms(person_ref: str, evidence_sha256: str | None, guardian_ref: str | None, sources,
+                  financial_sources, financial_evidence_sha256: str | None) -> tuple:
+    """One member's terms, as an authorization's fingerprint compares them."""
+    return (person_ref, evidence_sha256 or "", guardian_ref or "", tuple(sorted(sources)),
+            financial_evidence_sha256 or "", tuple(sorted(financial_sources)))
+
+
+def _stored_terms(m: AuthorizationMember) -> tuple:
+    return _member_terms(m.person_ref, m.evidence_sha256, m.guardian_ref, m.sources, m.financial_sources,
+                         m.financial_evidence_sha256)
+
+
+def _document_terms(c: dict, keys) -> tuple:
+    """A member's terms as an authorization document states them (what store_authorization would store)."""
+    fin = c.get("financial_consent") or {}
+    return _member_terms(
+        keys.pseudonym(c["id_number"].upper()), c.get("evidence_sha256"),
+        keys.pseudonym(c["guardian_id_number"].upper()) if c.get("guardian_id_number") else None,
+        dict.fromkeys(c["sources"]), fin.get("sources", []), fin.get("evidence_sha256"))
+
+
+def _fingerprint(valid_from, valid_until, terms) -> tuple:
+    return (valid_from, valid_until, tuple(sorted(terms)))
 
 
 def record_basis(s, ctx: Context, purpose: str, case_ref: str, doc: dict, ids: dict[str, str]) -> str:
     """The platform's request for this purpose and case, with this authorization: found, or recorded now (request,
     authorization with its receipt, ledger entries). Returns the request id."""
-    from consent.authorizations import parse_moment
-
     problems = check_authorization(doc, list(ids.values()), SOURCE_KEYS, where="consent.authorization")
     if problems:
         raise unauthorized(problems[0])
@@ -166,19 +181,12 @@ def record_basis(s, ctx: Context, purpose: str, case_ref: str, doc: dict, ids: d
                                                   "kind": "federated", "client_id": ctx.client_id})
     wanted_from = parse_moment(doc["valid_from"], "", [])
     wanted_until = parse_moment(doc["valid_until"], "", [])
-    probe = []
-    for c in doc["consents"]:
-        fin = c.get("financial_consent") or {}
-        probe.append(SimpleNamespace(
-            person_ref=keys.pseudonym(c["id_number"].upper()), evidence_sha256=c.get("evidence_sha256"),
-            guardian_ref=keys.pseudonym(c["guardian_id_number"].upper()) if c.get("guardian_id_number") else None,
-            sources=list(dict.fromkeys(c["sources"])), financial_sources=list(fin.get("sources", [])),
-            financial_evidence_sha256=fin.get("evidence_sha256")))
+    probe = [_document_terms(c, keys) for c in doc["consents"]]
     wanted = _fingerprint(wanted_from, wanted_until, probe)
     withdrawn = set()  # (person, signed form) whose consent to this platform's case was withdrawn here
     for auth in s.scalars(select(Authorization).where(Authorization.request_id == req.id)):
         members = s.scalars(select(AuthorizationMember).where(AuthorizationMember.authorization_id == auth.id)).all()
-        if _fingerprint(auth.valid_from, auth.valid_until, members) == wanted:
+        if _fingerprint(auth.valid_from, auth.valid_until, [_stored_terms(m) for m in members]) == wanted:
             return req.id
         revoked = s.execute(select(Revocation.person_ref, Revocation.source)
                             .where(Revocation.authorization_id == auth.id)).all()
@@ -186,7 +194,7 @@ def record_basis(s, ctx: Context, purpose: str, case_ref: str, doc: dict, ids: d
         out = {ref for ref, source in revoked if ref is not None and source in (None, SOURCE)}
         withdrawn |= {(m.person_ref, m.evidence_sha256) for m in members if m.evidence_sha256 and (
             whole or m.person_ref in out)}
-    if any((m.person_ref, m.evidence_sha256) in withdrawn for m in probe):
+    if any((ref, evidence) in withdrawn for ref, evidence, *_ in probe):
         # the same signed form, sent again with other terms, does not undo a withdrawal: a new consent does
         raise unauthorized("the consent gate refuses: REVOKED")
     store_authorization(s, request_id=req.id, department=ctx.platform, purpose=purpose, case_ref=case_ref, doc=doc,
@@ -196,13 +204,10 @@ def record_basis(s, ctx: Context, purpose: str, case_ref: str, doc: dict, ids: d
 
 def gate(s, req: Request, refs: list[str], now: dt.datetime) -> tuple[list[str], dict[str, str]]:
     """The consent gate's decision for each person of the platform's request ``req`` and the source
-    remote_registry, stored and logged as for any fetch (hub.stages.pipeline): (allowed persons, refused ones' reasons)."""
-    from hub.stages.pipeline import _decide, _store_decisions
-
-    allows, _refused, rows, entries = _decide(s, req, [SimpleNamespace(person_ref=r) for r in refs], SOURCE, now,
-                                              authorization_views(s, req.id))
-    _store_decisions(s, rows, entries, now)
-    return [a.person_ref for a in allows], {r["person_ref"]: r["reason"] for r in rows if not r["allowed"]}
+    remote_registry, stored and logged as for any fetch (consent.decisions): (allowed persons, refused ones'
+    reasons)."""
+    decided = ask(s, Asker.of(req), refs, SOURCE, now)
+    return [a.person_ref for a in decided.allows], {d.person_ref: d.reason.value for d in decided.refusals}
 
 
 # -- where the persons are, and what of it the platform sees -----------------------------------------------------
@@ -260,7 +265,7 @@ def group_attrs(view: dict) -> dict:
         out["income_per_capita"] = assessment["income"].get("monthly_per_capita")
     screening = assessment.get("screening") if isinstance(assessment.get("screening"), dict) else None
     answers = view.get("answers") if isinstance(view.get("answers"), dict) else None
-    for p in ("dibao", "low_income", "tekun", "expenditure_poverty"):
+    for p in PROGRAMMES:
         if screening is not None and p in screening:
             out[p] = screening[p].get("answer")
         elif answers is not None and p in answers:

@@ -42,13 +42,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from consent import ledger
-from hub.federation import config
 from connectors import envelope as env
-from core.crypto import canonical_json
-from core.documents import DocumentError, read_document
 from connectors.envelope import DciError
+from consent import ledger
+from core.crypto import canonical_json, keyring, sha256_hex
+from core.documents import DocumentError, read_document
 from core.store import DciTransaction, aad_dci, session
+from hub.dci.search import Context, search_item
+from hub.dci.subscriptions import subscribe_item, unsubscribe
+from hub.federation import config
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +95,7 @@ OPS = {o.name: o for o in (
     Op("notify", "/registry/notify", "notify", False, None, callback_header=True, message_required=False,
        summary="a peer's notification of a record event this hub subscribed to"),
 )}
-CALLBACK_PATHS = {"on-search": "/registry/on-search", "on-subscribe": "/registry/on-subscribe",
-                  "on-unsubscribe": "/registry/on-unsubscribe", "txn-on-status": "/registry/txn/on-status"}
+CALLBACK_PATHS = config.CALLBACK_PATHS
 
 
 @dataclass
@@ -234,8 +235,6 @@ def _seal(keys, txn: DciTransaction, message: dict) -> None:
 
 
 def _reply(op: Op, client, hub_id: str, message: dict, status: str, items: int) -> dict:
-    from core.crypto import keyring
-
     header = env.callback_header(op.reply, status=status, sender_id=hub_id, receiver_id=client.department,
                                  total_count=items)
     return env.envelope(header, message, keyring().signing_key, hub_id)
@@ -243,9 +242,6 @@ def _reply(op: Op, client, hub_id: str, message: dict, status: str, items: int) 
 
 # -- the registry's operations --------------------------------------------------------------------------------------
 def handle_search(op: Op, client, header: dict, message: dict, now, hub_id: str) -> Answer:
-    from core.crypto import keyring
-    from hub.dci.search import Context, search_item
-
     tid = _transaction_id(message)
     items = _items(header, message.get("search_request"), "search_request")
     callback = None if op.sync else callback_for(op, client, header)
@@ -274,10 +270,6 @@ def handle_search(op: Op, client, header: dict, message: dict, now, hub_id: str)
 
 
 def handle_subscribe(op: Op, client, header: dict, message: dict, now, hub_id: str) -> Answer:
-    from core.crypto import keyring
-    from hub.dci.search import Context
-    from hub.dci.subscriptions import subscribe_item
-
     tid = _transaction_id(message)
     items = _items(header, message.get("subscribe_request"), "subscribe_request")
     callback = callback_for(op, client, header)
@@ -302,10 +294,6 @@ def handle_subscribe(op: Op, client, header: dict, message: dict, now, hub_id: s
 
 
 def handle_unsubscribe(op: Op, client, header: dict, message: dict, now, hub_id: str) -> Answer:
-    from core.crypto import keyring
-    from hub.dci.search import Context
-    from hub.dci.subscriptions import unsubscribe
-
     tid = _transaction_id(message)
     callback = callback_for(op, client, header)
     keys = keyring()
@@ -341,8 +329,6 @@ def _status_items(txn: DciTransaction, references: list[str] | None, now) -> lis
 def handle_txn_status(op: Op, client, header: dict, message: dict, now, hub_id: str) -> Answer:
     """The status of this platform's own exchanges (never another platform's: those read as unknown). Statuses
     and reason codes only: records are not sent again."""
-    from core.crypto import keyring
-
     tid = _transaction_id(message)
     req = message.get("txnstatus_request")
     if not isinstance(req, dict) or not env.safe_ref(req.get("reference_id")) \
@@ -428,8 +414,6 @@ def _summary(op: Op, message: dict | None) -> list[dict]:
 
 def handle_callback(op: Op, client, header: dict, message: dict | None, now, hub_id: str) -> Answer:
     """A peer's answer to this hub's asynchronous message: kept (encrypted) with the exchange it answers."""
-    from core.crypto import keyring, sha256_hex
-
     if message is None and header.get("status") != "rjct":
         raise bad("message: an object is required unless header.status is rjct")
     tid = message.get("transaction_id") if isinstance(message, dict) else None
@@ -461,8 +445,6 @@ def handle_callback(op: Op, client, header: dict, message: dict | None, now, hub
 
 def handle_notify(op: Op, client, header: dict, message: dict | None, now, hub_id: str) -> Answer:
     """A peer's notification: kept (encrypted) and logged; the names of what changed, never a value."""
-    from core.crypto import keyring
-
     if message is None:
         raise bad("message: the NotifyEventRequest is required")
     tid = _transaction_id(message)
@@ -504,8 +486,6 @@ def error_answer(op: Op, error: DciError, client=None, hub_id: str | None = None
     if error.status in (401, 403):
         return Answer(error.status, env.http_errors(error))
     if op.sync:
-        from core.crypto import keyring
-
         hub_id = hub_id or config.platform_id()
         header = env.callback_header(op.reply, status="rjct", sender_id=hub_id,
                                      receiver_id=getattr(client, "department", None), total_count=0,

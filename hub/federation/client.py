@@ -22,14 +22,24 @@ from typing import Sequence
 
 from sqlalchemy import select
 
+from connectors import envelope as env
 from connectors.base import Policy
 from connectors.dci_remote import SOURCE, Basis, DciTransport, Peer, RemoteRegistrySource
 from consent import ledger
 from consent.gate import Allow
+from core.crypto import keyring
+from core.store import (Authorization, AuthorizationMember, DciTransaction, Request, RequestMember, aad_dci,
+                        aad_member, session, utcnow)
 from hub.federation import config
-from connectors import envelope as env
-from hub.dci.service import CALLBACK_PATHS
-from core.store import (Authorization, AuthorizationMember, DciTransaction, Request, aad_dci, session, utcnow)
+from schemas.vocabulary import PURPOSES
+
+
+def member_id_numbers(s, request_id: str) -> dict[str, str]:
+    """person_ref -> ID number of the members a request names (decrypted; never logged or returned by a stage)."""
+    keys = keyring()
+    members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
+    return {m.person_ref: keys.decrypt(m.id_number_enc, aad=aad_member(request_id, "id_number_enc", m.person_ref))
+            for m in members}
 
 
 def case_ref(req: Request) -> str:
@@ -40,8 +50,6 @@ def case_ref(req: Request) -> str:
 
 
 def authorize_for(req: Request, now: dt.datetime | None = None) -> dict:
-    from hub.stages.intake import PURPOSES
-
     return {"@type": "Authorize", "ts": env.timestamp(now), "purpose": {"code": req.purpose,
                                                                          "text": PURPOSES[req.purpose]},
             "case_ref": case_ref(req)}
@@ -77,8 +85,6 @@ class HubHooks:
     """What connectors.dci_remote needs from the hub."""
 
     def basis(self, request_id: str, allows: Sequence[Allow], id_numbers: dict[str, str]) -> Basis:
-        from hub.stages.pipeline import member_id_numbers
-
         with session() as s:
             req = s.get(Request, request_id)
             ids = member_id_numbers(s, request_id)
@@ -113,8 +119,6 @@ def awaited(platform: str, transaction_id: str, operation: str, deadline: float,
             consume: bool = False) -> dict | None:
     """The answer a peer sent back on this hub's callback for an exchange, once it has (None at the deadline);
     ``consume``: the stored copy is dropped once read."""
-    from core.crypto import keyring
-
     while True:
         with session() as s:
             txn = s.scalars(select(DciTransaction).where(
@@ -134,15 +138,11 @@ def awaited(platform: str, transaction_id: str, operation: str, deadline: float,
 
 def remote_registry(policy: Policy | None = None) -> RemoteRegistrySource:
     """The ``remote_registry`` connector with the configured peers (none when HUB_DCI_PEERS is unset)."""
-    from core.crypto import keyring
-
     return RemoteRegistrySource(config.peers(), sender_id=config.platform_id(), signing_key=keyring().signing_key,
                                 hooks=HubHooks(), policy=policy)
 
 
 def transport(peer_id: str, policy: Policy | None = None) -> DciTransport:
-    from core.crypto import keyring
-
     peer = config.peer(peer_id)
     if peer is None:
         raise LookupError(f"no peer {peer_id} in HUB_DCI_PEERS")
@@ -163,7 +163,7 @@ def send(peer_id: str, operation: str, message: dict, *, sync: bool, total_count
     acknowledgement (the answer comes on this hub's callback; ``outcome`` reads it)."""
     path, reply_action = PATHS[(operation, sync)]
     t = transport(peer_id)
-    callback = None if sync else config.public_url() + CALLBACK_PATHS[reply_action]
+    callback = None if sync else config.public_url() + config.CALLBACK_PATHS[reply_action]
     header = env.request_header(operation, sender_id=config.platform_id(), receiver_id=peer_id,
                                 total_count=total_count, sender_uri=callback)
     if not sync:
@@ -203,8 +203,6 @@ def subscribe(peer_id: str, request_id: str, person_ref: str, *, event: str = "R
               record_type: str = "Group") -> str:
     """Follow, at a peer, the household of a member of a request (the peer must have answered a search for them
     under this request's case); returns the transaction id (the subscription code comes on on-subscribe)."""
-    from hub.stages.pipeline import member_id_numbers
-
     with session() as s:
         req = s.get(Request, request_id)
         idn = member_id_numbers(s, request_id)[person_ref]

@@ -12,9 +12,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from connectors.dci_remote import PLATFORM, Peer, PeersError, load_peers
+from core.settings import settings
 
 DEFAULT_ID = "HUB-210300"
 PREFIX = "/dci"  # DESIGN.md reserves /dci/registry/... for this API
+# where, under public_url(), peers send their answers to this hub's asynchronous messages (hub.dci.service serves them)
+CALLBACK_PATHS = {"on-search": "/registry/on-search", "on-subscribe": "/registry/on-subscribe",
+                  "on-unsubscribe": "/registry/on-unsubscribe", "txn-on-status": "/registry/txn/on-status"}
 
 
 def platform_id() -> str:
@@ -25,8 +29,6 @@ def platform_id() -> str:
 
 
 def public_url() -> str:
-    from core.settings import settings
-
     return (os.environ.get("HUB_DCI_URL") or settings().api_url.rstrip("/") + PREFIX).rstrip("/")
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
-import os
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,8 +17,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from consent.authorizations import not_revoked
-from hub.stages.intake import PURPOSES
+from core.settings import settings
 from core.store import Authorization, Request
+from schemas.vocabulary import PROGRAMMES, PURPOSES
 
 DEFAULT_POLICY = Path(__file__).with_name("access_policy.toml")
 FACTS = ("income", "contributions", "provident_fund", "properties", "market_entities", "vehicles_vessels",
@@ -27,7 +27,6 @@ FACTS = ("income", "contributions", "provident_fund", "properties", "market_enti
 ASSESSMENT = ("rules", "standard", "window", "members_counted", "income", "assets", "asset_test", "screening")
 FIELDS = frozenset(("request_id", "division", "members", "facts", "discrepancies", "assessment", "sources",
                     "authority", *(f"facts.{k}" for k in FACTS), *(f"assessment.{k}" for k in ASSESSMENT)))
-PROGRAMMES = ("dibao", "low_income", "tekun", "expenditure_poverty")
 IDENTITY = ("schema", "household_ref", "purpose", "as_of", "version", "recorded_at")
 
 
@@ -102,7 +101,7 @@ def _load(path: str) -> tuple[Rule, ...]:
 
 
 def policy() -> tuple[Rule, ...]:
-    return _load(os.environ.get("HUB_ACCESS_POLICY") or str(DEFAULT_POLICY))
+    return _load(settings().access_policy or str(DEFAULT_POLICY))
 
 
 def rule_for(department: str, purpose: str) -> Rule | None:

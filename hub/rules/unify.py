@@ -13,9 +13,9 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from hub.rules.standards import Rules
-from hub.rules.standards import UnknownCounty
+from hub.rules.standards import Rules, UnknownCounty
 from schemas.codes import ANSHAN_DIVISIONS, birth_date_from_id, mask_id, sex_from_id, valid_id_mask
+from schemas.vocabulary import AGENCY_SOURCES, ASSISTANCE_PROGRAMMES, FINANCIAL_SOURCES, NO, PROGRAMMES, REVIEW, YES
 
 # Which source is authoritative for each fact (a fact is taken from its source and from nowhere else).
 AUTHORITY: dict[str, str] = {
@@ -29,10 +29,12 @@ AUTHORITY: dict[str, str] = {
     "remote_registration": "remote_registry",  # other regions' platforms (DCI): registration and figures there
 }
 INCOME_CATEGORIES = ("wages", "labour", "business", "property_lease", "pension", "unemployment")
-FINANCIAL = ("deposits", "securities", "insurance_cash_value", "internet_finance")
-PROGRAMMES = ("dibao", "low_income", "tekun", "expenditure_poverty")
-
-YES, NO, REVIEW = "yes", "no", "needs_review"
+# the facts of the financial sources
+FINANCIAL = tuple(fact for fact, source in AUTHORITY.items() if source in FINANCIAL_SOURCES)
+# the sources the asset test and the income rest on (a record that lacks one of them is not screened "yes")
+ASSET_SOURCES = (*(k for k in AGENCY_SOURCES if k in FINANCIAL_SOURCES), "real_estate", "vehicles_vessels",
+                 "market_entity")
+INCOME_SOURCES = ("tax", "social_insurance")
 
 
 @dataclass(frozen=True)
@@ -330,11 +332,8 @@ def assess(members: list[dict], facts: dict[str, list[dict]], window: list[str],
     if entities:
         failures.append(_reason("RUNS_MARKET_ENTITY", f"为 {len(entities)} 家存续企业的法定代表人或股东",
                                 f"legal representative or shareholder of {len(entities)} active market entities"))
-    asset_sources = ("bank", "securities", "commercial_insurance", "internet_finance", "real_estate",
-                     "vehicles_vessels", "market_entity")
-    income_sources = ("tax", "social_insurance")
-    missing_assets = [s for s in asset_sources if completeness.get(s) != "complete"]
-    missing_income = [s for s in income_sources if completeness.get(s) != "complete"]
+    missing_assets = [s for s in ASSET_SOURCES if completeness.get(s) != "complete"]
+    missing_income = [s for s in INCOME_SOURCES if completeness.get(s) != "complete"]
     if completeness.get("household") != "complete":
         missing_income.append("household")
     passes = not failures
@@ -489,7 +488,7 @@ def remote_discrepancies(members: list[dict], registrations: list[dict]) -> list
                         "sources": ["household", "remote_registry"], "registry": reg["registry"],
                         **_reason("REGISTERED_IN_ANOTHER_REGION", f"该成员在外地（{reg['registry']}）也登记为正常户口",
                                   f"the member is also registered, with normal status, at {reg['registry']}")})
-        eligible = [p for p in ("dibao", "low_income", "tekun") if reg["screening"].get(p) == YES]
+        eligible = [p for p in ASSISTANCE_PROGRAMMES if reg["screening"].get(p) == YES]
         if eligible:
             out.append({"kind": "assistance_eligible_elsewhere", "person_ref": reg["person_ref"],
                         "sources": ["remote_registry"], "registry": reg["registry"], "programmes": eligible,

@@ -10,6 +10,8 @@ from sqlalchemy import select
 
 from consent import ledger
 from core.store import AssistanceGrant, Request, session, utcnow
+from hub.rules.policy import open_request
+from hub.rules.policy import open_case
 
 
 GRANT_FIELDS = ("id", "department", "programme", "granted_from", "granted_until", "reported_at")  # what a read returns
@@ -24,8 +26,6 @@ def report(*, household_ref: str, department: str, client_id: str, programme: st
     """Record assistance the department granted, when the household authorized that department for the programme's
     purpose and the authorization holds now; else NotYourHousehold, after a ``record.read_denied`` ledger entry
     (reporting a grant under another purpose is a way to switch purposes). The grant opens no read of its own."""
-    from hub.rules.policy import open_request
-
     if granted_until is not None and granted_until < granted_from:
         raise ValueError("granted_until is before granted_from")
     with session() as s:
@@ -57,8 +57,6 @@ def report(*, household_ref: str, department: str, client_id: str, programme: st
 def household_list(household_ref: str, *, department: str, client_id: str, purpose: str) -> list[AssistanceGrant]:
     """Every department's grants for the household, for a department with an open case for it under that purpose
     (hub.rules.policy.open_case); a ledger entry either way."""
-    from hub.rules.policy import open_case
-
     with session() as s:
         basis = open_case(s, department, household_ref, purpose, utcnow())
         if basis is None:
@@ -75,13 +73,3 @@ def household_list(household_ref: str, *, department: str, client_id: str, purpo
                                              "basis": basis, "fields": list(GRANT_FIELDS)})
         s.expunge_all()
         return grants
-
-
-def active(s, household_ref: str, department: str, programme: str, on: dt.date) -> bool | None:
-    """Whether the department reports an active grant of ``programme`` on ``on``; None when it never reported one."""
-    grants = s.scalars(select(AssistanceGrant).where(AssistanceGrant.household_ref == household_ref,
-                                                     AssistanceGrant.department == department,
-                                                     AssistanceGrant.programme == programme)).all()
-    if not grants:
-        return None
-    return any(g.granted_from <= on and (g.granted_until is None or on <= g.granted_until) for g in grants)

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Text, and_, cast, or_, select
 
 from core.store import LedgerCheckpoint, LedgerEvent, Request, RequestMember, session
+from consent.tree import verify
+from core.crypto import keyring
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 BULK_PER_HOUR = 30  # more record reads than this by one client within an hour is a bulk read
@@ -130,9 +132,6 @@ def unusual_reads(since: dt.datetime, until: dt.datetime | None = None) -> list[
 
 def integrity() -> dict:
     """The whole ledger checked (consent.tree.verify) and the latest signed checkpoint it was checked against."""
-    from consent.tree import verify
-    from core.crypto import keyring
-
     with session() as s:
         result = verify(s, keyring().public_key)
         cp = s.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.number.desc()).limit(1)).first()

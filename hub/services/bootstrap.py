@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from sqlalchemy.engine import make_url
+
+from connectors.auth import create_credentials, credentials_path
+from core.crypto import create_keyring
+from core.settings import settings
+from core.store import grant_app_role, upgrade
+from hub.airflow.env import create_secrets
+from schemas.contracts import SPECS
 
 
 @dataclass(frozen=True)
@@ -16,13 +22,6 @@ class InitResult:
 
 
 def initialize() -> InitResult:
-    from schemas.contracts import SPECS
-    from connectors.auth import create_credentials, credentials_path
-    from hub.airflow.env import create_secrets
-    from core.settings import settings
-    from core.crypto import create_keyring
-    from core.store import grant_app_role, upgrade
-
     cfg = settings()
     cfg.home.mkdir(parents=True, exist_ok=True)
     result = InitResult(
@@ -32,7 +31,7 @@ def initialize() -> InitResult:
         agency_credentials_created=create_credentials(credentials_path(cfg.home),
                                                       {k: s.auth for k, s in SPECS.items()}),
     )
-    admin_url = os.environ.get("HUB_DATABASE_ADMIN_URL")
+    admin_url = cfg.database_admin_url
     if admin_url:
         # PostgreSQL with separate roles: migrate as the owner, then let the application's login (the user of
         # HUB_DATABASE_URL) read and write, with only SELECT and INSERT on the ledger tables.

@@ -19,9 +19,10 @@ from sqlalchemy import delete, select
 from consent import ledger
 from core import ids as params
 from core.store import ApiClient, ConsoleSession, session
+from connectors.envelope import load_public_key
 
 ROLES = ("department", "auditor", "staff", "admin", "federation")
-_DEPT = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
+DEPARTMENT_CODE = re.compile(params.DEPARTMENT)
 PLATFORM = re.compile(params.PLATFORM)  # a federated platform's code: its DCI sender id
 
 
@@ -40,8 +41,6 @@ def _hash(token: str) -> str:
 
 def public_key_problem(value: str | None) -> str | None:
     """Why ``value`` is not an Ed25519 public key (raw 32 bytes, base64url), or None."""
-    from connectors.envelope import load_public_key
-
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_-]{43}=?", value):
         return "public key: an Ed25519 public key, raw 32 bytes in base64url (43 characters)"
     try:
@@ -59,7 +58,7 @@ def create_client(name: str, role: str, department: str | None = None, *, public
     Ed25519 public key."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    if role == "department" and not (department and _DEPT.fullmatch(department)):  # "$" lets "MZ-1\n" through
+    if role == "department" and not (department and DEPARTMENT_CODE.fullmatch(department)):  # "$" lets "MZ-1\n" through
         raise ValueError("a department client needs --department CODE (capital letters, digits, '-')")
     if role == "department" and PLATFORM.fullmatch(department):
         raise ValueError("FED-... and HUB-... codes are federated platforms': use --role federation")

@@ -10,7 +10,6 @@ import io
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from fastapi.responses import Response
 
 FORMATS = {"csv": "text/csv; charset=utf-8",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -65,14 +64,3 @@ def to_xlsx(rows: Iterable[dict], columns: list[Column], lang: str, title: str) 
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
-
-
-def download(rows: list[dict], columns: list[Column], fmt: str, name: str, lang: str) -> Response:
-    """The rows as a file to download, named ``<name>-<UTC timestamp>.<fmt>``."""
-    if fmt not in FORMATS:
-        raise ValueError(f"format: one of {', '.join(FORMATS)}")
-    body = to_csv(rows, columns, lang) if fmt == "csv" else to_xlsx(rows, columns, lang, name)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return Response(body, media_type=FORMATS[fmt], headers={
-        "Content-Disposition": f'attachment; filename="{name}-{stamp}.{fmt}"', "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff"})

@@ -36,7 +36,7 @@ from connectors.base import AgencyError, Failure, Policy
 from consent import ledger
 from core.settings import settings
 from core.crypto import keyring
-from hub.stages.intake import _DEPT, PURPOSES
+from hub.stages.intake import DEPARTMENT_CODE, PURPOSES
 from core.store import SignedForm as SignedFormRow
 from core.store import aad_signed_form, exclusive_session, session, utcnow
 from schemas.codes import PERSON_STATUS, RELATIONS, SEX, is_valid_id
@@ -235,7 +235,7 @@ def household_members(id_number: str, *, department: str, client_id: str, purpos
     their status). Raises BadLookup (nothing asked; a ledger entry ``refused``, unless the department or client is
     malformed), RateLimited (nothing asked; a ledger entry ``rate_limited``), NotRegistered or LookupUnavailable
     (both after their ledger entry)."""
-    if not isinstance(department, str) or not _DEPT.fullmatch(department) or is_valid_id(department):
+    if not isinstance(department, str) or not DEPARTMENT_CODE.fullmatch(department) or is_valid_id(department):
         raise BadLookup("department", "a department code (capital letters, digits, '-') is required")
     if not isinstance(client_id, str) or not client_id.strip():
         raise BadLookup("client_id", "required")

@@ -21,9 +21,10 @@ from sqlalchemy import func, select, update
 
 from consent import ledger
 from core.settings import settings
-from core.crypto import _b64e, keyring
+from core.crypto import b64e, keyring
 from core.store import (DciTransaction, HouseholdRecord, RawResponse, RequestMember, SignedForm, SourceRow, Subscription,
                        aad_dci, aad_member, aad_raw_response, aad_record, aad_signed_form, aad_source_row, session)
+from hub.stages.notify import subscription_aad
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,7 @@ class Column:
 
 
 def _subscription_aad(row) -> str:
-    from hub.stages.notify import _aad
-
-    return _aad(row.id)
+    return subscription_aad(row.id)
 
 
 # every encrypted column of the store, with the associated data that binds each value to its row
@@ -81,7 +80,7 @@ def new_key() -> str:
     doc = _doc()
     kid = "k" + secrets.token_hex(4)
     previous = doc["encryption"]["active"]
-    doc["encryption"]["keys"][kid] = _b64e(AESGCM.generate_key(bit_length=256))
+    doc["encryption"]["keys"][kid] = b64e(AESGCM.generate_key(bit_length=256))
     doc["encryption"]["active"] = kid
     _write_keyring(doc)
     with session() as s:

@@ -8,22 +8,22 @@ import logging
 from sqlalchemy import Integer, func, select
 
 from core.store import FetchBatch, SourceCheck, session
+from hub.federation import sources
+from core.settings import settings
+import requests
+from schemas.contracts import SPECS
+from core.store import QuarantinedRow, ValidationRun
 
 log = logging.getLogger(__name__)
 
 
 def probe_source(source: str, *, base_url: str | None = None, secret: str | None = None) -> dict:
-    from connectors import registry
-    from core.settings import settings
-
-    import requests
-
     try:
-        base = base_url or registry.base_url(source, settings().agencies_url)
+        base = base_url or sources.base_url(source, settings().agencies_url)
     except (requests.RequestException, LookupError, ValueError):  # nowhere to find the agency: it is not reachable
         ok, latency_ms, failure = False, None, "UNREACHABLE"
     else:
-        ok, latency_ms, failure = registry.connector(source, base, secret).probe()
+        ok, latency_ms, failure = sources.connector(source, base, secret).probe()
     with session() as s:
         fresh = s.scalar(select(func.max(FetchBatch.fetched_at)).where(FetchBatch.source == source,
                                                                         FetchBatch.status == "complete"))
@@ -45,9 +45,6 @@ def latest_checks() -> dict[str, SourceCheck]:
 def overview(since) -> list[dict]:
     """Per source, for staff: the latest probe, freshness (last complete fetch), and since ``since`` the validation
     runs, their pass rate and the rows quarantined."""
-    from schemas.contracts import SPECS
-    from core.store import QuarantinedRow, ValidationRun
-
     checks = latest_checks()
     with session() as s:
         fresh = dict(s.execute(select(FetchBatch.source, func.max(FetchBatch.fetched_at))

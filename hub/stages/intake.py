@@ -12,37 +12,27 @@ import datetime as dt
 import re
 import uuid
 
+from connectors.dci_remote import PeersError
 from consent import ledger
 from consent.authorizations import check_authorization, store_authorization
-from connectors.registry import FEDERATED, SOURCES
-from schemas.suite import has_suite
 from core.crypto import keyring
-from hub.stages.pipeline import RequestNotFound, member_id_numbers
+from core.ids import DEPARTMENT
 from core.store import Request, RequestMember, aad_member, session
-from schemas.sources import SOURCE_KEYS
+from hub.federation.config import peers
+from hub.federation.sources import KEYS as FETCHABLE
+from hub.stages.pipeline import RequestNotFound, member_id_numbers
+from schemas.codes import birth_date_from_id, is_valid_id
+from schemas.suite import has_suite
+from schemas.vocabulary import PURPOSES, RELATIONS, SOURCE_KEYS
 
-PURPOSES = {
-    "dibao": "最低生活保障 / minimum living guarantee",
-    "low_income": "低收入家庭 / low-income family",
-    "tekun": "特困人员 / persons in extreme poverty",
-    "temporary": "临时救助 / temporary assistance",
-    "medical": "医疗救助 / medical assistance",
-    "housing": "住房救助 / housing assistance",
-    "education": "教育救助 / education assistance",
-    "employment": "就业救助 / employment assistance",
-}
-RELATIONS = {"head", "spouse", "son", "daughter", "child", "grandchild", "parent", "other"}
 # a source is requested only when the hub can both fetch it and validate what comes back
-VERIFIABLE = [k for k in (*SOURCES, *FEDERATED) if has_suite(k)]
-_DEPT = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,63}$")
+VERIFIABLE = [k for k in FETCHABLE if has_suite(k)]
+DEPARTMENT_CODE = re.compile(DEPARTMENT)
 CHINA = dt.timezone(dt.timedelta(hours=8))  # the calendar of the birth dates in ID numbers (no summer time)
 
 
 def _peers_problem() -> list[str]:
     """Why the source remote_registry cannot be asked (no peers configured, or their file unreadable), if so."""
-    from connectors.dci_remote import PeersError
-    from hub.federation.config import peers
-
     try:
         return [] if peers() else ["sources: remote_registry needs federated peers (HUB_DCI_PEERS)"]
     except PeersError:
@@ -58,14 +48,12 @@ class InvalidRequest(ValueError):
 
 
 def check_request(doc: dict, department: str | None = None) -> list[str]:
-    from schemas.codes import birth_date_from_id, is_valid_id
-
     problems: list[str] = []
     if not isinstance(doc, dict):
         return ["the request must be a JSON object"]
     dept = department or doc.get("department")
     # fullmatch: "$" lets "MZ-1\n" through; an ID number is no department code (and the ledger refuses it)
-    if not isinstance(dept, str) or not _DEPT.fullmatch(dept) or is_valid_id(dept):
+    if not isinstance(dept, str) or not DEPARTMENT_CODE.fullmatch(dept) or is_valid_id(dept):
         problems.append("department: a department code (capital letters, digits, '-') is required")
     if not isinstance(doc.get("purpose"), str) or doc["purpose"] not in PURPOSES:  # a list is not hashable
         problems.append(f"purpose: one of {', '.join(PURPOSES)}")

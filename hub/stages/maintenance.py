@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from pathlib import Path
 
 from sqlalchemy import and_, case, delete, func, literal, or_, select, update
@@ -24,8 +23,6 @@ from core.settings import settings
 from core.store import Authorization, FetchBatch, RawResponse, Request, SourceRow, UTCDateTime, session, utcnow
 
 log = logging.getLogger(__name__)
-
-MIN_LOG_RETENTION_DAYS = 180
 
 
 def expire_authorizations(now: dt.datetime | None = None) -> int:
@@ -95,11 +92,8 @@ def _due_batches(now: dt.datetime, lives: set[int], default: int, after: tuple[d
 
 
 def log_retention_days() -> int:
-    try:
-        wanted = int(os.environ.get("HUB_LOG_RETENTION_DAYS", MIN_LOG_RETENTION_DAYS))
-    except ValueError:
-        wanted = MIN_LOG_RETENTION_DAYS
-    return max(MIN_LOG_RETENTION_DAYS, wanted)
+    """HUB_LOG_RETENTION_DAYS, never below 180 (core.settings)."""
+    return settings().log_retention_days
 
 
 def prune_logs(roots: list[Path], now: dt.datetime | None = None) -> int:
@@ -118,7 +112,5 @@ def prune_logs(roots: list[Path], now: dt.datetime | None = None) -> int:
 
 
 def log_roots() -> list[Path]:
-    from core.settings import settings
-
     cfg = settings()
     return [cfg.airflow_home / "logs", cfg.home / "logs"]

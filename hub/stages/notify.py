@@ -40,7 +40,7 @@ class BadSubscription(ValueError):
     pass
 
 
-def _aad(subscription_id: str) -> str:
+def subscription_aad(subscription_id: str) -> str:
     return f"subscriptions.secret_enc:{subscription_id}"
 
 
@@ -54,7 +54,7 @@ def subscribe(department: str, client_id: str, url: str) -> tuple[str, str]:
     sub_id, secret = uuid.uuid4().hex, "whsec_" + secrets.token_urlsafe(32)
     with session() as s:
         s.add(Subscription(id=sub_id, department=department, client_id=client_id, url=url,
-                           secret_enc=keyring().encrypt(secret, aad=_aad(sub_id))))
+                           secret_enc=keyring().encrypt(secret, aad=subscription_aad(sub_id))))
         ledger.append(s, "subscription.created", {"subscription_id": sub_id, "department": department,
                                                   "client_id": client_id})
     return sub_id, secret
@@ -109,7 +109,7 @@ def deliver_pending(*, now: dt.datetime | None = None, limit: int = 1000, timeou
             stamp = str(int(now.timestamp()))
             headers = {"Content-Type": "application/json", "Idempotency-Key": note.idempotency_key,
                        "X-Hub-Timestamp": stamp,
-                       "X-Hub-Signature": sign(keys.decrypt(sub.secret_enc, aad=_aad(sub.id)), stamp, body)}
+                       "X-Hub-Signature": sign(keys.decrypt(sub.secret_enc, aad=subscription_aad(sub.id)), stamp, body)}
             delivery.attempts += 1
             try:
                 resp = requests.post(sub.url, data=body, headers=headers, timeout=timeout, allow_redirects=False)

@@ -10,39 +10,51 @@ Two drivers call them: the ``verify_household`` DAG (each stage a task, fetch ma
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import datetime as dt
 import functools
 import hashlib
 import json
 import logging
+import threading
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from consent import ledger
-from consent.authorizations import revoked_since, watermark
+from consent.authorizations import watermark
 from consent.authorizations import views as authorization_views
-from consent.gate import Allow, decide
-from connectors import registry
+from consent.decisions import Asker, ConsentWatch, DecisionBatch
+from consent.gate import Allow
 from core.crypto import keyring
+from core.settings import settings
 from core.store import (
-    ConsentDecision,
     FetchBatch,
     QuarantinedRow,
     RawResponse,
     Request,
     RequestMember,
-    Revocation,
     SourceRow,
     ValidationRun,
     aad_member,
     aad_raw_response,
     aad_source_row,
-    engine,
     session,
     utcnow,
 )
+from hub.federation import sources
+from hub.federation.client import member_id_numbers
+from schemas.docs import pack
+from schemas.coverage import state
+from schemas.suite import validate
+from schemas.codes import birth_date_from_id, valid_id_mask
+from schemas.cross import fact_date
+from schemas.contracts import SPECS, from_wire
+from connectors.wire import parse_answer
+from hub.stages.records import publish_record
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +76,6 @@ def _request(s, request_id: str) -> Request:
     return req
 
 
-def member_id_numbers(s, request_id: str) -> dict[str, str]:
-    """person_ref -> ID number of the members a request names (decrypted; never logged or returned by a stage)."""
-    keys = keyring()
-    members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
-    return {m.person_ref: keys.decrypt(m.id_number_enc, aad=aad_member(request_id, "id_number_enc", m.person_ref))
-            for m in members}
-
-
 def start_request(request_id: str) -> list[str]:
     """Mark the request running; return the sources to fetch."""
     with session() as s:
@@ -81,113 +85,37 @@ def start_request(request_id: str) -> list[str]:
         return list(req.sources)
 
 
-def _decide(s, req, members, source: str, moment: dt.datetime, auths, *,
-            again: bool = False) -> tuple[list[Allow], int, list, list]:
-    """The gate's decision for each member of ``req`` and ``source``: (allows, refused, decision rows, ledger
-    entries); the caller stores both in its transaction. ``req`` needs id, purpose and department, each member a
-    person_ref (an Allow has one: a call's persons are decided again this way, ``again`` marking the entries)."""
-    allows, refused, rows, entries = [], 0, [], []
-    for m in members:
-        d = decide(m.person_ref, source, req.purpose, req.department, moment, auths)
-        rows.append({"request_id": req.id, "person_ref": m.person_ref, "source": source, "purpose": req.purpose,
-                     "decided_at": moment, "allowed": d.allowed, "reason": d.reason.value,
-                     "authorization_id": d.authorization_id})
-        entries.append((
-            "consent.allowed" if d.allowed else "consent.refused",
-            {"request_id": req.id, "person_ref": m.person_ref, "source": source, "purpose": req.purpose,
-             "reason": d.reason.value, "authorization_id": d.authorization_id, "moment": moment.isoformat(),
-             **({"asked_again": True} if again else {})},
-        ))
-        if isinstance(d, Allow):
-            allows.append(d)
-        else:
-            refused += 1
-    return allows, refused, rows, entries
+def _batch_id(request_id: str, source: str, after: str | None = None) -> str:
+    """The id of the batch of a request's source that follows batch ``after`` (None: the source's first). Derived,
+    not drawn: two attempts at the same fetch (a retried task beside the attempt it replaces) make the same id, and
+    the store keeps one of them (``_store``)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"hub:batch:{request_id}:{source}:{after or ''}").hex
 
 
-def _store_decisions(s, rows: list[dict], entries: list, moment: dt.datetime) -> None:
-    if rows:
-        s.execute(ConsentDecision.__table__.insert(), rows)
-    ledger.append_many(s, entries, at=moment)  # one statement for all of them
+def _asked(batch: FetchBatch) -> set[str]:
+    """The members a stored batch asked its agency about (person_refs): the fetch's outcomes before validation, the
+    members' states after (schemas.coverage), less those the gate refused or who withdrew during the call."""
+    return {ref for ref, outcome in (batch.members or {}).items() if outcome not in (WITHDRAWN, "refused")}
 
 
-def _decide_all(request_id: str, source: str) -> tuple[list[Allow], int, ConsentWatch]:
-    """Ask the gate for every member of the request; record each decision in the store and the ledger. The watch
-    asks the gate again at each agency call, should consent be withdrawn after these decisions."""
-    moment = utcnow()
-    with session() as s:
-        req = _request(s, request_id)
-        watch = ConsentWatch(watermark(s))
-        members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)).all()
-        allows, refused, rows, entries = _decide(s, req, members, source, moment, authorization_views(s, request_id))
-        _store_decisions(s, rows, entries, moment)
-    return allows, refused, watch
-
-
-@dataclass(frozen=True)
-class _Asker:
-    """Who asks, for the gate: a request, the request whose authorizations it runs under, purpose and department."""
-
-    id: str
-    root_id: str
-    purpose: str
-    department: str
-
-    @classmethod
-    def of(cls, req: Request) -> _Asker:
-        return cls(req.id, req.parent_id or req.id, req.purpose, req.department)
-
-
-class ConsentWatch:
-    """The gate at the moment of each agency call. A fetch's decisions are made before its calls, with the consent
-    watermark of that moment (consent.authorizations.watermark: the latest revocation's id). Before each call the
-    watermark is read again, one indexed read; only when a revocation landed since are the persons of that call
-    decided again (each new decision recorded and logged like the first), and a person no longer allowed is named
-    in no further call. After the calls, in the transaction that stores their answers, ``withdrawn`` does the same
-    for consent withdrawn while a call was in flight: that member's answers are kept out of the record."""
-
-    def __init__(self, mark: int):
-        self.mark = mark
-
-    def _redecide(self, s, asker: _Asker, allows: list[Allow]) -> list[Allow] | None:
-        """The allows that still hold, the new decisions stored and logged; None when no revocation touched the
-        request since the watch began (nothing decided again)."""
-        _, touched = revoked_since(s, self.mark)
-        if asker.root_id not in touched:
-            return None
-        if not allows:
-            return []
-        moment = utcnow()
-        kept, _, rows, entries = _decide(s, asker, allows, allows[0].source, moment,
-                                         authorization_views(s, asker.id), again=True)
-        _store_decisions(s, rows, entries, moment)
-        return kept
-
-    def still_allowed(self, asker: _Asker, allows: list[Allow]) -> list[Allow]:
-        """Before a call: the allows that hold now."""
-        with engine().connect() as c:
-            if (c.scalar(select(func.max(Revocation.id))) or 0) <= self.mark:
-                return allows
-        with session() as s:
-            kept = self._redecide(s, asker, allows)
-        return allows if kept is None else kept
-
-    def withdrawn(self, s, asker: _Asker, allows: list[Allow]) -> set[str]:
-        """After the calls, inside the transaction that stores their answers: the persons whose consent was
-        withdrawn while a call was in flight."""
-        if watermark(s) <= self.mark:
-            return set()
-        kept = self._redecide(s, asker, allows)
-        return set() if kept is None else {a.person_ref for a in allows} - {a.person_ref for a in kept}
-
-
-def _skipped(request_id: str, source: str, refused: int) -> tuple[dict, tuple[str, dict]]:
+def _skipped(batch_id: str, request_id: str, source: str, refused: int) -> tuple[dict, tuple[str, dict]]:
     """The batch of a source for which the gate allowed nobody (nothing is fetched), and its ledger entry."""
-    batch_id = uuid.uuid4().hex
     return ({"id": batch_id, "request_id": request_id, "source": source, "status": "refused",
              "reason": "NO_MEMBER_AUTHORIZED", "requested": 0, "refused": refused, "returned": 0, "validated": True},
             ("fetch.skipped", {"request_id": request_id, "batch_id": batch_id, "source": source,
                                "reason": "NO_MEMBER_AUTHORIZED", "refused": refused}))
+
+
+@dataclass
+class _Call:
+    """One agency fetch the gate allowed: the batch it makes, who asks, and the members asked for."""
+
+    batch_id: str
+    asker: Asker
+    source: str
+    allows: list[Allow]
+    refused: int  # members the gate refused
+    ids: dict[str, str]  # person_ref -> ID number of the allowed members (never logged)
 
 
 @dataclass
@@ -200,13 +128,12 @@ class _Stored:
     entry: tuple[str, dict]
 
 
-def _stored(request_id: str, source: str, ids: dict[str, str], result, refused: int, keys,
-            withdrawn: set[str] = frozenset()) -> _Stored:
-    """Encrypt one fetch's answers and rows for the store (``ids``: person_ref -> ID number asked for). A member
-    whose consent was withdrawn before a call (``result.withdrawn``) or while it was in flight (``withdrawn``,
-    person_refs) is ``withdrawn``: not asked, the source incomplete for them, any row naming them quarantined by
-    validation (kept out of the record)."""
-    batch_id = uuid.uuid4().hex
+def _stored(call: _Call, result, keys, withdrawn: set[str] = frozenset()) -> _Stored:
+    """Encrypt one fetch's answers and rows for the store. A member whose consent was withdrawn before a call
+    (``result.withdrawn``) or while it was in flight (``withdrawn``, person_refs) is ``withdrawn``: not asked, the
+    source incomplete for them, any row naming them quarantined by validation (kept out of the record)."""
+    batch_id, request_id, source, ids = call.batch_id, call.asker.request_id, call.source, call.ids
+    refused = call.refused
     status, reason = result.status, result.reason
     withdrawn = {ref for ref, idn in ids.items() if ref in withdrawn or idn in result.withdrawn}
     if withdrawn and len(withdrawn) == len(ids) and status == "complete":
@@ -259,52 +186,74 @@ def _insert_stored(s, stored: list[_Stored], skipped: list[tuple[dict, tuple[str
     ledger.append_many(s, [e for _, e in skipped] + [x.entry for x in stored])
 
 
-def fetch_source(request_id: str, source: str, *, base_url: str | None = None, secret: str | None = None) -> str:
-    """Fetch one source for the members the gate allows; store the batch encrypted; return its id.
-
-    ``base_url`` and ``secret`` are the agency's address and credential (from the Airflow connection
-    ``agency_<key>`` in a DAG); without them the agencies' index at HUB_AGENCIES_URL is asked and the
-    credential comes from HUB_HOME.
-    """
-    from core.settings import settings
-
-    allows, refused, watch = _decide_all(request_id, source)
-    keys = keyring()
-    if not allows:
-        skipped = _skipped(request_id, source, refused)
-        with session() as s:
-            _insert_stored(s, [], [skipped])
-        log.info("source %s: no member authorized, nothing fetched", source)
-        return skipped[0]["id"]
-
+def _taken(batch_ids: list[str]) -> set[str]:
+    """Which of ``batch_ids`` are in the store already."""
+    taken: set[str] = set()
     with session() as s:
-        asker = _Asker.of(_request(s, request_id))
-        wanted = {a.person_ref for a in allows}
-        ids = {ref: idn for ref, idn in member_id_numbers(s, request_id).items() if ref in wanted}
-    base = base_url or registry.base_url(source, settings().agencies_url)
-    result = registry.connector(source, base, secret).fetch(
-        allows, ids, auth_ref=request_id, still_allowed=functools.partial(watch.still_allowed, asker))
-    with session() as s:
-        stored = _stored(request_id, source, ids, result, refused, keys, watch.withdrawn(s, asker, allows))
-        _insert_stored(s, [stored])
-    log.info("source %s: batch %s %s, %d rows", source, stored.batch["id"], stored.batch["status"], len(result.rows))
-    return stored.batch["id"]
+        for start in range(0, len(batch_ids), 500):
+            taken.update(s.scalars(select(FetchBatch.id).where(FetchBatch.id.in_(batch_ids[start: start + 500]))))
+    return taken
 
 
-def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str, str] | None = None) -> list[str]:
-    """``fetch_missing`` for many requests at once (a re-check of many households): the same gate decisions,
-    agency calls, batches and ledger entries, with the store's work done in a few statements per chunk of
-    requests and each request's agency calls made concurrently (``workers`` at a time). Returns the batches not
-    validated yet. A request that cannot be fetched (it no longer exists) raises before anything is asked."""
-    import concurrent.futures
-    import threading
+def _store(done: list[tuple[_Call, object, _Stored]], skipped: list[tuple[dict, tuple[str, dict]]],
+           watch: ConsentWatch, keys) -> None:
+    """Store fetched batches in one transaction: ``skipped`` (the gate allowed nobody) and the answers of ``done``
+    (call, result, what to store), the gate asked again first for the members of calls during which consent was
+    withdrawn (their answers are then kept out of the record). A batch that a concurrent attempt at the same fetch
+    stored first has our batch's (derived) id: it is kept, ours dropped, and the others stored without it."""
+    while done or skipped:
+        try:
+            with session() as s:
+                if done and watermark(s) > watch.mark:  # consent withdrawn since the decisions: during a call?
+                    again = []
+                    for call, result, stored in done:
+                        gone = watch.withdrawn(s, call.asker, call.allows)
+                        again.append((call, result, _stored(call, result, keys, gone) if gone else stored))
+                    done = again
+                _insert_stored(s, [x for _, _, x in done], skipped)
+            return
+        except IntegrityError:
+            taken = _taken([call.batch_id for call, _, _ in done] + [b["id"] for b, _ in skipped])
+            if not taken:
+                raise
+            done = [d for d in done if d[0].batch_id not in taken]
+            skipped = [x for x in skipped if x[0]["id"] not in taken]
 
-    from core.settings import settings
 
+class Fetched(NamedTuple):
+    """The batch of one (request, source): its id, and whether it is validated already."""
+
+    batch_id: str
+    validated: bool
+
+
+def fetch_batches(wanted: list[tuple[str, str]], *, workers: int = 12, base_urls: dict[str, str] | None = None,
+                  secrets: dict[str, str] | None = None) -> dict[tuple[str, str], Fetched]:
+    """The batch of each (request id, source) of ``wanted``: the one fetch stage both drivers call (the DAG's
+    ``fetch_source``, one source a task; ``fetch_many`` for the inline runner and the re-checks).
+
+    The gate decides for every member of the request, for the source, now (each decision recorded and logged); only
+    allowed members are asked for, each source's agency calls made concurrently (``workers`` at a time) and the
+    store's work done in a few statements per chunk of calls.
+
+    Idempotent, per (request, source): one that has a batch already keeps it when the gate allows now the very
+    members that batch asked about, so a retried task or a resumed run finds its batch again, asks no agency twice
+    and stores nothing twice. Only when consent changed since (withdrawn or expired for a member it asked about,
+    valid now for one it could not ask) is a new batch made, with what the gate allows now, superseding the old one
+    (a source's latest batch is the one validated and published).
+    A batch is stored whole (answers, rows, ledger entry) in one transaction: a task killed before that leaves
+    nothing and its retry fetches again; two attempts at once make the same batch id and the store keeps one.
+
+    ``base_urls`` and ``secrets`` are agencies' addresses and credentials by source (from the Airflow connection
+    ``agency_<key>`` in a DAG); where missing, the agencies' index at HUB_AGENCIES_URL is asked and the credential
+    comes from HUB_HOME. A request that cannot be fetched (it no longer exists) raises before anything is asked."""
     keys = keyring()
-    moment = utcnow()
-    plan: list[tuple[_Asker, str, list[Allow], int, dict[str, str]]] = []  # asker, source, allows, refused, ids
-    skipped, pending = [], []
+    moment = utcnow()  # consent is decided at the moment of the fetch, never at a run's logical date
+    wanted = list(dict.fromkeys(wanted))
+    request_ids = list(dict.fromkeys(request_id for request_id, _ in wanted))
+    out: dict[tuple[str, str], Fetched] = {}
+    calls: list[_Call] = []
+    skipped = []
     with session() as s:
         watch = ConsentWatch(watermark(s))
         reqs = {r.id: r for r in s.scalars(select(Request).where(Request.id.in_(request_ids)))}
@@ -315,66 +264,92 @@ def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str
         for m in s.scalars(select(RequestMember).where(RequestMember.request_id.in_(request_ids))
                            .order_by(RequestMember.id)):
             members.setdefault(m.request_id, []).append(m)
-        batches: dict[tuple[str, str], FetchBatch] = {}
+        latest: dict[tuple[str, str], FetchBatch] = {}
         for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id.in_(request_ids))
                            .order_by(FetchBatch.fetched_at, FetchBatch.id)):
-            batches[(b.request_id, b.source)] = b
-        decisions, entries = [], []
+            latest[(b.request_id, b.source)] = b
+        decisions = DecisionBatch(s, moment)  # recorded together below
+        auths: dict[str, list] = {}
+        id_numbers: dict[str, dict[str, str]] = {}
+        for request_id, source in wanted:
+            req = reqs[request_id]
+            if request_id not in auths:
+                auths[request_id] = authorization_views(s, request_id)
+            decided = decisions.ask(Asker.of(req), [m.person_ref for m in members.get(request_id, [])], source,
+                                    authorizations=auths[request_id])
+            allows, refused = decided.allows, len(decided.refusals)
+            allowed = {a.person_ref for a in allows}
+            b = latest.get((request_id, source))
+            if b is not None and _asked(b) == allowed:  # fetched already, consent unchanged: the same batch
+                out[(request_id, source)] = Fetched(b.id, b.validated)
+                continue
+            batch_id = _batch_id(request_id, source, b.id if b is not None else None)
+            out[(request_id, source)] = Fetched(batch_id, not allows)
+            if not allows:
+                skipped.append(_skipped(batch_id, request_id, source, refused))
+                continue
+            if request_id not in id_numbers:
+                id_numbers[request_id] = {m.person_ref: keys.decrypt(m.id_number_enc, aad=aad_member(
+                    request_id, "id_number_enc", m.person_ref)) for m in members.get(request_id, [])}
+            calls.append(_Call(batch_id, Asker.of(req), source, allows, refused,
+                               {ref: idn for ref, idn in id_numbers[request_id].items() if ref in allowed}))
+        decisions.record()
+    _store([], skipped, watch, keys)
+
+    local = threading.local()
+
+    def call(c: _Call) -> tuple[_Call, object, _Stored]:
+        conns = local.__dict__.setdefault("connectors", {})
+        if c.source not in conns:
+            base = (base_urls or {}).get(c.source) or sources.base_url(c.source, settings().agencies_url)
+            conns[c.source] = sources.connector(c.source, base, (secrets or {}).get(c.source))
+        result = conns[c.source].fetch(c.allows, c.ids, auth_ref=c.asker.request_id,
+                                       still_allowed=functools.partial(watch.still_allowed, c.asker))
+        return c, result, _stored(c, result, keys)
+
+    chunk = max(1, workers * 16)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(workers, len(calls)))) as pool:
+        for start in range(0, len(calls), chunk):
+            done = list(pool.map(call, calls[start: start + chunk]))
+            _store(done, [], watch, keys)
+            for c, result, _ in done:
+                log.debug("source %s: batch %s %s, %d rows", c.source, c.batch_id, result.status, len(result.rows))
+    log.info("fetched %d sources: %d batches found again, %d refused by the gate, %d fetched", len(wanted),
+             len(wanted) - len(skipped) - len(calls), len(skipped), len(calls))
+    return out
+
+
+def fetch_source(request_id: str, source: str, *, base_url: str | None = None, secret: str | None = None) -> str:
+    """The DAG's fetch task: the batch of one source of the request (``fetch_batches``: fetched once, found again by
+    a retried task); returns its id.
+
+    ``base_url`` and ``secret`` are the agency's address and credential (from the Airflow connection
+    ``agency_<key>`` in a DAG); without them the agencies' index at HUB_AGENCIES_URL is asked and the
+    credential comes from HUB_HOME.
+    """
+    fetched = fetch_batches([(request_id, source)], workers=1, base_urls={source: base_url} if base_url else None,
+                            secrets={source: secret} if secret else None)
+    return fetched[(request_id, source)].batch_id
+
+
+def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str, str] | None = None) -> list[str]:
+    """Every source of each request (``fetch_batches``: the same gate decisions, agency calls, batches and ledger
+    entries as the DAG's ``fetch_source`` one source at a time), the requests marked running: the inline runner's
+    and the re-checks' fetch, for many households at once. Returns the batches not validated yet. A request that
+    cannot be fetched (it no longer exists) raises before anything is asked."""
+    wanted = []
+    with session() as s:
+        reqs = {r.id: r for r in s.scalars(select(Request).where(Request.id.in_(request_ids)))}
+        missing = [r for r in request_ids if r not in reqs]
+        if missing:
+            raise RequestNotFound(f"no request {missing[0]}")
         for request_id in dict.fromkeys(request_ids):
             req = reqs[request_id]
             if req.status in ("received", "failed", "refused"):
                 req.status = "running"
-            auths, id_numbers = None, None
-            for source in req.sources:
-                b = batches.get((request_id, source))
-                if b is not None:
-                    if not b.validated:
-                        pending.append(b.id)
-                    continue
-                if auths is None:
-                    auths = authorization_views(s, request_id)
-                allows, refused, rows, es = _decide(s, req, members.get(request_id, []), source, moment, auths)
-                decisions += rows
-                entries += es
-                if not allows:
-                    skipped.append(_skipped(request_id, source, refused))
-                    continue
-                if id_numbers is None:
-                    id_numbers = {m.person_ref: keys.decrypt(m.id_number_enc, aad=aad_member(
-                        request_id, "id_number_enc", m.person_ref)) for m in members.get(request_id, [])}
-                wanted = {a.person_ref for a in allows}
-                plan.append((_Asker.of(req), source, allows, refused,
-                             {ref: idn for ref, idn in id_numbers.items() if ref in wanted}))
-        _store_decisions(s, decisions, entries, moment)
-        _insert_stored(s, [], skipped)
-
-    local = threading.local()
-
-    def call(item):
-        asker, source, allows, refused, ids = item
-        conns = local.__dict__.setdefault("connectors", {})
-        if source not in conns:
-            base = (base_urls or {}).get(source) or registry.base_url(source, settings().agencies_url)
-            conns[source] = registry.connector(source, base)
-        result = conns[source].fetch(allows, ids, auth_ref=asker.id,
-                                     still_allowed=functools.partial(watch.still_allowed, asker))
-        return result, _stored(asker.id, source, ids, result, refused, keys)
-
-    chunk = max(1, workers * 16)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for start in range(0, len(plan), chunk):
-            items = plan[start: start + chunk]
-            done = list(pool.map(call, items))
-            stored = [x for _, x in done]
-            with session() as s:
-                if watermark(s) > watch.mark:  # consent withdrawn since the decisions: while a call was in flight?
-                    for i, ((asker, source, allows, refused, ids), (result, _)) in enumerate(zip(items, done)):
-                        gone = watch.withdrawn(s, asker, allows)
-                        if gone:
-                            stored[i] = _stored(asker.id, source, ids, result, refused, keys, gone)
-                _insert_stored(s, stored)
-            pending += [x.batch["id"] for x in stored]
-    return pending
+            wanted += [(request_id, source) for source in req.sources]
+    fetched = fetch_batches(wanted, workers=workers, base_urls=base_urls)
+    return [f.batch_id for f in fetched.values() if not f.validated]
 
 
 REQUESTED_MEMBER = ("requested_member",
@@ -383,15 +358,11 @@ REQUESTED_MEMBER = ("requested_member",
 
 def docs_url(validation_run_id: int) -> str:
     """Where staff read the Data Docs of a validation run (the console served by ``hub api``)."""
-    from core.settings import settings
-
     return f"{settings().api_url.rstrip('/')}/console/data-docs/{validation_run_id}"
 
 
 def _packed_docs(outcome) -> str | None:
     """The outcome's Data Docs packed for the store, once per outcome (every batch of a GX run shares them)."""
-    from schemas.docs import pack
-
     if not outcome.docs:
         return None
     if getattr(outcome, "_packed", None) is None:
@@ -443,8 +414,6 @@ def _quarantine(s, run: ValidationRun, source: str, rows: list[SourceRow], failu
 def _member_states(s, batch: FetchBatch, rows: list[SourceRow], members: list[str] | None = None) -> dict[str, str]:
     """person_ref -> state (schemas.coverage) of every member of the request (``members``, else read), for this
     batch."""
-    from schemas.coverage import state
-
     if members is None:
         members = s.scalars(select(RequestMember.person_ref).where(RequestMember.request_id == batch.request_id)).all()
     outcomes = batch.members or {}
@@ -472,8 +441,6 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
     quarantined row and status is still per batch, and uniqueness holds within a batch. ``run_id`` names the pipeline
     run (the Airflow run id, or inline:<uuid>) the stored results are linked to; each result's Data Docs address is
     logged (the Airflow task log shows it)."""
-    from schemas.suite import validate
-
     keys = keyring()
     out: dict[str, dict] = {}
     with session() as s:
@@ -581,9 +548,6 @@ def cross_check(request_id: str, *, run_id: str | None = None) -> dict:
 
 def _facts_across(s, request_id: str, keys) -> tuple[list[dict], list[SourceRow], list[FetchBatch]]:
     """The request's valid dated facts with each person's birth date (household registration's, else the ID's)."""
-    from schemas.codes import birth_date_from_id, valid_id_mask
-    from schemas.cross import fact_date
-
     latest = _latest_batches(s, request_id)
     births = {}
     for ref, idn in member_id_numbers(s, request_id).items():
@@ -614,8 +578,6 @@ def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> di
     """Checks across the sources of each request (schemas.cross), once its sources are validated: failing rows are
     quarantined like any other. The requests' facts go through one GX run; results stay per request. Idempotent
     per run: only rows still valid are checked."""
-    from schemas.suite import validate
-
     keys = keyring()
     out: dict[str, dict] = {}
     with session() as s:
@@ -650,9 +612,6 @@ def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> di
 
 def replay_batch(batch_id: str) -> list[dict]:
     """The canonical rows of a batch, parsed again from its stored raw answers (each checked against its hash)."""
-    from schemas.contracts import SPECS, from_wire
-    from connectors.wire import parse_answer
-
     keys = keyring()
     with session() as s:
         batch = s.get(FetchBatch, batch_id)
@@ -690,8 +649,6 @@ def resume(request_id: str, *, run_id: str, as_of: dt.datetime, base_urls: dict[
 
 def finish(request_id: str, run_id: str, as_of: dt.datetime) -> InlineResult:
     """The checks across sources and the publication, once every batch is validated."""
-    from hub.stages.records import publish_record
-
     cross_check(request_id, run_id=run_id)
     record_id = publish_record(request_id, as_of=as_of)
     with session() as s:

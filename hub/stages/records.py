@@ -25,6 +25,12 @@ from core.crypto import canonical_json, keyring, sha256_hex, verify_signature
 from core.store import (FetchBatch, HouseholdRecord, Notification, Request, SourceRow, ValidationRun, aad_record,
                        aad_source_row, session, utcnow)
 from schemas.codes import RELATION_CODES
+from hub.rules.standards import rules_at
+from hub.rules.unify import AUTHORITY, unify
+from hub.federation.client import member_id_numbers
+from core.store import RequestMember, aad_member
+from hub.rules.unify import Applicant
+from hub.rules.unify import material_changes
 
 RELATION_ORDER = {name: int(code) for name, code in RELATION_CODES.items()}
 
@@ -90,9 +96,6 @@ def build_content(request: Request, batches: dict[str, FetchBatch], rows: dict[s
                   as_of: dt.datetime, applicants) -> tuple[str, dict]:
     """(household_ref, content without version and recorded_at). Raises NotPublished when the household cannot be
     identified."""
-    from hub.rules.standards import rules_at
-    from hub.rules.unify import AUTHORITY, unify
-
     keys = keyring()
     if not rows.get("household"):
         raise NotPublished("household registration returned no valid row: the household cannot be identified")
@@ -123,10 +126,6 @@ def build_content(request: Request, batches: dict[str, FetchBatch], rows: dict[s
 
 
 def _applicants(s, request_id: str):
-    from hub.stages.pipeline import member_id_numbers
-    from core.store import RequestMember, aad_member
-    from hub.rules.unify import Applicant
-
     keys = keyring()
     ids = member_id_numbers(s, request_id)
     members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)
@@ -167,8 +166,19 @@ def prepare(request_id: str, as_of: dt.datetime) -> tuple[str, dict] | int | Non
             return None
 
 
+def _as_of(as_of: dt.datetime) -> dt.datetime:
+    """``as_of`` as the record keeps it: an aware moment (the caller's: a DAG run's logical date, the inline runner's
+    clock), in UTC, as a plain datetime (Airflow hands over pendulum's)."""
+    if as_of.tzinfo is None or as_of.utcoffset() is None:
+        raise ValueError("as_of must be timezone-aware")
+    return dt.datetime.fromisoformat(as_of.astimezone(dt.timezone.utc).isoformat())
+
+
 def publish_record(request_id: str, *, as_of: dt.datetime) -> int | None:
-    """Publish the request's record; return its id, or None when nothing may be published."""
+    """Publish the request's record, describing the household at ``as_of`` (valid time: the caller's moment, a
+    DAG run's logical date; the stage never takes it from the clock); return its id, or None when nothing may be
+    published."""
+    as_of = _as_of(as_of)
     prepared = prepare(request_id, as_of)
     if prepared is None or isinstance(prepared, int):
         return prepared
@@ -179,8 +189,6 @@ def publish_record(request_id: str, *, as_of: dt.datetime) -> int | None:
 def store_record(request_id: str, household_ref: str, base: dict, as_of: dt.datetime) -> int:
     """Give the content its version, sign it, and store it with its ledger entry and its outbox notification, in
     one transaction; return the record id (the existing one when the request has published already)."""
-    from hub.rules.unify import material_changes
-
     keys = keyring()
     for _attempt in range(5):
         try:
@@ -190,7 +198,7 @@ def store_record(request_id: str, household_ref: str, base: dict, as_of: dt.date
                 previous = s.scalars(select(HouseholdRecord).where(HouseholdRecord.household_ref == household_ref)
                                      .order_by(HouseholdRecord.version.desc()).limit(1)).first()
                 version = (previous.version if previous else 0) + 1
-                recorded_at = utcnow()
+                recorded_at = utcnow()  # transaction time: when the hub publishes, by definition the clock's
                 content = {**base, "version": version, "recorded_at": recorded_at.isoformat()}
                 data = canonical_json(content)
                 record = HouseholdRecord(
@@ -201,7 +209,7 @@ def store_record(request_id: str, household_ref: str, base: dict, as_of: dt.date
                 )
                 s.add(record)
                 s.flush()
-                changes = material_changes(_decrypt(previous) if previous else None, content)
+                changes = material_changes(decrypt_content(previous) if previous else None, content)
                 kinds = sorted({c["field"] for c in changes})
                 s.add(Notification(household_ref=household_ref, record_id=record.id, version=version,
                                    kind="record.changed" if previous else "record.published",
@@ -221,7 +229,7 @@ def store_record(request_id: str, household_ref: str, base: dict, as_of: dt.date
     raise NotPublished("could not allocate a record version after 5 attempts")
 
 
-def _decrypt(record: HouseholdRecord) -> dict:
+def decrypt_content(record: HouseholdRecord) -> dict:
     text = keyring().decrypt(record.content_enc,
                              aad=aad_record(record.household_ref, record.version))
     return json.loads(text)
@@ -250,7 +258,7 @@ def load_record(household_ref: str, *, as_of: dt.datetime | None = None,
     record = s.scalars(q.order_by(*order).limit(1)).first()
     if record is None:
         raise RecordNotFound(household_ref)
-    return record, _decrypt(record)
+    return record, decrypt_content(record)
 
 
 def record_of_request(request_id: str) -> tuple[HouseholdRecord, dict]:
@@ -259,4 +267,4 @@ def record_of_request(request_id: str) -> tuple[HouseholdRecord, dict]:
         record = s.scalars(select(HouseholdRecord).where(HouseholdRecord.request_id == request_id)).first()
         if record is None:
             raise RecordNotFound(request_id)
-        return record, _decrypt(record)
+        return record, decrypt_content(record)

@@ -19,27 +19,28 @@ import datetime as dt
 import logging
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from consent import ledger
 from consent.authorizations import not_revoked
 from core.crypto import keyring
-from core.store import Authorization, HouseholdRecord, Request, RequestMember, aad_member, session, utcnow
+from core.store import (AssistanceGrant, Authorization, FetchBatch, HouseholdRecord, Notification, Request,
+                        RequestMember, aad_member, session, utcnow)
+from hub.stages import pipeline  # by module: its stages are looked up at call time (tests stand in for them)
+from hub.stages.records import decrypt_content
+from schemas.vocabulary import PROGRAMME_OF_PURPOSE, REVIEW, YES
 
 log = logging.getLogger(__name__)
 
-PROGRAMME_OF_PURPOSE = {"dibao": "dibao", "low_income": "low_income", "tekun": "tekun"}
-RECIPIENT_ANSWERS = ("yes", "needs_review")
+RECIPIENT_ANSWERS = (YES, REVIEW)
 
 
 def due_recipients(*, now: dt.datetime | None = None, limit: int | None = None, every: bool = False) -> list[str]:
     """Ids of the applications whose households are due for a re-check, oldest check first; with ``every``, all
     current recipients whose authorization is valid, however recent their last check (e.g. after the standards
     changed). Reads columns, not whole records, so a city's recipients fit in little memory; a record's content is
-    decrypted only when its department never reported a grant."""
-    from hub.services.assistance import active as active_grant
-    from hub.stages.records import _decrypt
-
+    decrypted only when its department never reported a grant. ``now`` is the moment of the selection (a DAG run's
+    logical date; by default the clock's)."""
     now = now or utcnow()
     latest: dict[tuple[str, str, str], tuple[int, dt.datetime, str]] = {}
     with session() as s:
@@ -67,7 +68,7 @@ def due_recipients(*, now: dt.datetime | None = None, limit: int | None = None, 
                 continue
             granted = active_grant(s, household_ref, department, purpose, now.date())
             if granted is None and purpose in PROGRAMME_OF_PURPOSE:  # no grant ever reported: eligibility decides
-                screening = _decrypt(s.get(HouseholdRecord, record_id))["assessment"]["screening"]
+                screening = decrypt_content(s.get(HouseholdRecord, record_id))["assessment"]["screening"]
                 granted = screening.get(PROGRAMME_OF_PURPOSE[purpose], {}).get("answer") in RECIPIENT_ANSWERS
             if granted:
                 due.append((recorded_at, root))
@@ -116,21 +117,29 @@ def start_rechecks(application_ids: list[str], run_id: str) -> list[str]:
     return ids
 
 
+def _fetched_at(request_ids: list[str]) -> dict[str, dt.datetime]:
+    """When each request's sources were last fetched (requests without a batch are left out)."""
+    with session() as s:
+        return dict(s.execute(select(FetchBatch.request_id, func.max(FetchBatch.fetched_at))
+                              .where(FetchBatch.request_id.in_(request_ids)).group_by(FetchBatch.request_id)).all())
+
+
 def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime | None = None) -> dict:
     """Re-check each application's household through every stage. The households are fetched together
     (``hub.stages.pipeline.fetch_many``: the gate still decides per member, each household's agency calls are its own, made
     concurrently, and the store's work is done in bulk); the batches of all households are validated together, one
     GX run per source, and checked across sources together; then each is published. A household that fails is
     counted and the others go on: if the batch cannot be fetched together, each household is fetched on its own
-    (the task log names the re-check, never a person)."""
-    from hub.stages.pipeline import cross_check_many, fetch_many, fetch_missing, finish, validate_batches
-    from core.store import Notification
+    (the task log names the re-check, never a person).
 
+    ``as_of`` is the moment the new records describe (the DAG passes its run's logical date); without it, each
+    household as its agencies last answered (its latest fetch), so a retried re-check publishes the same record and
+    no record's time is read from the clock."""
     out = {"rechecked": 0, "published": 0, "changed": 0, "failed": 0, "refused": 0}
     ready, pending = [], []
     try:
         ready = start_rechecks(application_ids, run_id)
-        pending = fetch_many(ready)
+        pending = pipeline.fetch_many(ready)
     except Exception as exc:  # one household's failure must not stop the others: fetch them one by one
         log.warning("re-check batch could not be fetched together (%s); household by household",
                     exc.__class__.__name__)
@@ -138,17 +147,18 @@ def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime
         for app_id in application_ids:
             try:
                 recheck_id = start_recheck(app_id, run_id)
-                pending += fetch_missing(recheck_id)
+                pending += pipeline.fetch_missing(recheck_id)
             except Exception as exc:
                 log.warning("re-check of %s failed while fetching: %s", app_id, exc.__class__.__name__)
                 out["failed"] += 1
                 continue
             ready.append(recheck_id)
-    validate_batches(pending, run_id=run_id)
-    cross_check_many(ready, run_id=run_id)  # one GX run for all of them; finish() then finds it done
+    pipeline.validate_batches(pending, run_id=run_id)
+    pipeline.cross_check_many(ready, run_id=run_id)  # one GX run for all of them; finish() then finds it done
+    fetched_at = {} if as_of is not None else _fetched_at(ready)
     for recheck_id in ready:
         try:
-            result = finish(recheck_id, run_id, as_of or utcnow())
+            result = pipeline.finish(recheck_id, run_id, as_of or fetched_at[recheck_id])
         except Exception as exc:
             log.warning("re-check %s failed: %s", recheck_id, exc.__class__.__name__)
             out["failed"] += 1
@@ -164,3 +174,13 @@ def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime
                 out["changed"] += 1
     log.info("re-checked %d households: %s", len(application_ids), out)
     return out
+
+
+def active_grant(s, household_ref: str, department: str, programme: str, on: dt.date) -> bool | None:
+    """Whether the department reports an active grant of ``programme`` on ``on``; None when it never reported one."""
+    grants = s.scalars(select(AssistanceGrant).where(AssistanceGrant.household_ref == household_ref,
+                                                     AssistanceGrant.department == department,
+                                                     AssistanceGrant.programme == programme)).all()
+    if not grants:
+        return None
+    return any(g.granted_from <= on and (g.granted_until is None or on <= g.granted_until) for g in grants)

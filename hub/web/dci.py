@@ -13,11 +13,12 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors import envelope as env
+from hub.dci.outbox import deliver
+from hub.dci.service import OPS, Op, error_answer, process
+from hub.federation.config import PREFIX
 from hub.services import clients
 from hub.web.deps import role_required
-from connectors import envelope as env
-from hub.federation.config import PREFIX
-from hub.dci.service import OPS, Op, error_answer, process
 
 router = APIRouter(prefix=PREFIX)
 Federation = Annotated[clients.Client, Depends(role_required("federation"))]
@@ -124,11 +125,7 @@ def _endpoint(op: Op):
             raw.append(chunk)
         body = b"".join(raw) if size <= env.MAX_BODY_BYTES else b" " * (env.MAX_BODY_BYTES + 1)
         answer = await run_in_threadpool(process, op.name, client, body)
-        task = None
-        if answer.deliver:
-            from hub.dci.outbox import deliver
-
-            task = BackgroundTask(deliver, answer.deliver)
+        task = BackgroundTask(deliver, answer.deliver) if answer.deliver else None
         return JSONResponse(answer.body, status_code=answer.status, background=task)
 
     endpoint.__name__ = f"dci_{op.name}"
@@ -145,6 +142,8 @@ _CODES = {401: "err.request.unauthorized", 403: "err.request.forbidden", 429: "e
 
 
 def install(app) -> None:
+    """Mount the DCI routes; their paths' refusals by the dependencies (401, 403, 429) in DCI's form, other errors
+    to the handler installed before (hub.web.errors)."""
     app.include_router(router)
     previous = app.exception_handlers.get(StarletteHTTPException)
 

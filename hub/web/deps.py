@@ -1,8 +1,12 @@
 """What every route depends on: the client behind the bearer token, its role, its rate limit, and the shapes of the
-identifiers in paths and queries."""
+identifiers, pages and moments in paths and queries.
+
+The rate limiter is the app's (hub.web.app.create_app keeps it on ``app.state.limiter``): each app holds its own
+buckets, and a test or a benchmark hands its app the limiter it wants."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Annotated
 
@@ -12,22 +16,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.ids import HEX32, HOUSEHOLD, MAX_ID
 from hub.services import clients
+from hub.web.models import IsoMoment
+from hub.web.ratelimit import Limiter
 
 bearer = HTTPBearer(auto_error=False)
-_limiter = None
 
 
-def limiter():
-    global _limiter
-    if _limiter is None:
-        from hub.web.ratelimit import from_env
-
-        _limiter = from_env()
-    return _limiter
+def limiter(request: Request) -> Limiter:
+    """The app's rate limiter (hub.web.app.create_app)."""
+    return request.app.state.limiter
 
 
-def _throttle(key: str) -> None:
-    wait = limiter().take(key)
+def _throttle(request: Request, key: str) -> None:
+    wait = limiter(request).take(key)
     if wait:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many requests: slow down",
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})
@@ -38,10 +39,10 @@ def current_client(request: Request,
     client = clients.authenticate(creds.credentials) if creds else None
     if client is None:
         if creds:  # guessing tokens costs the guesser's address its budget
-            _throttle(f"addr:{request.client.host if request.client else '-'}")
+            _throttle(request, f"addr:{request.client.host if request.client else '-'}")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
-    _throttle(f"client:{client.id}")
+    _throttle(request, f"client:{client.id}")
     return client
 
 
@@ -63,3 +64,22 @@ Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
 Before = Annotated[int | None, Query(ge=1, le=MAX_ID, description="continue below this id (from `next_before`)")]
 RequestId = Annotated[str, PathParam(pattern=HEX32, description="the request's id")]
 HouseholdId = Annotated[str, PathParam(pattern=HOUSEHOLD, description="the household's id (a keyed pseudonym)")]
+Moment = Annotated[IsoMoment, Query(description="ISO 8601 with a time zone offset")]
+
+
+def in_range(moment: dt.datetime) -> bool:
+    """Whether the moment has a UTC equivalent (the store keeps UTC): 0001-01-01T00:00+08:00 has none."""
+    try:
+        moment.astimezone(dt.timezone.utc)
+    except OverflowError:
+        return False
+    return True
+
+
+def aware(**moments: dt.datetime | None) -> None:
+    """422 unless each moment given has a time zone offset and a UTC equivalent."""
+    for name, moment in moments.items():
+        if moment is not None and moment.tzinfo is None:
+            raise HTTPException(422, f"{name} needs a time zone offset")
+        if moment is not None and not in_range(moment):
+            raise HTTPException(422, f"{name} is out of range")

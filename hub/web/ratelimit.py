@@ -8,12 +8,12 @@ that many times the rate; a shared limit belongs in the reverse proxy in front o
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass
 
-DEFAULT = "20/60"
+from core.settings import DEFAULT_API_RATE as DEFAULT
+from core.settings import settings
 
 
 @dataclass(frozen=True)
@@ -64,4 +64,4 @@ class Limiter:
 
 
 def from_env() -> Limiter:
-    return Limiter(Limit.parse(os.environ.get("HUB_API_RATE", DEFAULT)))
+    return Limiter(Limit.parse(settings().api_rate))

@@ -1,22 +1,21 @@
-"""Helpers for the connector tests: Allow decisions made by the real gate, connectors with a fast policy."""
+"""Helpers for the connector tests: Allow decisions made by the real gate, connectors with a fast policy, and no
+connector state carried from one test to another."""
 
 from __future__ import annotations
 
-import datetime as dt
+import pytest
 
-from connectors.base import Policy
-from consent.gate import AuthorizationView, MemberConsent, decide
-
-NOW = dt.datetime.now(dt.timezone.utc)
-DEPARTMENT = "MZ-210302"
-FAST = Policy(connect_timeout=1.0, read_timeout=2.0, retries=4, backoff_base=0.01, backoff_cap=0.05, deadline=20.0,
-              breaker_threshold=50, breaker_cooldown=30.0)
+from connectors import registry
+from connectors.transport import BREAKERS
+from tests.support.connectors import DEPARTMENT, FAST, NOW, allows_for  # noqa: F401  (moved to tests/support)
 
 
-def allows_for(id_numbers: list[str], source: str):
-    """(Allow decisions, person_ref -> ID number) for these persons and this source, from the gate itself."""
-    refs = {f"p_{i:032x}": idn for i, idn in enumerate(id_numbers)}
-    members = {ref: MemberConsent(ref, frozenset({source}), adult_from=dt.date(1900, 1, 1),
-                                  financial_sources=frozenset({source})) for ref in refs}
-    auth = AuthorizationView("a1", DEPARTMENT, "dibao", NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=1), members)
-    return [decide(ref, source, "dibao", DEPARTMENT, NOW, [auth]) for ref in refs], refs
+@pytest.fixture(autouse=True)
+def fresh_connectors():
+    """Every circuit breaker closed and no agencies' index remembered, before and after each test: a test that opens
+    an agency's circuit (or reads an index at an address another server reuses) affects no other, in any order."""
+    BREAKERS.reset()
+    registry.reset()
+    yield
+    BREAKERS.reset()
+    registry.reset()

@@ -9,7 +9,7 @@ from agencies.population import households
 from schemas.contracts import SPECS, from_wire
 from connectors.registry import base_url, connector
 from connectors.wire import parse_answer
-from tests.connectors.conftest import FAST, allows_for
+from tests.support.connectors import FAST, allows_for
 
 PEOPLE = [p.id_number for h in households(7, 50) for p in h.members]
 

@@ -10,7 +10,7 @@ from connectors.base import Failure
 from schemas.contracts import EXTRA, SPECS
 from connectors.registry import SOURCES, base_url, connector
 from core.crypto import keyring
-from tests.connectors.conftest import FAST, allows_for
+from tests.support.connectors import FAST, allows_for
 
 PEOPLE = [p.id_number for h in households(7, 50) for p in h.members]
 

@@ -12,7 +12,7 @@ from agencies.population import households
 from agencies.server import AgencyServer
 from connectors.base import Failure
 from connectors.registry import connector
-from tests.connectors.conftest import FAST, allows_for
+from tests.support.connectors import FAST, allows_for
 
 PEOPLE = [p.id_number for h in households(7, 50) for p in h.members]
 

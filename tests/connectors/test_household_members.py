@@ -13,7 +13,7 @@ from connectors.base import AgencyError, Failure
 from connectors.household import HouseholdSource
 from connectors.registry import connector
 from schemas.codes import id_check_char
-from tests.connectors.conftest import FAST
+from tests.support.connectors import FAST
 
 SEED, N = 7, 50
 

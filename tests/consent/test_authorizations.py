@@ -15,7 +15,7 @@ from consent.gate import Reason, check
 from hub.cli import main
 from hub.stages.intake import create_request
 from core.store import Authorization, LedgerEvent, session, utcnow
-from tests.conftest import sample
+from tests.support.households import sample
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "consent" / "receipt.schema.json").read_text())
 

@@ -19,7 +19,9 @@ from hub.stages.intake import create_request
 from hub.stages.pipeline import run_inline
 from consent.authorizations import log_expirations, revoke
 from core.store import Authorization, AuthorizationMember, engine, session, upgrade
-from tests.conftest import _serve, fresh_postgres, sample, tampering
+from tests.support.households import sample
+from tests.support.servers import serve_agencies as _serve
+from tests.support.store import fresh_postgres, tampering
 
 
 def _fill(url: str) -> None:

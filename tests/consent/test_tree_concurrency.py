@@ -19,7 +19,7 @@ from consent.tree import inclusion, latest_checkpoint, sign_checkpoint_stage, ve
 from hub.cli import main
 from core.crypto import keyring
 from core.store import LedgerCheckpoint, LedgerEvent, LedgerLeaf, session
-from tests.conftest import fresh_postgres
+from tests.support.store import fresh_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 20

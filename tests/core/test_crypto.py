@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from hub.web.api import create_app
+from hub.web.app import create_app
 from hub.services.clients import create_client
 from core.crypto import keyring
 from hub.stages.pipeline import run_inline
 from hub.rules.policy import scope_persons
-from tests.conftest import sample
+from tests.support.households import sample
 
 K = 44  # a household no other module reads through the API
 

@@ -26,7 +26,7 @@ from core.store import (
     session,
     utcnow,
 )
-from tests.conftest import sample
+from tests.support.households import sample
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -156,12 +156,12 @@ def _v1(plaintext: str, aad: str) -> str:
 
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from core.crypto import _b64e
+    from core.crypto import b64e
 
     keys = keyring()
     nonce = os.urandom(12)
     ct = AESGCM(keys.enc_keys[keys.active_kid]).encrypt(nonce, plaintext.encode(), aad.encode())
-    return f"v1.{keys.active_kid}.{_b64e(nonce)}.{_b64e(ct)}"
+    return f"v1.{keys.active_kid}.{b64e(nonce)}.{b64e(ct)}"
 
 
 def test_a_store_with_data_upgrades_from_the_last_landed_schema(tmp_path, postgres_url):

@@ -19,7 +19,7 @@ def cluster(tmp_path_factory):
     """Agencies on loopback, the hub's store and Airflow's metadata on PostgreSQL, Redis, two Celery workers."""
     from agencies.server import AgencyServer
     from hub.airflow.client import AirflowClient, admin_credentials
-    from hub.demo import Children, _wait_for
+    from hub.demo import Children, wait_for
     from hub.airflow.distributed import Cluster, drop_databases, ensure_databases, environment, migrate, start
 
     tmp = tmp_path_factory.mktemp("distributed")
@@ -43,7 +43,7 @@ def cluster(tmp_path_factory):
             return (home / "simple_auth_manager_passwords.json.generated").exists() and \
                 client().healthy() and client().dag_ready("reverify_recipients")
 
-        _wait_for("distributed Airflow", ready, children, 300)
+        wait_for("distributed Airflow", ready, children, 300)
         yield c, client(), children
     finally:
         children.stop()
@@ -61,7 +61,7 @@ def test_a_reverify_run_triggered_through_the_rest_api_runs_on_two_celery_worker
     from hub.stages.intake import create_request
     from hub.stages.pipeline import run_inline
     from core.store import HouseholdRecord, Request, session
-    from tests.conftest import sample
+    from tests.support.households import sample
 
     c, airflow, children = cluster
     pop = Population(7, 50)
@@ -95,9 +95,9 @@ def test_a_reverify_run_triggered_through_the_rest_api_runs_on_two_celery_worker
 def test_a_department_request_through_the_api_starts_verify_household_on_the_workers(cluster, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from hub.web.api import create_app
+    from hub.web.app import create_app
     from hub.services.clients import create_client
-    from tests.conftest import sample
+    from tests.support.households import sample
 
     c, airflow, _children = cluster
     monkeypatch.setenv("HUB_AIRFLOW_URL", airflow.base_url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dags.conftest import serialized_dag
+from tests.support.airflow import serialized_dag
 
 pytestmark = pytest.mark.airflow
 
@@ -20,7 +20,7 @@ def test_ledger_checkpoint_dag_signs_and_verifies(airflow_db, agencies):
     from consent.tree import latest_checkpoint
     from hub.stages.intake import create_request
     from core.store import session
-    from tests.conftest import sample
+    from tests.support.households import sample
 
     create_request(sample(22))
     run = serialized_dag("ledger_checkpoint").test()

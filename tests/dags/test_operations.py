@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.dags.conftest import serialized_dag
+from tests.support.airflow import serialized_dag
 
 pytestmark = pytest.mark.airflow
 
@@ -47,7 +47,7 @@ def test_reverify_dag_rechecks_the_chosen_applications_in_mapped_batches(airflow
     from hub.stages.intake import create_request
     from hub.stages.pipeline import run_inline
     from core.store import Request, session
-    from tests.conftest import sample
+    from tests.support.households import sample
 
     apps = [create_request(sample(k)) for k in (23, 25)]
     for a in apps:

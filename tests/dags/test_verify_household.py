@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from hub.airflow.env import REPO_ROOT
-from tests.dags.conftest import DAGS, serialized_dag
+from tests.support.airflow import DAGS, serialized_dag
 
 pytestmark = pytest.mark.airflow
 
@@ -60,7 +60,7 @@ def test_dag_test_publishes_the_same_record_as_hub_verify_sync(airflow_db, agenc
     from hub.stages.intake import create_request
     from hub.stages.records import record_of_request
     from core.store import Request, session
-    from tests.conftest import sample
+    from tests.support.households import sample
 
     monkeypatch.setenv("AIRFLOW_CONN_AGENCY_HOUSEHOLD", f'{{"conn_type": "http", "host": "{agencies.base_url("household")}"}}')
     monkeypatch.setenv("HUB_AGENCIES_URL", "http://127.0.0.1:9/")  # the DAG must use the connection
@@ -99,7 +99,7 @@ def test_dag_run_without_authorization_asks_no_agency_and_publishes_nothing(airf
     from hub.stages.intake import create_request
     from core.store import ConsentDecision, HouseholdRecord, Request, session
     from sqlalchemy import select
-    from tests.conftest import sample
+    from tests.support.households import sample
 
     monkeypatch.setenv("AIRFLOW_CONN_AGENCY_HOUSEHOLD", f'{{"conn_type": "http", "host": "{agencies.base_url("household")}"}}')
     doc = sample(21)

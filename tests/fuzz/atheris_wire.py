@@ -19,7 +19,7 @@ with atheris.instrument_imports():
     from schemas.contracts import SPECS, from_wire
     from connectors.wire import BadAnswer, parse_answer
 
-from tests.fuzz import assert_no_ids
+from tests.support.fuzz import assert_no_ids
 
 KEYS = list(SPECS)
 HEADERS = [{}, {"X-Total-Pages": "2"}, {"X-Total-Pages": "x"}, {"X-Total-Pages": "²"}, {"X-Total-Pages": "9" * 5000},

@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from hub.web.api import create_app
+from hub.web.app import create_app
 from hub.services.clients import create_client
-from tests.fuzz import ci
-from tests.conftest import rate_limits_off
+from tests.support.fuzz import ci
+from tests.support.servers import rate_limits_off
 
 HEX = "0123456789abcdef"
 VALUES = st.one_of(

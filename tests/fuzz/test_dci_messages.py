@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hub.web.api import create_app
+from hub.web.app import create_app
 from hub.services.clients import create_client
 from connectors import envelope as env
-from tests.conftest import _serve, rate_limits_off, sample
-from tests.fuzz import assert_no_ids, ci, id_numbers, paths as _paths
-from tests.fuzz.test_documents import JSON_LIKE
 from tests.support.dci import Callbacks, Remote, check_response, peers_file
+from tests.support.fuzz import JSON_LIKE, assert_no_ids, ci, id_numbers, paths as _paths
+from tests.support.households import sample
+from tests.support.servers import rate_limits_off, serve_agencies as _serve
 
 PLATFORM = "HUB-219900"
 

@@ -25,38 +25,10 @@ from consent.authorizations import check_authorization
 from core.documents import MAX_DEPTH, DocumentError, nesting_depth, read_document
 from hub.stages.intake import InvalidRequest, check_request, create_request
 from schemas.sources import SOURCE_KEYS
-from tests.fuzz import assert_no_ids, ci, id_numbers, paths as _paths
+from tests.support.fuzz import JSON_LIKE, KEYS, MOMENTS, assert_no_ids, ci, id_numbers, paths as _paths
 
 SOURCES = ["household", "tax", "real_estate", "bank", "securities"]  # with financial ones: their separate consent
 FIELD = re.compile(r"^(the request|department|purpose|case_ref|sources|members|authorization)\b")
-KEYS = ["department", "purpose", "case_ref", "sources", "members", "authorization", "id_number", "name",
-        "relation", "valid_from", "valid_until", "recheck_interval_days", "data_life_days", "consents",
-        "evidence_sha256", "guardian_id_number", "financial_consent"]
-
-MOMENTS = st.one_of(
-    st.sampled_from([
-        "0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00+00:01", "0001-01-01T00:00:00-14:00",
-        "9999-12-31T23:59:59-14:00", "9999-12-31T23:59:59.999999-00:01", "9999-12-31T23:59:59+14:00",
-        "0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59", "0001-01-01", "9999-12-31T23:59:59",
-        "2026-02-30T00:00:00+08:00", "2026-01-01T00:00:00+24:00", "2026-01-01T25:00:00Z", "2026-01-01T00:00:00Z",
-        "2026-01-01T00:00:00\x00+08:00", "2026-01-01T00:00:00+08:00\n", "+002026-01-01T00:00:00+08:00",
-        "２０２６-01-01T00:00:00+08:00", "10000-01-01T00:00:00+00:00", "",
-    ]),
-    st.builds(lambda moment, offset: moment.replace(tzinfo=offset).isoformat(), st.datetimes(),
-              st.timedeltas(-dt.timedelta(hours=23, minutes=59), dt.timedelta(hours=23, minutes=59))
-              .map(dt.timezone)),
-)
-SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.sampled_from([0, -1, 3650, 3651, 2**63, -(2**63), 10**400]),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30), id_numbers(), MOMENTS,
-    st.sampled_from(["", " ", "\x00", "a\x00b", "MZ-210302\n", "MZ-210302\x00", "dibao", "head", "household",
-                     "bank", "0" * 64, "A" * 64, "0" * 64 + "\n", "x" * 70_000, "\ud800", "🂡" * 65]),
-)
-JSON_LIKE = st.recursive(
-    SCALARS,
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=8)), inner, max_size=5)),
-    max_leaves=20)
 
 
 def sample(**kw) -> dict:

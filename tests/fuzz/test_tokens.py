@@ -1,6 +1,6 @@
 """Bearer tokens and console session cookies under hostile input.
 
-hub.services.clients.authenticate and hub.web.console.session_client take any text (unicode, lone surrogates, NUL, very
+hub.services.clients.authenticate and hub.web.console.pages.session_client take any text (unicode, lone surrogates, NUL, very
 long) and answer None; over HTTP (FastAPI's test client) any Authorization header an HTTP client can send is a
 401 and any Cookie a redirect to the sign-in page, never a server error.
 """
@@ -13,10 +13,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from hub.services import clients
-from hub.web import console
-from hub.web.api import create_app
-from tests.fuzz import ci
-from tests.conftest import rate_limits_off
+from hub.web.console import pages as console
+from hub.web.app import create_app
+from tests.support.fuzz import ci
+from tests.support.servers import rate_limits_off
 
 ANY_TEXT = st.one_of(
     st.text(st.characters(exclude_categories=()), max_size=300),  # lone surrogates too

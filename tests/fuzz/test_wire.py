@@ -33,7 +33,7 @@ from requests.structures import CaseInsensitiveDict
 from agencies.wire import BadRequestBody, encode_answer, parse_request
 from schemas.contracts import EXTRA, SPECS, AgencySpec, from_wire
 from connectors.wire import CSV_EXTRA, Answer, BadAnswer, build_request, parse_answer
-from tests.fuzz import assert_no_ids, ci, id_numbers
+from tests.support.fuzz import assert_no_ids, ci, id_numbers
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = list(SPECS)

@@ -95,7 +95,7 @@ def test_clients_create_prints_a_token_that_the_api_accepts(home):
     assert out.returncode == 0
     token = out.stdout.strip()
     code = (
-        "import sys; from fastapi.testclient import TestClient; from hub.web.api import create_app; "
+        "import sys; from fastapi.testclient import TestClient; from hub.web.app import create_app; "
         "c = TestClient(create_app()); "
         "print(c.get('/v1/requests/' + '0' * 32, headers={'Authorization': 'Bearer ' + sys.argv[1]}).status_code)"
     )
@@ -144,7 +144,7 @@ def test_a_deactivated_client_is_refused_at_once(home):
     assert hub(home, "init").returncode == 0
     token = hub(home, "clients", "create", "--name", "staff", "--role", "staff").stdout.strip()
     client_id = next(line.split()[0] for line in hub(home, "clients", "list").stdout.splitlines() if "staff" in line)
-    code = ("import sys; from fastapi.testclient import TestClient; from hub.web.api import create_app; "
+    code = ("import sys; from fastapi.testclient import TestClient; from hub.web.app import create_app; "
             "print(TestClient(create_app()).get('/v1/sources', headers={'Authorization': 'Bearer ' + sys.argv[1]})"
             ".status_code)")
     ask = [sys.executable, "-c", code, token]

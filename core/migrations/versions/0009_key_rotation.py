@@ -77,8 +77,8 @@ def _legacy_encrypt(keys, plaintext: str, aad: str) -> str:
 
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from core.crypto import _b64e
+    from core.crypto import b64e
 
     nonce = os.urandom(12)
     ct = AESGCM(keys.enc_keys[keys.active_kid]).encrypt(nonce, plaintext.encode("utf-8"), aad.encode())
-    return f"v1.{keys.active_kid}.{_b64e(nonce)}.{_b64e(ct)}"
+    return f"v1.{keys.active_kid}.{b64e(nonce)}.{b64e(ct)}"

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from consent.authorizations import adult_from
-from hub.web.api import create_app
+from hub.web.app import create_app
 from hub.services.clients import create_client
 from core.crypto import keyring
 from hub.federation import client as dci_client
@@ -29,7 +29,9 @@ from hub.dci import outbox
 from hub.stages.intake import create_request
 from hub.stages.pipeline import run_inline
 from core.store import Authorization, DciTransaction, Request, session, utcnow
-from tests.conftest import ledger_entries as _ledger, _serve, rate_limits_off, sample, valid_until
+from tests.support.households import sample
+from tests.support.servers import rate_limits_off, serve_agencies as _serve
+from tests.support.store import ledger_entries as _ledger, valid_until
 from tests.support.dci import Callbacks, Remote, check_request, check_response, peers_file, spec_paths
 
 R, PROVINCE, OTHER_CITY = "HUB-210200", "FED-210000", "HUB-210400"
@@ -815,11 +817,11 @@ def test_malformed_envelopes_are_answered_with_the_specs_codes_never_a_500(api, 
 
 
 def test_the_rate_limit_answers_in_the_specs_form(api, remote, monkeypatch):
-    import hub.web.deps
+    from hub.web.ratelimit import Limit, Limiter
 
     r = remote["r"]
-    monkeypatch.setenv("HUB_API_RATE", "0.01/1")
-    monkeypatch.setattr(hub.web.deps, "_limiter", None)
+    # the app's own limiter, for this test (monkeypatch.setattr on a State would delete it on undo)
+    monkeypatch.setitem(api.app.state._state, "limiter", Limiter(Limit.parse("0.01/1")))
     seen = []
     for _ in range(3):
         resp = api.post("/dci/registry/sync/search", json={}, headers=r.auth())
@@ -831,7 +833,6 @@ def test_the_rate_limit_answers_in_the_specs_form(api, remote, monkeypatch):
             verified(resp)
             break
     assert 429 in seen
-    monkeypatch.setattr(hub.web.deps, "_limiter", None)
 
 
 def test_a_federation_client_needs_a_platform_code_and_a_key():

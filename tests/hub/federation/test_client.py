@@ -35,7 +35,8 @@ from hub.stages.pipeline import run_inline
 from hub.stages.records import record_of_request
 from hub.services.scan import files_under
 from core.store import DciTransaction, engine, session
-from tests.conftest import ledger_entries as _ledger, POSTGRES_ADMIN_URL, _serve, rate_limits_off
+from tests.support.servers import rate_limits_off, serve_agencies as _serve
+from tests.support.store import ledger_entries as _ledger, POSTGRES_ADMIN_URL
 from tests.support.dci import peers_file
 
 ANSHAN, DALIAN = "HUB-210300", "HUB-210200"

@@ -25,8 +25,8 @@ from hub.services.lookup import (BadLookup, LookupUnavailable, Member, NotRegist
 from core.store import LedgerEvent, aad_signed_form, session, utcnow
 from core.store import SignedForm as SignedFormRow
 from schemas.codes import id_check_char
-from tests.conftest import rate_limits_off
-from tests.connectors.conftest import FAST
+from tests.support.servers import rate_limits_off
+from tests.support.connectors import FAST
 
 SEED, N = 7, 50  # as the `agencies` fixture
 DEPARTMENT = "MZ-210399"  # this module's own: the hourly limit counts per department across the session's store
@@ -87,7 +87,7 @@ def _no_api_rate_limit():
 
 @pytest.fixture
 def api(_no_api_rate_limit):
-    from hub.web.api import create_app
+    from hub.web.app import create_app
 
     return TestClient(create_app())
 

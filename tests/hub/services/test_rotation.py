@@ -17,13 +17,13 @@ from hub.stages.intake import create_request
 from hub.stages.pipeline import member_id_numbers, run_inline
 from hub.stages.records import load_record
 from core.store import HouseholdRecord, Request, RequestMember, SourceRow, aad_member, aad_source_row, session
-from tests.conftest import sample
+from tests.support.households import sample
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     from hub.services.bootstrap import initialize
-    from tests.conftest import _serve
+    from tests.support.servers import serve_agencies as _serve
 
     saved = {k: os.environ.get(k) for k in ("HUB_HOME", "HUB_DATABASE_URL")}
     os.environ["HUB_HOME"] = str(tmp_path_factory.mktemp("rotation") / "var")

@@ -15,9 +15,8 @@ from hub.stages.pipeline import fetch_many, fetch_source, replay_batch, validate
 from hub.stages.reverify import recheck_batch, start_recheck, start_rechecks
 from core.store import (ConsentDecision, FetchBatch, LedgerEvent, Request, RequestMember, SourceRow, aad_source_row,
                        session)
-from tests.conftest import sample
-from tests.hub.stages.test_pipeline import _household_with_several_members
-from tests.hub.stages.test_reverify import ALL, _applied, _household
+from tests.support.households import (ALL_SOURCES as ALL, applied as _applied, household_of as _household,
+                                      household_with_several_members as _household_with_several_members, sample)
 
 
 def _partial(k: int) -> dict:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hub.stages.intake import InvalidRequest, create_request
-from tests.conftest import sample
+from tests.support.households import sample
 
 
 def _problems(doc) -> list[str]:

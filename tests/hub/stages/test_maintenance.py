@@ -25,7 +25,8 @@ from core.store import (
     aad_source_row,
     session,
 )
-from tests.conftest import ledger_entries, sample
+from tests.support.households import sample
+from tests.support.store import ledger_entries
 
 T0 = dt.datetime(2001, 3, 1, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)

@@ -12,14 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hub.web.api import create_app
+from hub.web.app import create_app
 from hub.services.clients import create_client
 from hub.stages.intake import create_request
 from hub.stages.notify import deliver_pending, fan_out, sign
 from hub.stages.pipeline import run_inline
 from hub.stages.reverify import recheck_batch
 from core.store import Delivery, session, utcnow
-from tests.conftest import sample
+from tests.support.households import sample
 
 
 @pytest.fixture

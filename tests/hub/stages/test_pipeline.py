@@ -16,13 +16,9 @@ from hub.stages.pipeline import fetch_source, run_inline, start_request, validat
 from hub.stages.records import load_record
 from core.store import (Authorization, FetchBatch, HouseholdRecord, QuarantinedRow, Request, SourceRow,
                        aad_raw_response, aad_source_row, session, utcnow)
-from tests.conftest import ledger_entries, sample, tampering
-
-
-def _household_with_several_members(min_members=3):
-    from agencies.population import household_in_population
-
-    return next(k for k in range(50) if sum(p.status == "normal" for p in household_in_population(7, 50, k).members) >= min_members)
+from tests.support.households import (ALL_SOURCES, household_with_several_members as _household_with_several_members,
+                                      sample)
+from tests.support.store import ledger_entries, tampering
 
 
 def test_dirty_rows_are_quarantined_with_reasons_and_the_source_is_marked_incomplete(dirty_agencies):
@@ -201,10 +197,6 @@ def test_no_source_is_asked_without_an_allow(agencies, key):
     with session() as s:
         assert s.get(FetchBatch, batch).status == "refused"
     assert agencies.stats()[key]["requests"] == 0
-
-
-ALL_SOURCES = ("household", "tax", "social_insurance", "provident_fund", "real_estate", "market_entity",
-               "vehicles_vessels", "bank", "securities", "commercial_insurance", "internet_finance")
 
 
 def test_a_request_for_all_eleven_sources_fetches_validates_and_publishes_each(agencies):

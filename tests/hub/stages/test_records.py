@@ -248,7 +248,7 @@ def test_publishing_killed_at_random_points_then_run_again_loses_and_duplicates_
 def test_a_department_checks_a_record_offline_with_the_published_key(city, tmp_path, capsys):
     from fastapi.testclient import TestClient
 
-    from hub.web.api import create_app
+    from hub.web.app import create_app
     from hub.cli import main
     from hub.services.clients import create_client
 

@@ -8,7 +8,6 @@ import time
 
 from sqlalchemy import func, select
 
-from agencies.server import Population
 from consent.authorizations import revoke
 from hub.stages.intake import create_request
 from hub.stages.pipeline import run_inline
@@ -16,23 +15,9 @@ from hub.stages.records import load_record
 from hub.stages.reverify import due_recipients, recheck_batch
 from core.store import (Authorization, ConsentDecision, FetchBatch, LedgerEvent, RawResponse, Request,
                        SourceRow, session, utcnow)
-from tests.conftest import sample
+from tests.support.households import ALL_SOURCES as ALL, applied as _applied, household_of as _household, sample
 
-ALL = ("household", "tax", "social_insurance", "provident_fund", "real_estate", "market_entity", "vehicles_vessels",
-       "bank", "securities", "commercial_insurance", "internet_finance")
-POP = Population(7, 50)
 LATER = dt.timedelta(days=91)  # past the sample authorization's 90-day re-check interval, within its 180 days
-
-
-def _household(archetype: str, skip: int = 0) -> int:
-    found = [h.index for h in POP.households if POP._facts(h.index).truth.archetype == archetype]
-    return found[skip]
-
-
-def _applied(k: int, sources=ALL) -> str:
-    request_id = create_request(sample(k, sources=list(sources)))
-    assert run_inline(request_id).status == "published"
-    return request_id
 
 
 def test_eligible_households_are_due_after_their_interval_and_others_never(agencies):
@@ -143,7 +128,7 @@ def test_logs_are_kept_at_least_six_months(tmp_path, monkeypatch):
 def test_every_source_is_probed_with_a_query_naming_nobody(agencies):
     from hub.stages.health import latest_checks, probe_source
 
-    from tests.hub.stages.test_pipeline import ALL_SOURCES
+    from tests.support.households import ALL_SOURCES
 
     run_inline(create_request(sample(18)))
     for source in ALL_SOURCES:

@@ -13,7 +13,7 @@ from core.crypto import keyring
 from hub.stages.intake import create_request
 from hub.stages.pipeline import cross_check, fetch_source, run_inline, validate_batch
 from core.store import FetchBatch, QuarantinedRow, SourceRow, ValidationRun, aad_source_row, session
-from tests.conftest import sample
+from tests.support.households import sample
 
 UNKNOWN_ID = "11010519491231002X"  # valid check character, not in the simulated population
 
@@ -83,7 +83,7 @@ def test_a_fact_dated_before_the_persons_birth_is_quarantined_across_sources(age
 
 
 def test_clean_households_pass_every_check_across_sources(agencies):
-    from tests.hub.stages.test_pipeline import ALL_SOURCES
+    from tests.support.households import ALL_SOURCES
 
     for k in (24, 44):
         result = run_inline(create_request(sample(k, sources=ALL_SOURCES)))

@@ -16,7 +16,7 @@ from schemas.contracts import SPECS
 from hub.stages.intake import create_request
 from hub.stages.pipeline import fetch_source, validate_batch
 from core.store import FetchBatch, QuarantinedRow, RawResponse, SourceRow, session
-from tests.conftest import sample
+from tests.support.households import sample
 
 POP = Population(7, 50)
 FAST = Policy(connect_timeout=0.5, read_timeout=0.6, retries=1, backoff_base=0.01, backoff_cap=0.02,

@@ -15,11 +15,10 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-import hub.web.api
-import hub.web.deps
 from consent.authorizations import revoke
 from hub.services import audit
-from hub.web.api import create_app, current_client
+from hub.web.app import create_app
+from hub.web.deps import current_client
 from hub.services.clients import create_client
 from core.crypto import keyring
 from hub.stages.intake import PURPOSES
@@ -29,7 +28,9 @@ from hub.web.ratelimit import Limit, Limiter
 from hub.stages.records import verify_record
 from core.store import ApiClient, AssistanceGrant, Authorization, LedgerEvent, Subscription, session, utcnow
 from schemas.codes import mask_id
-from tests.conftest import ledger_entries as _ledger, _serve, rate_limits_off, sample, valid_until
+from tests.support.households import sample
+from tests.support.servers import rate_limits_off, serve_agencies as _serve
+from tests.support.store import ledger_entries as _ledger, valid_until
 
 A, B, YB = "MZ-210302", "MZ-210304", "YB-210303"
 # the role each tag's routes are for; FOR_ANYONE: any authenticated client
@@ -261,7 +262,7 @@ def test_every_v1_route_depends_on_the_bearer_token_and_declares_it(app):
 
     for route in app.routes:
         if isinstance(route, APIRoute) and route.path.startswith(("/v1", "/dci/")):
-            assert needs_token(route.dependant), f"{route.path} does not depend on hub.web.api.current_client"
+            assert needs_token(route.dependant), f"{route.path} does not depend on hub.web.deps.current_client"
             _role_of(route)  # and its role is known here
     spec = app.openapi()
     for path, operations in spec["paths"].items():
@@ -479,8 +480,8 @@ def _until_429(api, token, tries=12):
 
 
 def test_a_client_over_its_rate_waits_and_others_do_not(api, monkeypatch):
-    monkeypatch.setenv("HUB_API_RATE", "2/3")
-    monkeypatch.setattr(hub.web.deps, "_limiter", None)
+    # the app's own limiter, for this test (monkeypatch.setattr on a State would delete it on undo)
+    monkeypatch.setitem(api.app.state._state, "limiter", Limiter(Limit.parse("2/3")))
     _, hasty = create_client("hasty", "department", "MZ-210311")
     _, calm = create_client("calm", "department", "MZ-210321")
     calls, resp = _until_429(api, hasty)

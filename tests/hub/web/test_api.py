@@ -10,13 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hub.web.api import ErrorOut, create_app
+from hub.web.app import create_app
+from hub.web.models import ErrorOut
 from hub.services.clients import create_client
 from core.crypto import keyring
 from hub.stages.pipeline import run_inline
 from hub.stages.records import verify_record
 from core.store import LedgerEvent, session
-from tests.conftest import sample
+from tests.support.households import sample
 
 
 @pytest.fixture(scope="module")

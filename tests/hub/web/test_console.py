@@ -9,13 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hub.web.api import create_app
+from hub.web.app import create_app
 from hub.services.clients import create_client
 from core.crypto import keyring
 from hub.stages.intake import create_request
 from hub.stages.pipeline import fetch_source, validate_batch
 from core.store import ConsoleSession, QuarantinedRow, SourceRow, ValidationRun, aad_source_row, session
-from tests.conftest import sample
+from tests.support.households import sample
 
 
 @pytest.fixture(scope="module")

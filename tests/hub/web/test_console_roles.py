@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from agencies.population import household_in_population
-from hub.web.api import create_app
+from hub.web.app import create_app
 from hub.services.clients import create_client
 from core.crypto import keyring
 from hub.services.export import Column, to_csv
@@ -58,7 +58,7 @@ def _members_form(html: str) -> dict:
 @pytest.fixture(scope="module")
 def submitted(tokens, household):
     """A caseworker's request made in the console from the head's ID number, verified inline."""
-    from tests.conftest import _serve
+    from tests.support.servers import serve_agencies as _serve
 
     gen = _serve("none")
     next(gen)

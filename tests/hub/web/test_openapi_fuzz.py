@@ -13,12 +13,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
-import hub.web.deps
-from hub.web.api import create_app
 from hub.services.clients import create_client
-from tests.conftest import rate_limits_off
+from hub.web.app import create_app
+from hub.web.ratelimit import Limit, Limiter
+from tests.support.servers import rate_limits_off
 
-app = create_app()
+app = create_app(limiter=Limiter(Limit.parse("0")))  # made before any fixture: without rate limits of its own
 # the token comes from the test, not from generated security parameters (which schemathesis would also negate)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=schemathesis.Config.from_dict(
     {"generation": {"with-security-parameters": False}}))
@@ -74,8 +74,8 @@ def test_the_lookup_without_agencies_answers_503_as_documented(tokens, monkeypat
 
 
 def test_a_throttled_client_gets_the_documented_429(tokens, monkeypatch):
-    monkeypatch.setenv("HUB_API_RATE", "0.01/1")
-    monkeypatch.setattr(hub.web.deps, "_limiter", None)
+    # the app's own limiter, for this test (monkeypatch.setattr on a State would delete it on undo)
+    monkeypatch.setitem(app.state._state, "limiter", Limiter(Limit.parse("0.01/1")))
     case = schema["/v1/policy"]["GET"].Case()
     auth = {"Authorization": f"Bearer {tokens['auditor']}"}
     assert case.call_and_validate(headers=auth).status_code == 200

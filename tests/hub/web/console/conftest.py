@@ -18,17 +18,9 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-REPO = Path(__file__).resolve().parents[4]
-DESKTOP = (1280, 900)
-PHONE = (390, 844)
-WAIT = 20  # seconds an explicit wait may take before the test fails
+from tests.support.console import CHROMEDRIVER, CHROMIUM, DESKTOP, WAIT, artifacts_dir
 
 _shots: list[Path] = []
-
-
-def artifacts_dir() -> Path:
-    return Path(os.environ.get("HUB_TEST_ARTIFACTS") or REPO / "var" / "test-artifacts" / "console")
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -42,7 +34,7 @@ class LiveServer:
     def __init__(self):
         import uvicorn
 
-        from hub.web.api import create_app
+        from hub.web.app import create_app
 
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -75,9 +67,9 @@ class LiveServer:
 @pytest.fixture(scope="module")
 def agencies():
     """The simulated agencies (no faults), pointed at by HUB_AGENCIES_URL for the whole module."""
-    from tests.conftest import _serve
+    from tests.support.servers import serve_agencies
 
-    yield from _serve("none")
+    yield from serve_agencies("none")
 
 
 @pytest.fixture(scope="module")

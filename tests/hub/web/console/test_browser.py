@@ -29,7 +29,7 @@ from hub.services.clients import create_client
 from core.crypto import keyring
 from hub.stages.pipeline import run_inline
 from core.store import session
-from tests.hub.web.console.conftest import PHONE, WAIT, artifacts_dir
+from tests.support.console import PHONE, WAIT, artifacts_dir
 
 K = 37  # the generated household: head, spouse, a minor daughter (guardian signs), a son who moved out
 PURPOSE, CASE_REF = "dibao", "MZ-2026-0737"

@@ -6,9 +6,11 @@ default, English with ``?lang=en`` (remembered in a cookie).
 
 Staff pages (here): sources' health, freshness and validation pass rates; validation runs with their GX Data Docs
 (rendered from the stored, value-free results); the quarantine with the reason of every rejected row; alerts.
-Caseworkers' pages are in hub/web/console_case.py, auditors' in hub/web/console_audit.py. Staff and auditor pages show
+Caseworkers' pages are in hub/web/console/case.py, auditors' in hub/web/console/audit.py. Staff and auditor pages show
 pseudonyms only; a caseworker sees the names and ID numbers of the households of their own department's cases.
 Tables staff and auditors would want in a spreadsheet have CSV and Excel downloads (hub/services/export.py).
+What the console shares with the JSON API (requests, records, validation results, audit reads) comes from
+hub.services; it never imports the JSON API (hub.web.api, hub.web.routers), nor they the console.
 """
 
 from __future__ import annotations
@@ -20,16 +22,25 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 
 from consent import ledger
-from hub.services import clients
-from hub.services.export import Column, download
 from core.ids import MAX_ID, NO_NUL
-from core.store import ConsoleSession, QuarantinedRow, ValidationRun, session, utcnow
+from core.store import ConsoleSession, session, utcnow
+from hub.airflow.alerts import acknowledge, open_alerts
+from hub.services import clients
+from hub.services.export import FORMATS, Column, to_csv, to_xlsx
+from hub.services.validation import quarantined, run_docs, validation_runs
+from hub.stages.health import latest_checks, overview
+from schemas.docs import render, static_dir, unpack
+from schemas.vocabulary import AGENCY_SOURCES, PROGRAMME_NAMES, RELATION_NAMES, SOURCE_NAMES, STATUS_NAMES
+from schemas.vocabulary import PURPOSE_NAMES as _PURPOSES
+
+# Imports inside functions below are deliberate: jinja2 is loaded at the first page rendered, not by every process
+# that makes the app (`hub api` without a browser, the benchmarks, the tests of the JSON API).
 
 COOKIE, LANG_COOKIE = "hub_session", "hub_lang"
 SESSION_HOURS = 8
@@ -106,34 +117,8 @@ TEXT = {
     "gx_note": ("以下为 Great Expectations 生成的数据文档（仅含计数，不含任何数据值）。",
                 "Below: the Great Expectations Data Docs of this run (counts only, no data values)."),
 }
-SOURCES = {
-    "household": ("户籍", "household registration"), "tax": ("税务", "tax"),
-    "social_insurance": ("社会保险", "social insurance"), "provident_fund": ("住房公积金", "housing provident fund"),
-    "real_estate": ("不动产", "real estate"), "market_entity": ("市场主体", "market entities"),
-    "vehicles_vessels": ("车辆船舶", "vehicles and vessels"), "bank": ("银行", "banks"),
-    "securities": ("证券", "securities"), "commercial_insurance": ("商业保险", "commercial insurance"),
-    "internet_finance": ("互联网金融", "internet finance"),
-}
-
-PURPOSE_NAMES = {
-    "dibao": ("最低生活保障", "minimum living guarantee"), "low_income": ("低收入家庭", "low-income family"),
-    "tekun": ("特困人员供养", "support for persons in extreme poverty"), "temporary": ("临时救助", "temporary assistance"),
-    "medical": ("医疗救助", "medical assistance"), "housing": ("住房救助", "housing assistance"),
-    "education": ("教育救助", "education assistance"), "employment": ("就业救助", "employment assistance"),
-    "expenditure_poverty": ("支出型困难家庭", "expenditure poverty"),
-}
-RELATION_NAMES = {
-    "head": ("户主", "head"), "spouse": ("配偶", "spouse"), "son": ("子", "son"), "daughter": ("女", "daughter"),
-    "child": ("子女", "child"), "grandchild": ("孙子女", "grandchild"), "parent": ("父母", "parent"),
-    "other": ("其他", "other"),
-}
-STATUS_NAMES = {
-    "normal": ("正常", "normal"), "deceased": ("死亡", "deceased"), "moved_out": ("迁出", "moved out"),
-    "received": ("已受理", "received"), "running": ("核对中", "running"), "published": ("已出具报告", "published"),
-    "refused": ("未获授权", "refused"), "failed": ("失败", "failed"), "complete": ("完整", "complete"),
-    "incomplete": ("不完整", "incomplete"), "unavailable": ("不可用", "unavailable"),
-    "yes": ("符合", "yes"), "no": ("不符合", "no"), "needs_review": ("需人工复核", "needs review"),
-}
+SOURCES = {k: SOURCE_NAMES[k] for k in AGENCY_SOURCES}
+PURPOSE_NAMES = _PURPOSES | PROGRAMME_NAMES
 KIND_NAMES = {
     "entrustment.received": ("收到委托", "entrustment received"),
     "authorization.granted": ("授权登记", "authorization granted"),
@@ -240,6 +225,17 @@ def secured(resp: Response, request: Request) -> Response:
     return resp
 
 
+def download(rows: list[dict], columns: list[Column], fmt: str, name: str, lang: str) -> Response:
+    """The rows as a file to download (made by hub.services.export), named ``<name>-<UTC timestamp>.<fmt>``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format: one of {', '.join(FORMATS)}")
+    body = to_csv(rows, columns, lang) if fmt == "csv" else to_xlsx(rows, columns, lang, name)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return Response(body, media_type=FORMATS[fmt], headers={
+        "Content-Disposition": f'attachment; filename="{name}-{stamp}.{fmt}"', "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})
+
+
 # -- sessions ---------------------------------------------------------------------------------
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -293,50 +289,6 @@ Before = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 StoredId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
 
-# -- queries shared with the JSON API ---------------------------------------------------------
-def validation_runs(*, source: str | None = None, failed_only: bool = False, run_id: str | None = None,
-                    request_id: str | None = None, before: int | None = None, limit: int = PAGE):
-    """Validation runs, newest first; ``before`` is the id to continue below (keyset pagination)."""
-    q = select(ValidationRun)
-    if source:
-        q = q.where(ValidationRun.source == source)
-    if failed_only:
-        q = q.where(ValidationRun.success.is_(False))
-    if run_id:
-        q = q.where(ValidationRun.run_id == run_id)
-    if request_id:
-        q = q.where(ValidationRun.request_id == request_id)
-    if before:
-        q = q.where(ValidationRun.id < before)
-    with session() as s:
-        rows = s.scalars(q.order_by(ValidationRun.id.desc()).limit(limit)).all()
-        s.expunge_all()
-        return rows
-
-
-def quarantined(*, source: str | None = None, expectation: str | None = None, batch_id: str | None = None,
-                request_id: str | None = None, before: int | None = None, limit: int = PAGE):
-    from core.store import FetchBatch
-
-    q = select(QuarantinedRow, FetchBatch.request_id).join(FetchBatch, FetchBatch.id == QuarantinedRow.batch_id)
-    if source:
-        q = q.where(QuarantinedRow.source == source)
-    if expectation:
-        q = q.where(QuarantinedRow.expectation == expectation)
-    if batch_id:
-        q = q.where(QuarantinedRow.batch_id == batch_id)
-    if request_id:
-        q = q.where(FetchBatch.request_id == request_id)
-    if before:
-        q = q.where(QuarantinedRow.id < before)
-    with session() as s:
-        rows = s.execute(q.order_by(QuarantinedRow.id.desc()).limit(limit)).all()
-        counts = dict(s.execute(select(QuarantinedRow.expectation, func.count()).group_by(QuarantinedRow.expectation))
-                      .all())
-        s.expunge_all()
-        return rows, counts
-
-
 # -- routes -----------------------------------------------------------------------------------
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -379,15 +331,13 @@ def data_docs_index(
     failed: bool = False, run: Annotated[str | None, Query(max_length=250, pattern=NO_NUL)] = None,
     before: Before = None,
 ) -> HTMLResponse:
-    runs = validation_runs(source=source or None, failed_only=failed, run_id=run or None, before=before)
+    runs = validation_runs(source=source or None, failed_only=failed, run_id=run or None, before=before, limit=PAGE)
     return page(request, "data_docs.html", client=client, runs=runs, sources=list(SOURCES), source=source,
                 failed=failed, run=run, more=len(runs) == PAGE)
 
 
 @router.get("/data-docs/static/{path:path}")
 def data_docs_static(path: str, client: Signed) -> FileResponse:
-    from schemas.docs import static_dir
-
     root = static_dir().resolve()
     target = (root / path).resolve()
     if root not in target.parents or not target.is_file():
@@ -397,16 +347,10 @@ def data_docs_static(path: str, client: Signed) -> FileResponse:
 
 @router.get("/data-docs/{run_id}", response_class=HTMLResponse)
 def data_docs_page(request: Request, run_id: StoredId, client: Staff) -> HTMLResponse:
-    from schemas.docs import render, unpack
-
-    with session() as s:
-        run = s.get(ValidationRun, run_id)
-        if run is None or not run.docs:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no Data Docs for that validation run")
-        s.expunge(run)
+    run, docs = run_docs(run_id)  # NotFound (404) when the run has no Data Docs
     banner = templates().get_template("docs_banner.html").render(
         run=run, t=lambda k: TEXT[k][1 if lang_of(request) == "en" else 0], lang=lang_of(request))
-    html = render(unpack(run.docs), static_url="/console/data-docs/static", banner=banner)
+    html = render(unpack(docs), static_url="/console/data-docs/static", banner=banner)
     return secured(HTMLResponse(html), request)
 
 
@@ -415,7 +359,7 @@ def quarantine_page(
     request: Request, client: Staff, source: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
     check: Annotated[str | None, Query(max_length=96, pattern=NO_NUL)] = None, before: Before = None,
 ) -> HTMLResponse:
-    rows, counts = quarantined(source=source or None, expectation=check or None, before=before)
+    rows, counts = quarantined(source=source or None, expectation=check or None, before=before, limit=PAGE)
     return page(request, "quarantine.html", client=client, rows=rows, counts=counts, sources=list(SOURCES),
                 source=source, check=check, more=len(rows) == PAGE)
 
@@ -440,8 +384,6 @@ def _days(days: int | None) -> int:
 
 
 def sources_rows(days: int, lang: str) -> list[dict]:
-    from hub.stages.health import overview
-
     i = 1 if lang == "en" else 0
     rows = overview(utcnow() - dt.timedelta(days=days))
     for r in rows:
@@ -469,39 +411,31 @@ def quarantine_export(request: Request, fmt: Format, client: Staff,
                       check: Annotated[str | None, Query(max_length=96, pattern=NO_NUL)] = None) -> Response:
     rows, _ = quarantined(source=source or None, expectation=check or None, limit=EXPORT_MAX)
     out = [{"created_at": q.created_at, "source": q.source, "expectation": q.expectation,
-            "reason": q.reason, "request_id": rid, "batch_id": q.batch_id, "row_no": q.row_no,
-            "person_ref": q.person_ref, "validation_run_id": q.validation_run_id} for q, rid in rows]
+            "reason": q.reason, "request_id": q.request_id, "batch_id": q.batch_id, "row_no": q.row_no,
+            "person_ref": q.person_ref, "validation_run_id": q.validation_run_id} for q in rows]
     return download(out, QUARANTINE_COLUMNS, fmt, "quarantine", lang_of(request))
 
 
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, client: Staff) -> HTMLResponse:
     """Failed pipeline tasks (the DAGs' failure callback) and each source's latest health check."""
-    from hub.airflow.alerts import open_alerts
-    from hub.stages.health import latest_checks
-
     return page(request, "alerts.html", client=client, alerts=open_alerts(), checks=latest_checks(),
                 sources=list(SOURCES))
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
 def acknowledge_alert(request: Request, alert_id: StoredId, client: Staff) -> Response:
-    from hub.airflow.alerts import acknowledge
-
     if not acknowledge(alert_id, client.id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such open alert")
     return secured(RedirectResponse("/console/alerts", status_code=status.HTTP_303_SEE_OTHER), request)
 
 
-def install(app) -> None:
-    """Mount the console on the API's app."""
-    from hub.web import console_audit
-    from hub.web import console_case
+async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
+    return secured(RedirectResponse("/console/login", status_code=status.HTTP_303_SEE_OTHER), request)
 
+
+def install(app: FastAPI) -> None:
+    """Mount the staff's pages and the sign-in on the app (hub.web.app adds the caseworkers' and auditors' pages,
+    which build on this module)."""
     app.include_router(router)
-    app.include_router(console_case.router)
-    app.include_router(console_audit.router)
-
-    @app.exception_handler(SignInRequired)
-    async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
-        return secured(RedirectResponse("/console/login", status_code=status.HTTP_303_SEE_OTHER), request)
+    app.add_exception_handler(SignInRequired, _sign_in)

@@ -20,16 +20,19 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
-from hub.services import clients
-from hub.web.console import SOURCES, TEXT, console_role, lang_of, page, secured
-from hub.stages.intake import PURPOSES
 from core.ids import HEX32, HOUSEHOLD
 from core.store import utcnow
+from hub.services import clients, lookup
+from hub.services.errors import Invalid, NotFound
+from hub.services.lookup import FORM_MAX_BYTES, SignedForm
+from hub.services.reads import read_record
+from hub.services.requests import create, department_requests, request_view, trigger_verification
+from schemas.vocabulary import FINANCIAL_SOURCES, PURPOSES
+from hub.web.console.pages import SOURCES, TEXT, console_role, lang_of, page, secured
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Caseworker = Annotated[clients.Client, Depends(console_role("department"))]
 MAX_FORM = 10 * 1024 * 1024  # one signed form (a scan or a PDF)
-FINANCIAL = ("bank", "securities", "commercial_insurance", "internet_finance")
 
 TEXT.update({
     "id_number": ("身份证号", "ID number"),
@@ -115,8 +118,6 @@ def _sha256(upload) -> str | None:
 @router.get("/requests", response_class=HTMLResponse)
 def requests_page(request: Request, client: Caseworker,
                   before: Annotated[str | None, Query(pattern=HEX32)] = None) -> HTMLResponse:
-    from hub.web.api import department_requests
-
     rows = department_requests(client.department, before=before, limit=50)
     return page(request, "case_requests.html", client=client, rows=rows, more=len(rows) == 50)
 
@@ -129,8 +130,6 @@ def new_request_page(request: Request, client: Caseworker) -> HTMLResponse:
 def _signed_form(upload):
     """The applicant's uploaded form as hub.services.lookup takes it (its type as the browser declares it), or None. A file
     over the bound is read one byte past it: the lookup refuses its size."""
-    from hub.services.lookup import FORM_MAX_BYTES, SignedForm
-
     if not isinstance(upload, UploadFile) or not upload.filename:
         return None
     media_type = (upload.content_type or "").split(";")[0].strip().lower()
@@ -145,8 +144,6 @@ LOOKUP_FIELDS = {"id_number": "applicant_id", "purpose": "purpose", "case_ref": 
 async def lookup_members(request: Request, client: Caseworker) -> HTMLResponse:
     """Step 1: one member's ID number, the case number and that member's signed form (kept, encrypted) -> the
     household's members from household registration. Every lookup, refused or not, is a ledger entry."""
-    from hub.services import lookup
-
     form = await request.form(max_files=4, max_fields=20, max_part_size=MAX_FORM)
     purpose, case_ref = str(form.get("purpose", "")), str(form.get("case_ref", "")).strip()
     back = {"purpose": purpose, "case_ref": case_ref}
@@ -177,7 +174,7 @@ async def lookup_members(request: Request, client: Caseworker) -> HTMLResponse:
         return page(request, "case_members.html", client=client, purpose=purpose, case_ref=case_ref,
                     evidence=signed.sha256, rows=rows,
                     adults=[r for r in rows if r["age"] >= 18 and r["m"].status == "normal"],
-                    sources=list(SOURCES), financial=FINANCIAL, error=None)
+                    sources=list(SOURCES), financial=tuple(FINANCIAL_SOURCES), error=None)
     resp = page(request, "case_new.html", status_code=code, client=client, purposes=list(PURPOSES), form=back,
                 error=error)
     if retry_after is not None:
@@ -198,9 +195,6 @@ def _age(birth: dt.date, on: dt.date) -> int:
 async def submit_request(request: Request, client: Caseworker) -> Response:
     """Step 2: the checked members, each adult's signed form (a guardian's for a minor), the sources -> a request
     with its authorization; verification starts when the hub runs with Airflow."""
-    from hub.web.api import trigger_verification
-    from hub.stages.intake import InvalidRequest, create_request
-
     form = await request.form(max_files=60, max_fields=400, max_part_size=MAX_FORM)
     i = 1 if lang_of(request) == "en" else 0
     sources = [s for s in form.getlist("sources") if s in SOURCES]
@@ -229,7 +223,7 @@ async def submit_request(request: Request, client: Caseworker) -> Response:
             consent["guardian_id_number"] = by_index[guardian]
         else:
             continue  # no form: the member is named but has not authorized; the gate refuses their fetches
-        fin_sources = [s for s in sources if s in FINANCIAL]
+        fin_sources = [s for s in sources if s in FINANCIAL_SOURCES]
         if fin and fin_sources:  # the separate financial consent: the member's own, or the guardian's for a minor
             consent["financial_consent"] = {"sources": fin_sources, "evidence_sha256": fin}
         consents.append(consent)
@@ -247,8 +241,8 @@ async def submit_request(request: Request, client: Caseworker) -> Response:
                              "data_life_days": days("data_life", 30, 365), "consents": consents}}
     if not problems:
         try:
-            request_id = create_request(doc, department=client.department, client_id=client.id)
-        except InvalidRequest as exc:
+            request_id = create(doc, department=client.department, client_id=client.id)
+        except Invalid as exc:
             problems = exc.problems
         else:
             trigger_verification(request_id)
@@ -263,9 +257,7 @@ async def submit_request(request: Request, client: Caseworker) -> Response:
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
 def request_page(request: Request, client: Caseworker,
                  request_id: Annotated[str, PathParam(pattern=HEX32)]) -> HTMLResponse:
-    from hub.web.api import request_view
-
-    view = request_view(request_id, client)  # 404 unless the department's own
+    view = request_view(request_id, client.department)  # NotFound (404) unless the department's own
     return page(request, "case_request.html", client=client, req=view)
 
 
@@ -274,14 +266,10 @@ def record_page(request: Request, client: Caseworker,
                 household_id: Annotated[str, PathParam(pattern=HOUSEHOLD)],
                 purpose: Annotated[str, Query(max_length=32)]) -> HTMLResponse:
     """The record as the access policy cuts it for this department and purpose; printable."""
-    from hub.web.api import read_record
-
     if purpose not in PURPOSES:
         raise HTTPException(422, "purpose: unknown")
     try:
         rec = read_record(household_id, purpose, None, client)
-    except HTTPException as exc:
-        if exc.status_code != 404:
-            raise
+    except NotFound:  # not entitled, or no record: the same page
         return page(request, "case_record.html", status_code=404, client=client, rec=None, purpose=purpose)
     return page(request, "case_record.html", client=client, rec=rec, c=rec.content, purpose=purpose)

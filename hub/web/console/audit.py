@@ -12,12 +12,14 @@ from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hub.services import audit
-from hub.services import clients
-from hub.web.console import KIND_NAMES, TEXT, Before, Format, console_role, lang_of, page, secured
-from hub.services.export import Column, download
+from core.crypto import keyring
 from core.ids import NO_NUL, PERSON
 from core.store import utcnow
+from hub.services import audit, clients
+from hub.services.export import Column
+from hub.services.reads import audit_read
+from hub.web.console.pages import KIND_NAMES, TEXT, Before, Format, console_role, download, lang_of, page, secured
+from schemas.codes import is_valid_id
 
 router = APIRouter(prefix="/console/audit", include_in_schema=False)
 Auditor = Annotated[clients.Client, Depends(console_role("auditor"))]
@@ -76,18 +78,12 @@ def _since(days: int | None) -> dt.datetime:
     return utcnow() - dt.timedelta(days=days if days and 1 <= days <= 366 else 7)
 
 
-def _read(client: clients.Client, what: str, entries: int, **refs: str) -> None:
-    from hub.web.api import audit_read
-
-    audit_read(client, what, entries, **refs)
-
-
 @router.get("/", response_class=HTMLResponse)
 def audit_home(request: Request, client: Auditor,
                kind: Annotated[str | None, Query(max_length=48, pattern=NO_NUL)] = None,
                before: Before = None) -> HTMLResponse:
     rows = audit.events(kind=kind or None, before=before, limit=50)
-    _read(client, "events", len(rows))
+    audit_read(client, "events", len(rows))
     return page(request, "audit_home.html", client=client, check=audit.integrity(), rows=rows, kind=kind,
                 kinds=sorted(KIND_NAMES), details=details, more=len(rows) == 50, error=None)
 
@@ -95,9 +91,6 @@ def audit_home(request: Request, client: Auditor,
 @router.post("/person")
 def person_lookup(request: Request, client: Auditor, id_number: Annotated[str, Form(max_length=32)] = "") -> Response:
     """The ID number comes in the body and leaves as its pseudonym in the address of the timeline."""
-    from core.crypto import keyring
-    from schemas.codes import is_valid_id
-
     idn = id_number.strip().upper()
     if not is_valid_id(idn):
         rows = audit.events(limit=50)
@@ -111,14 +104,14 @@ def person_lookup(request: Request, client: Auditor, id_number: Annotated[str, F
 @router.get("/persons/{person_ref}", response_class=HTMLResponse)
 def timeline_page(request: Request, person_ref: PersonRef, client: Auditor) -> HTMLResponse:
     rows = audit.timeline(person_ref, limit=500)
-    _read(client, "timeline", len(rows), person_ref=person_ref)
+    audit_read(client, "timeline", len(rows), person_ref=person_ref)
     return page(request, "audit_timeline.html", client=client, ref=person_ref, rows=rows, details=details)
 
 
 @router.get("/persons/{person_ref}/timeline.{fmt}")
 def timeline_export(request: Request, person_ref: PersonRef, fmt: Format, client: Auditor) -> Response:
     rows = audit.timeline(person_ref, limit=EXPORT_MAX)
-    _read(client, "timeline_export", len(rows), person_ref=person_ref)
+    audit_read(client, "timeline_export", len(rows), person_ref=person_ref)
     return download(_event_rows(rows, lang_of(request)), EVENT_COLUMNS, fmt, "timeline", lang_of(request))
 
 
@@ -127,7 +120,7 @@ def events_export(request: Request, fmt: Format, client: Auditor,
                   kind: Annotated[str | None, Query(max_length=48, pattern=NO_NUL)] = None,
                   days: Annotated[int | None, Query(ge=1, le=366)] = None) -> Response:
     rows = audit.events(kind=kind or None, since=_since(days), limit=EXPORT_MAX)
-    _read(client, "events_export", len(rows))
+    audit_read(client, "events_export", len(rows))
     return download(_event_rows(rows, lang_of(request)), EVENT_COLUMNS, fmt, "ledger", lang_of(request))
 
 
@@ -142,7 +135,7 @@ def _unusual(days: int | None, lang: str) -> list[dict]:
 def unusual_page(request: Request, client: Auditor,
                  days: Annotated[int | None, Query(ge=1, le=366)] = None) -> HTMLResponse:
     rows = _unusual(days, lang_of(request))
-    _read(client, "unusual_reads", len(rows))
+    audit_read(client, "unusual_reads", len(rows))
     return page(request, "audit_unusual.html", client=client, rows=rows, days=days or 7)
 
 
@@ -150,5 +143,5 @@ def unusual_page(request: Request, client: Auditor,
 def unusual_export(request: Request, fmt: Format, client: Auditor,
                    days: Annotated[int | None, Query(ge=1, le=366)] = None) -> Response:
     rows = _unusual(days, lang_of(request))
-    _read(client, "unusual_reads_export", len(rows))
+    audit_read(client, "unusual_reads_export", len(rows))
     return download(rows, UNUSUAL_COLUMNS, fmt, "unusual-reads", lang_of(request))

@@ -1,0 +1,222 @@
+"""The one HTTP transport of every source: a POST with a time bound, retries, a circuit breaker, and failures
+classified once, as data.
+
+Failures are classified in ERRORS: connection errors, timeouts, cut-off bodies and 5xx are retried with exponential
+backoff and full jitter; 429 waits as long as Retry-After says (up to ``Policy.max_retry_after``); refusals
+(401/403) and other 4xx are never retried. Each attempt has its own timeout and no attempt starts, or waits, past
+the call's deadline. A circuit breaker per address stops calling one that keeps failing; breakers live in a
+``Breakers`` registry, the process's own (``BREAKERS``) unless one is injected, and ``Breakers.reset`` forgets
+every one (tests do, around each test: tests/connectors/conftest.py).
+
+Request URLs, headers and bodies are never logged and never put in exception text (they hold ID numbers and
+credentials): an ``AgencyError`` names the source, the failure and at most a label the caller chose (a peer's id).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import requests
+
+log = logging.getLogger(__name__)
+
+
+class Failure(str, enum.Enum):
+    """Every way a call can fail."""
+
+    UNREACHABLE = "UNREACHABLE"  # connection refused or reset, body cut short
+    TIMEOUT = "TIMEOUT"
+    SERVER_ERROR = "SERVER_ERROR"  # 5xx
+    RATE_LIMITED = "RATE_LIMITED"  # 429
+    REFUSED = "REFUSED"  # 401/403: the agency refused our credential or authorization
+    BAD_REQUEST = "BAD_REQUEST"  # other 4xx
+    BAD_RESPONSE = "BAD_RESPONSE"  # an answer that cannot be read (encoding, format, envelope)
+    CIRCUIT_OPEN = "CIRCUIT_OPEN"  # the agency failed too often just now; not called
+    DEADLINE = "DEADLINE"  # the fetch's time bound ran out
+
+
+class Action(str, enum.Enum):
+    RETRY = "retry"
+    FAIL = "fail"
+
+
+# what happened -> (failure type, action). A refusal is never retried.
+ERRORS: dict[object, tuple[Failure, Action]] = {
+    "connection": (Failure.UNREACHABLE, Action.RETRY),
+    "timeout": (Failure.TIMEOUT, Action.RETRY),
+    401: (Failure.REFUSED, Action.FAIL),
+    403: (Failure.REFUSED, Action.FAIL),
+    429: (Failure.RATE_LIMITED, Action.RETRY),
+    "4xx": (Failure.BAD_REQUEST, Action.FAIL),
+    "5xx": (Failure.SERVER_ERROR, Action.RETRY),
+    "body": (Failure.BAD_RESPONSE, Action.FAIL),
+}
+
+# the failures that count against an address's circuit breaker (the address did not answer, or answered 5xx)
+BREAKING = frozenset({Failure.UNREACHABLE, Failure.TIMEOUT, Failure.SERVER_ERROR})
+
+
+def classify(status: int | str) -> tuple[Failure, Action]:
+    if status in ERRORS:
+        return ERRORS[status]
+    if isinstance(status, int) and 400 <= status < 500:
+        return ERRORS["4xx"]
+    return ERRORS["5xx"]
+
+
+class AgencyError(Exception):
+    """A call to an agency failed; the message names the source and failure, never the request."""
+
+    def __init__(self, source: str, failure: Failure, detail: str = ""):
+        self.source, self.failure = source, failure
+        super().__init__(f"{source}: {failure.value}{' (' + detail + ')' if detail else ''}")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Timeouts, retries and the circuit breaker of one connector."""
+
+    connect_timeout: float = 3.0
+    read_timeout: float = 20.0
+    retries: int = 4  # after the first attempt
+    backoff_base: float = 0.25  # seconds; attempt n waits uniform(0, min(cap, base * 2**n))
+    backoff_cap: float = 8.0
+    max_retry_after: float = 30.0  # longest Retry-After honoured
+    deadline: float = 120.0  # total seconds for one fetch
+    breaker_threshold: int = 5  # consecutive failures that open the circuit
+    breaker_cooldown: float = 30.0  # seconds before one trial call
+
+
+class CircuitBreaker:
+    """Per address: closed; open after ``threshold`` consecutive failures; one trial call after ``cooldown``."""
+
+    def __init__(self, threshold: int, cooldown: float):
+        self.threshold, self.cooldown = threshold, cooldown
+        self.failures = 0
+        self.opened_at: float | None = None
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            if self.opened_at is None:
+                return True
+            if time.monotonic() - self.opened_at >= self.cooldown:
+                self.opened_at = time.monotonic()  # half-open: this call is the trial; others wait again
+                return True
+            return False
+
+    def success(self) -> None:
+        with self._lock:
+            self.failures, self.opened_at = 0, None
+
+    def failure(self) -> None:
+        with self._lock:
+            self.failures += 1
+            if self.failures >= self.threshold:
+                self.opened_at = time.monotonic()
+
+
+class Breakers:
+    """The circuit breakers of a process, one per address, shared by every transport to that address (a connector
+    made anew for each fetch still finds its agency's circuit open). The first policy to ask for an address sets its
+    breaker's threshold and cooldown."""
+
+    def __init__(self):
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._lock = threading.Lock()
+
+    def of(self, address: str, policy: Policy) -> CircuitBreaker:
+        with self._lock:
+            if address not in self._breakers:
+                self._breakers[address] = CircuitBreaker(policy.breaker_threshold, policy.breaker_cooldown)
+            return self._breakers[address]
+
+    def reset(self) -> None:
+        """Forget every breaker: each address starts closed again, with the next policy that asks for it."""
+        with self._lock:
+            self._breakers.clear()
+
+
+BREAKERS = Breakers()  # the process's breakers, unless a transport is given others
+
+
+def retry_after(value: str | None, cap: float) -> float:
+    """Seconds a Retry-After header asks to wait (up to ``cap``; 1 s when it is missing or not a number)."""
+    try:
+        return min(cap, max(0.0, float(value)))
+    except (TypeError, ValueError):
+        return min(cap, 1.0)
+
+
+Headers = Mapping[str, str] | Callable[[], Mapping[str, str]]  # fixed, or made anew for each attempt (a signature)
+
+
+class Transport:
+    """POSTs for one source to one address (its breaker's key), as ``policy`` says.
+
+    ``label`` goes into the text of its errors beside the source (a peer's id; never anything of a request);
+    ``follow_redirects``: whether a redirect is followed (a peer's never is: its token would go along)."""
+
+    def __init__(self, source: str, address: str, *, policy: Policy | None = None,
+                 http: requests.Session | None = None, breakers: Breakers | None = None, label: str = "",
+                 follow_redirects: bool = True):
+        self.source, self.address, self.label = source, address, label
+        self.policy = policy or Policy()
+        self.http = http or requests.Session()
+        self.breaker = (breakers or BREAKERS).of(address, self.policy)
+        self.follow_redirects = follow_redirects
+        self._jitter = random.Random()
+
+    def _error(self, failure: Failure, detail: str = "") -> AgencyError:
+        return AgencyError(self.source, failure, " ".join(d for d in (self.label, detail) if d))
+
+    def post(self, url: str, body: bytes, headers: Headers, *, deadline: float | None = None,
+             answers: tuple[int, ...] = (200,), on_attempt: Callable[[], object] | None = None) -> requests.Response:
+        """POST ``body`` to ``url`` until an answer with a status in ``answers`` (returned, its body read) or a
+        failure not to retry (AgencyError). ``deadline``: a time.monotonic() no attempt or wait goes beyond (the
+        policy's total bound from now when None); ``on_attempt`` is called before each attempt (to count calls)."""
+        p = self.policy
+        deadline = deadline or time.monotonic() + p.deadline
+        for attempt in range(p.retries + 1):
+            if not self.breaker.allow():
+                raise self._error(Failure.CIRCUIT_OPEN)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._error(Failure.DEADLINE)
+            sent = dict(headers() if callable(headers) else headers)
+            wait = None
+            if on_attempt is not None:
+                on_attempt()
+            try:
+                resp = self.http.post(url, data=body, headers=sent, allow_redirects=self.follow_redirects,
+                                      timeout=(p.connect_timeout, min(p.read_timeout, remaining)))
+                _ = resp.content  # a body cut short raises here
+            except requests.Timeout:
+                failure, action = classify("timeout")
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                failure, action = classify("connection")
+            else:
+                if resp.status_code in answers:
+                    self.breaker.success()
+                    return resp
+                failure, action = classify(resp.status_code)
+                if resp.status_code == 429:
+                    wait = retry_after(resp.headers.get("Retry-After"), p.max_retry_after)
+            if failure in BREAKING:
+                self.breaker.failure()
+            if action is Action.FAIL or attempt == p.retries:
+                raise self._error(failure)
+            if wait is None:
+                wait = self._jitter.uniform(0, min(p.backoff_cap, p.backoff_base * 2 ** attempt))
+            if time.monotonic() + wait >= deadline:
+                raise self._error(Failure.DEADLINE, f"after {failure.value}")
+            log.info("%s: %s, retry %d in %.2f s", " ".join(d for d in (self.source, self.label) if d),
+                     failure.value, attempt + 1, wait)
+            time.sleep(wait)
+        raise self._error(Failure.DEADLINE)  # not reached: the loop returns or raises

@@ -1,0 +1,44 @@
+"""The hub's web app, served by `hub api`: the JSON API (hub/web/api.py: /health and /v1), the DCI Social Registry
+API for federated platforms (hub/web/dci.py: /dci/registry/...) and the console (hub/web/console*.py: /console)
+on one FastAPI app. This is the one module that knows all three; the JSON API and the console never import each
+other.
+
+The app holds what its requests share: the rate limiter (``app.state.limiter``, read by hub.web.deps), the body
+limit, the handlers of errors (hub.web.errors). Settings are read here, so that a bad one stops the start, not every
+request."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from core.settings import settings
+from hub.services.lookup import MAX_BODY_BYTES as lookup_body_bytes
+from hub.services.secrets_check import enforce
+from hub.web import api, dci, errors
+from hub.web.console import pages as console
+from hub.web.console import audit as console_audit
+from hub.web.console import case as console_case
+from hub.web.errors import BodyLimit, DocumentRoute
+from hub.web.models import ERRORS
+from hub.web.ratelimit import Limiter, from_env
+
+
+def create_app(limiter: Limiter | None = None) -> FastAPI:
+    """The app, with ``limiter`` as its rate limiter (default: HUB_API_RATE's, hub.web.ratelimit.from_env)."""
+    # public: /health, and the API's description (/openapi.json, /docs: no personal data; README, "API")
+    app = FastAPI(title="Verification hub API (社会救助家庭经济状况核对平台)", version="1", responses=ERRORS,
+                  redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+    app.router.route_class = DocumentRoute
+    enforce()  # outside development: no default, missing or exposed secrets
+    app.state.limiter = limiter if limiter is not None else from_env()  # a bad HUB_API_RATE stops the start
+    app.add_middleware(BodyLimit, max_bytes=settings().api_max_body_bytes,
+                       larger={"/v1/household-lookup": lookup_body_bytes})  # so does a bad HUB_API_MAX_BODY_BYTES
+    settings().lookup_per_hour  # and a bad HUB_LOOKUP_PER_HOUR
+
+    errors.install(app)
+    api.install(app)
+    dci.install(app)  # /dci/registry/...: answers its paths' refusals in DCI's form, so after errors.install
+    console.install(app)
+    app.include_router(console_case.router)
+    app.include_router(console_audit.router)
+    return app

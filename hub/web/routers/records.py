@@ -1,0 +1,70 @@
+"""Household records as a department may read them (cut by the access policy, signed by the hub), the policy
+itself, the key that checks a record's signature, and notifications of a record's changes (webhooks)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi import APIRouter, HTTPException, Query
+
+from core.crypto import keyring
+from hub.rules.policy import policy
+from hub.services.reads import read_record
+from hub.stages.notify import BadSubscription, subscribe
+from hub.web.deps import Anyone, Department, HouseholdId, aware
+from hub.web.errors import DocumentRoute
+from hub.web.models import (BAD_BODY, NOT_FOUND, IsoMoment, PolicyRuleOut, Purpose, RecordOut, SubscriptionIn,
+                            SubscriptionOut)
+
+router = APIRouter(route_class=DocumentRoute)
+
+
+@router.get("/v1/households/{household_id}/record", response_model=RecordOut, tags=["records"], responses=NOT_FOUND)
+def get_record(
+    household_id: HouseholdId,
+    client: Department,
+    purpose: Annotated[Purpose, Query(description="why the department reads the record")],
+    as_of: Annotated[IsoMoment, Query(description="the record as the hub had published it then "
+                                               "(transaction time)")] = None,
+    valid_at: Annotated[IsoMoment, Query(description="the latest record describing the household no "
+                                                  "later than this moment (valid time)")] = None,
+) -> RecordOut:
+    """The household's record, cut to what the access policy grants this department for this purpose. Only for
+    a household the department has an open case for (its request with a valid authorization, or assistance it
+    grants); otherwise 404, the same as for a household that does not exist."""
+    aware(as_of=as_of, valid_at=valid_at)
+    return RecordOut(**asdict(read_record(household_id, purpose, as_of, client, valid_at)))
+
+
+@router.get("/v1/policy", response_model=list[PolicyRuleOut], tags=["records"])
+def get_policy(client: Anyone) -> list[PolicyRuleOut]:
+    """The access policy: what each department may read per purpose. A department sees the rules that apply
+    to it; auditors, staff and admins see them all."""
+    rules = [r for r in policy() if client.role != "department"
+             or any(r.matches(client.department or "", p) for p in r.purposes)]
+    return [PolicyRuleOut(name=r.name, description=r.description, departments=list(r.departments),
+                          purposes=list(r.purposes), returns=r.returns) for r in rules]
+
+
+@router.get("/v1/keys/record-signing", tags=["records"])
+def record_signing_key(client: Anyone) -> dict:
+    """The hub's Ed25519 public key, to check a record's signature offline (over the canonical JSON of
+    `content`: keys sorted, no spaces, UTF-8)."""
+    key = keyring().public_key
+    return {"algorithm": "Ed25519", "raw_base64url": keyring().public_key_b64(),
+            "pem": key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")}
+
+
+@router.post("/v1/subscriptions", status_code=201, response_model=SubscriptionOut, tags=["notifications"],
+             responses=BAD_BODY)
+def post_subscription(body: SubscriptionIn, client: Department) -> SubscriptionOut:
+    """Change notifications (record.changed) for the households the department has requests for."""
+    try:
+        sub_id, secret = subscribe(client.department, client.id, body.url)
+    except BadSubscription as exc:
+        raise HTTPException(422, str(exc)) from None
+    except ValueError:  # urlsplit: e.g. an unclosed [IPv6 address
+        raise HTTPException(422, "url: not a valid address") from None
+    return SubscriptionOut(id=sub_id, url=body.url, secret=secret)
