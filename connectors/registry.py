@@ -28,6 +28,7 @@ from connectors.tax import TaxSource
 from connectors.vehicles_vessels import VehiclesVesselsSource
 from core.crypto import keyring
 from core.settings import settings
+from schemas.sources import FEDERATED_SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ SOURCES: dict[str, type[Source]] = {
 
 # Sources that are not agencies: other regions' verification platforms, asked over the DCI API
 # (connectors.dci_remote), configured by HUB_DCI_PEERS; not in SOURCES, whose members are agencies.
-FEDERATED = ("remote_registry",)
+FEDERATED = FEDERATED_SOURCES
 
 
 class UnknownSource(KeyError):

@@ -649,6 +649,31 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     command.upgrade(cfg, revision)
 
 
+class SchemaMismatch(RuntimeError):
+    """The store's schema is not the one this code was written for (an older store not yet upgraded, or a newer
+    one written by a later release): serving on it would read or write columns that are not there."""
+
+
+def schema_revision(url: str | None = None) -> str | None:
+    """The store's Alembic revision, or None when the store has none (never initialised)."""
+    from sqlalchemy import inspect, text
+
+    eng = engine(url)
+    with eng.connect() as c:
+        if not inspect(c).has_table("alembic_version"):
+            return None
+        return c.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def check_schema(url: str | None = None) -> None:
+    """At start-up (``hub api``, ``hub verify``, ``hub reverify``): the store MUST be at SCHEMA_REVISION, else
+    SchemaMismatch says what to run. The message names revisions only, never the database's address."""
+    found = schema_revision(url)
+    if found != SCHEMA_REVISION:
+        raise SchemaMismatch(f"the store's schema is at revision {found or 'none'}, this hub needs {SCHEMA_REVISION}: "
+                             "run `hub init` (it upgrades the store, keeping its data)")
+
+
 def grant_app_role(admin_url: str, role: str) -> None:
     """PostgreSQL: let ``role`` (the hub's application login; created without a password when missing, set one
     with ALTER ROLE where the server asks for passwords) read and write the store, but only SELECT and INSERT on

@@ -502,18 +502,18 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("request_id")
     v.add_argument("--sync", action="store_true", help="run inline instead of triggering the DAG")
     v.add_argument("--wait", action="store_true", help="with the DAG: wait until the run ends")
-    v.set_defaults(func=cmd_verify)
+    v.set_defaults(func=cmd_verify, needs_store=True)
 
     rv2 = sub.add_parser("reverify", help="re-check every current recipient whose authorization allows it")
     rv2.add_argument("--limit", type=int, default=None, help="at most this many households")
     rv2.add_argument("--sync", action="store_true", help="run inline instead of triggering reverify_recipients")
     rv2.add_argument("--wait", action="store_true", help="with the DAG: wait until the run ends")
-    rv2.set_defaults(func=cmd_reverify)
+    rv2.set_defaults(func=cmd_reverify, needs_store=True)
 
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument("--port", type=int, default=DEFAULT_API_PORT)
     api.add_argument("--host", default="127.0.0.1")
-    api.set_defaults(func=cmd_api)
+    api.set_defaults(func=cmd_api, needs_store=True)
 
     d = sub.add_parser("demo", help="what `make run` runs after set-up")
     d.add_argument("--sync", action="store_true", help="run the whole demo inline and exit")
@@ -556,6 +556,14 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    if getattr(args, "needs_store", False):  # serving or running on a store of another schema would corrupt it
+        from core.store import SchemaMismatch, check_schema
+
+        try:
+            check_schema()
+        except SchemaMismatch as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return args.func(args)
 
 

@@ -31,7 +31,7 @@ from core.crypto import keyring
 from core.store import (Authorization, AuthorizationMember, DciTransaction, Request, RequestMember, aad_dci,
                         aad_member, session, utcnow)
 from hub.federation import config
-from schemas.vocabulary import PURPOSES
+from schemas.vocabulary import FINANCIAL_SOURCES, PURPOSES
 
 
 def member_id_numbers(s, request_id: str) -> dict[str, str]:
@@ -56,9 +56,7 @@ def authorize_for(req: Request, now: dt.datetime | None = None) -> dict:
 
 
 def _consent_entry(m: AuthorizationMember, ids: dict[str, str], *, own: bool) -> dict:
-    sources = [SOURCE] if SOURCE in m.sources else [s for s in m.sources if s not in ("bank", "securities",
-                                                                                    "commercial_insurance",
-                                                                                    "internet_finance")][:1]
+    sources = [SOURCE] if SOURCE in m.sources else [s for s in m.sources if s not in FINANCIAL_SOURCES][:1]
     entry = {"id_number": ids[m.person_ref], "sources": sources}
     if m.evidence_sha256:
         entry["evidence_sha256"] = m.evidence_sha256

@@ -1,20 +1,18 @@
 """This hub's identity among federated platforms, and its peers.
 
-HUB_DCI_ID     this hub's platform code, its DCI sender id (default HUB-210300: Anshan's hub)
-HUB_DCI_URL    where peers reach this hub's DCI API, for their callbacks (default HUB_API_URL + /dci)
-HUB_DCI_PEERS  a JSON file of the peers this hub asks and calls back (connectors.dci_remote); unset: none
+The settings (core.settings): HUB_DCI_ID, this hub's platform code, its DCI sender id (default HUB-<HUB_REGION_CODE>,
+HUB-210300: Anshan's hub); HUB_DCI_URL, where peers reach this hub's DCI API for their callbacks (default HUB_API_URL
++ /dci); HUB_DCI_PEERS, a JSON file of the peers this hub asks and calls back (connectors.dci_remote); unset: none.
 """
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
-from connectors.dci_remote import PLATFORM, Peer, PeersError, load_peers
+from connectors.dci_remote import Peer, PeersError, load_peers
 from core.settings import settings
 
-DEFAULT_ID = "HUB-210300"
 PREFIX = "/dci"  # DESIGN.md reserves /dci/registry/... for this API
 # where, under public_url(), peers send their answers to this hub's asynchronous messages (hub.dci.service serves them)
 CALLBACK_PATHS = {"on-search": "/registry/on-search", "on-subscribe": "/registry/on-subscribe",
@@ -22,14 +20,12 @@ CALLBACK_PATHS = {"on-search": "/registry/on-search", "on-subscribe": "/registry
 
 
 def platform_id() -> str:
-    value = (os.environ.get("HUB_DCI_ID") or DEFAULT_ID).strip()
-    if not PLATFORM.fullmatch(value):
-        raise ValueError("HUB_DCI_ID: this hub's platform code, FED-... or HUB-..., e.g. HUB-210300")
-    return value
+    return settings().dci_id
 
 
 def public_url() -> str:
-    return (os.environ.get("HUB_DCI_URL") or settings().api_url.rstrip("/") + PREFIX).rstrip("/")
+    cfg = settings()
+    return (cfg.dci_url or cfg.api_url.rstrip("/") + PREFIX).rstrip("/")
 
 
 @lru_cache(maxsize=8)
@@ -39,7 +35,7 @@ def _peers(path: str, _mtime: float) -> tuple[Peer, ...]:
 
 def peers() -> tuple[Peer, ...]:
     """The configured peers (re-read when the file changes); () when HUB_DCI_PEERS is unset."""
-    path = os.environ.get("HUB_DCI_PEERS")
+    path = settings().dci_peers
     if not path:
         return ()
     try:

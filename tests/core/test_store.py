@@ -230,3 +230,21 @@ def test_a_store_with_data_upgrades_from_the_last_landed_schema(tmp_path, postgr
         with admin.connect() as c:
             c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_the_schema_check_at_start_up_names_the_revisions_and_what_to_run(tmp_path):
+    """core.store.check_schema: a store that is not at SCHEMA_REVISION (never initialised, or one migration behind)
+    is refused with both revisions named and `hub init` as the way out; at head it passes."""
+    from core.store import SchemaMismatch, check_schema, schema_revision, upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with pytest.raises(SchemaMismatch, match=f"at revision none, this hub needs {SCHEMA_REVISION}"):
+        check_schema(url)
+    previous = f"{int(SCHEMA_REVISION) - 1:04d}"
+    upgrade(url, previous)
+    assert schema_revision(url) == previous
+    with pytest.raises(SchemaMismatch, match=f"at revision {previous}, .*run `hub init`") as refused:
+        check_schema(url)
+    assert str(tmp_path) not in str(refused.value)  # revisions only, never where the store is
+    upgrade(url)
+    check_schema(url)

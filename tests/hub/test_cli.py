@@ -154,3 +154,20 @@ def test_a_deactivated_client_is_refused_at_once(home):
     assert hub(home, "clients", "deactivate", client_id).returncode == 1
     listed = hub(home, "clients", "list").stdout
     assert "inactive" in listed and token not in listed
+
+
+def test_commands_that_serve_or_run_refuse_a_store_of_another_schema(home):
+    """`hub api`, `hub verify` and `hub reverify` check the store's schema revision before they start: on a store one
+    migration behind they exit 2 with what to run, and `hub init` (which upgrades it) lets them start again."""
+    from core.store import SCHEMA_REVISION, upgrade
+
+    url = f"sqlite:///{Path(home['HUB_HOME']) / 'hub.db'}"
+    assert hub(home, "init").returncode == 0
+    Path(home["HUB_HOME"], "hub.db").unlink()
+    upgrade(url, f"{int(SCHEMA_REVISION) - 1:04d}")
+    for args in (("api", "--port", "0"), ("verify", "0" * 32, "--sync"), ("reverify", "--sync")):
+        out = hub(home, *args)
+        assert out.returncode == 2 and "run `hub init`" in out.stderr, (args, out.stderr[-2000:])
+    assert hub(home, "init").returncode == 0
+    out = hub(home, "verify", "0" * 32, "--sync")
+    assert "schema" not in out.stderr  # past the check: the request is simply unknown
