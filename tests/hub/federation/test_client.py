@@ -32,7 +32,7 @@ from hub.federation import client as dci_client
 from connectors.envelope import public_key_b64
 from hub.stages.intake import create_request
 from hub.stages.pipeline import run_inline
-from hub.stages.records import record_of_request
+from hub.stages.records import load_record, record_of_request
 from hub.services.scan import files_under
 from core.store import DciTransaction, engine, session
 from tests.support.servers import rate_limits_off, serve_agencies as _serve
@@ -222,7 +222,9 @@ def test_a_request_in_anshan_completes_with_a_members_data_from_dalian(hubs):
 
     # ... and it is what Dalian published for them
     with as_hub(hubs["b_env"]):
-        b_record, b_content = record_of_request(hubs["b_request"])
+        _, first = record_of_request(hubs["b_request"])
+        # Dalian's latest record of the household, the one it answers with (another test may republish it)
+        b_record, b_content = load_record(first["household_ref"])
         b_ref_there = keyring().pseudonym(b_member["id_number"])
         b_scoped = keyring().scoped(b_content["household_ref"], f"platform:{ANSHAN}")
     own = [f for f in b_content["facts"]["income"] if f["person_ref"] == b_ref_there]
@@ -245,8 +247,10 @@ def test_a_request_in_anshan_completes_with_a_members_data_from_dalian(hubs):
     assert fetched["status"] == "complete" and fetched["returned"] == 1
 
     # Dalian's ledger: Anshan's entrustment and authorization, its gate's decisions, the search it answered
-    (entrusted,) = dalian_ledger(hubs, "entrustment.received", department=ANSHAN, kind="federated")
-    federated = entrusted["request_id"]
+    # (the request Dalian made for this exchange: the one its searches of this transaction name)
+    federated = dalian_ledger(hubs, "dci.search", transaction_id=sent["transaction_id"])[0]["request_id"]
+    (entrusted,) = dalian_ledger(hubs, "entrustment.received", department=ANSHAN, kind="federated",
+                                 request_id=federated)
     assert dalian_ledger(hubs, "authorization.granted", request_id=federated, department=ANSHAN)
     assert dalian_ledger(hubs, "consent.allowed", request_id=federated, person_ref=b_ref_there,
                          source="remote_registry")
