@@ -7,8 +7,8 @@ import io
 import json
 import xml.etree.ElementTree as ET
 
-from schemas.contracts import AgencySpec
 from connectors.wire import parse_xml
+from schemas.contracts import AgencySpec
 
 
 class BadRequestBody(ValueError):

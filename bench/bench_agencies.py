@@ -7,7 +7,6 @@ from __future__ import annotations
 
 # Imports inside functions below are deliberate: `hub bench` imports every benchmark to list it, and each loads
 # what it measures only when it runs (some in a child process of their own, with a scratch HUB_HOME set first).
-
 import time
 
 import requests
@@ -17,11 +16,11 @@ SEED = 11
 
 
 def _measure(server, key: str, ids: list[str], seconds: float) -> dict:
-    from schemas.contracts import SPECS
-    from connectors.wire import build_request
     from connectors.auth import credentials_path, load_credentials, request_headers
-    from core.settings import settings
+    from connectors.wire import build_request
     from core.crypto import keyring
+    from core.settings import settings
+    from schemas.contracts import SPECS
 
     spec = SPECS[key]
     url = server.base_url(key) + spec.path

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 # Imports inside functions below are deliberate: `hub bench` imports every benchmark to list it, and each loads
 # what it measures only when it runs (some in a child process of their own, with a scratch HUB_HOME set first).
-
 import json
 import math
 import os

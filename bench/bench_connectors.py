@@ -5,7 +5,6 @@ from __future__ import annotations
 
 # Imports inside functions below are deliberate: `hub bench` imports every benchmark to list it, and each loads
 # what it measures only when it runs (some in a child process of their own, with a scratch HUB_HOME set first).
-
 import datetime as dt
 import time
 
@@ -27,8 +26,8 @@ def _allows(ids: list[str], key: str):
 
 def _bare(server, key: str, ids: list[str], credential, signing_key) -> tuple[float, int]:
     from connectors.auth import request_headers
-    from schemas.contracts import SPECS
     from connectors.wire import build_request
+    from schemas.contracts import SPECS
 
     spec = SPECS[key]
     url = server.base_url(key) + spec.path

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 # Imports inside functions below are deliberate: `hub bench` imports every benchmark to list it, and each loads
 # what it measures only when it runs (some in a child process of their own, with a scratch HUB_HOME set first).
-
 import os
 import subprocess
 import sys
@@ -48,15 +47,13 @@ def parse_times() -> dict[str, tuple[float, float]]:
 
 def _seed(persons: int, seed: int = 5) -> tuple[list[str], int]:
     """Verify enough households of the population to hold ``persons`` persons; return their request ids."""
-    from agencies.requests import sample_request
-    from hub.stages.intake import create_request
-    from hub.stages.pipeline import fetch_missing, finish, validate_batches
-    from core.store import utcnow
-
     from sqlalchemy import select
 
+    from agencies.requests import sample_request
+    from core.store import Request, session, utcnow
     from hub.services import assistance
-    from core.store import Request, session
+    from hub.stages.intake import create_request
+    from hub.stages.pipeline import fetch_missing, finish, validate_batches
 
     n = _households_for(persons, seed)
     apps = [create_request(sample_request(seed=seed, households=n, k=k, sources=list(SOURCES))) for k in range(n)]
@@ -132,7 +129,6 @@ def embedded(persons: int, port: int = 8098) -> tuple[float, int]:
 
 def _run_seeded(persons: int) -> tuple[list[str], int]:
     from agencies.server import AgencyServer
-
     from hub.airflow.env import create_secrets
 
     create_secrets()
@@ -160,8 +156,8 @@ def _households_for(persons: int, seed: int = 5) -> int:
 def distributed(persons: int) -> tuple[float, int]:
     from agencies.server import AgencyServer
     from bench.scratch import scratch_home
-    from hub.demo import Children
     from hub.airflow.distributed import Cluster, drop_databases, ensure_databases, environment, migrate, start
+    from hub.demo import Children
 
     with scratch_home("hub-bench-reverify-dist-") as home:
         cluster = Cluster(prefix=f"hub_bench_{uuid.uuid4().hex[:6]}", port=8099, log_port=8993)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 # Imports inside functions below are deliberate: `hub bench` imports every benchmark to list it, and each loads
 # what it measures only when it runs (some in a child process of their own, with a scratch HUB_HOME set first).
-
 import datetime as dt
 import time
 import uuid
@@ -50,9 +49,9 @@ def _measure(n: int, seed: int) -> tuple[float, float, int]:
     """(households per second, unify share of the time, facts) for ``n`` households."""
     from agencies.population import population_facts
     from core.crypto import keyring
-    from hub.stages.records import RECORD_SCHEMA, store_record
     from hub.rules.standards import rules_at
     from hub.rules.unify import unify
+    from hub.stages.records import RECORD_SCHEMA, store_record
 
     keys = keyring()
     as_of = dt.datetime.now(dt.timezone.utc)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 # Imports inside functions below are deliberate: `hub bench` imports every benchmark to list it, and each loads
 # what it measures only when it runs (some in a child process of their own, with a scratch HUB_HOME set first).
-
 import contextlib
 import json
 import os
@@ -112,13 +111,13 @@ def seed(persons: int) -> dict:
     from agencies.population import facts, population
     from agencies.requests import request_for
     from bench.bench_records import record_inputs
-    from hub.services import assistance
     from core.crypto import keyring
+    from core.store import Request, session
+    from hub.rules.standards import rules_at
+    from hub.rules.unify import unify
+    from hub.services import assistance
     from hub.stages.intake import create_request
     from hub.stages.records import RECORD_SCHEMA, store_record
-    from hub.rules.standards import rules_at
-    from core.store import Request, session
-    from hub.rules.unify import unify
 
     keys = keyring()
     as_of = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
@@ -155,9 +154,10 @@ def recheck(agencies_url: str) -> dict:
     import logging
     import resource
 
-    from hub.stages.reverify import due_recipients, recheck_batch
-    from core.store import RequestMember, session
     from sqlalchemy import func, select
+
+    from core.store import RequestMember, session
+    from hub.stages.reverify import due_recipients, recheck_batch
 
     logging.getLogger("hub").setLevel(logging.WARNING)
     logging.getLogger("connectors").setLevel(logging.WARNING)
@@ -192,13 +192,14 @@ def bare(agencies_url: str) -> dict:
     import tempfile
     import threading
 
+    from sqlalchemy import select
+
     from connectors import registry
     from connectors.base import FetchResult
-    from schemas.contracts import from_wire
     from connectors.wire import build_request, parse_answer
     from core.crypto import canonical_json, keyring
     from core.store import Request, RequestMember, aad_member, session
-    from sqlalchemy import select
+    from schemas.contracts import from_wire
 
     keys = keyring()
     with session() as s:

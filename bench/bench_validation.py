@@ -5,7 +5,6 @@ from __future__ import annotations
 
 # Imports inside functions below are deliberate: `hub bench` imports every benchmark to list it, and each loads
 # what it measures only when it runs (some in a child process of their own, with a scratch HUB_HOME set first).
-
 import time
 
 import pandas as pd
@@ -29,8 +28,8 @@ def _rows(n: int) -> list[dict]:
 
 def pandas_checks(rows: list[dict]) -> int:
     """The bank suite's checks as plain vectorized pandas; returns the number of failing rows."""
-    from schemas.contracts import EXTRA, SPECS
     from schemas.codes import valid_id_mask
+    from schemas.contracts import EXTRA, SPECS
     from schemas.rules import RULES
 
     spec, rules = SPECS[SOURCE], RULES[SOURCE]

@@ -11,8 +11,8 @@ import logging
 import time
 
 from connectors.base import AgencyError, Failure, FetchResult, Source
-from schemas.contracts import SPECS, from_wire
 from connectors.wire import BadAnswer, build_request, parse_answer
+from schemas.contracts import SPECS, from_wire
 
 log = logging.getLogger(__name__)
 

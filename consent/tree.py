@@ -20,8 +20,19 @@ from consent.authorizations import terms, terms_differences
 from consent.ledger import entry_bytes, leaf_hash
 from core.crypto import DecryptionFailed, canonical_json, keyring, sha256_hex
 from core.settings import settings
-from core.store import (Authorization, AuthorizationMember, HouseholdRecord, LedgerCheckpoint, LedgerEvent, LedgerLeaf,
-                        LedgerNode, Revocation, aad_record, exclusive_session, session)
+from core.store import (
+    Authorization,
+    AuthorizationMember,
+    HouseholdRecord,
+    LedgerCheckpoint,
+    LedgerEvent,
+    LedgerLeaf,
+    LedgerNode,
+    Revocation,
+    aad_record,
+    exclusive_session,
+    session,
+)
 
 
 def origin() -> str:

@@ -52,7 +52,8 @@ with DAG(
 
     @task
     def prune_logs(_purged: dict) -> int:
-        from hub.stages.maintenance import log_roots, prune_logs as stage
+        from hub.stages.maintenance import log_roots
+        from hub.stages.maintenance import prune_logs as stage
 
         return stage(log_roots(), run_as_of())
 

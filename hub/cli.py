@@ -4,7 +4,6 @@ from __future__ import annotations
 
 # Imports inside the command functions below are deliberate: each command loads only what it uses, so `hub --help`,
 # `hub init` and `hub agencies serve` start without FastAPI, pandas or Great Expectations.
-
 import argparse
 import json
 import logging
@@ -57,7 +56,6 @@ def cmd_agencies_serve(args) -> int:
 
 def cmd_agencies_sample(args) -> int:
     from agencies.requests import sample_request
-
     from schemas.contracts import SPECS
 
     sources = tuple(SPECS) if args.sources == "all" else tuple(args.sources.split(","))
@@ -117,8 +115,8 @@ def cmd_policy(args) -> int:
 
 def cmd_keys(args) -> int:
     """Field-encryption keys: status (which key seals how many values), rotate, retire."""
-    from hub.services import rotation
     from core.crypto import keyring
+    from hub.services import rotation
 
     if args.action == "rotate":
         kid, moved = rotation.rotate(batch=args.batch)
@@ -256,8 +254,8 @@ def cmd_verify(args) -> int:
 def cmd_api(args) -> int:
     import uvicorn
 
-    from hub.web.app import create_app
     from hub.services.secrets_check import InsecureSettings
+    from hub.web.app import create_app
 
     try:
         app = create_app()
@@ -275,8 +273,8 @@ def cmd_dci(args) -> int:
 
     try:
         if args.action == "identity":
-            from core.crypto import keyring
             from connectors.envelope import key_id, public_key_b64
+            from core.crypto import keyring
 
             key = keyring().public_key
             print(json.dumps({"platform_id": config.platform_id(), "dci_url": config.public_url(),

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 # Imports inside functions below are deliberate: `hub demo` (live) never loads the pipeline, which runs in Airflow,
 # and `hub demo --sync` loads it only when it runs.
-
-
 import os
 import signal
 import subprocess
@@ -20,8 +18,8 @@ from pathlib import Path
 
 import requests
 
-from hub.services.bootstrap import initialize
 from core.settings import DEFAULT_AGENCIES_PORT, DEFAULT_AIRFLOW_PORT, DEFAULT_API_PORT, settings
+from hub.services.bootstrap import initialize
 
 DEMO_SEED = 1
 DEMO_HOUSEHOLD = 7

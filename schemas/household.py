@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from schemas.checks import BATCH_KEY, Check
 from schemas.codes import ANSHAN_DIVISIONS, birth_date_from_id, sex_from_id, valid_id_mask
 from schemas.contracts import EXTRA
 from schemas.rules import unexpected_field_check
-from schemas.checks import BATCH_KEY, Check
 from schemas.vocabulary import PERSON_STATUSES, RELATIONS, SEXES
 
 # great_expectations is imported inside checks(), deliberately: it is heavy and needed only when a suite is built

@@ -15,8 +15,8 @@ import re
 import pandas as pd
 
 from core.ids import PLATFORM
-from schemas.codes import valid_id_mask
 from schemas.checks import BATCH_KEY, Check
+from schemas.codes import valid_id_mask
 from schemas.vocabulary import ANSWERS, PERSON_STATUSES, PROGRAMMES, RELATIONS
 
 # great_expectations is imported inside checks(), deliberately: it is heavy and needed only when a suite is built

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from schemas.contracts import EXTRA, SPECS
 from schemas.checks import BATCH_KEY, Check
+from schemas.contracts import EXTRA, SPECS
 
 # great_expectations (and schemas.expectations, which subclasses its classes) is imported inside the functions that
 # build checks, deliberately: it is heavy and needed only when a suite is built, never when this module is imported.

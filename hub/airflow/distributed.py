@@ -14,7 +14,9 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import sqlalchemy as sa
+
 from hub.airflow.env import airflow_environment
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -14,8 +14,8 @@ import secrets
 import sys
 from pathlib import Path
 
-from core.settings import DEFAULT_AIRFLOW_PORT, settings
 from connectors.auth import credentials_path, load_credentials
+from core.settings import DEFAULT_AIRFLOW_PORT, settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

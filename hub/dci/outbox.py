@@ -23,8 +23,7 @@ from connectors.base import AgencyError, Policy
 from connectors.dci_remote import DciTransport
 from consent import ledger
 from core.crypto import keyring
-from core.store import (DciNotification, DciSubscription, DciTransaction, Notification, Request, aad_dci, session,
-                        utcnow)
+from core.store import DciNotification, DciSubscription, DciTransaction, Notification, Request, aad_dci, session, utcnow
 from hub.dci.search import gate
 from hub.dci.subscriptions import fan_out, notify_message
 from hub.federation import config

@@ -39,10 +39,10 @@ from consent.authorizations import check_authorization, parse_moment, store_auth
 from consent.decisions import Asker, ask
 from core.store import Authorization, AuthorizationMember, Request, RequestMember, Revocation
 from hub.rules import policy
-from schemas.vocabulary import PROGRAMMES, PURPOSES
 from hub.stages.records import RecordNotFound, load_record
 from schemas.codes import is_valid_id
 from schemas.sources import SOURCE_KEYS
+from schemas.vocabulary import PROGRAMMES, PURPOSES
 
 SOURCE = "remote_registry"
 ID_TYPES = ("NationalID", "UIN", "NID")

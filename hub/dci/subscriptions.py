@@ -14,11 +14,21 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from consent import ledger
 from connectors import envelope as env
-from hub.dci.search import (ID_TYPES, REG_TYPES, Context, Reject, check_basis, check_item, gate, households_of,
-                            record_of, unauthorized)
+from consent import ledger
 from core.store import DciNotification, DciSubscription, Notification, Request
+from hub.dci.search import (
+    ID_TYPES,
+    REG_TYPES,
+    Context,
+    Reject,
+    check_basis,
+    check_item,
+    gate,
+    households_of,
+    record_of,
+    unauthorized,
+)
 from schemas.codes import is_valid_id
 
 EVENTS = ("REGISTER", "NewHouseHoldMember")

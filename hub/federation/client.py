@@ -28,8 +28,17 @@ from connectors.dci_remote import SOURCE, Basis, DciTransport, Peer, RemoteRegis
 from consent import ledger
 from consent.gate import Allow
 from core.crypto import keyring
-from core.store import (Authorization, AuthorizationMember, DciTransaction, Request, RequestMember, aad_dci,
-                        aad_member, session, utcnow)
+from core.store import (
+    Authorization,
+    AuthorizationMember,
+    DciTransaction,
+    Request,
+    RequestMember,
+    aad_dci,
+    aad_member,
+    session,
+    utcnow,
+)
 from hub.federation import config
 from schemas.vocabulary import FINANCIAL_SOURCES, PURPOSES
 

@@ -10,9 +10,7 @@ from sqlalchemy import select
 
 from consent import ledger
 from core.store import AssistanceGrant, Request, session, utcnow
-from hub.rules.policy import open_request
-from hub.rules.policy import open_case
-
+from hub.rules.policy import open_case, open_request
 
 GRANT_FIELDS = ("id", "department", "programme", "granted_from", "granted_until", "reported_at")  # what a read returns
 

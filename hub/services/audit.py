@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Text, and_, cast, or_, select
 
-from core.store import LedgerCheckpoint, LedgerEvent, Request, RequestMember, session
 from consent.tree import verify
 from core.crypto import keyring
+from core.store import LedgerCheckpoint, LedgerEvent, Request, RequestMember, session
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 BULK_PER_HOUR = 30  # more record reads than this by one client within an hour is a bulk read

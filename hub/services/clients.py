@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
+from connectors.envelope import load_public_key
 from consent import ledger
 from core import ids as params
 from core.store import ApiClient, ConsoleSession, session
-from connectors.envelope import load_public_key
 
 ROLES = ("department", "auditor", "staff", "admin", "federation")
 DEPARTMENT_CODE = re.compile(params.DEPARTMENT)

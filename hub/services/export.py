@@ -10,7 +10,6 @@ import io
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-
 FORMATS = {"csv": "text/csv; charset=utf-8",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")

@@ -34,11 +34,11 @@ from sqlalchemy import select
 from connectors import registry
 from connectors.base import AgencyError, Failure, Policy
 from consent import ledger
-from core.settings import settings
 from core.crypto import keyring
-from hub.stages.intake import DEPARTMENT_CODE, PURPOSES
+from core.settings import settings
 from core.store import SignedForm as SignedFormRow
 from core.store import aad_signed_form, exclusive_session, session, utcnow
+from hub.stages.intake import DEPARTMENT_CODE, PURPOSES
 from schemas.codes import PERSON_STATUS, RELATIONS, SEX, is_valid_id
 
 log = logging.getLogger(__name__)

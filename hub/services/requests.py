@@ -12,9 +12,8 @@ from sqlalchemy import select
 
 from consent import ledger
 from core.settings import settings
-from core.store import FetchBatch
+from core.store import FetchBatch, session
 from core.store import Request as RequestRow
-from core.store import session
 from hub.airflow.client import AirflowClient, AirflowError
 from hub.services.errors import Invalid, NotFound
 from hub.stages.intake import InvalidRequest, create_request

@@ -20,10 +20,24 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import func, select, update
 
 from consent import ledger
-from core.settings import settings
 from core.crypto import b64e, keyring
-from core.store import (DciTransaction, HouseholdRecord, RawResponse, RequestMember, SignedForm, SourceRow, Subscription,
-                       aad_dci, aad_member, aad_raw_response, aad_record, aad_signed_form, aad_source_row, session)
+from core.settings import settings
+from core.store import (
+    DciTransaction,
+    HouseholdRecord,
+    RawResponse,
+    RequestMember,
+    SignedForm,
+    SourceRow,
+    Subscription,
+    aad_dci,
+    aad_member,
+    aad_raw_response,
+    aad_record,
+    aad_signed_form,
+    aad_source_row,
+    session,
+)
 from hub.stages.notify import subscription_aad
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 
+import requests
 from sqlalchemy import Integer, func, select
 
-from core.store import FetchBatch, SourceCheck, session
-from hub.federation import sources
 from core.settings import settings
-import requests
+from core.store import FetchBatch, QuarantinedRow, SourceCheck, ValidationRun, session
+from hub.federation import sources
 from schemas.contracts import SPECS
-from core.store import QuarantinedRow, ValidationRun
 
 log = logging.getLogger(__name__)
 

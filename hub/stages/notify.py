@@ -27,8 +27,8 @@ from sqlalchemy import select
 
 from consent import ledger
 from core.crypto import keyring
-from hub.rules.policy import open_request, scope_persons
 from core.store import Delivery, Notification, Request, Subscription, session, utcnow
+from hub.rules.policy import open_request, scope_persons
 
 log = logging.getLogger(__name__)
 

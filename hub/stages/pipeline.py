@@ -24,9 +24,10 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from connectors.wire import parse_answer
 from consent import ledger
-from consent.authorizations import watermark
 from consent.authorizations import views as authorization_views
+from consent.authorizations import watermark
 from consent.decisions import Asker, ConsentWatch, DecisionBatch
 from consent.gate import Allow
 from core.crypto import keyring
@@ -47,14 +48,13 @@ from core.store import (
 )
 from hub.federation import sources
 from hub.federation.client import member_id_numbers
-from schemas.docs import pack
-from schemas.coverage import state
-from schemas.suite import validate
-from schemas.codes import birth_date_from_id, valid_id_mask
-from schemas.cross import fact_date
-from schemas.contracts import SPECS, from_wire
-from connectors.wire import parse_answer
 from hub.stages.records import publish_record
+from schemas.codes import birth_date_from_id, valid_id_mask
+from schemas.contracts import SPECS, from_wire
+from schemas.coverage import state
+from schemas.cross import fact_date
+from schemas.docs import pack
+from schemas.suite import validate
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,24 @@ from sqlalchemy.exc import IntegrityError
 
 from consent import ledger
 from core.crypto import canonical_json, keyring, sha256_hex, verify_signature
-from core.store import (FetchBatch, HouseholdRecord, Notification, Request, SourceRow, ValidationRun, aad_record,
-                       aad_source_row, session, utcnow)
-from schemas.codes import RELATION_CODES
-from hub.rules.standards import rules_at
-from hub.rules.unify import AUTHORITY, unify
+from core.store import (
+    FetchBatch,
+    HouseholdRecord,
+    Notification,
+    Request,
+    RequestMember,
+    SourceRow,
+    ValidationRun,
+    aad_member,
+    aad_record,
+    aad_source_row,
+    session,
+    utcnow,
+)
 from hub.federation.client import member_id_numbers
-from core.store import RequestMember, aad_member
-from hub.rules.unify import Applicant
-from hub.rules.unify import material_changes
+from hub.rules.standards import rules_at
+from hub.rules.unify import AUTHORITY, Applicant, material_changes, unify
+from schemas.codes import RELATION_CODES
 
 RELATION_ORDER = {name: int(code) for name, code in RELATION_CODES.items()}
 

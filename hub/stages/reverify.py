@@ -24,8 +24,18 @@ from sqlalchemy import func, select
 from consent import ledger
 from consent.authorizations import not_revoked
 from core.crypto import keyring
-from core.store import (AssistanceGrant, Authorization, FetchBatch, HouseholdRecord, Notification, Request,
-                        RequestMember, aad_member, session, utcnow)
+from core.store import (
+    AssistanceGrant,
+    Authorization,
+    FetchBatch,
+    HouseholdRecord,
+    Notification,
+    Request,
+    RequestMember,
+    aad_member,
+    session,
+    utcnow,
+)
 from hub.stages import pipeline  # by module: its stages are looked up at call time (tests stand in for them)
 from hub.stages.records import decrypt_content
 from schemas.vocabulary import PROGRAMME_OF_PURPOSE, REVIEW, YES

@@ -15,9 +15,9 @@ from core.settings import settings
 from hub.services.lookup import MAX_BODY_BYTES as lookup_body_bytes
 from hub.services.secrets_check import enforce
 from hub.web import api, dci, errors
-from hub.web.console import pages as console
 from hub.web.console import audit as console_audit
 from hub.web.console import case as console_case
+from hub.web.console import pages as console
 from hub.web.errors import BodyLimit, DocumentRoute
 from hub.web.models import ERRORS
 from hub.web.ratelimit import Limiter, from_env

@@ -5,10 +5,8 @@ Revises:
 Create Date: 2026-11-28 14:30:06.648848
 """
 
-from alembic import op
 import sqlalchemy as sa
-
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

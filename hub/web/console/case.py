@@ -27,8 +27,8 @@ from hub.services.errors import Invalid, NotFound
 from hub.services.lookup import FORM_MAX_BYTES, SignedForm
 from hub.services.reads import read_record
 from hub.services.requests import create, department_requests, request_view, trigger_verification
-from schemas.vocabulary import FINANCIAL_SOURCES, PURPOSES
 from hub.web.console.pages import SOURCES, TEXT, console_role, lang_of, page, secured
+from schemas.vocabulary import FINANCIAL_SOURCES, PURPOSES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Caseworker = Annotated[clients.Client, Depends(console_role("department"))]

@@ -17,8 +17,18 @@ from hub.services import audit
 from hub.services.reads import audit_read, ledger_proof
 from hub.web.deps import Auditor, Before, Limit, Moment, aware
 from hub.web.errors import DocumentRoute
-from hub.web.models import (BAD_BODY, NOT_FOUND, CheckpointOut, ErrorOut, LedgerEntriesOut, LedgerEntryOut,
-                            PersonIn, PersonRefOut, UnusualReadOut, UnusualReadsOut)
+from hub.web.models import (
+    BAD_BODY,
+    NOT_FOUND,
+    CheckpointOut,
+    ErrorOut,
+    LedgerEntriesOut,
+    LedgerEntryOut,
+    PersonIn,
+    PersonRefOut,
+    UnusualReadOut,
+    UnusualReadsOut,
+)
 from schemas.codes import valid_id_mask
 
 router = APIRouter(route_class=DocumentRoute)

@@ -15,8 +15,16 @@ from hub.services.reads import read_record
 from hub.stages.notify import BadSubscription, subscribe
 from hub.web.deps import Anyone, Department, HouseholdId, aware
 from hub.web.errors import DocumentRoute
-from hub.web.models import (BAD_BODY, NOT_FOUND, IsoMoment, PolicyRuleOut, Purpose, RecordOut, SubscriptionIn,
-                            SubscriptionOut)
+from hub.web.models import (
+    BAD_BODY,
+    NOT_FOUND,
+    IsoMoment,
+    PolicyRuleOut,
+    Purpose,
+    RecordOut,
+    SubscriptionIn,
+    SubscriptionOut,
+)
 
 router = APIRouter(route_class=DocumentRoute)
 

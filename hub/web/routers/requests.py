@@ -14,8 +14,19 @@ from hub.services import lookup
 from hub.services.requests import RequestView, create, department_requests, request_view, trigger_verification
 from hub.web.deps import Department, Limit, RequestId, in_range
 from hub.web.errors import DocumentRoute
-from hub.web.models import (BAD_BODY, NOT_FOUND, RETRY_AFTER, LookupErrorOut, LookupIn, LookupMember, LookupOut,
-                            RequestIn, RequestOut, RequestsOut, RequestSummary)
+from hub.web.models import (
+    BAD_BODY,
+    NOT_FOUND,
+    RETRY_AFTER,
+    LookupErrorOut,
+    LookupIn,
+    LookupMember,
+    LookupOut,
+    RequestIn,
+    RequestOut,
+    RequestsOut,
+    RequestSummary,
+)
 
 router = APIRouter(route_class=DocumentRoute)
 

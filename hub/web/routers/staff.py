@@ -14,8 +14,14 @@ from hub.services.validation import quarantined, validation_runs
 from hub.stages.health import overview
 from hub.web.deps import Before, Limit, Staff
 from hub.web.errors import DocumentRoute
-from hub.web.models import (QuarantinedOut, QuarantineOut, SourceHealthOut, SourcesOut, ValidationRunOut,
-                            ValidationRunsOut)
+from hub.web.models import (
+    QuarantinedOut,
+    QuarantineOut,
+    SourceHealthOut,
+    SourcesOut,
+    ValidationRunOut,
+    ValidationRunsOut,
+)
 
 router = APIRouter(route_class=DocumentRoute)
 
