@@ -22,17 +22,7 @@ from tests.support.store import fresh_postgres  # noqa: E402
 _HOME = Path(tempfile.mkdtemp(prefix="hub-test-"))
 
 # pytest-randomly runs the modules, and the tests of each module, in an order of its seed (printed in the header;
-# --randomly-seed=N replays it, -p no:randomly runs in file order). The modules named here keep their tests in the
-# order they are written in: a test of theirs relies on what an earlier one did. Each is a debt, to be paid in the
-# module and its line dropped from here.
-IN_FILE_ORDER = {
-    # test_the_auditor_sees_integrity_... looks for a record.read on the head's timeline: the read of
-    # test_the_caseworker_follows_the_request_and_prints_the_record
-    "tests.hub.web.test_console_roles",
-    # test_unusual_reads_flag_refusals_bulk_and_off_hours asks for the unusual reads of the last two seconds and expects
-    # its own only: test_errors_do_not_echo_id_numbers_or_names, run just before it, adds lookup_refused ones
-    "tests.hub.web.test_access",
-}
+# --randomly-seed=N replays it, -p no:randomly runs in file order). No test relies on another having run.
 
 
 def pytest_configure(config):
@@ -51,38 +41,19 @@ def pytest_unconfigure(config):
     shutil.rmtree(_HOME, ignore_errors=True)
 
 
-def _shared_params(item) -> tuple:
-    """The item's parameters of fixtures set up once for many tests (module scope or wider), e.g. module_database."""
-    callspec = getattr(item, "callspec", None)
-    if callspec is None:
-        return ()
-    defs = item._fixtureinfo.name2fixturedefs
-    return tuple(sorted((name, index) for name, index in callspec.indices.items()
-                        if name in defs and defs[name][-1].scope in ("module", "package", "session")))
+@pytest.fixture(autouse=True)
+def fresh_connectors():
+    """Every circuit breaker closed and no agencies' index remembered, before and after each test (the connectors
+    keep both for the whole process): a test that opens an agency's circuit, or reads the index at an address that
+    another server takes later, affects no other test, in any order."""
+    from connectors import registry
+    from connectors.transport import BREAKERS
 
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Around every reordering (pytest-randomly's, then pytest's grouping by the parameters of module-scoped
-    fixtures): the tests of each IN_FILE_ORDER module put back in the order they were collected in, within each
-    group of such parameters (each group kept where it was, so a module-scoped fixture is still set up once per
-    parameter), in the places the reordering gave that module."""
-    collected = {id(item): n for n, item in enumerate(items)}
-    result = yield
-    slots: dict[str, list[int]] = {}
-    for n, item in enumerate(items):
-        module = getattr(getattr(item, "module", None), "__name__", None)
-        if module in IN_FILE_ORDER:
-            slots.setdefault(module, []).append(n)
-    for places in slots.values():
-        group_at: dict[tuple, int] = {}
-        for n in places:
-            group_at.setdefault(_shared_params(items[n]), n)
-        ordered = sorted((items[n] for n in places),
-                         key=lambda item: (group_at[_shared_params(item)], collected[id(item)]))
-        for n, item in zip(places, ordered):
-            items[n] = item
-    return result
+    BREAKERS.reset()
+    registry.reset()
+    yield
+    BREAKERS.reset()
+    registry.reset()
 
 
 @pytest.fixture

@@ -43,7 +43,8 @@ def to_csv(rows: Iterable[dict], columns: list[Column], lang: str) -> bytes:
 
 
 def to_xlsx(rows: Iterable[dict], columns: list[Column], lang: str, title: str) -> bytes:
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # deliberate: openpyxl is imported by the exports that need it, not at start-up
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
 
     wb = Workbook()
@@ -54,7 +55,9 @@ def to_xlsx(rows: Iterable[dict], columns: list[Column], lang: str, title: str) 
         c.font = Font(bold=True)
     widths = [len(c.en if lang == "en" else c.zh) * 2 for c in columns]
     for r in rows:
-        values = [cell(r.get(c.key)) for c in columns]
+        # control characters (a refused lookup's text may hold any) cannot be written to .xlsx: shown as U+FFFD
+        values = [ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v
+                  for v in (cell(r.get(c.key)) for c in columns)]
         ws.append(values)
         widths = [max(w, min(60, len(str(v)))) for w, v in zip(widths, values)]
     for i, w in enumerate(widths):

@@ -3,7 +3,7 @@
 derandomize=True: the same examples on every run (a CI failure replays locally); no example database (nothing
 written under .hypothesis/); no deadline (the machine is shared with benchmarks). HUB_FUZZ_EXAMPLES raises the
 number of examples for a longer local run, e.g. HUB_FUZZ_EXAMPLES=5000 pytest tests/fuzz; each test takes its
-share of it (tests/fuzz/__init__.py: ci). Outside CI, HUB_FUZZ_RANDOM=1 draws new examples on every run.
+share of it (tests/support/fuzz.py: ci). Outside CI, HUB_FUZZ_RANDOM=1 draws new examples on every run.
 """
 
 from __future__ import annotations

@@ -638,7 +638,8 @@ def test_unusual_reads_flag_refusals_bulk_and_off_hours(api, world, monkeypatch)
     monkeypatch.setattr(audit, "BULK_PER_HOUR", 30)
     monkeypatch.setattr(audit, "OFFICE_HOURS", (0, 24))
     items = api.get("/v1/audit/unusual-reads", params={"since": since}, headers=_auth(auditor)).json()["items"]
-    assert {u["kind"] for u in items} == {"no_open_case"}
+    # (refused lookups of another test in the same two seconds are unusual too: the reads' kinds are this test's)
+    assert {u["kind"] for u in items if not u["kind"].startswith("lookup_")} == {"no_open_case"}
     assert api.get("/v1/audit/unusual-reads", params={"since": "2026-01-01T00:00:00"},
                    headers=_auth(auditor)).status_code == 422  # no offset
     assert api.get("/v1/audit/unusual-reads", params={"since": "1700000000"},

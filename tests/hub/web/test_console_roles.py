@@ -174,6 +174,7 @@ def test_the_auditor_sees_integrity_a_persons_timeline_and_unusual_reads(submitt
     with session() as s:
         make_checkpoint(s, keyring().signing_key)
         hh = s.get(Request, submitted["request_id"]).household_ref
+    assert browser(tokens["caseworker"]).get(f"/console/households/{hh}/record?purpose=dibao").status_code == 200
     browser(tokens["medical"]).get(f"/console/households/{hh}/record?purpose=medical")  # refused: unusual
     browser(tokens["caseworker"]).post("/console/requests/lookup", data={  # no signed form: refused, unusual
         "purpose": "dibao", "case_ref": "X-3", "id_number": submitted["head"].id_number})

@@ -227,7 +227,8 @@ def test_the_caseworker_starts_from_one_id_number_and_reads_the_record(published
     assert CASE_REF in f["listing"] and f["listing_record_links"] >= 1
 
 
-def test_the_record_and_the_requests_list_fit_a_phone(published, driver, shot):
+def test_the_record_and_the_requests_list_fit_a_phone(published, driver, shot, tokens):
+    sign_in(driver, published["base"], tokens["caseworker"])  # the module's one browser: whoever signed in last
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": PHONE[0], "height": PHONE[1], "deviceScaleFactor": 2, "mobile": True})
     try:
