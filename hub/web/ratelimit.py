@@ -12,7 +12,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-from core.settings import DEFAULT_API_RATE as DEFAULT
 from core.settings import settings
 
 
