@@ -6,7 +6,10 @@ prove what reached an agency. Each agency listens on its own port, so ``down:<ke
 connections.
 
 Every request must carry the agency's credential (API key or HMAC signature) and the authorization
-reference signed by the hub (connectors.auth); otherwise 403.
+reference signed by the hub (connectors.auth); otherwise 403. Every answer is signed with the agency's own Ed25519
+key (connectors.signing): a manifest naming the request's nonce, the time, the page, the body's SHA-256, the rows
+per ID number and the ID numbers not found (the CSV agencies' not-found list). Faults apply to the answer as sent
+and are signed with it (a wrong encoding is the agency's own mistake), except a body cut short, which is cut after.
 
 Household registration also answers a second operation at its ``members_path`` (户成员查询): one ID number in,
 every member of that person's household out, as rows of its usual answer (or the person in ``notFound``). The
@@ -36,6 +39,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -44,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agencies import population as pop
 from agencies.wire import BadRequestBody, encode_answer, parse_request
 from connectors.auth import Credential, check_request, credentials_path, load_credentials
+from connectors.signing import NONCE, AnswerKeys, answer_keys_path, b64e, row_counts, sign_answer
 from core.crypto import keyring
 from core.settings import settings
 from schemas.contracts import SPECS, AgencySpec, to_wire
@@ -175,9 +180,9 @@ class Agency:
     """One simulated agency: its declaration, faults, counters, and the answer to one query."""
 
     def __init__(self, spec: AgencySpec, population: Population, faults: Faults, credential: Credential,
-                 hub_key: Ed25519PublicKey, seed: int):
+                 hub_key: Ed25519PublicKey, seed: int, answer_keys: AnswerKeys):
         self.spec, self.population, self.faults = spec, population, faults
-        self.credential, self.hub_key = credential, hub_key
+        self.credential, self.hub_key, self.answer_keys = credential, hub_key, answer_keys
         self.counters = Counters()
         self._rng = random.Random(f"faults:{seed}:{spec.key}")
         self._rng_lock = threading.Lock()
@@ -242,7 +247,7 @@ class Agency:
             out = [{(k + "_v2" if k == old else k): v for k, v in row.items()} for row in out]
         return out
 
-    def answer(self, ids: list[str], page: int) -> tuple[int, bytes, str, dict]:
+    def answer(self, ids: list[str], page: int, nonce: str = "") -> tuple[int, bytes, str, dict]:
         rows, not_found = [], []
         for i in ids:
             got = self.population.rows(self.spec.key, i)
@@ -250,18 +255,19 @@ class Agency:
                 not_found.append(i)
             else:
                 rows.extend(to_wire(self.spec, r) for r in got)
-        return self._encode(rows, not_found, page)
+        return self._encode(rows, not_found, page, nonce)
 
-    def answer_members(self, id_number: str, page: int) -> tuple[int, bytes, str, dict]:
+    def answer_members(self, id_number: str, page: int, nonce: str = "") -> tuple[int, bytes, str, dict]:
         """户成员查询: every member of the person's household, or the person as not found."""
         got = self.population.household_members(id_number)
         self.counters.add(member_queries=1)
         if got is None:
-            return self._encode([], [id_number], page)
-        return self._encode([to_wire(self.spec, r) for r in got], [], page)
+            return self._encode([], [id_number], page, nonce)
+        return self._encode([to_wire(self.spec, r) for r in got], [], page, nonce)
 
-    def _encode(self, rows: list[dict], not_found: list[str], page: int) -> tuple[int, bytes, str, dict]:
-        """The answer's page ``page``, with the dirty profile's faults."""
+    def _encode(self, rows: list[dict], not_found: list[str], page: int, nonce: str) -> tuple[int, bytes, str, dict]:
+        """The answer's page ``page``, with the dirty profile's faults, signed as sent for the request of
+        ``nonce``."""
         total = len(rows)
         pages = 1
         if self.spec.page_size:
@@ -274,6 +280,9 @@ class Agency:
                 encoding = "utf-8" if self.spec.wire == "csv" else "gbk"
         body, ctype = encode_answer(self.spec, rows, not_found, page=page, pages=pages, total=total, encoding=encoding)
         headers = {"X-Page": str(page), "X-Total-Pages": str(pages), "X-Total": str(total)}
+        kid, key = self.answer_keys.active()
+        headers.update(sign_answer(key, kid, source=self.spec.key, nonce=nonce, body=body, page=page, pages=pages,
+                                   rows=row_counts(rows, self.spec.id_field), not_found=not_found))
         self.counters.add(served=1, rows=len(rows))
         return 200, body, ctype, headers
 
@@ -352,12 +361,12 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
                 if len(ids) != 1:
                     agency.counters.add(bad_request=1)
                     return self._error(400, "4003", "exactly one ID number per household-members query")
-                status, out, ctype, headers = agency.answer_members(ids[0], page)
+                status, out, ctype, headers = agency.answer_members(ids[0], page, self.headers.get(NONCE) or "")
             elif len(ids) > spec.max_batch:
                 agency.counters.add(bad_request=1)
                 return self._error(400, "4002", f"at most {spec.max_batch} ID numbers per call")
             else:
-                status, out, ctype, headers = agency.answer(ids, page)
+                status, out, ctype, headers = agency.answer(ids, page, self.headers.get(NONCE) or "")
             cut = agency.faults.truncated and agency.roll() < agency.faults.rates["truncated"]
             if cut:
                 agency.counters.add(truncated=1)
@@ -369,15 +378,17 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
 class AgencyServer:
     """The index and every agency, each agency on its own loopback port."""
 
-    def __init__(self, *, hub_key: Ed25519PublicKey, credentials: dict[str, Credential], households: int = 1000,
-                 seed: int = 1, faults: str = "none", host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, *, hub_key: Ed25519PublicKey, credentials: dict[str, Credential], answer_keys: Path,
+                 households: int = 1000, seed: int = 1, faults: str = "none", host: str = "127.0.0.1", port: int = 0,
                  fault_rates: dict | None = None):
+        """``answer_keys``: the agencies' answer keys file (connectors.signing.answer_keys_path)."""
         self.faults = parse_faults(faults, fault_rates)
         self.population = Population(seed, households)
         missing = sorted(set(SPECS) - set(credentials))
         if missing:
             raise KeyError(f"no credentials for {', '.join(missing)}; run `hub init`")
-        self.agencies = {k: Agency(s, self.population, self.faults, credentials[k], hub_key, seed)
+        self.answer_keys = {k: AnswerKeys(answer_keys, k) for k in SPECS}
+        self.agencies = {k: Agency(s, self.population, self.faults, credentials[k], hub_key, seed, self.answer_keys[k])
                          for k, s in SPECS.items()}
         self.index_httpd = ThreadingHTTPServer((host, port), self._index_handler())
         self.httpds: dict[str, ThreadingHTTPServer] = {}
@@ -394,8 +405,9 @@ class AgencyServer:
     @classmethod
     def from_hub_home(cls, **kwargs) -> "AgencyServer":
         """Agencies that trust the hub of HUB_HOME: its public key and the credentials `hub init` issued."""
-        return cls(hub_key=keyring().public_key, credentials=load_credentials(credentials_path(settings().home)),
-                   **kwargs)
+        home = settings().home
+        return cls(hub_key=keyring().public_key, credentials=load_credentials(credentials_path(home)),
+                   answer_keys=answer_keys_path(home), **kwargs)
 
     @property
     def url(self) -> str:
@@ -415,13 +427,19 @@ class AgencyServer:
             "sources": [
                 {"key": k, "name": a.spec.name, "base_url": self.base_url(k), "format": a.spec.wire,
                  "auth": a.spec.auth, "max_batch": a.spec.max_batch, "page_size": a.spec.page_size,
-                 "path": a.spec.path, **({"members_path": a.spec.members_path} if a.spec.members_path else {})}
+                 "path": a.spec.path, **({"members_path": a.spec.members_path} if a.spec.members_path else {}),
+                 "answer_key": self._public_key(k)}
                 for k, a in self.agencies.items()
             ],
             "households": self.population.n,
             "seed": self.population.seed,
             "faults": self.faults.names,
         }
+
+    def _public_key(self, key: str) -> dict:
+        """The agency's active answer key, as the index lists it for the demo (the hub trusts its own list)."""
+        kid, private = self.answer_keys[key].active()
+        return {"kid": kid, "public": b64e(private.public_key().public_bytes_raw()), "algorithm": "Ed25519"}
 
     def stats(self) -> dict:
         return {k: a.counters.as_dict() for k, a in self.agencies.items()}

@@ -1,5 +1,7 @@
 """Rows per second each connector reads in batch mode from its simulated agency on loopback, and the ratio to a
-bare `requests` loop making the same calls (same bodies, same signed headers, no parsing), in the same run."""
+bare `requests` loop making the same calls (same bodies, same signed headers, no parsing), in the same run; and what
+checking the agencies' answer signatures costs: the same fetch with the signature checks left out (the manifest
+only read), in the same run, as a ratio of rows/s with and without."""
 
 from __future__ import annotations
 
@@ -49,7 +51,22 @@ def _bare(server, key: str, ids: list[str], credential, signing_key) -> tuple[fl
     return time.perf_counter() - t0, calls
 
 
+def _unchecked(signed, body, *, source, trusted, nonce, **_):
+    """``verify_answer`` without its checks: the manifest read, no signature verified, no hash taken."""
+    from connectors.signing import read_manifest
+
+    return read_manifest(signed)
+
+
+def _timed(c, allows, refs) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    result = c.fetch(allows, refs, auth_ref="bench")
+    return time.perf_counter() - t0, result
+
+
 def run(quick: bool = False) -> dict:
+    from unittest import mock
+
     from agencies.server import AgencyServer
     from connectors.registry import SOURCES, connector
     from hub.services.bootstrap import initialize
@@ -60,21 +77,35 @@ def run(quick: bool = False) -> dict:
     try:
         ids = list(server.population.by_id)[: 500 if quick else 2000]
         print(f"connectors: {len(ids)} persons per source, batch mode, loopback, no faults")
-        print(f"{'source':<22}{'rows':>8}{'calls':>7}{'rows/s':>11}{'bare rows/s':>13}{'ratio':>7}")
+        print(f"{'source':<22}{'rows':>8}{'calls':>7}{'rows/s':>11}{'bare rows/s':>13}{'ratio':>7}"
+              f"{'unsigned rows/s':>17}{'signed/unsigned':>17}")
+        total_signed = total_unsigned = total_rows = 0.0
         for key in SOURCES:
             allows, refs = _allows(ids, key)
             c = connector(key, server.base_url(key))
             c.fetch(allows[:5], refs, auth_ref="warm-up")  # connection and first-call costs out of the figure
-            t0 = time.perf_counter()
-            result = c.fetch(allows, refs, auth_ref="bench")
-            took = time.perf_counter() - t0
+            took, result = _timed(c, allows, refs)
             assert result.status == "complete", (key, result.reason)
+            with mock.patch("connectors.base.verify_answer", _unchecked):
+                unsigned, plain = _timed(c, allows, refs)
+            assert plain.status == "complete" and len(plain.rows) == len(result.rows), key
+            took = min(took, _timed(c, allows, refs)[0])  # the better of two, as for the unchecked run below
+            with mock.patch("connectors.base.verify_answer", _unchecked):
+                unsigned = min(unsigned, _timed(c, allows, refs)[0])
             bare, calls = _bare(server, key, ids, c.credential, c.signing_key)
             rows = len(result.rows)
             ratio = bare / took
-            print(f"{key:<22}{rows:>8}{calls:>7}{rows / took:>11,.0f}{rows / bare:>13,.0f}{ratio:>7.2f}")
+            total_signed, total_unsigned, total_rows = total_signed + took, total_unsigned + unsigned, total_rows + rows
+            print(f"{key:<22}{rows:>8}{calls:>7}{rows / took:>11,.0f}{rows / bare:>13,.0f}{ratio:>7.2f}"
+                  f"{rows / unsigned:>17,.0f}{unsigned / took:>17.3f}")
             out[f"connector_{key}_rows_per_s"] = round(rows / took, 1)
             out[f"connector_{key}_ratio_vs_bare"] = round(ratio, 3)
+            out[f"connector_{key}_signed_vs_unchecked"] = round(unsigned / took, 3)
+        out["connectors_signed_rows_per_s"] = round(total_rows / total_signed, 1)
+        out["connectors_unchecked_rows_per_s"] = round(total_rows / total_unsigned, 1)
+        out["connectors_signature_ratio"] = round(total_unsigned / total_signed, 3)
+        print(f"all sources: {out['connectors_signed_rows_per_s']:,.0f} rows/s with the answers' signatures checked, "
+              f"{out['connectors_unchecked_rows_per_s']:,.0f} without: ratio {out['connectors_signature_ratio']:.3f}")
         return out
     finally:
         server.stop()

@@ -1,9 +1,11 @@
 """How the hub authenticates to an agency, and how an agency checks it (one definition for both sides).
 
 Every request carries:
-- the authorization reference (``X-Auth-Ref``) and the hub's Ed25519 signature over that reference and the
-  body's SHA-256 (``X-Auth-Sig``), so an agency can check with the hub's public key that the hub, and not
-  someone replaying a reference, asked for exactly these persons under that authorization;
+- the authorization reference (``X-Auth-Ref``), a fresh nonce (``X-Request-Nonce``) and the hub's Ed25519 signature
+  over the reference, the nonce and the body's SHA-256 (``X-Auth-Sig``), so an agency can check with the hub's
+  public key that the hub, and not someone replaying a reference, asked for exactly these persons under that
+  authorization; the agency's signed answer names the nonce (connectors.signing), so the hub takes no answer
+  meant for another request;
 - the agency's own credential: an API key (``X-Api-Key``) or an HMAC-SHA256 request signature
   (``X-Timestamp``, ``X-Signature`` over method, path, timestamp and the body's SHA-256).
 """
@@ -34,8 +36,8 @@ def _b64d(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _auth_message(auth_ref: str, body: bytes) -> bytes:
-    return f"{auth_ref}\n{hashlib.sha256(body).hexdigest()}".encode()
+def _auth_message(auth_ref: str, nonce: str, body: bytes) -> bytes:
+    return f"{auth_ref}\n{nonce}\n{hashlib.sha256(body).hexdigest()}".encode()
 
 
 def _hmac_message(method: str, path: str, timestamp: str, body: bytes) -> bytes:
@@ -54,8 +56,11 @@ class Credential:
 
 
 def request_headers(*, method: str, path: str, body: bytes, auth_ref: str, credential: Credential,
-                    signing_key: Ed25519PrivateKey, now: float | None = None) -> dict[str, str]:
-    headers = {"X-Auth-Ref": auth_ref, "X-Auth-Sig": _b64e(signing_key.sign(_auth_message(auth_ref, body)))}
+                    signing_key: Ed25519PrivateKey, now: float | None = None, nonce: str | None = None) -> dict[str, str]:
+    """The headers of one attempt at a request (``nonce``: the attempt's, drawn when not given)."""
+    nonce = nonce or _b64e(os.urandom(16))
+    headers = {"X-Auth-Ref": auth_ref, "X-Request-Nonce": nonce,
+               "X-Auth-Sig": _b64e(signing_key.sign(_auth_message(auth_ref, nonce, body)))}
     if credential.scheme == "api_key":
         headers["X-Api-Key"] = credential.secret
     elif credential.scheme == "hmac":
@@ -87,10 +92,13 @@ def check_request(headers, *, method: str, path: str, body: bytes, credential: C
         if not _same(headers.get("X-Signature") or "", mac):
             return "bad request signature"
     ref, sig = headers.get("X-Auth-Ref") or "", headers.get("X-Auth-Sig") or ""
+    nonce = headers.get("X-Request-Nonce") or ""
     if not ref:
         return "authorization reference missing"
+    if not (nonce.isascii() and 0 < len(nonce) <= 64):
+        return "request nonce missing"
     try:
-        hub_key.verify(_b64d(sig), _auth_message(ref, body))
+        hub_key.verify(_b64d(sig), _auth_message(ref, nonce, body))
     except (InvalidSignature, ValueError):
         return "authorization reference not signed by the hub"
     return None

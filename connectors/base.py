@@ -4,6 +4,12 @@ A connector's ``fetch`` takes the gate's ``Allow`` decisions, which only ``conse
 is no way to ask an agency about a person without one. Request URLs and bodies are never logged and never put
 in exception text (they hold ID numbers).
 
+Every answer is signed by its agency (connectors.signing): the signature, the source, the request's nonce, the
+time and the body's hash are checked before the body is parsed (BAD_SIGNATURE), and the rows read are counted
+against the signed counts after (COUNT_MISMATCH, for the persons concerned); the signed manifest, not the body,
+says which persons the agency does not know and how many pages there are. Answers are read up to the contract's
+``max_answer_bytes`` (TOO_LARGE beyond).
+
 Every call goes through connectors.transport, which classifies failures once (its ERRORS table: retried with
 backoff, 429 after Retry-After, refusals never), keeps a circuit breaker per agency and bounds each fetch's total
 time; its Failure, AgencyError and Policy are every connector's, and are imported from here too. A partial
@@ -18,15 +24,18 @@ import logging
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Sequence
+from typing import Callable, ClassVar, Mapping, Sequence
 
 import requests
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from connectors.auth import Credential, request_headers
+from connectors.signing import BadSignature, Manifest, count_mismatches, new_nonce, signature_of, trusted_keys, \
+    verify_answer
 from connectors.transport import AgencyError, Breakers, Failure, Policy, Transport
-from connectors.wire import BadAnswer, build_request, parse_answer
+from connectors.wire import Answer, BadAnswer, build_request, parse_answer
 from consent.gate import Allow
+from core.settings import settings
 from schemas.contracts import AgencySpec, from_wire
 
 __all__ = ["AgencyError", "Failure", "FetchResult", "Policy", "Source", "StillAllowed"]
@@ -46,11 +55,23 @@ class FetchResult:
     reason: str | None = None
     response_sha256: str | None = None  # over every raw answer, in order
     raw: list[bytes] = field(default_factory=list)  # every raw answer, for encrypted storage and replay
+    signatures: list[dict | None] = field(default_factory=list)  # each raw answer's signature headers, kept with it
     calls: int = 0  # HTTP calls made, retries included
     withdrawn: set[str] = field(default_factory=set)  # ID numbers the gate refused when asked again before a call
+    miscounted: set[str] = field(default_factory=set)  # ID numbers whose rows differ from the signed counts
 
 
 StillAllowed = Callable[[list[Allow]], list[Allow]]  # the gate asked again before a call: the allows that still hold
+Trust = Callable[[], Mapping[str, Ed25519PublicKey]]  # key id -> public key of the agency's answer keys, now
+
+
+@dataclass
+class Signed:
+    """One answer whose signature held: its body, headers and manifest."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    manifest: Manifest
 
 
 class Source:
@@ -59,11 +80,14 @@ class Source:
     contract: ClassVar[AgencySpec]
 
     def __init__(self, base_url: str, *, credential: Credential, signing_key: Ed25519PrivateKey,
-                 http: requests.Session | None = None, policy: Policy | None = None, breakers: Breakers | None = None):
+                 http: requests.Session | None = None, policy: Policy | None = None, breakers: Breakers | None = None,
+                 trust: Trust | None = None):
+        """``trust``: the agency's public answer keys (read from HUB_HOME's trust list, as it is now, when None)."""
         if credential.scheme != self.contract.auth:
             raise ValueError(f"{self.key}: the agency expects a {self.contract.auth} credential")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.credential, self.signing_key = credential, signing_key
+        self.trust: Trust = trust or (lambda home=settings().home: trusted_keys(home, self.key))
         self.policy = policy or Policy()
         self.transport = Transport(self.key, self.base_url, policy=self.policy, http=http, breakers=breakers)
 
@@ -80,23 +104,47 @@ class Source:
         self.transport.http = session
 
     # -- one call, with retries ------------------------------------------------------------------------------
-    def _call(self, body: bytes, auth_ref: str, deadline: float, result: FetchResult,
-              relative: str | None = None) -> tuple[bytes, dict]:
-        """POST ``body`` to the contract's path, or to another operation's path ``relative`` to the base URL."""
+    def _call(self, body: bytes, auth_ref: str, deadline: float, result: FetchResult, page: int = 1,
+              relative: str | None = None) -> Signed:
+        """POST ``body`` to the contract's path, or to another operation's path ``relative`` to the base URL; the
+        answer is returned only when its signature holds for this very attempt (else BAD_SIGNATURE)."""
         url = self.base_url + (relative or self.contract.path)
         path = urllib.parse.urlsplit(url).path
         content_type = "application/xml" if self.contract.wire == "xml" else "application/json"
+        sent = {"nonce": ""}
 
-        def headers() -> dict[str, str]:  # signed anew for each attempt (an HMAC carries its time)
+        def headers() -> dict[str, str]:  # signed anew for each attempt (an HMAC carries its time), a nonce each
+            sent["nonce"] = new_nonce()
             return {**request_headers(method="POST", path=path, body=body, auth_ref=auth_ref,
-                                      credential=self.credential, signing_key=self.signing_key),
+                                      credential=self.credential, signing_key=self.signing_key, nonce=sent["nonce"]),
                     "Content-Type": content_type}
 
         def attempted() -> None:
             result.calls += 1
 
-        resp = self.transport.post(url, body, headers, deadline=deadline, on_attempt=attempted)
-        return resp.content, resp.headers
+        resp = self.transport.post(url, body, headers, deadline=deadline, on_attempt=attempted,
+                                   max_bytes=self.contract.max_answer_bytes)
+        try:
+            manifest = verify_answer(resp.headers, resp.content, source=self.key, trusted=self.trust(),
+                                     nonce=sent["nonce"])
+        except BadSignature as exc:
+            raise AgencyError(self.key, Failure.BAD_SIGNATURE, exc.why) from None
+        if manifest.page != page:
+            raise AgencyError(self.key, Failure.BAD_SIGNATURE, "another page")
+        return Signed(resp.content, resp.headers, manifest)
+
+    def _read(self, signed: Signed) -> Answer:
+        """The answer's rows, its not-found list and pages as the signed manifest states them (BAD_RESPONSE when
+        the body cannot be read or contradicts the manifest's not-found list)."""
+        try:
+            answer = parse_answer(self.contract, signed.body, signed.headers)
+        except BadAnswer as exc:
+            raise AgencyError(self.key, Failure.BAD_RESPONSE, exc.kind) from None
+        m = signed.manifest
+        if self.contract.wire != "csv" and sorted(answer.not_found) != sorted(m.not_found):
+            raise AgencyError(self.key, Failure.BAD_RESPONSE, "not-found list")
+        answer.not_found, answer.pages = list(m.not_found), m.pages
+        return answer
 
     # -- health ---------------------------------------------------------------------------------------------
     def probe(self) -> tuple[bool, float | None, str | None]:
@@ -104,13 +152,10 @@ class Source:
         t0 = time.monotonic()
         result = FetchResult(source=self.key, status="complete")
         try:
-            raw, headers = self._call(build_request(self.contract, [], 1), "health-probe", t0 + self.policy.read_timeout,
-                                      result)
-            parse_answer(self.contract, raw, headers)
+            self._read(self._call(build_request(self.contract, [], 1), "health-probe",
+                                  t0 + self.policy.read_timeout, result))
         except AgencyError as exc:
             return False, None, exc.failure.value
-        except BadAnswer:
-            return False, None, Failure.BAD_RESPONSE.value
         return True, round((time.monotonic() - t0) * 1000, 1), None
 
     # -- a whole fetch ---------------------------------------------------------------------------------------
@@ -142,19 +187,21 @@ class Source:
                             result.withdrawn.update(id_numbers[a.person_ref] for a in group if a.person_ref not in held)
                             group = kept
                             if page > 1:  # the earlier pages answered a question naming someone who withdrew
-                                del result.rows[rows_from:], result.raw[raw_from:]
+                                del result.rows[rows_from:], result.raw[raw_from:], result.signatures[raw_from:]
                                 page, pages = 1, 1
                             if not group:
                                 break
                     chunk = [id_numbers[a.person_ref] for a in group]
-                    raw, headers = self._call(build_request(spec, chunk, page), auth_ref, deadline, result)
-                    result.raw.append(raw)
-                    try:
-                        answer = parse_answer(spec, raw, headers)
-                    except BadAnswer as exc:
-                        raise AgencyError(self.key, Failure.BAD_RESPONSE, exc.kind) from None
-                    rows = [from_wire(spec, r) for r in answer.rows]
-                    result.rows.extend(rows)
+                    signed = self._call(build_request(spec, chunk, page), auth_ref, deadline, result, page)
+                    result.raw.append(signed.body)
+                    result.signatures.append(signature_of(signed.headers))
+                    answer = self._read(signed)
+                    wire_rows = answer.rows
+                    miscounted = count_mismatches(signed.manifest, wire_rows, spec.id_field)
+                    if miscounted - set(chunk):  # rows of no one asked about: who they belong to is unknown
+                        raise AgencyError(self.key, Failure.COUNT_MISMATCH)
+                    result.miscounted.update(miscounted)  # the persons concerned: unanswered, their rows unused
+                    result.rows.extend(from_wire(spec, r) for r in wire_rows)
                     answered.update(chunk)  # an agency answers for every person it was asked about
                     answered.difference_update(answer.not_found)
                     declared_unknown.update(answer.not_found)
@@ -164,6 +211,9 @@ class Source:
             log.warning("fetch from %s stopped: %s", self.key, exc.failure.value)
             result.status = "incomplete" if result.rows or answered else "unavailable"
             result.reason = exc.failure.value
+        if result.miscounted:  # on any page: none of the person's rows is used
+            answered.difference_update(result.miscounted)
+            result.rows = [r for r in result.rows if r.get("id_number") not in result.miscounted]
         digest = hashlib.sha256()
         for raw in result.raw:  # over the answers kept, in order
             digest.update(raw)
@@ -173,7 +223,10 @@ class Source:
         result.missing = sum(1 for i in ids if i not in answered)
         result.not_found = {i for i in ids if i in declared_unknown}
         result.unanswered = {i for i in ids if i not in answered and i not in declared_unknown}
-        if result.status == "complete" and result.missing:
+        if result.status == "complete" and result.miscounted & set(ids):
+            result.status = "incomplete" if answered or result.not_found else "unavailable"
+            result.reason = Failure.COUNT_MISMATCH.value
+        elif result.status == "complete" and result.missing:
             result.status, result.reason = "incomplete", "MEMBERS_NOT_FOUND"
         return result
 

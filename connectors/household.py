@@ -11,7 +11,8 @@ import logging
 import time
 
 from connectors.base import AgencyError, Failure, FetchResult, Source
-from connectors.wire import BadAnswer, build_request, parse_answer
+from connectors.signing import count_mismatches
+from connectors.wire import build_request
 from schemas.contracts import SPECS, from_wire
 
 log = logging.getLogger(__name__)
@@ -22,18 +23,17 @@ class HouseholdSource(Source):
 
     def members_of(self, id_number: str, auth_ref: str) -> list[dict]:
         """Canonical rows of every member of the household of ``id_number``; [] when the agency does not know
-        the person. Same transport, signing, retries, circuit breaker and deadline as ``fetch``; a failure
+        the person. Same transport, signing, signed answers, retries, circuit breaker and deadline as ``fetch``; a failure
         raises AgencyError (source and failure kind only)."""
         spec = self.contract
         result = FetchResult(source=self.key, status="complete", requested=1)
         deadline = time.monotonic() + self.policy.deadline
         try:
-            raw, headers = self._call(build_request(spec, [id_number]), auth_ref, deadline, result,
-                                      relative=spec.members_path)
-            try:
-                answer = parse_answer(spec, raw, headers)
-            except BadAnswer as exc:
-                raise AgencyError(self.key, Failure.BAD_RESPONSE, exc.kind) from None
+            signed = self._call(build_request(spec, [id_number]), auth_ref, deadline, result,
+                                relative=spec.members_path)
+            answer = self._read(signed)
+            if count_mismatches(signed.manifest, answer.rows, spec.id_field):
+                raise AgencyError(self.key, Failure.COUNT_MISMATCH)
             if id_number in answer.not_found:
                 return []
             if not answer.rows:  # neither answered nor declared unknown

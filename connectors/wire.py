@@ -1,4 +1,9 @@
-"""The hub's side of the agencies' wire formats: requests to send, answers to read (JSON, XML, GBK CSV)."""
+"""The hub's side of the agencies' wire formats: requests to send, answers to read (JSON, XML, GBK CSV).
+
+Every format states its shape: a JSON answer its envelope (``code``, ``data``), an XML one its ``response`` root, a
+CSV one its declared header (at least the ID column and half the declared columns: a renamed column is a row
+problem for validation, an empty body or an HTML page is no answer). Which persons are unknown, and how many pages
+there are, the signed manifest says (connectors.signing); the CSV agencies have no other not-found list."""
 
 from __future__ import annotations
 
@@ -88,6 +93,10 @@ def parse_answer(spec: AgencySpec, body: bytes, headers) -> Answer:
             rows = [{c.tag: c.text for c in rec} for rec in root.iter("record")]
             return Answer(rows, [e.text or "" for e in root.iter("id")], _pages(root.get("pages", pages)))
         reader = csv.DictReader(io.StringIO(text), restkey=CSV_EXTRA)
+        header = reader.fieldnames or []
+        declared = list(spec.fields.values())
+        if spec.id_field not in header or 2 * len(set(header) & set(declared)) < len(declared):
+            raise BadAnswer("envelope")  # an empty body, an HTML page, another file: not "no records"
         return Answer([dict(r) for r in reader], [], pages)
     except (json.JSONDecodeError, ET.ParseError, csv.Error, ValueError, AttributeError, RecursionError) as exc:
         if isinstance(exc, BadAnswer):

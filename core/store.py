@@ -35,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from core.settings import settings
 
-SCHEMA_REVISION = "0012"
+SCHEMA_REVISION = "0014"
 
 
 def utcnow() -> dt.datetime:
@@ -198,6 +198,8 @@ class RawResponse(Base):
     seq: Mapped[int] = mapped_column(Integer)  # order of the answer within the fetch
     body_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: base64 of the body as received
     sha256: Mapped[str] = mapped_column(String(64))
+    # AES-GCM: the agency's signature headers (connectors.signing), JSON; None for answers stored before signing
+    signature_enc: Mapped[str | None] = mapped_column(Text)
 
 
 class SourceRow(Base):
@@ -533,6 +535,10 @@ def aad_source_row(batch_id: str, row_no: int) -> str:
 
 def aad_raw_response(batch_id: str, seq: int) -> str:
     return f"raw_responses.body_enc:{batch_id}:{seq}"
+
+
+def aad_raw_signature(batch_id: str, seq: int) -> str:
+    return f"raw_responses.signature_enc:{batch_id}:{seq}"
 
 
 def aad_record(household_ref: str, version: int) -> str:

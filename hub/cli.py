@@ -22,7 +22,8 @@ def cmd_init(_args) -> int:
     print(f"database:   {cfg.database_url.split('@')[-1]}  (schema at head)")
     print(f"keys:       {'created' if r.keyring_created else 'kept'}; airflow secrets: "
           f"{'created' if r.airflow_secrets_created else 'kept'}; agency credentials: "
-          f"{'created' if r.agency_credentials_created else 'kept'}")
+          f"{'created' if r.agency_credentials_created else 'kept'}; agency answer keys: "
+          f"{'created' if r.agency_answer_keys_created else 'kept'}")
     return 0
 
 
@@ -421,6 +422,47 @@ def cmd_audit_proof(args) -> int:
     return 0
 
 
+def cmd_audit_answer(args) -> int:
+    from hub.stages.pipeline import check_answers
+
+    try:
+        source, checks = check_answers(args.batch_id)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    doc = {"batch_id": args.batch_id, "source": source, "answers": [c._asdict() for c in checks],
+           "verified": bool(checks) and not any(c.problem for c in checks)}
+    print(json.dumps(doc, ensure_ascii=False, indent=2))
+    return 0 if doc["verified"] else 1
+
+
+def cmd_agencies_keys(args) -> int:
+    from connectors.signing import public_keys, retire_answer_key, rotate_answer_key
+    from schemas.contracts import SPECS
+
+    home = settings().home
+    if args.action != "list" and not args.source or args.action == "retire" and not args.kid:
+        print(f"error: `hub agencies keys {args.action}` needs a source{' and a key id' if args.action == 'retire' else ''}",
+              file=sys.stderr)
+        return 2
+    try:
+        if args.action == "rotate":
+            print(f"{args.source}: new answer key {rotate_answer_key(home, args.source)} active; the old ones stay "
+                  "trusted until retired")
+        elif args.action == "retire":
+            retire_answer_key(home, args.source, args.kid)
+            print(f"{args.source}: answer key {args.kid} retired (still verifies stored answers)")
+        else:
+            print(json.dumps({k: public_keys(home, k) for k in SPECS if args.source in (None, k)}, indent=2))
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyError, ValueError) as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_bench(args) -> int:
     from bench.run import main as bench
 
@@ -449,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--sources", default="household", help="comma-separated source keys, or all")
     sample.add_argument("--department", default="MZ-210302")
     sample.set_defaults(func=cmd_agencies_sample)
+    ak = ag.add_parser("keys", help="the agencies' answer-signing keys the hub trusts: list, rotate, retire")
+    ak.add_argument("action", choices=["list", "rotate", "retire"])
+    ak.add_argument("source", nargs="?", help="a source key (required for rotate and retire)")
+    ak.add_argument("kid", nargs="?", help="retire: the key id to stop trusting for new answers")
+    ak.set_defaults(func=cmd_agencies_keys)
 
     cl = sub.add_parser("clients", help="API clients").add_subparsers(dest="clients", required=True)
     create = cl.add_parser("create", help="print a new API token")
@@ -539,6 +586,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr = au.add_parser("proof", help="the inclusion proof of one entry against the latest signed checkpoint")
     pr.add_argument("seq", type=int)
     pr.set_defaults(func=cmd_audit_proof)
+    aa = au.add_parser("answer", help="verify a batch's stored agency answers again: hashes, signatures, counts")
+    aa.add_argument("batch_id")
+    aa.set_defaults(func=cmd_audit_answer, needs_store=True)
 
     b = sub.add_parser("bench", help="run the benchmarks; print a table and write bench/results.json")
     b.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes at most")

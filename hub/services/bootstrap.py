@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import make_url
 
 from connectors.auth import create_credentials, credentials_path
+from connectors.signing import create_answer_keys
 from core.crypto import create_keyring
 from core.settings import settings
 from core.store import grant_app_role, upgrade
@@ -19,6 +20,7 @@ class InitResult:
     keyring_created: bool
     airflow_secrets_created: bool
     agency_credentials_created: bool
+    agency_answer_keys_created: bool = False
 
 
 def initialize() -> InitResult:
@@ -30,6 +32,8 @@ def initialize() -> InitResult:
         # The simulated agencies issue one credential each; the hub and the simulator both read this file.
         agency_credentials_created=create_credentials(credentials_path(cfg.home),
                                                       {k: s.auth for k, s in SPECS.items()}),
+        # Each simulated agency signs its answers with a key of its own; the hub trusts the public halves.
+        agency_answer_keys_created=create_answer_keys(cfg.home, SPECS),
     )
     admin_url = cfg.database_admin_url
     if admin_url:

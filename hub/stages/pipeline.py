@@ -24,7 +24,8 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from connectors.wire import parse_answer
+from connectors.signing import KEY_ID, BadSignature, count_mismatches, trusted_keys, verify_answer
+from connectors.wire import BadAnswer, parse_answer
 from consent import ledger
 from consent.authorizations import views as authorization_views
 from consent.authorizations import watermark
@@ -42,6 +43,7 @@ from core.store import (
     ValidationRun,
     aad_member,
     aad_raw_response,
+    aad_raw_signature,
     aad_source_row,
     session,
     utcnow,
@@ -146,11 +148,14 @@ def _stored(call: _Call, result, keys, withdrawn: set[str] = frozenset()) -> _St
     outcomes = {ref: WITHDRAWN if ref in withdrawn else "not_found" if idn in result.not_found
                 else "unanswered" if idn in result.unanswered else "answered" for ref, idn in ids.items()}
     raws, hashes = [], []
-    for i, raw in enumerate(result.raw):
+    signatures = result.signatures or [None] * len(result.raw)
+    for i, (raw, signature) in enumerate(zip(result.raw, signatures)):
         hashes.append(hashlib.sha256(raw).hexdigest())
         raws.append({"batch_id": batch_id, "seq": i, "sha256": hashes[-1],
                      "body_enc": keys.encrypt(base64.b64encode(raw).decode("ascii"),
-                                              aad=aad_raw_response(batch_id, i))})
+                                              aad=aad_raw_response(batch_id, i)),
+                     "signature_enc": None if signature is None else keys.encrypt(
+                         json.dumps(signature), aad=aad_raw_signature(batch_id, i))})
     rows = []
     for i, row in enumerate(result.rows):
         idn = row.get("id_number")
@@ -610,21 +615,76 @@ def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> di
     return out
 
 
-def replay_batch(batch_id: str) -> list[dict]:
-    """The canonical rows of a batch, parsed again from its stored raw answers (each checked against its hash)."""
+class AnswerCheck(NamedTuple):
+    """One stored raw answer as checked again: its place, the key that signed it and when, and what failed."""
+
+    seq: int
+    kid: str | None
+    signed_at: str | None
+    rows: int
+    problem: str | None  # None: hash, signature and counts hold
+
+
+def _stored_answers(batch_id: str) -> tuple[FetchBatch, list[tuple[int, str, bytes, dict | None]]]:
+    """A batch and its raw answers: (seq, stored hash, body, signature headers or None), decrypted."""
     keys = keyring()
     with session() as s:
         batch = s.get(FetchBatch, batch_id)
         if batch is None:
             raise LookupError(f"no batch {batch_id}")
+        s.expunge(batch)
         raws = s.scalars(select(RawResponse).where(RawResponse.batch_id == batch_id).order_by(RawResponse.seq)).all()
-        spec, rows = SPECS[batch.source], []
-        for r in raws:
-            body = base64.b64decode(keys.decrypt(r.body_enc, aad=aad_raw_response(batch_id, r.seq)))
-            if hashlib.sha256(body).hexdigest() != r.sha256:
-                raise ValueError(f"raw answer {r.seq} of batch {batch_id} does not match its hash")
-            rows.extend(from_wire(spec, row) for row in parse_answer(spec, body, {}).rows)
-        return rows
+        return batch, [(r.seq, r.sha256, base64.b64decode(keys.decrypt(r.body_enc, aad=aad_raw_response(batch_id, r.seq))),
+                        None if r.signature_enc is None else json.loads(keys.decrypt(
+                            r.signature_enc, aad=aad_raw_signature(batch_id, r.seq)))) for r in raws]
+
+
+def check_answers(batch_id: str, home=None) -> tuple[str, list[AnswerCheck]]:
+    """Every stored raw answer of a batch checked again as the agency signed it (``hub audit answer``): the body
+    against its stored hash, the signature with the agency's public keys (retired ones too: an answer stays
+    verifiable after a rotation), the rows against the signed counts. Returns the batch's source and one check per
+    answer; nothing of the answers' content."""
+    batch, answers = _stored_answers(batch_id)
+    if batch.source not in SPECS:
+        raise LookupError(f"batch {batch_id} is of {batch.source}, not an agency's: no agency signature")
+    spec = SPECS[batch.source]
+    trusted = trusted_keys(home or settings().home, batch.source, retired=True)
+    out = []
+    for seq, sha256, body, signature in answers:
+        kid = (signature or {}).get(KEY_ID)
+        if hashlib.sha256(body).hexdigest() != sha256:
+            out.append(AnswerCheck(seq, kid, None, 0, "hash"))
+            continue
+        try:
+            manifest = verify_answer(signature, body, source=batch.source, trusted=trusted, nonce=None, max_age=None)
+        except BadSignature as exc:
+            out.append(AnswerCheck(seq, kid, None, 0, f"signature {exc.why}"))
+            continue
+        signed_at = dt.datetime.fromtimestamp(manifest.time, dt.timezone.utc).isoformat()
+        try:
+            rows = parse_answer(spec, body, {}).rows
+        except BadAnswer as exc:
+            out.append(AnswerCheck(seq, kid, signed_at, 0, f"unreadable {exc.kind}"))
+            continue
+        miscounted = count_mismatches(manifest, rows, spec.id_field)
+        out.append(AnswerCheck(seq, kid, signed_at, len(rows), "counts" if miscounted else None))
+    return batch.source, out
+
+
+def replay_batch(batch_id: str) -> list[dict]:
+    """The canonical rows of a batch, parsed again from its stored raw answers: each checked against its hash and,
+    where the agency signed it, its signature (with the agency's public keys, retired ones included) and counts."""
+    batch, answers = _stored_answers(batch_id)
+    spec, rows = SPECS[batch.source], []
+    problems = {c.seq: c.problem for c in check_answers(batch_id)[1] if c.problem} if any(
+        sig for *_, sig in answers) else {}
+    for seq, sha256, body, _ in answers:
+        if hashlib.sha256(body).hexdigest() != sha256:
+            raise ValueError(f"raw answer {seq} of batch {batch_id} does not match its hash")
+        if seq in problems:
+            raise ValueError(f"raw answer {seq} of batch {batch_id}: {problems[seq]}")
+        rows.extend(from_wire(spec, row) for row in parse_answer(spec, body, {}).rows)
+    return rows
 
 
 @dataclass

@@ -426,13 +426,16 @@ def handlers():
     """The request handler of every simulated agency, with a credential and hub key of this test's own."""
     from agencies.server import Agency, Faults, Population, _handler
     from connectors.auth import Credential
+    from connectors.signing import AnswerKeys, answer_keys_path
+    from core.settings import settings
 
     hub_key = Ed25519PrivateKey.generate()
     population = Population(7, 5)
     out = {}
     for key, spec in SPECS.items():
         credential = Credential(spec.auth, f"secret-of-{key}")
-        agency = Agency(spec, population, Faults(), credential, hub_key.public_key(), 7)
+        agency = Agency(spec, population, Faults(), credential, hub_key.public_key(), 7,
+                        AnswerKeys(answer_keys_path(settings().home), key))
         out[key] = (_handler(agency), credential, hub_key)
     return out
 
