@@ -4,7 +4,10 @@ classified once, as data.
 Failures are classified in ERRORS: connection errors, timeouts, cut-off bodies and 5xx are retried with exponential
 backoff and full jitter; 429 waits as long as Retry-After says (up to ``Policy.max_retry_after``); refusals
 (401/403) and other 4xx are never retried. Each attempt has its own timeout and no attempt starts, or waits, past
-the call's deadline. A circuit breaker per address stops calling one that keeps failing; breakers live in a
+the call's deadline; the deadline bounds the answer's body too, however slowly it trickles in (it is read in pieces,
+each read's timeout cut to the time left, and a body still arriving at the deadline is DEADLINE, not retried). A
+body is read streamed up to ``max_bytes`` (decoded: a compression bomb stops there too) and is TOO_LARGE beyond, never
+held whole: a declared Content-Length beyond the cap fails before any of it is read. A circuit breaker per address stops calling one that keeps failing; breakers live in a
 ``Breakers`` registry, the process's own (``BREAKERS``) unless one is injected, and ``Breakers.reset`` forgets
 every one (tests do, around each test: tests/connectors/conftest.py).
 
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import requests
+import urllib3.exceptions
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,9 @@ class Failure(str, enum.Enum):
     BAD_RESPONSE = "BAD_RESPONSE"  # an answer that cannot be read (encoding, format, envelope)
     CIRCUIT_OPEN = "CIRCUIT_OPEN"  # the agency failed too often just now; not called
     DEADLINE = "DEADLINE"  # the fetch's time bound ran out
+    TOO_LARGE = "TOO_LARGE"  # the answer is larger than its source's contract allows
+    BAD_SIGNATURE = "BAD_SIGNATURE"  # the answer's signature is missing, wrong, for another request or too old
+    COUNT_MISMATCH = "COUNT_MISMATCH"  # the answer's rows differ from the counts its signed manifest declares
 
 
 class Action(str, enum.Enum):
@@ -56,6 +63,8 @@ ERRORS: dict[object, tuple[Failure, Action]] = {
     "4xx": (Failure.BAD_REQUEST, Action.FAIL),
     "5xx": (Failure.SERVER_ERROR, Action.RETRY),
     "body": (Failure.BAD_RESPONSE, Action.FAIL),
+    "too_large": (Failure.TOO_LARGE, Action.FAIL),
+    "deadline": (Failure.DEADLINE, Action.FAIL),  # a body still arriving when the call's time is up
 }
 
 # the failures that count against an address's circuit breaker (the address did not answer, or answered 5xx)
@@ -156,6 +165,61 @@ def retry_after(value: str | None, cap: float) -> float:
 
 Headers = Mapping[str, str] | Callable[[], Mapping[str, str]]  # fixed, or made anew for each attempt (a signature)
 
+CHUNK = 64 * 1024  # the most one read of a body returns
+
+
+def _socket_of(resp: requests.Response):
+    """The socket under a streamed response, to cut its timeout to the time left (None where urllib3 hides it)."""
+    for path in (("raw", "_connection", "sock"), ("raw", "_fp", "fp", "raw", "_sock")):
+        obj = resp
+        for name in path:
+            obj = getattr(obj, name, None)
+            if obj is None:
+                break
+        if obj is not None and hasattr(obj, "settimeout"):
+            return obj
+    return None
+
+
+class _Stop(Exception):
+    """Reading a body stopped: ``what`` is its key in ERRORS."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+
+def read_body(resp: requests.Response, *, deadline: float, read_timeout: float, max_bytes: int | None) -> bytes:
+    """The body of a streamed response, read in pieces: at most ``max_bytes`` (decoded) and by ``deadline``
+    (time.monotonic()), each read waiting no longer than ``read_timeout`` nor the time left. Raises _Stop."""
+    declared = resp.headers.get("Content-Length") or ""
+    if max_bytes is not None and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+        raise _Stop("too_large")
+    sock = _socket_of(resp)
+    chunks, size = [], 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Stop("deadline")
+        if sock is not None:
+            try:
+                sock.settimeout(min(read_timeout, left))
+            except OSError:
+                sock = None
+        try:
+            chunk = resp.raw.read1(CHUNK, decode_content=True)
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+            raise _Stop("deadline" if time.monotonic() >= deadline else "timeout") from None
+        except urllib3.exceptions.DecodeError:
+            raise _Stop("body") from None
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.HTTPError, OSError):
+            raise _Stop("connection") from None
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise _Stop("too_large")
+        chunks.append(chunk)
+
 
 class Transport:
     """POSTs for one source to one address (its breaker's key), as ``policy`` says.
@@ -177,10 +241,12 @@ class Transport:
         return AgencyError(self.source, failure, " ".join(d for d in (self.label, detail) if d))
 
     def post(self, url: str, body: bytes, headers: Headers, *, deadline: float | None = None,
-             answers: tuple[int, ...] = (200,), on_attempt: Callable[[], object] | None = None) -> requests.Response:
+             answers: tuple[int, ...] = (200,), on_attempt: Callable[[], object] | None = None,
+             max_bytes: int | None = None) -> requests.Response:
         """POST ``body`` to ``url`` until an answer with a status in ``answers`` (returned, its body read) or a
-        failure not to retry (AgencyError). ``deadline``: a time.monotonic() no attempt or wait goes beyond (the
-        policy's total bound from now when None); ``on_attempt`` is called before each attempt (to count calls)."""
+        failure not to retry (AgencyError). ``deadline``: a time.monotonic() no attempt, wait or body goes beyond
+        (the policy's total bound from now when None); ``on_attempt`` is called before each attempt (to count
+        calls); ``max_bytes``: the largest body read (None: no cap)."""
         p = self.policy
         deadline = deadline or time.monotonic() + p.deadline
         for attempt in range(p.retries + 1):
@@ -193,14 +259,20 @@ class Transport:
             wait = None
             if on_attempt is not None:
                 on_attempt()
+            resp = None
             try:
                 resp = self.http.post(url, data=body, headers=sent, allow_redirects=self.follow_redirects,
-                                      timeout=(p.connect_timeout, min(p.read_timeout, remaining)))
-                _ = resp.content  # a body cut short raises here
+                                      timeout=(p.connect_timeout, min(p.read_timeout, remaining)), stream=True)
+                if resp.status_code in answers and resp._content is False:  # not read yet (a stand-in may have)
+                    resp._content = read_body(resp, deadline=deadline, read_timeout=p.read_timeout,
+                                              max_bytes=max_bytes)
+                    resp._content_consumed = True
             except requests.Timeout:
                 failure, action = classify("timeout")
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
                 failure, action = classify("connection")
+            except _Stop as stop:
+                failure, action = classify(stop.what)
             else:
                 if resp.status_code in answers:
                     self.breaker.success()
@@ -208,6 +280,9 @@ class Transport:
                 failure, action = classify(resp.status_code)
                 if resp.status_code == 429:
                     wait = retry_after(resp.headers.get("Retry-After"), p.max_retry_after)
+            finally:
+                if resp is not None and resp._content is False:
+                    resp.close()  # a body not read whole: the connection goes, never back to the pool
             if failure in BREAKING:
                 self.breaker.failure()
             if action is Action.FAIL or attempt == p.retries:
