@@ -8,6 +8,8 @@ HUB_DATABASE_ADMIN_URL  a PostgreSQL login that owns the schema: `hub init` migr
                   HUB_DATABASE_URL what the application needs (unset: `hub init` migrates as HUB_DATABASE_URL)
 HUB_AGENCIES_URL  the simulated agencies' index (default http://127.0.0.1:8700/)
 HUB_AGENCIES_HANG_S  how long a hanging answer of the simulated agencies hangs, in seconds (default 30)
+HUB_RECHECK_LEASE_S  how long a re-check's lease holds without renewal, in seconds (default 1800): a re-check whose
+                  worker is gone is resumed or closed by the next run once it lapses (at once on the same host)
 HUB_API_URL       where `hub api` is reached, for links in logs (default http://127.0.0.1:8000)
 HUB_API_RATE      the API's rate limit per client, "<requests per second>/<burst>" (default 20/60); 0 or off: none
                   (parsed and checked by hub.web.ratelimit)
@@ -56,6 +58,7 @@ DEFAULT_AIRFLOW_PORT = 8080
 DEFAULT_DATA_LIFE_DAYS = 30
 DEFAULT_API_MAX_BODY_BYTES = 1 << 20
 DEFAULT_API_RATE = "20/60"
+DEFAULT_RECHECK_LEASE_S = 1800.0
 DEFAULT_AGENCIES_HANG_S = 30.0
 MIN_LOG_RETENTION_DAYS = 180
 DEFAULT_LEDGER_ORIGIN = "anshan.verification-hub/ledger"
@@ -222,6 +225,18 @@ class Settings:
             value = math.nan
         if not 0 <= value < math.inf:  # also refuses nan
             raise ValueError("HUB_AGENCIES_HANG_S: seconds, a number from 0 up")
+        return value
+
+    @property
+    def recheck_lease_s(self) -> float:
+        """HUB_RECHECK_LEASE_S: seconds, a number above 0 (ValueError otherwise, naming the variable only)."""
+        raw = _env("HUB_RECHECK_LEASE_S")
+        try:
+            value = float(raw) if raw is not None else DEFAULT_RECHECK_LEASE_S
+        except ValueError:
+            value = math.nan
+        if not 0 < value < math.inf:
+            raise ValueError("HUB_RECHECK_LEASE_S: seconds, a number above 0")
         return value
 
 

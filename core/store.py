@@ -79,6 +79,9 @@ class Request(Base):
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"), index=True)  # a recheck's application
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # a re-check's lease (hub.stages.reverify): the worker on it (host:pid:process start) and until when it holds
+    lease_owner: Mapped[str | None] = mapped_column(String(96))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class RequestMember(Base):

@@ -213,10 +213,13 @@ def cmd_reverify(args) -> int:
     if args.sync:
         import uuid
 
-        from hub.stages.reverify import due_recipients, recheck_batch
+        from hub.stages.reverify import due_recipients, recheck_batch, waiting_rechecks
 
         due = due_recipients(limit=args.limit)
-        print(json.dumps({"due": len(due), **recheck_batch(due, run_id=f"cli:{uuid.uuid4().hex}")}))
+        done = recheck_batch(due, run_id=f"cli:{uuid.uuid4().hex}")
+        waiting = waiting_rechecks()
+        print(json.dumps({"due": len(due), **done, "waiting": len(waiting),
+                          "waiting_since": waiting[0].since.isoformat() if waiting else None}))
         return 0
     return _trigger("reverify_recipients", {"limit": args.limit or 0}, args.wait)
 

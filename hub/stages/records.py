@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from consent import ledger
@@ -94,6 +94,30 @@ def _provenance_of(s, batches: dict[str, FetchBatch], cross_run: int | None) -> 
             for src, b in batches.items()}
 
 
+def _last_complete(s, req: Request, sources: list[str]) -> dict[str, dict]:
+    """For each of ``sources`` (left incomplete or unavailable by this request), the provenance it had in the latest
+    earlier record of the same application (the application's own or a re-check's) where it was complete, with that
+    record's version: what was last known whole, kept next to what is missing now."""
+    if not sources:
+        return {}
+    root = req.parent_id or req.id
+    lineage = select(Request.id).where(or_(Request.id == root, Request.parent_id == root), Request.id != req.id)
+    out: dict[str, dict] = {}
+    for record in s.scalars(select(HouseholdRecord).where(HouseholdRecord.request_id.in_(lineage))
+                            .order_by(HouseholdRecord.recorded_at.desc(), HouseholdRecord.id.desc())):
+        wanted = [src for src in sources if src not in out and record.completeness.get(src) == "complete"]
+        if not wanted:
+            continue
+        entries = decrypt_content(record)["sources"]
+        for src in wanted:
+            entry = entries.get(src, {})
+            out[src] = {"record_version": record.version, "recorded_at": record.recorded_at.isoformat(),
+                        **{k: entry.get(k) for k in ("batch_id", "fetched_at", "response_sha256", "validation_run")}}
+        if len(out) == len(sources):
+            break
+    return out
+
+
 def _registries(source: str, rows: dict[str, list[dict]]) -> dict:
     """For other regions' platforms (DCI): which of them answered, by platform code."""
     if source != "remote_registry":
@@ -167,6 +191,9 @@ def prepare(request_id: str, as_of: dt.datetime) -> tuple[str, dict] | int | Non
                           .order_by(ValidationRun.id.desc())).first()
         rows = _valid_rows_of(s, batches)
         provenance = _provenance_of(s, batches, cross)
+        missing = [src for src, b in batches.items() if b.status in ("incomplete", "unavailable")]
+        for src, last in _last_complete(s, req, missing).items():
+            provenance[src]["last_complete"] = last
         try:
             return build_content(req, batches, rows, provenance, as_of, _applicants(s, request_id))
         except NotPublished as exc:

@@ -258,6 +258,23 @@ class SourcesOut(BaseModel):
     items: list[SourceHealthOut]
 
 
+class WaitingRecheckOut(BaseModel):
+    application_id: str
+    household_ref: str | None = Field(description="the household's pseudonym")
+    attempts: int = Field(description="incomplete re-checks in a row")
+    since: dt.datetime = Field(description="the first of them")
+    last: dt.datetime = Field(description="the latest of them")
+    next_due: dt.datetime = Field(description="when the household is due again (back-off: next run, 1 h, 4 h, 16 h, "
+                                  "then every 24 h)")
+    reasons: list[str] = Field(description="why the latest was incomplete: source:REASON, or FAILED")
+
+
+class WaitingRechecksOut(BaseModel):
+    count: int
+    since: dt.datetime | None = Field(description="the longest wait's start; null when nobody waits")
+    items: list[WaitingRecheckOut]
+
+
 FORM_BASE64_MAX = 4 * math.ceil(5 * 1024 * 1024 / 3)  # hub.services.lookup.FORM_MAX_BYTES, as base64
 
 

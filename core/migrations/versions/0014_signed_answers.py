@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"  # TEMP until 0013 lands
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

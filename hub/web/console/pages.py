@@ -35,6 +35,7 @@ from hub.services import clients
 from hub.services.export import FORMATS, Column, to_csv, to_xlsx
 from hub.services.validation import quarantined, run_docs, validation_runs
 from hub.stages.health import latest_checks, overview
+from hub.stages.reverify import waiting_rechecks
 from schemas.docs import render, static_dir, unpack
 from schemas.vocabulary import AGENCY_SOURCES, PROGRAMME_NAMES, RELATION_NAMES, SOURCE_NAMES, STATUS_NAMES
 from schemas.vocabulary import PURPOSE_NAMES as _PURPOSES
@@ -97,6 +98,15 @@ TEXT = {
     "back": ("返回校验结果列表", "Back to the validation results"),
     "unusual": ("异常查阅", "Unusual reads"),
     "sources_page": ("数据源状态与校验通过率", "Sources: health, freshness, validation"),
+    "rechecks_waiting": ("等待完整复核的家庭", "Households waiting for a complete re-check"),
+    "rechecks_none": ("没有等待完整复核的家庭：最近的复核均已完整完成。",
+                      "No household is waiting: every latest re-check came back complete."),
+    "waiting_since": ("最早自", "Oldest since"),
+    "application": ("申请", "Application"),
+    "incomplete_attempts": ("连续未完成次数", "Incomplete attempts in a row"),
+    "last_attempt": ("最近一次", "Latest attempt"),
+    "next_recheck": ("下次复核不早于", "Next re-check from"),
+    "why_incomplete": ("未完成原因", "Why incomplete"),
     "pass_rate": ("校验通过率", "Validation pass rate"),
     "runs": ("校验次数", "Validation runs"),
     "quarantined_rows": ("隔离行数", "Rows quarantined"),
@@ -152,6 +162,11 @@ REASON_NAMES = {  # why a source is not complete (fetch_batches.reason)
     "BAD_RESPONSE": ("答复无法读取", "the answer could not be read"),
     "CIRCUIT_OPEN": ("暂停调用（连续失败）", "paused after repeated failures"),
     "DEADLINE": ("超出时限", "deadline passed"),
+    "TOO_LARGE": ("答复超出约定大小", "the answer was larger than agreed"),
+    "BAD_SIGNATURE": ("答复签名无效（可能被篡改、重放或不完整）",
+                      "the answer's signature did not hold (changed, replayed or cut)"),
+    "COUNT_MISMATCH": ("答复条数与签名声明不符", "the answer's rows differ from its signed counts"),
+    "FAILED": ("复核未能完成", "the re-check could not finish"),
 }
 ROLE_NAMES = {"department": ("经办人员", "caseworker"), "auditor": ("审计人员", "auditor"),
               "staff": ("核对中心工作人员", "verification staff"), "admin": ("系统管理员", "administrator")}
@@ -395,8 +410,9 @@ def sources_rows(days: int, lang: str) -> list[dict]:
 def sources_page(request: Request, client: Staff, days: Annotated[int | None, Query(ge=1, le=366)] = None
                  ) -> HTMLResponse:
     """Each source's health, freshness and validation pass rate, with charts."""
+    waiting = waiting_rechecks()
     return page(request, "sources.html", client=client, rows=sources_rows(_days(days), lang_of(request)),
-                days=_days(days))
+                days=_days(days), waiting=waiting[:50], waiting_count=len(waiting))
 
 
 @router.get("/sources.{fmt}")

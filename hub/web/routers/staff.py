@@ -12,6 +12,7 @@ from core.ids import NO_NUL
 from core.store import utcnow
 from hub.services.validation import quarantined, validation_runs
 from hub.stages.health import overview
+from hub.stages.reverify import waiting_rechecks
 from hub.web.deps import Before, Limit, Staff
 from hub.web.errors import DocumentRoute
 from hub.web.models import (
@@ -21,6 +22,8 @@ from hub.web.models import (
     SourcesOut,
     ValidationRunOut,
     ValidationRunsOut,
+    WaitingRecheckOut,
+    WaitingRechecksOut,
 )
 
 router = APIRouter(route_class=DocumentRoute)
@@ -70,3 +73,15 @@ def get_sources(client: Staff, days: Annotated[int, Query(ge=1, le=366)] = 7) ->
     since = utcnow() - dt.timedelta(days=days)
     return SourcesOut(since=since, items=[SourceHealthOut(**{k: v for k, v in o.items() if k != "failure"})
                                           for o in overview(since)])
+
+
+@router.get("/v1/rechecks/waiting", response_model=WaitingRechecksOut, tags=["validation"])
+def get_waiting_rechecks(client: Staff, limit: Limit = 50) -> WaitingRechecksOut:
+    """Households whose latest re-check did not come back complete (an agency down, an answer refused), the
+    longest waiting first: how many, since when, and when each is due again."""
+    waiting = waiting_rechecks()
+    return WaitingRechecksOut(count=len(waiting), since=waiting[0].since if waiting else None,
+                              items=[WaitingRecheckOut(application_id=w.application_id, household_ref=w.household_ref,
+                                                       attempts=w.attempts, since=w.since, last=w.last,
+                                                       next_due=w.next_due, reasons=list(w.reasons))
+                                     for w in waiting[:limit]])

@@ -36,7 +36,8 @@ def test_a_recheck_runs_every_stage_again_under_the_applications_authorization(a
     before = load_record(household)[0].version
     served = agencies.stats()["tax"]["served"]
     summary = recheck_batch([app_id], run_id="nightly-1")
-    assert summary == {"rechecked": 1, "published": 1, "changed": 0, "failed": 0, "refused": 0}
+    assert summary == {"rechecked": 1, "published": 1, "changed": 0, "failed": 0, "refused": 0, "incomplete": 0,
+                       "resumed": 0, "closed": 0, "busy": 0}
     record, content = load_record(household)
     assert record.version == before + 1 and agencies.stats()["tax"]["served"] == served + 1
     with session() as s:
