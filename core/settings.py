@@ -218,27 +218,24 @@ class Settings:
     @property
     def agencies_hang_s(self) -> float:
         """HUB_AGENCIES_HANG_S: seconds, a number from 0 up (ValueError otherwise, naming the variable only)."""
-        raw = _env("HUB_AGENCIES_HANG_S")
-        try:
-            value = float(raw) if raw is not None else DEFAULT_AGENCIES_HANG_S
-        except ValueError:
-            value = math.nan
-        if not 0 <= value < math.inf:  # also refuses nan
-            raise ValueError("HUB_AGENCIES_HANG_S: seconds, a number from 0 up")
-        return value
+        return _seconds("HUB_AGENCIES_HANG_S", DEFAULT_AGENCIES_HANG_S, zero=True)
 
     @property
     def recheck_lease_s(self) -> float:
         """HUB_RECHECK_LEASE_S: seconds, a number above 0 (ValueError otherwise, naming the variable only)."""
-        raw = _env("HUB_RECHECK_LEASE_S")
-        try:
-            value = float(raw) if raw is not None else DEFAULT_RECHECK_LEASE_S
-        except ValueError:
-            value = math.nan
-        if not 0 < value < math.inf:
-            raise ValueError("HUB_RECHECK_LEASE_S: seconds, a number above 0")
-        return value
+        return _seconds("HUB_RECHECK_LEASE_S", DEFAULT_RECHECK_LEASE_S, zero=False)
 
+
+def _seconds(name: str, default: float, *, zero: bool) -> float:
+    """A variable holding seconds: a finite number from 0 up (``zero``) or above 0, else ValueError naming it only."""
+    raw = _env(name)
+    try:
+        value = float(raw) if raw is not None else default
+    except ValueError:
+        value = math.nan
+    if not (0 <= value if zero else 0 < value) or not value < math.inf:  # also refuses nan
+        raise ValueError(f"{name}: seconds, a number {'from 0 up' if zero else 'above 0'}")
+    return value
 
 def settings() -> Settings:
     """The settings as the environment says now (read on every call: tests and tools change it)."""

@@ -119,16 +119,21 @@ def _endless(server: Wire, conn):
         server.sent += 64 * 1024
 
 
-def test_an_endless_chunked_body_stops_at_the_cap_and_is_never_held_whole(wire):
-    server = wire(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", _endless)
+def _refused_with_peak(url: str, cap: int) -> tuple[AgencyError, int]:
+    """The error of a post capped at ``cap`` that must fail, and the most memory allocated meanwhile."""
     tracemalloc.start()
     try:
         with pytest.raises(AgencyError) as err:
-            _post(server.url, max_bytes=2 * MB)
-        peak = tracemalloc.get_traced_memory()[1]
+            _post(url, max_bytes=cap)
+        return err.value, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert err.value.failure is Failure.TOO_LARGE
+
+
+def test_an_endless_chunked_body_stops_at_the_cap_and_is_never_held_whole(wire):
+    server = wire(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", _endless)
+    err, peak = _refused_with_peak(server.url, 2 * MB)
+    assert err.failure is Failure.TOO_LARGE
     assert peak < 3 * 2 * MB, peak  # the cap and the pieces being joined, not 50 MB
 
 
@@ -136,14 +141,8 @@ def test_a_compression_bomb_stops_at_the_cap_once_decoded(wire):
     bomb = gzip.compress(b"\0" * (200 * MB), compresslevel=9)
     assert len(bomb) < MB
     server = wire(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(bomb), bomb)
-    tracemalloc.start()
-    try:
-        with pytest.raises(AgencyError) as err:
-            _post(server.url, max_bytes=4 * MB)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert err.value.failure is Failure.TOO_LARGE and peak < 3 * 4 * MB + len(bomb)
+    err, peak = _refused_with_peak(server.url, 4 * MB)
+    assert err.failure is Failure.TOO_LARGE and peak < 3 * 4 * MB + len(bomb)
 
 
 def test_eleven_oversized_answers_at_once_stay_within_the_recheck_memory_budget(wire):

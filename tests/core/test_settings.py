@@ -61,6 +61,8 @@ def test_another_region_gets_its_own_platform_code_unless_one_is_given(clean):
     ("HUB_CONTROLLER_NAME_EN", "centre\u202eertnec", lambda c: c.controller),  # a bidirectional override
     ("HUB_AGENCIES_HANG_S", "soon", lambda c: c.agencies_hang_s),
     ("HUB_AGENCIES_HANG_S", "-1", lambda c: c.agencies_hang_s),
+    ("HUB_RECHECK_LEASE_S", "-5", lambda c: c.recheck_lease_s),
+    ("HUB_RECHECK_LEASE_S", "nan", lambda c: c.recheck_lease_s),
     ("HUB_AGENCIES_HANG_S", "nan", lambda c: c.agencies_hang_s),
     ("HUB_DEFAULT_DATA_LIFE_DAYS", "3651", lambda c: c.default_data_life_days),
     ("HUB_LOOKUP_PER_HOUR", "many", lambda c: c.lookup_per_hour),
