@@ -225,6 +225,17 @@ class Settings:
         """HUB_RECHECK_LEASE_S: seconds, a number above 0 (ValueError otherwise, naming the variable only)."""
         return _seconds("HUB_RECHECK_LEASE_S", DEFAULT_RECHECK_LEASE_S, zero=False)
 
+    @property
+    def review_residents(self) -> int | None:
+        """HUB_REVIEW_RESIDENTS: the residents of the population served, a whole number above 0, for the review's
+        coverage (recipients per 1,000 residents); None when unset (ValueError otherwise, naming the variable only)."""
+        raw = _env("HUB_REVIEW_RESIDENTS")
+        if raw is None:
+            return None
+        if not raw.strip().isdigit() or int(raw) <= 0:
+            raise ValueError("HUB_REVIEW_RESIDENTS: a whole number above 0")
+        return int(raw)
+
 
 def _seconds(name: str, default: float, *, zero: bool) -> float:
     """A variable holding seconds: a finite number from 0 up (``zero``) or above 0, else ValueError naming it only."""

@@ -35,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from core.settings import settings
 
-SCHEMA_REVISION = "0014"
+SCHEMA_REVISION = "0015"
 
 
 def utcnow() -> dt.datetime:
@@ -285,9 +285,10 @@ class Notification(Base):
     __tablename__ = "notifications"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     household_ref: Mapped[str] = mapped_column(String(40), index=True)
-    record_id: Mapped[int] = mapped_column(ForeignKey("household_records.id"), unique=True)
-    version: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(32))  # record.published (first version) | record.changed
+    # the version it announces; none for a review's finding (review.flagged), which announces no new version
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("household_records.id"), unique=True)
+    version: Mapped[int] = mapped_column(Integer)  # the version announced, or the one a finding was read from
+    kind: Mapped[str] = mapped_column(String(32))  # record.published (first version) | record.changed | review.flagged
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     payload: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -308,6 +309,40 @@ class AssistanceGrant(Base):
     granted_until: Mapped[dt.date | None] = mapped_column(Date)  # open-ended when empty
     client_id: Mapped[str] = mapped_column(String(32))
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReviewRun(Base):
+    """One run of the assistance review (精准评估, hub.stages.review): as of a date, under the standards in force then.
+    ``summary`` holds counts only (lists, movement per month and county, funnel, coverage), no personal data."""
+
+    __tablename__ = "review_runs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(Date, index=True)
+    rules: Mapped[str] = mapped_column(String(32))  # the standards version the households were screened under
+    households: Mapped[int] = mapped_column(Integer)  # households with a record by then
+    summary: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReviewEntry(Base):
+    """A household on one of a review run's lists, for one programme: ``missed`` (应救未救: screens yes, no active
+    grant), ``review`` (screens needs_review, no active grant) or ``over`` (过度救助: an active grant, screens no).
+    Pseudonyms, department codes and reason codes only."""
+
+    __tablename__ = "review_entries"
+    __table_args__ = (UniqueConstraint("run_id", "kind", "household_ref", "programme"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("review_runs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # which list: missed | review | over
+    household_ref: Mapped[str] = mapped_column(String(40), index=True)
+    programme: Mapped[str] = mapped_column(String(32))
+    county: Mapped[str | None] = mapped_column(String(6))
+    departments: Mapped[list] = mapped_column(JSON)  # the departments whose household it is (requests, grants)
+    reasons: Mapped[list] = mapped_column(JSON)  # the screening's reason codes
+    since: Mapped[dt.date] = mapped_column(Date)  # since when the household has screened so
+    since_version: Mapped[int] = mapped_column(Integer)  # the record version (a re-check's, mostly) it began with
+    record_version: Mapped[int] = mapped_column(Integer)  # the latest version, read for this run
+    new: Mapped[bool] = mapped_column(Boolean)  # not on this list for this programme in the previous run
 
 
 class Subscription(Base):

@@ -224,6 +224,51 @@ def cmd_reverify(args) -> int:
     return _trigger("reverify_recipients", {"limit": args.limit or 0}, args.wait)
 
 
+def _date(text: str | None):
+    import datetime as dt
+
+    return dt.date.fromisoformat(text) if text else dt.datetime.now(dt.timezone.utc).date()
+
+
+def cmd_review(args) -> int:
+    from core.settings import settings
+    from hub.stages.review import UnknownStandards, run_review, what_if
+
+    try:
+        as_of = _date(args.as_of)
+    except ValueError:
+        print("error: --as-of: a date like 2026-12-31", file=sys.stderr)
+        return 2
+    if args.standards:  # what a standards version would change, from the records held: no agency call
+        try:
+            effect = what_if(args.standards, as_of)
+        except UnknownStandards as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if args.json:
+            print(json.dumps(effect, ensure_ascii=False, indent=1))
+            return 0
+        print(f"as of {effect['as_of']}: {effect['households']} households' latest records, "
+              f"{effect['current']} (in force) -> {effect['proposed']}")
+        print(f"{'programme':<12}{'county':<8}{'enter':>7}{'leave':>7}")
+        for programme, counties in effect["programmes"].items():
+            for county, n in counties.items():
+                print(f"{programme:<12}{county:<8}{n.get('enter', 0):>7}{n.get('leave', 0):>7}")
+            total_in = sum(n.get("enter", 0) for n in counties.values())
+            total_out = sum(n.get("leave", 0) for n in counties.values())
+            print(f"{programme:<12}{'all':<8}{total_in:>7}{total_out:>7}")
+        return 0
+    if args.sync:
+        try:
+            residents = args.residents or settings().review_residents
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(run_review(as_of, residents=residents)))
+        return 0
+    return _trigger("assistance_review", {"as_of": as_of.isoformat()}, args.wait)
+
+
 def _trigger(dag_id: str, conf: dict, wait: bool) -> int:
     from hub.airflow.client import AirflowClient, AirflowError
 
@@ -557,6 +602,17 @@ def build_parser() -> argparse.ArgumentParser:
     rv2.add_argument("--sync", action="store_true", help="run inline instead of triggering reverify_recipients")
     rv2.add_argument("--wait", action="store_true", help="with the DAG: wait until the run ends")
     rv2.set_defaults(func=cmd_reverify, needs_store=True)
+
+    rw = sub.add_parser("review", help="精准评估: who is missed (应救未救), who is over-assisted (过度救助), movement; "
+                        "with --standards, what a standards version would change")
+    rw.add_argument("--as-of", help="the day reviewed, YYYY-MM-DD (default: today, UTC)")
+    rw.add_argument("--standards", help="a standards version (hub.rules.standards): print who would enter or leave "
+                    "each programme per county, from the records held, with no agency call")
+    rw.add_argument("--json", action="store_true", help="with --standards: print JSON")
+    rw.add_argument("--residents", type=int, help="residents served, for coverage (default HUB_REVIEW_RESIDENTS)")
+    rw.add_argument("--sync", action="store_true", help="run inline instead of triggering assistance_review")
+    rw.add_argument("--wait", action="store_true", help="with the DAG: wait until the run ends")
+    rw.set_defaults(func=cmd_review, needs_store=True)
 
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument("--port", type=int, default=DEFAULT_API_PORT)

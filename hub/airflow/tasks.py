@@ -45,6 +45,7 @@ def task_failed(context) -> None:
 
 RECORDS_ASSET = "hub://household-records"  # published household records (data-aware scheduling)
 SOURCE_HEALTH_ASSET = "hub://source-health"
+REVIEW_ASSET = "hub://assistance-review"  # a review run kept (hub.stages.review)
 
 
 def default_args(*, retries: int = 2, retry_delay_s: int = 30, timeout_min: int = 15) -> dict:

@@ -6,7 +6,9 @@ assessed under the version in force on its ``as_of`` date, and says which.
 
 The figures of version 3 are those the simulated population is generated against (agencies/truth.py): the city
 keeps one urban and one rural standard (urban:rural 1.29, within the 1.3:1 aim). Version 2 (2024) had lower rural
-standards in the three counties, to show that the county matters.
+standards in the three counties, to show that the county matters. Version 4 (in force from July 2027) raises both
+lines; ``hub review --standards anshan-2027-v4 --as-of DATE`` shows its effect on the records held before it is in
+force (hub.stages.review.what_if).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ RULES: tuple[Rules, ...] = (
           _all_counties(760.0, 590.0, c210321={"rural": 560.0}, c210323={"rural": 560.0}, c210381={"rural": 575.0}),
           si_base_floor=3_600.0, si_base_ceiling=18_000.0),
     Rules("anshan-2025-v3", dt.date(2025, 1, 1), _all_counties(800.0, 620.0)),
+    Rules("anshan-2027-v4", dt.date(2027, 7, 1), _all_counties(860.0, 680.0),
+          notes=("a higher dibao line, announced ahead of its date",)),
 )
 
 

@@ -4,7 +4,9 @@
   encrypted.
 - Fan-out: each ``record.changed`` notification in the outbox (written with the record version it announces) becomes
   one delivery per active subscription of every department that has a request for that household; each
-  notification is fanned out once.
+  notification is fanned out once. A ``review.flagged`` one (hub.stages.review: the household entered the missed or
+  over list) goes to the departments it names, among those; ``changed`` names the list and programme
+  (``review.over.dibao``), never a value, and the body names the review run.
 - Delivery: an HTTP POST of the notification (ids and the names of what changed, never a value), with
   ``Idempotency-Key`` (the notification's key: a department drops repeats), ``X-Hub-Timestamp`` and
   ``X-Hub-Signature: sha256=HMAC(secret, timestamp + "." + body)``. A 2xx answer ends it; anything else is retried
@@ -70,12 +72,15 @@ def fan_out(limit: int = 10_000) -> int:
                           .order_by(Notification.id).limit(limit)).all()
         for note in notes:
             note.fanned_out_at = now
-            if note.kind != "record.changed" or not note.payload.get("changed"):
+            if note.kind not in ("record.changed", "review.flagged") or not note.payload.get("changed"):
                 continue
-            # departments whose case for the household holds now: a revoked or expired authorization is told nothing
-            departments = {d for d in s.scalars(select(Request.department).distinct()
-                                                .where(Request.household_ref == note.household_ref))
-                           if open_request(s, d, note.household_ref, now) is not None}
+            # departments whose case for the household holds now: a revoked or expired authorization is told nothing;
+            # a review's finding goes to the departments it names (their requests, their grants) among them
+            asked = set(s.scalars(select(Request.department).distinct()
+                                  .where(Request.household_ref == note.household_ref)))
+            if note.kind == "review.flagged":
+                asked &= set(note.payload.get("departments") or [])
+            departments = {d for d in asked if open_request(s, d, note.household_ref, now) is not None}
             for sub in s.scalars(select(Subscription).where(Subscription.department.in_(departments),
                                                             Subscription.active.is_(True))):
                 s.add(Delivery(notification_id=note.id, subscription_id=sub.id, next_attempt_at=now))
@@ -104,7 +109,8 @@ def deliver_pending(*, now: dt.datetime | None = None, limit: int = 1000, timeou
                                "version": note.version, "previous_version": note.payload.get("previous_version"),
                                "changed": scope_persons(note.payload.get("changed", []),
                                                         lambda ref: keys.scoped(ref, f"department:{sub.department}")),
-                               "record": f"/v1/households/{note.household_ref}/record"},
+                               "record": f"/v1/households/{note.household_ref}/record",
+                               **({"review_run": note.payload.get("run_id")} if note.kind == "review.flagged" else {})},
                               separators=(",", ":")).encode()
             stamp = str(int(now.timestamp()))
             headers = {"Content-Type": "application/json", "Idempotency-Key": note.idempotency_key,

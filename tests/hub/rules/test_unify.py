@@ -216,7 +216,9 @@ def test_tekun_and_expenditure_type_hardship():
 
 
 def test_the_standard_depends_on_the_date_and_the_county():
-    assert [r.version for r in RULES] == ["anshan-2024-v2", "anshan-2025-v3"]
+    assert [r.version for r in RULES] == ["anshan-2024-v2", "anshan-2025-v3", "anshan-2027-v4"]
+    assert rules_at(dt.date(2027, 6, 30)).version == "anshan-2025-v3"  # announced, not yet in force
+    assert rules_at(dt.date(2027, 7, 1)).version == "anshan-2027-v4"
     hh = Household(division="210321")  # 台安县
     head = hh.person("1970-01-01", "head")
     hh.add("tax", head, period="2024-06", income_type="labour", amount=6840.0, tax=0.0, withholder_uscc=None)
