@@ -61,7 +61,7 @@ RULES: tuple[Rules, ...] = (
           _all_counties(760.0, 590.0, c210321={"rural": 560.0}, c210323={"rural": 560.0}, c210381={"rural": 575.0}),
           si_base_floor=3_600.0, si_base_ceiling=18_000.0),
     Rules("anshan-2025-v3", dt.date(2025, 1, 1), _all_counties(800.0, 620.0)),
-    Rules("anshan-2027-v4", dt.date(2027, 7, 1), _all_counties(860.0, 680.0),
+    Rules("anshan-2027-v4", dt.date(2027, 7, 1), _all_counties(900.0, 700.0),
           notes=("a higher dibao line, announced ahead of its date",)),
 )
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,27 +18,12 @@ from hub.stages.pipeline import run_inline
 from hub.stages.reverify import recheck_batch
 from core.store import Delivery, session, utcnow
 from tests.support.households import sample
+from tests.support.webhook import serve_webhook
 
 
 @pytest.fixture
 def webhook():
-    received, answers = [], [500, 200]
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((dict(self.headers), body))
-            self.send_response(answers.pop(0) if answers else 200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
+    yield from serve_webhook([500, 200])
 
 
 def test_a_material_change_reaches_the_subscribed_department_signed_and_retried(agencies, webhook):
