@@ -71,6 +71,18 @@ def timeline(person_ref: str, *, before: int | None = None, limit: int = 200) ->
         return rows
 
 
+def household_trail(household_ref: str, *, limit: int = 500) -> list[LedgerEvent]:
+    """A household's ledger trail, newest first: every entry naming it, or one of the requests made for it."""
+    with session() as s:
+        request_ids = list(s.scalars(select(Request.id).where(Request.household_ref == household_ref)))
+        conds = [LedgerEvent.payload["household_ref"].as_string() == household_ref]
+        if request_ids:
+            conds.append(LedgerEvent.payload["request_id"].as_string().in_(request_ids))
+        rows = s.scalars(select(LedgerEvent).where(or_(*conds)).order_by(LedgerEvent.seq.desc()).limit(limit)).all()
+        s.expunge_all()
+        return rows
+
+
 @dataclass(frozen=True)
 class UnusualRead:
     seq: int

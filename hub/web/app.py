@@ -16,6 +16,7 @@ from hub.services.lookup import MAX_BODY_BYTES as lookup_body_bytes
 from hub.services.secrets_check import enforce
 from hub.web import api, dci, errors
 from hub.web.console import audit as console_audit
+from hub.web.console import review as console_review
 from hub.web.console import case as console_case
 from hub.web.console import pages as console
 from hub.web.errors import BodyLimit, DocumentRoute
@@ -41,4 +42,5 @@ def create_app(limiter: Limiter | None = None) -> FastAPI:
     console.install(app)
     app.include_router(console_case.router)
     app.include_router(console_audit.router)
+    app.include_router(console_review.router)
     return app

@@ -13,7 +13,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from core.crypto import keyring
-from core.ids import NO_NUL, PERSON
+from core.ids import HOUSEHOLD, NO_NUL, PERSON
 from core.store import utcnow
 from hub.services import audit, clients
 from hub.services.export import Column
@@ -24,6 +24,7 @@ from schemas.codes import is_valid_id
 router = APIRouter(prefix="/console/audit", include_in_schema=False)
 Auditor = Annotated[clients.Client, Depends(console_role("auditor"))]
 PersonRef = Annotated[str, PathParam(pattern=PERSON)]
+HouseholdRef = Annotated[str, PathParam(pattern=HOUSEHOLD)]
 EXPORT_MAX = 50_000
 SHOWN = ("request_id", "source", "purpose", "department", "client_id", "household_ref", "person_ref", "reason",
          "outcome", "why", "basis", "policy_rule", "fields", "version", "status", "what",
@@ -106,6 +107,15 @@ def timeline_page(request: Request, person_ref: PersonRef, client: Auditor) -> H
     rows = audit.timeline(person_ref, limit=500)
     audit_read(client, "timeline", len(rows), person_ref=person_ref)
     return page(request, "audit_timeline.html", client=client, ref=person_ref, rows=rows, details=details)
+
+
+@router.get("/households/{household_ref}", response_class=HTMLResponse)
+def household_trail(request: Request, household_ref: HouseholdRef, client: Auditor) -> HTMLResponse:
+    """A household's ledger trail (what an assistance review's entry links to): every entry naming it."""
+    rows = audit.household_trail(household_ref)
+    audit_read(client, "household_trail", len(rows), household_ref=household_ref)
+    return page(request, "audit_timeline.html", client=client, ref=household_ref, rows=rows, details=details,
+                export=False)
 
 
 @router.get("/persons/{person_ref}/timeline.{fmt}")

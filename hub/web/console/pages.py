@@ -141,6 +141,7 @@ KIND_NAMES = {
     "publish.refused": ("未出具报告", "publication refused"), "publish.failed": ("出具失败", "publication failed"),
     "record.read": ("查阅核对报告", "record read"), "record.read_denied": ("拒绝查阅", "read refused"),
     "assistance.reported": ("报送救助结果", "assistance reported"), "assistance.read": ("查阅救助清单", "assistance read"),
+    "review.completed": ("精准评估运行", "assistance review run"), "review.read": ("查看评估名单", "review list read"),
     "recheck.started": ("启动复核", "re-check started"), "data.purged": ("数据销毁", "data purged"),
     "verification.triggered": ("启动核对流程", "verification started"),
     "subscription.created": ("订阅变更通知", "subscription created"),
