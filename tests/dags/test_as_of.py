@@ -100,3 +100,18 @@ def test_a_dag_run_stamps_its_record_with_its_logical_date(airflow_db, agencies,
     record, content = record_of_request(request_id)
     assert record.as_of == logical and content["as_of"] == logical.isoformat()
     assert record.recorded_at > logical  # the transaction time is when it was published
+
+
+@pytest.mark.parametrize("logical, expected", [(LOGICAL, LOGICAL), (None, TRIGGERED)], ids=["scheduled", "manual"])
+def test_the_review_reviews_the_runs_day_in_beijing_or_the_day_asked(dagbag, monkeypatch, logical, expected):
+    import hub.stages.review as review
+
+    asked = []
+    monkeypatch.setattr(review, "run_review", lambda day, residents=None: asked.append(day) or {"day": str(day)})
+    task = _callable(dagbag, "assistance_review", "review")
+    with run_context(logical):
+        task(params={"as_of": None})
+        task(params={"as_of": "2026-06-30"})
+    beijing = expected.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    assert asked == [beijing, dt.date(2026, 6, 30)]
+    assert beijing != expected.date() or expected.hour < 16  # 02:00 UTC is still that day in Beijing

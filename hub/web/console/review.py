@@ -53,6 +53,7 @@ SCREENING_REASONS = {
     "REGISTERED_IN_ANOTHER_REGION": ("在外地也有户籍", "also registered in another region"),
     "ASSISTANCE_ELIGIBLE_ELSEWHERE": ("在外地被认定符合救助条件", "eligible for assistance in another region"),
 }
+SHORT_NAMES = {"dibao": ("低保", "dibao"), "low_income": ("低收入", "low income"), "tekun": ("特困", "extreme poverty")}
 LIST_NAMES = {"missed": ("应救未救", "Qualifies, not assisted"), "review": ("待人工复核", "Needs review, not assisted"),
               "over": ("过度救助", "Assisted, no longer qualifies")}
 MOVES = {"grants_started": ("新增救助", "grants started"), "grants_ended": ("终止救助", "grants ended"),
@@ -113,16 +114,22 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> Markup:
                   f'<title>{escape(title)}</title>{"".join(body)}</svg>')
 
 
+def _text_width(text: str, size: int) -> float:
+    """About how wide ``text`` is drawn at ``size`` px: a CJK character is square, a Latin one about 0.6 of it."""
+    return sum(size if ord(c) >= 0x2E80 else 0.6 * size for c in text)
+
+
 def hbars(title: str, rows: list[tuple[str, list[int]]], series: list[str]) -> Markup:
     """Horizontal stacked bars: one row per label, one colour per series, the total at the end."""
     top = max((sum(v) for _, v in rows), default=0) or 1
-    label_w, bar_w, row_h = 150, 300, 26
-    body = []
-    for i, name in enumerate(series):  # legend
-        body.append(f'<rect x="{label_w + 110 * i}" y="2" width="10" height="10" fill="{COLOURS[i % 5]}"/>'
-                    f'<text x="{label_w + 110 * i + 14}" y="11" font-size="11">{escape(name)}</text>')
+    label_w = min(260, 10 + max((_text_width(label, 12) for label, _ in rows), default=50))  # no label cut off
+    bar_w, row_h = 300, 26
+    body, top_y = [], 4 + 14 * len(series)
+    for i, name in enumerate(series):  # the legend, one line a series
+        body.append(f'<rect x="{label_w}" y="{2 + 14 * i}" width="10" height="10" fill="{COLOURS[i % 5]}"/>'
+                    f'<text x="{label_w + 14}" y="{11 + 14 * i}" font-size="11">{escape(name)}</text>')
     for r, (label, values) in enumerate(rows):
-        y, x = 20 + r * row_h, label_w
+        y, x = top_y + r * row_h, label_w
         body.append(f'<text x="{label_w - 6}" y="{y + 15}" font-size="12" text-anchor="end">{escape(label)}</text>')
         for i, v in enumerate(values):
             w = round(bar_w * v / top, 1)
@@ -130,7 +137,7 @@ def hbars(title: str, rows: list[tuple[str, list[int]]], series: list[str]) -> M
                 body.append(f'<rect x="{x}" y="{y + 4}" width="{w}" height="16" fill="{COLOURS[i % 5]}"/>')
             x += w
         body.append(f'<text x="{x + 4}" y="{y + 16}" font-size="11">{sum(values)}</text>')
-    return _svg(label_w + bar_w + 50, 24 + row_h * max(1, len(rows)), title, body)
+    return _svg(label_w + bar_w + 50, top_y + 4 + row_h * max(1, len(rows)), title, body)
 
 
 def columns(title: str, months: list[str], series: dict[str, list[int]]) -> Markup:
@@ -139,8 +146,8 @@ def columns(title: str, months: list[str], series: dict[str, list[int]]) -> Mark
     n, height, base, group = len(series), 160, 140, 36
     body = []
     for i, name in enumerate(series):
-        body.append(f'<rect x="{4 + 120 * i}" y="2" width="10" height="10" fill="{COLOURS[i % 5]}"/>'
-                    f'<text x="{18 + 120 * i}" y="11" font-size="11">{escape(name)}</text>')
+        body.append(f'<rect x="{4 + 125 * i}" y="2" width="10" height="10" fill="{COLOURS[i % 5]}"/>'
+                    f'<text x="{18 + 125 * i}" y="11" font-size="11">{escape(name)}</text>')
     for m, month in enumerate(months):
         x0 = 10 + m * group
         for i, values in enumerate(series.values()):
@@ -149,7 +156,7 @@ def columns(title: str, months: list[str], series: dict[str, list[int]]) -> Mark
                         f'height="{h}" fill="{COLOURS[i % 5]}"/>')
         body.append(f'<text x="{x0 + (group - 6) / 2}" y="{base + 14}" font-size="10" '
                     f'text-anchor="middle">{escape(month[2:])}</text>')
-    return _svg(20 + group * max(1, len(months)), height, title, body)
+    return _svg(max(380, 20 + group * len(months)), height, title, body)  # the legend's width at least
 
 
 # -- what the page shows -------------------------------------------------------------------------------------------
@@ -169,7 +176,7 @@ def charts(summary: dict, i: int) -> dict:
     county_rows = [(_label(COUNTY_NAMES, c, i), [per_county[c].get(k, 0) for k in LIST_KINDS]) for c in counties]
     funnel = summary.get("funnel") or {}
     answers = ("yes", "needs_review", "no")
-    funnel_rows = [(f"{_label(PROGRAMME_NAMES, p, i)} · {_label(ANSWER_NAMES, a, i)}",
+    funnel_rows = [(f"{_label(SHORT_NAMES, p, i)} · {_label(ANSWER_NAMES, a, i)}",
                     [funnel[p][a]["granted"], funnel[p][a]["not_granted"]])
                    for p in ASSISTANCE_PROGRAMMES if p in funnel for a in answers]
     list_names = [_label(LIST_NAMES, k, i) for k in LIST_KINDS]

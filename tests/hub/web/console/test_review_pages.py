@@ -126,3 +126,39 @@ def test_every_read_of_a_list_is_a_ledger_entry_and_the_excel_download_opens(wor
     with session() as s:
         after = s.scalar(select(func.count()).select_from(LedgerEvent).where(LedgerEvent.kind == "review.read"))
     assert after == before + 1
+
+
+# -- in Chromium, at a desktop's and a phone's size, in both languages ----------------------------------------------
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_page_in_a_browser_fits_a_phone_and_a_desktop(world, live_server, driver, shot, lang):
+    from selenium.webdriver.common.by import By
+
+    from tests.support.console import DESKTOP, PHONE
+
+    driver.get(live_server.url + "/console/login")
+    driver.delete_all_cookies()
+    driver.get(live_server.url + f"/console/login?lang={lang}")
+    driver.find_element(By.ID, "token").send_keys(world["tokens"]["staff"])
+    driver.find_element(By.ID, "signin").click()
+    for name, (w, h) in (("desktop", DESKTOP), ("phone", PHONE)):
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": w, "height": h, "deviceScaleFactor": 1 if name == "desktop" else 2, "mobile": name == "phone"})
+        try:
+            for kind in ("missed", "over"):
+                driver.get(f"{live_server.url}/console/review?kind={kind}&lang={lang}")
+                assert driver.find_element(By.TAG_NAME, "h1").text == ("精准评估" if lang == "zh" else
+                                                                       "Assistance review")
+                charts = driver.find_elements(By.CSS_SELECTOR, "svg.chart")
+                assert len(charts) == 3 and all(c.size["width"] > 100 for c in charts)  # drawn, not blank
+                assert driver.find_elements(By.CSS_SELECTOR, "#entries article.entry")
+                sizes = driver.execute_script("""
+                    const out = [];
+                    for (const el of document.querySelectorAll('body *')) {
+                      const r = el.getBoundingClientRect();
+                      if (r.right > window.innerWidth + 1 && !el.closest('.scroll')) out.push(el.tagName + ' ' + r.right + ' in ' + (el.closest('section') || {}).id);
+                    }
+                    return {inner: window.innerWidth, scroll: document.documentElement.scrollWidth, out: out.slice(0, 5)};""")
+                assert sizes["scroll"] <= sizes["inner"] + 1 and not sizes["out"], (name, kind, sizes)
+                shot(f"review-{lang}-{name}-{kind}")
+        finally:
+            driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
