@@ -32,6 +32,20 @@ def record_inputs(f, keyed):
     return applicants, rows
 
 
+def publish(request_id: str, applicants, rows: dict, as_of: dt.datetime, rules, keys,
+            sources=SOURCES_ALL) -> str:
+    """Unify and publish one household's rows as complete answers of ``sources``; its household_ref."""
+    from hub.rules.unify import unify
+    from hub.stages.records import RECORD_SCHEMA, store_record
+
+    household_no, body = unify(applicants, rows, {s: "complete" for s in sources}, as_of, rules, keys.pseudonym)
+    ref = keys.pseudonym(household_no, kind="household")
+    store_record(request_id, ref, {"schema": RECORD_SCHEMA, "household_ref": ref, "request_id": request_id,
+                                   "purpose": "dibao", "as_of": as_of.isoformat(), **body,
+                                   "sources": {s: {"status": "complete", "reason": None} for s in sources}}, as_of)
+    return ref
+
+
 def _requests(n: int) -> list[str]:
     from core.store import Request, session
 

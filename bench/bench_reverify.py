@@ -110,19 +110,16 @@ def seed(persons: int) -> dict:
 
     from agencies.population import facts, population
     from agencies.requests import request_for
-    from bench.bench_records import record_inputs
+    from bench.bench_records import publish, record_inputs
     from core.crypto import keyring
     from core.store import Request, session
     from hub.rules.standards import rules_at
-    from hub.rules.unify import unify
     from hub.services import assistance
     from hub.stages.intake import create_request
-    from hub.stages.records import RECORD_SCHEMA, store_record
 
     keys = keyring()
     as_of = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
     rules = rules_at(as_of.date())
-    complete = {s: "complete" for s in SOURCES}
     households = counted = 0
     for hh in population(SEED, 10 * persons):
         living = sum(m.status == "normal" for m in hh.members)
@@ -131,12 +128,7 @@ def seed(persons: int) -> dict:
             continue
         app = create_request(request_for(hh, seed=SEED, sources=SOURCES))
         applicants, rows = record_inputs(facts(SEED, hh), keys.pseudonym)
-        household_no, body = unify(applicants, rows, complete, as_of, rules, keys.pseudonym)
-        household_ref = keys.pseudonym(household_no, kind="household")
-        store_record(app, household_ref, {"schema": RECORD_SCHEMA, "household_ref": household_ref, "request_id": app,
-                                          "purpose": "dibao", "as_of": as_of.isoformat(), **body,
-                                          "sources": {s: {"status": "complete", "reason": None} for s in SOURCES}},
-                     as_of)
+        household_ref = publish(app, applicants, rows, as_of, rules, keys, SOURCES)
         with session() as s:
             req = s.get(Request, app)
             req.household_ref, req.status = household_ref, "published"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 BENCHMARKS = ["bench.bench_reverify", "bench.bench_api", "bench.bench_ledger", "bench.bench_dags",
               "bench.bench_validation", "bench.bench_population", "bench.bench_agencies", "bench.bench_connectors",
-              "bench.bench_records"]
+              "bench.bench_records", "bench.bench_review"]
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 # key -> (unit, goal, "min" if the figure must reach the goal or "max" if it must stay under it, why that goal)
