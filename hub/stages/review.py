@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from consent import ledger
 from core.settings import settings
@@ -366,25 +367,44 @@ def run_review(as_of: dt.date, *, residents: int | None = None) -> dict:
     and put a notification in the outbox for each household that entered the missed or over list. Running again over
     the same records and grants returns the run already kept. Returns counts only (what a DAG task may pass on)."""
     rules = rules_at(as_of)
-    run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"hub:review:{rules.version}:{residents}:{_state(as_of)}").hex
+    state = f"{rules.version}:{residents}:{_state(as_of)}"
     with session() as s:
-        kept = s.get(ReviewRun, run_id)
-        if kept is not None:
-            return {"run_id": run_id, "as_of": as_of.isoformat(), "rules": rules.version,
-                    "households": kept.households, **kept.summary["counts"], "new": kept.summary.get("new", 0),
-                    "existing": True}
+        previous = _latest_run(s, as_of)
+        if previous is not None and previous.summary.get("state") == state:
+            return _counts(previous, existing=True)
+        previous_id = previous.id if previous is not None else None
+    # the same records and grants after the same run give the same id: two processes at once write one run
+    run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"hub:review:{state}:{previous_id}").hex
     result = review(load_households(as_of, rules), load_grants(as_of), as_of, rules=rules.version,
                     residents=residents)
     now = utcnow()
+    try:
+        return _keep(run_id, as_of, rules.version, state, previous_id, result, now)
+    except IntegrityError:  # another process kept this very run first
+        with session() as s:
+            return _counts(s.get(ReviewRun, run_id), existing=True)
+
+
+def _latest_run(s, as_of: dt.date) -> ReviewRun | None:
+    """The run a new one as of ``as_of`` follows: the last kept for that day or an earlier one."""
+    return s.scalars(select(ReviewRun).where(ReviewRun.as_of <= as_of)
+                     .order_by(ReviewRun.as_of.desc(), ReviewRun.created_at.desc()).limit(1)).first()
+
+
+def _counts(run: ReviewRun, *, existing: bool) -> dict:
+    return {"run_id": run.id, "as_of": run.as_of.isoformat(), "rules": run.rules, "households": run.households,
+            **run.summary["counts"], "new": run.summary.get("new", 0), "existing": existing}
+
+
+def _keep(run_id: str, as_of: dt.date, rules: str, state: str, previous: str | None, result: Review,
+          now: dt.datetime) -> dict:
     with session() as s:
-        previous = s.scalars(select(ReviewRun.id).where(ReviewRun.as_of <= as_of)
-                             .order_by(ReviewRun.as_of.desc(), ReviewRun.created_at.desc()).limit(1)).first()
         before = set() if previous is None else {
             (k, h, p) for k, h, p in s.execute(select(ReviewEntry.kind, ReviewEntry.household_ref,
                                                       ReviewEntry.programme).where(ReviewEntry.run_id == previous))}
         new = [e for e in result.entries if e.key not in before]
-        summary = {**result.summary(), "new": len(new), "previous_run": previous}
-        s.add(ReviewRun(id=run_id, as_of=as_of, rules=rules.version, households=result.households,
+        summary = {**result.summary(), "new": len(new), "previous_run": previous, "state": state}
+        s.add(ReviewRun(id=run_id, as_of=as_of, rules=rules, households=result.households,
                         summary=summary, created_at=now))
         s.flush()
         if result.entries:
@@ -404,10 +424,10 @@ def run_review(as_of: dt.date, *, residents: int | None = None) -> dict:
                 payload={"run_id": run_id, "changed": [f"review.{e.kind}.{e.programme}" for e in entries],
                          "departments": sorted({d for e in entries for d in e.departments})},
                 created_at=now))
-        ledger.append(s, "review.completed", {"run_id": run_id, "as_of": as_of.isoformat(), "rules": rules.version,
+        ledger.append(s, "review.completed", {"run_id": run_id, "as_of": as_of.isoformat(), "rules": rules,
                                               "households": result.households, **result.counts(), "new": len(new),
                                               "notified": len(flagged)})
-    return {"run_id": run_id, "as_of": as_of.isoformat(), "rules": rules.version, "households": result.households,
+    return {"run_id": run_id, "as_of": as_of.isoformat(), "rules": rules, "households": result.households,
             **result.counts(), "new": len(new), "existing": False}
 
 
