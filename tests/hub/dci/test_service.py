@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,12 @@ from connectors import envelope as env
 from hub.dci import outbox
 from hub.stages.intake import create_request
 from hub.stages.pipeline import run_inline
-from core.store import Authorization, DciTransaction, Request, session, utcnow
+from core.store import (AssistanceGrant, Authorization, DciTransaction, HouseholdRecord, Request, session,
+                        utcnow)
+from hub.rules.standards import rules_at
+from hub.stages.records import decrypt_content
+from hub.stages.review import run_review, screening
+from schemas.vocabulary import NO, YES
 from tests.support.households import sample
 from tests.support.servers import rate_limits_off, serve_agencies as _serve
 from tests.support.store import ledger_entries as _ledger, valid_until
@@ -620,6 +626,10 @@ def test_subscribe_notify_and_unsubscribe(api, remote, home, callbacks):
     assert outbox.run_pending()["notifications"]["delivered"] == 0  # once
     assert _ledger("dci.notified", subscription_code=code)[-1]["delivery"] == "delivered"
 
+    # the assistance review finds the household on a list (granted what its record does not screen yes for, or missed):
+    # the platform hears of it the same way, the names of the lists only
+    review_finding_is_notified(home, callbacks, code)
+
     # the authorization behind it expires: the next event is not sent
     with session() as s:
         req = s.scalars(select(Request).where(Request.department == R, Request.case_ref == "DL-FOLLOW")).one()
@@ -646,6 +656,28 @@ def test_subscribe_notify_and_unsubscribe(api, remote, home, callbacks):
 
 
 # -- the hub as a client: a peer's callbacks ------------------------------------------------------------------------
+def review_finding_is_notified(home, callbacks, code):
+    today = utcnow().date()
+    with session() as s:
+        record = s.scalars(select(HouseholdRecord).where(HouseholdRecord.household_ref == home["household"])
+                           .order_by(HouseholdRecord.version.desc())).first()
+        answers = {p: a.get("answer") for p, a in screening(decrypt_content(record), rules_at(today)).items()}
+        no = [p for p in ("dibao", "low_income") if answers.get(p) == NO]
+        assert no or YES in answers.values()  # granted what it screens no for (over), else screening yes (missed)
+        if no:
+            s.add(AssistanceGrant(id=uuid.uuid4().hex, household_ref=home["household"], department=DEPARTMENT,
+                                  programme=no[0], granted_from=today, client_id="test"))
+    result = run_review(today)
+    assert result["new"] >= 1
+    before = len(callbacks.at("/registry/notify"))
+    assert outbox.run_pending()["notifications"]["delivered"] == 1
+    (body,) = callbacks.at("/registry/notify")[before:]
+    check_request("/registry/notify", body)
+    records = body["message"]["notify_event"][0]["data"]["reg_records"]
+    assert records["event"] == "review.flagged" and records["subscription_code"] == code
+    assert records["changed"] and all(c.startswith(("review.over.", "review.missed.")) for c in records["changed"])
+
+
 def test_a_peers_callbacks_complete_this_hubs_exchanges(api, remote, callbacks, home):
     """This hub sends an asynchronous search, subscription, unsubscription and status query to the peer (the loopback
     server acknowledges); the peer answers each on this hub's callbacks, signed; a notification arrives too."""
