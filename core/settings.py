@@ -226,6 +226,12 @@ class Settings:
         return _seconds("HUB_RECHECK_LEASE_S", DEFAULT_RECHECK_LEASE_S, zero=False)
 
     @property
+    def population_profile(self) -> str:
+        """HUB_POPULATION_PROFILE: what the simulated population looks like (agencies.population.PROFILES): "city"
+        (the default, Anshan as published) or "classic" (the tests' population)."""
+        return _env("HUB_POPULATION_PROFILE") or "city"
+
+    @property
     def review_residents(self) -> int | None:
         """HUB_REVIEW_RESIDENTS: the residents of the population served, a whole number above 0, for the review's
         coverage (recipients per 1,000 residents); None when unset (ValueError otherwise, naming the variable only)."""

@@ -29,6 +29,8 @@ def pytest_configure(config):
     os.environ["HUB_HOME"] = str(_HOME)
     os.environ.pop("HUB_DATABASE_URL", None)
     os.environ["HUB_AGENCIES_URL"] = "http://127.0.0.1:9/"  # nothing listens: tests pass their agencies explicitly
+    # the tests' population: every archetype in seed 7's 50 households (agencies.population.PROFILES)
+    os.environ["HUB_POPULATION_PROFILE"] = "classic"
     from hub.airflow.env import airflow_environment
     from hub.services.bootstrap import initialize
 

@@ -4,6 +4,7 @@ import collections
 import dataclasses
 import datetime as dt
 import json
+import math
 import re
 import statistics
 import tracemalloc
@@ -34,10 +35,11 @@ from schemas.uscc import is_valid_uscc, org_code_check_char, uscc_check_char
 FACTS_HOUSEHOLDS = 2_000
 
 
-@pytest.fixture(scope="module")
-def generated() -> list[pop.HouseholdFacts]:
-    """Facts of the first 2,000 households of seed 21 (shared by the distribution and consistency tests)."""
-    return [facts(21, hh) for hh in population(21, FACTS_HOUSEHOLDS)]
+@pytest.fixture(scope="module", params=pop.PROFILES)
+def generated(request) -> list[pop.HouseholdFacts]:
+    """Facts of the first 2,000 households of seed 21 in each profile (shared by the distribution and consistency
+    tests)."""
+    return [facts(21, hh) for hh in population(21, FACTS_HOUSEHOLDS, request.param)]
 
 
 # -- identities ----------------------------------------------------------------------------------------------------
@@ -49,8 +51,9 @@ def test_same_seed_same_population_other_seed_other_population():
     assert household(5, 17) == list(households(5, 18))[17]
 
 
-def test_every_person_is_consistent_with_the_id_number():
-    people = [p for h in households(9, 300) for p in h.members]
+@pytest.mark.parametrize("profile", pop.PROFILES)
+def test_every_person_is_consistent_with_the_id_number(profile):
+    people = [p for h in households(9, 300, profile) for p in h.members]
     assert len({p.id_number for p in people}) == len(people)
     for p in people:
         assert is_valid_id(p.id_number)
@@ -59,11 +62,45 @@ def test_every_person_is_consistent_with_the_id_number():
         assert p.address_code in ANSHAN_DIVISIONS
 
 
-def test_households_have_one_head_and_one_to_seven_members():
-    for h in households(9, 300):
+@pytest.mark.parametrize("profile", pop.PROFILES)
+def test_households_have_one_head_and_one_to_seven_members(profile):
+    for h in households(9, 300, profile):
         assert 1 <= len(h.members) <= 7
         assert [p.relation for p in h.members].count("head") == 1
         assert h.members[0].status == "normal"
+
+
+def test_the_city_looks_like_the_census():
+    """Anshan's family households average 2.25 persons (7th census, 2021), one- and two-person households the most
+    common; Liaoning's residents are 11.12% aged 0-14 and 25.72% aged 60 or more, Anshan's registered residents 32.6%
+    (agencies.population cites the sources). The classic test population is larger and younger."""
+    def shape(profile):
+        sizes, ages = [], []
+        for h in population(3, 20_000, profile):
+            living = [p for p in h.members if p.status == "normal"]
+            sizes.append(len(living))
+            ages += [pop._age(p.birth_date) for p in living]
+        small = sum(n <= 2 for n in sizes) / len(sizes)
+        return (statistics.mean(sizes), small, sum(a < 15 for a in ages) / len(ages),
+                sum(a >= 60 for a in ages) / len(ages))
+
+    size, small, children, elderly = shape("city")
+    assert 2.15 <= size <= 2.35 and small >= 0.6
+    assert 0.09 <= children <= 0.14 and 0.25 <= elderly <= 0.33
+    assert shape("classic")[0] > 3  # what the tests' households look like, unchanged
+
+
+def test_the_profile_comes_from_the_environment_and_an_unknown_one_is_refused(monkeypatch):
+    from core.settings import settings
+
+    monkeypatch.delenv("HUB_POPULATION_PROFILE", raising=False)
+    assert settings().population_profile == "city" and pop.profile_of(None) == "city"
+    assert household(4, 2) == household(4, 2, "city") != household(4, 2, "classic")
+    monkeypatch.setenv("HUB_POPULATION_PROFILE", "classic")
+    assert pop.profile_of(None) == "classic" and household(4, 2) == household(4, 2, "classic")
+    monkeypatch.setenv("HUB_POPULATION_PROFILE", "village")
+    with pytest.raises(ValueError, match="population profile"):
+        list(population(4, 2))
 
 
 def test_a_streamed_population_of_20000_households_has_unique_valid_ids():
@@ -300,11 +337,12 @@ def test_deceased_have_no_facts_and_minors_no_income_entities_or_vehicles(genera
 def test_archetype_shares_and_other_distributions(generated):
     n = len(generated)
     shares = collections.Counter(f.truth.archetype for f in generated)
-    assert set(shares) == set(ARCHETYPE_SHARES)
-    for archetype, share in ARCHETYPE_SHARES.items():
-        tolerance = 0.03 if share > 0.1 else 0.02
+    table = ARCHETYPE_SHARES if generated[0].household.profile == "classic" else pop.CITY_ARCHETYPE_SHARES
+    assert set(shares) == set(table)
+    for archetype, share in table.items():
+        tolerance = 4 * math.sqrt(share * (1 - share) / n)  # four standard deviations of a share of n households
         assert abs(shares[archetype] / n - share) <= tolerance, (archetype, shares[archetype] / n)
-    assert abs(sum(ARCHETYPE_SHARES.values()) - 1) < 1e-9
+    assert abs(sum(table.values()) - 1) < 1e-9
     with_vehicles = sum(bool(f.by_source["vehicles_vessels"]) for f in generated) / n
     with_property = sum(bool(f.by_source["real_estate"]) for f in generated) / n
     with_wages = sum(any(r["income_type"] == "wages" for rows in f.by_source["tax"].values() for r in rows)
