@@ -3,14 +3,16 @@
 clients on loopback, and the ratio to a bare FastAPI JSON route (``GET /bench/bare``) served by the same process in
 the same run.
 
-Set-up (not measured): a scratch HUB_HOME (SQLite store, fresh keys), the simulated agencies, one department client
+Set-up (not measured): a scratch HUB_HOME (fresh keys, the store of the backend measured), the simulated agencies, one department client
 (a civil-affairs office) and one request of that department with purpose dibao and a valid authorization, verified
 inline over every source, so that one household record is published and the department has an open case for it; one
 read through the API checks the answer (200, signature).
 
-The app of ``hub.web.app.create_app()``, plus the bare route, runs under uvicorn (1 worker, uvloop and httptools when
-installed, log level warning) in its own process, with the per-client rate limit off (HUB_API_RATE=0: the figure is
-the API's capacity, not the limit). The load generator is another process: 32 keep-alive HTTP/1.1 connections on one
+The app of ``hub.web.app.create_app()``, plus the bare route, runs under uvicorn (uvloop and httptools when
+installed, log level warning) in its own process(es): on SQLite with 1 worker (``api_read_*``), on a scratch
+PostgreSQL database with 1 worker (``api_read_pg_*``) and with one worker per core as ``hub api --workers N`` runs
+it (``api_read_pg_workers_*``), each against its bare route in the same server, with the per-client rate limit off
+(HUB_API_RATE=0: the figure is the API's capacity, not the limit). The load generator is another process: 32 keep-alive HTTP/1.1 connections on one
 asyncio loop, each sending its next request when the previous answer is read. Per route: a warm-up (1 s, 3 s in full),
 then a fixed window (5 s with --quick, 20 s in full); every request completed in the window counts, with its latency
 (from writing the request to reading the whole body). Any answer but 200 fails the benchmark. The CPU time of both
@@ -38,22 +40,28 @@ DEPARTMENT = "MZ-210302"  # a civil-affairs office: hub/rules/access_policy.toml
 SOURCES = AGENCY_SOURCES
 HOUSEHOLDS, SEED = 20, 13
 
-# The API server: hub.web.app's app plus one bare JSON route, 1 worker on 127.0.0.1:<argv[1]>.
+# The API server: hub.web.app's app plus one bare JSON route (bench_app), on 127.0.0.1:<argv[1]>, <argv[2]> workers.
 _SERVER = """
 import sys
 import uvicorn
-from hub.web.app import create_app
 
-app = create_app()
-
-
-@app.get("/bench/bare")
-def bare() -> dict:
-    return {"status": "ok", "n": 1}
-
-
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), workers=1, log_level="warning")
+uvicorn.run("bench.bench_api:bench_app", factory=True, host="127.0.0.1", port=int(sys.argv[1]),
+            workers=int(sys.argv[2]), log_level="warning")
 """
+
+
+def bench_app():
+    """hub.web.app's app with one bare JSON route, ``GET /bench/bare``: the framework's floor in the same process."""
+    from hub.web.app import create_app
+
+    app = create_app()
+
+    @app.get("/bench/bare")
+    def bare() -> dict:
+        return {"status": "ok", "n": 1}
+
+    return app
+
 
 _LOAD = "import json, sys; from bench.bench_api import load; print(json.dumps(load(**json.loads(sys.argv[1]))))"
 
@@ -213,29 +221,29 @@ def _drive(server_pid: int, port: int, path: str, token: str | None, warmup_s: f
     return figures
 
 
-def run(quick: bool = False, duration_s: float | None = None, warmup_s: float | None = None) -> dict:
+def _measure(backend: str, workers: int, duration_s: float, warmup_s: float) -> dict:
+    """Bare route and record read on a scratch store of ``backend`` (sqlite or postgresql), ``workers`` server
+    processes."""
     import logging
 
     from bench.scratch import scratch_home
 
-    duration_s = duration_s or (5.0 if quick else 20.0)
-    warmup_s = warmup_s or (1.0 if quick else 3.0)
     logging.getLogger("hub").setLevel(logging.WARNING)
-    with scratch_home("hub-bench-api-") as home:
+    with scratch_home("hub-bench-api-", postgres=backend == "postgresql") as home:
         t0 = time.monotonic()
         token, household_id = _setup()
-        print(f"set-up: one household verified over {len(SOURCES)} sources and published in "
-              f"{time.monotonic() - t0:,.1f} s")
+        print(f"[{backend}, {workers} worker{'s' if workers > 1 else ''}] set-up: one household verified over "
+              f"{len(SOURCES)} sources and published in {time.monotonic() - t0:,.1f} s")
         port = _free_port()
         log = home / "api-server.log"
         with open(log, "wb") as fh:
-            server = subprocess.Popen([sys.executable, "-c", _SERVER, str(port)], cwd=ROOT,
+            server = subprocess.Popen([sys.executable, "-c", _SERVER, str(port), str(workers)], cwd=ROOT,
                                       env={**os.environ, "HUB_API_RATE": "0"}, stdout=fh, stderr=subprocess.STDOUT)
         try:
             _wait_ready(server, port, log)
             read_path = f"/v1/households/{household_id}/record?purpose=dibao"
             _check_read(port, read_path, token, household_id)
-            print(f"{CONCURRENCY} keep-alive clients, warm-up {warmup_s:g} s, window {duration_s:g} s per route")
+            print(f"  {CONCURRENCY} keep-alive clients, warm-up {warmup_s:g} s, window {duration_s:g} s per route")
             figures = {}
             for name, path, auth in (("bare", "/bench/bare", None), ("read", read_path, token)):
                 f = figures[name] = _drive(server.pid, port, path, auth, warmup_s, duration_s)
@@ -249,12 +257,30 @@ def run(quick: bool = False, duration_s: float | None = None, warmup_s: float | 
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
-    read, bare = figures["read"], figures["bare"]
-    out = {"api_read_rps": round(read["rps"], 1), "api_read_p50_ms": round(read["p50_ms"], 2),
-           "api_read_p99_ms": round(read["p99_ms"], 2), "api_bare_rps": round(bare["rps"], 1),
-           "api_bare_p50_ms": round(bare["p50_ms"], 2), "api_bare_p99_ms": round(bare["p99_ms"], 2)}
-    out["api_read_ratio_vs_bare"] = round(out["api_read_rps"] / out["api_bare_rps"], 3)
-    print(f"record read / bare route: {out['api_read_ratio_vs_bare']:.3f}")
+    return figures
+
+
+def run(quick: bool = False, duration_s: float | None = None, warmup_s: float | None = None) -> dict:
+    """SQLite (one worker: one writer per file), PostgreSQL with one worker and with one per core
+    (``hub api --workers``)."""
+    duration_s = duration_s or (5.0 if quick else 20.0)
+    warmup_s = warmup_s or (1.0 if quick else 3.0)
+    out = {}
+    cores = os.cpu_count() or 1
+    for backend, workers, tag in (("sqlite", 1, ""), ("postgresql", 1, "_pg"), ("postgresql", cores, "_pg_workers")):
+        if tag == "_pg_workers" and cores == 1:
+            continue
+        figures = _measure(backend, workers, duration_s, warmup_s)
+        read, bare = figures["read"], figures["bare"]
+        out.update({f"api_read{tag}_rps": round(read["rps"], 1), f"api_read{tag}_p50_ms": round(read["p50_ms"], 2),
+                    f"api_read{tag}_p99_ms": round(read["p99_ms"], 2), f"api_bare{tag}_rps": round(bare["rps"], 1),
+                    f"api_bare{tag}_p50_ms": round(bare["p50_ms"], 2), f"api_bare{tag}_p99_ms": round(bare["p99_ms"], 2),
+                    f"api_read{tag}_ratio_vs_bare": round(read["rps"] / bare["rps"], 3),
+                    f"api_read{tag}_p99_x_bare": round(read["p99_ms"] / bare["p99_ms"], 2)})
+        print(f"  record read / bare route: {out[f'api_read{tag}_ratio_vs_bare']:.3f} of the requests per second, "
+              f"p99 {out[f'api_read{tag}_p99_x_bare']:.2f} x")
+    if "api_read_pg_workers_rps" in out:
+        out["api_read_pg_workers"] = cores
     return out
 
 

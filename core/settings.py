@@ -25,6 +25,9 @@ HUB_API_MAX_BODY_BYTES  the largest request body the JSON API reads (default 104
 HUB_ACCESS_POLICY the access policy file (default: hub/rules/access_policy.toml)
 HUB_LEDGER_ORIGIN the ledger's origin line, the name of its checkpoints' signing key
                   (default anshan.verification-hub/ledger)
+HUB_LEDGER_GROUP_MS  how long the API's ledger writer waits for more entries before it commits a group (default 2
+                  ms; 0: it commits what is queued at once); a read answers once its own entry is durable
+HUB_LEDGER_WAIT_S how long a read waits for its ledger entry to be durable before it is refused with 503 (default 10)
 HUB_CONTROLLER_NAME, HUB_CONTROLLER_NAME_EN  the verification centre that controls the data, as every consent
                   receipt names it, in Chinese and in English (default Anshan's centre); 1 to 128 characters
 HUB_REGION_CODE   the division code of the hub's region (GB/T 2260, six digits; default 210300, Anshan)
@@ -62,6 +65,8 @@ DEFAULT_RECHECK_LEASE_S = 1800.0
 DEFAULT_AGENCIES_HANG_S = 30.0
 MIN_LOG_RETENTION_DAYS = 180
 DEFAULT_LEDGER_ORIGIN = "anshan.verification-hub/ledger"
+DEFAULT_LEDGER_GROUP_MS = 2.0
+DEFAULT_LEDGER_WAIT_S = 10.0
 DEFAULT_CONTROLLER_NAME = "鞍山市社会救助家庭经济状况核对中心"
 DEFAULT_CONTROLLER_NAME_EN = "Anshan social assistance verification centre"
 DEFAULT_REGION_CODE = "210300"  # 鞍山市
@@ -226,6 +231,16 @@ class Settings:
         return _seconds("HUB_RECHECK_LEASE_S", DEFAULT_RECHECK_LEASE_S, zero=False)
 
     @property
+    def ledger_group_s(self) -> float:
+        """HUB_LEDGER_GROUP_MS in seconds: milliseconds, a number from 0 up (ValueError otherwise, naming it only)."""
+        return _seconds("HUB_LEDGER_GROUP_MS", DEFAULT_LEDGER_GROUP_MS, zero=True, unit="milliseconds") / 1000
+
+    @property
+    def ledger_wait_s(self) -> float:
+        """HUB_LEDGER_WAIT_S: seconds, a number above 0 (ValueError otherwise, naming the variable only)."""
+        return _seconds("HUB_LEDGER_WAIT_S", DEFAULT_LEDGER_WAIT_S, zero=False)
+
+    @property
     def population_profile(self) -> str:
         """HUB_POPULATION_PROFILE: what the simulated population looks like (agencies.population.PROFILES): "city"
         (the default, Anshan as published) or "classic" (the tests' population)."""
@@ -243,7 +258,7 @@ class Settings:
         return int(raw)
 
 
-def _seconds(name: str, default: float, *, zero: bool) -> float:
+def _seconds(name: str, default: float, *, zero: bool, unit: str = "seconds") -> float:
     """A variable holding seconds: a finite number from 0 up (``zero``) or above 0, else ValueError naming it only."""
     raw = _env(name)
     try:
@@ -251,7 +266,7 @@ def _seconds(name: str, default: float, *, zero: bool) -> float:
     except ValueError:
         value = math.nan
     if not (0 <= value if zero else 0 < value) or not value < math.inf:  # also refuses nan
-        raise ValueError(f"{name}: seconds, a number {'from 0 up' if zero else 'above 0'}")
+        raise ValueError(f"{name}: {unit}, a number {'from 0 up' if zero else 'above 0'}")
     return value
 
 def settings() -> Settings:

@@ -597,9 +597,15 @@ def aad_signed_form(form_id: str) -> str:
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":  # kept in the file once set
+        cur.execute("PRAGMA journal_mode=WAL")
     cur.close()
+
+
+# Connections kept open per engine: as many as the API's worker threads (anyio's 40) may use at once, so that a busy
+# API reuses its connections instead of opening and closing one per request beyond the pool.
+POOL_SIZE, POOL_OVERFLOW = 40, 20
 
 
 def engine(url: str | None = None) -> Engine:
@@ -610,10 +616,12 @@ def engine(url: str | None = None) -> Engine:
 @lru_cache(maxsize=8)
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        eng = create_engine(url, connect_args={"timeout": 30})
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        eng = create_engine(url, connect_args={"timeout": 30},
+                            **({} if memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}))
         event.listen(eng, "connect", _sqlite_pragmas)
     else:
-        eng = create_engine(url, pool_pre_ping=True)
+        eng = create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     return eng
 
 

@@ -306,12 +306,23 @@ def cmd_api(args) -> int:
     from hub.services.secrets_check import InsecureSettings
     from hub.web.app import create_app
 
+    if args.workers < 1:
+        print("error: --workers: a whole number from 1 up", file=sys.stderr)
+        return 2
+    if args.workers > 1 and not settings().database_url.startswith("postgresql"):
+        print("error: --workers above 1 needs PostgreSQL (HUB_DATABASE_URL=postgresql+psycopg://...): SQLite has "
+              "one writer per file, so more processes only wait for each other", file=sys.stderr)
+        return 2
     try:
-        app = create_app()
+        app = create_app()  # checked here, so that a refusal is one clear line, not a traceback per worker
     except InsecureSettings as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    if args.workers == 1:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    else:  # each worker process makes its own app (and its own ledger writer: hub.web.app, consent.ledger)
+        uvicorn.run("hub.web.app:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
+                    log_level="info")
     return 0
 
 
@@ -617,6 +628,8 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument("--port", type=int, default=DEFAULT_API_PORT)
     api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--workers", type=int, default=1,
+                     help="server processes (PostgreSQL only; each with its own ledger writer and rate limits)")
     api.set_defaults(func=cmd_api, needs_store=True)
 
     d = sub.add_parser("demo", help="what `make run` runs after set-up")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import case, or_, select
 
 from consent.authorizations import not_revoked
 from core.settings import settings
@@ -127,22 +127,25 @@ def cut(content: dict, rule: Rule) -> dict:
 
 
 # -- object-level authorization ---------------------------------------------------------------------------------
+def case_query(department: str, household_ref: str, now: dt.datetime, purpose: str | None = None):
+    """SELECT the id of a request of the department for the household (and purpose, when given) whose authorization
+    holds now (valid and not revoked in full): its own first, else, for a re-check, its application's. The
+    authorization must have been given to that department for that purpose. One statement, so that a read can ask
+    it as a scalar subquery beside the record it reads."""
+    q = (select(Request.id)
+         .join(Authorization, or_(Authorization.request_id == Request.id, Authorization.request_id == Request.parent_id))
+         .where(Request.household_ref == household_ref, Request.department == department,
+                Authorization.department == department, Authorization.purpose == Request.purpose,
+                Authorization.valid_from <= now, Authorization.valid_until > now,
+                not_revoked(Authorization.id, now)))
+    if purpose is not None:
+        q = q.where(Request.purpose == purpose)
+    return q.order_by(case((Authorization.request_id == Request.id, 0), else_=1)).limit(1)
+
+
 def open_request(s, department: str, household_ref: str, now: dt.datetime, purpose: str | None = None) -> str | None:
-    """A request of the department for the household (and purpose, when given) whose authorization holds now (valid
-    and not revoked in full): its own, or for a re-check, its application's. The authorization must have been
-    given to that department for that purpose."""
-    for auth_of in (Request.id, Request.parent_id):
-        q = (select(Request.id).join(Authorization, Authorization.request_id == auth_of)
-             .where(Request.household_ref == household_ref, Request.department == department,
-                    Authorization.department == department, Authorization.purpose == Request.purpose,
-                    Authorization.valid_from <= now, Authorization.valid_until > now,
-                    not_revoked(Authorization.id, now)))
-        if purpose is not None:
-            q = q.where(Request.purpose == purpose)
-        found = s.scalars(q.limit(1)).first()
-        if found is not None:
-            return found
-    return None
+    """The request ``case_query`` finds, or None."""
+    return s.scalars(case_query(department, household_ref, now, purpose)).first()
 
 
 def open_case(s, department: str, household_ref: str, purpose: str, now: dt.datetime) -> str | None:

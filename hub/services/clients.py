@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -83,12 +84,46 @@ def create_client(name: str, role: str, department: str | None = None, *, public
     return Client(row.id, row.name, row.role, row.department, row.public_key), token
 
 
-def authenticate(token: str) -> Client | None:
+def token_hash(token: str) -> str | None:
+    """What is stored of a token (its SHA-256), or None for a string that cannot be one of ours."""
     if not token or len(token) > 256 or not token.isascii():  # ours are ASCII; a lone surrogate cannot be hashed
         return None
+    return _hash(token)
+
+
+def authenticate(token: str) -> Client | None:
+    digest = token_hash(token)
+    if digest is None:
+        return None
     with session() as s:
-        row = s.scalars(select(ApiClient).where(ApiClient.token_sha256 == _hash(token), ApiClient.active.is_(True))).first()
+        row = s.scalars(select(ApiClient).where(ApiClient.token_sha256 == digest, ApiClient.active.is_(True))).first()
         return Client(row.id, row.name, row.role, row.department, row.public_key) if row else None
+
+
+_recent: dict[str, tuple[Client, float]] = {}
+RECENT_S = 60.0
+
+
+def recently_authenticated(token: str) -> Client | None:
+    """The client of ``token`` as ``authenticate`` found it within the last RECENT_S seconds in this process (else
+    looked up now). Only for a route whose own statement checks the client again, active, by the token's hash (the
+    record read: hub.services.reads.read_record_with_token), so that a token revoked meanwhile reads nothing: what
+    this saves is the lookup before the route, not the check."""
+    digest = token_hash(token)
+    if digest is None:
+        return None
+    now = time.monotonic()
+    found = _recent.get(digest)
+    if found is not None and now - found[1] < RECENT_S:
+        return found[0]
+    client = authenticate(token)
+    if client is None:
+        _recent.pop(digest, None)
+    else:
+        if len(_recent) > 10_000:  # tokens seen by a long-running process: start again
+            _recent.clear()
+        _recent[digest] = (client, now)
+    return client
 
 
 def by_id(client_id: str) -> Client | None:
@@ -127,4 +162,6 @@ def deactivate(client_id: str, *, by: str | None = None) -> bool:
         row.active = False
         s.execute(delete(ConsoleSession).where(ConsoleSession.client_id == client_id))
         ledger.append(s, "client.deactivated", {"client_id": client_id, "by": by or "cli"})
-        return True
+    for digest in [d for d, (c, _) in list(_recent.items()) if c.id == client_id]:  # this process forgets it at once
+        _recent.pop(digest, None)
+    return True

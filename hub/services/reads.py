@@ -5,16 +5,24 @@ functions, so a read is the same read, with the same ledger entry, whichever fac
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+from sqlalchemy import bindparam, select
 
 from consent import ledger
 from consent.tree import NotCheckpointed, inclusion
 from core.crypto import canonical_json, keyring
-from core.store import session, utcnow
+from core.store import ApiClient, HouseholdRecord, session, utcnow
 from hub.rules import policy
+from hub.services import clients
 from hub.services.clients import Client
 from hub.services.errors import Conflict, NotEntitled, NotFound
-from hub.stages.records import RecordNotFound, load_record
+from hub.stages.records import decrypt_content, record_query
 
 NOT_ENTITLED = "no record this department may read for that purpose"
 
@@ -39,39 +47,129 @@ def read_record(household_id: str, purpose: str, as_of: dt.datetime | None, clie
                 valid_at: dt.datetime | None = None) -> RecordView:
     """The record cut to what the policy grants the department for the purpose, if it has an open case for the
     household; NotEntitled otherwise (the same whether the household exists or not). Every read, and every
-    refused one, is a ledger entry."""
-    rule = policy.rule_for(client.department or "", purpose)
-    with session() as s:  # one transaction: the check, the read and its ledger entry
-        basis = policy.open_case(s, client.department or "", household_id, purpose, utcnow()) if rule else None
-        if basis is None:  # the same answer whether the household exists or not
-            ledger.append(s, "record.read_denied", {"client_id": client.id, "department": client.department,
-                                                    "purpose": purpose, "household_ref": household_id[:40],
-                                                    "why": "no_policy" if rule is None else "no_open_case"})
-        else:
-            try:
-                record, content = load_record(household_id, as_of=as_of, valid_at=valid_at, s=s)
-            except RecordNotFound:
-                record = None
-            else:
-                ledger.append(s, "record.read", {"client_id": client.id, "department": client.department,
-                                                 "purpose": purpose, "household_ref": household_id,
-                                                 "version": record.version, "basis": basis, "policy_rule": rule.name,
-                                                 "fields": rule.returns})
-    if basis is None or record is None:
+    refused one, is a ledger entry, durable before the read answers (consent.ledger.append_durable: the entries of
+    reads served at once are committed together); LedgerUnavailable when it cannot be made durable, and then
+    nothing is answered."""
+    return _read("id", client.id, household_id, purpose, as_of, valid_at, admit=None)
+
+
+def read_record_with_token(token: str, household_id: str, purpose: str, as_of: dt.datetime | None,
+                           valid_at: dt.datetime | None, admit: Callable[[Client | None], None]) -> RecordView:
+    """``read_record`` for the bearer of ``token``: the client (checked again: active, by the token's hash), its open
+    case and the record in one statement. ``admit`` is called with the client found (None when no active client
+    has the token now) before anything is recorded or answered; it raises to refuse."""
+    return _read("token", clients.token_hash(token), household_id, purpose, as_of, valid_at, admit=admit)
+
+
+_RECORD = HouseholdRecord.__table__.alias("rec")
+_META = ("id", "household_ref", "version", "as_of", "recorded_at", "completeness", "content_sha256")
+
+
+@lru_cache(maxsize=8)
+def _statement(who: str, as_of: bool, valid_at: bool):
+    """The read's one statement, built once per shape: the active client (by id or by its token's hash), the open
+    case of its department for the household and purpose (hub.rules.policy.case_query, as a scalar subquery), and
+    the record version read (hub.stages.records.record_query) without its content, run with bind parameters."""
+    c = ApiClient.__table__
+    case = (policy.case_query(c.c.department, bindparam("household"), bindparam("now"), bindparam("purpose"))
+            .correlate(c).scalar_subquery())
+    latest = record_query(bindparam("household"), HouseholdRecord.id, as_of=bindparam("as_of") if as_of else None,
+                          valid_at=bindparam("valid_at") if valid_at else None).scalar_subquery()
+    return (select(c.c.id, c.c.name, c.c.role, c.c.department, c.c.public_key, case.label("case_id"),
+                   *(_RECORD.c[k].label(f"record_{k}") for k in _META))
+            .select_from(c.outerjoin(_RECORD, _RECORD.c.id == latest))
+            .where(c.c.active.is_(True), (c.c.token_sha256 if who == "token" else c.c.id) == bindparam("who")))
+
+
+def _read(who: str, value: str | None, household_id: str, purpose: str, as_of: dt.datetime | None,
+          valid_at: dt.datetime | None, *, admit: Callable[[Client | None], None] | None) -> RecordView:
+    now = utcnow()
+    with session() as s:  # reads only: the entry is written by the ledger's writer
+        row = None
+        if value is not None:
+            row = s.execute(_statement(who, as_of is not None, valid_at is not None),
+                            {"who": value, "household": household_id, "purpose": purpose, "now": now,
+                             "as_of": as_of, "valid_at": valid_at}).first()
+        client = Client(row.id, row.name, row.role, row.department, row.public_key) if row is not None else None
+        if admit is not None:
+            admit(client)
+        if client is None:  # no longer active
+            raise NotEntitled(NOT_ENTITLED)
+        department = client.department or ""
+        rule = policy.rule_for(department, purpose)
+        basis = f"request:{row.case_id}" if rule is not None and row.case_id is not None else None
+        view = None
+        if basis is not None and row.record_id is not None:
+            view = _views.get(_Version(*(getattr(row, f"record_{k}") for k in _META)), department, rule, s)
+    if basis is None:  # the same answer whether the household exists or not
+        ledger.append_durable("record.read_denied", {
+            "client_id": client.id, "department": client.department, "purpose": purpose,
+            "household_ref": household_id[:40], "why": "no_policy" if rule is None else "no_open_case"}, at=now)
         raise NotEntitled(NOT_ENTITLED)
-    keys = keyring()
-    view = policy.scope_persons(policy.cut(content, rule),
-                                lambda ref: keys.scoped(ref, f"department:{client.department}"))
+    if view is None:
+        raise NotEntitled(NOT_ENTITLED)
+    ledger.append_durable("record.read", {"client_id": client.id, "department": client.department,
+                                          "purpose": purpose, "household_ref": household_id,
+                                          "version": view.version, "basis": basis, "policy_rule": rule.name,
+                                          "fields": rule.returns}, at=now)
+    return view
+
+
+class _Version(NamedTuple):
+    """A record version as the read's statement gives it: everything but its content."""
+
+    id: int
+    household_ref: str
+    version: int
+    as_of: dt.datetime
+    recorded_at: dt.datetime
+    completeness: dict
+    content_sha256: str
+
+
+class _ViewCache:
+    """Views already made, by record version, department and rule (least recently used dropped first): a view is
+    the same bytes for every read of that version by that department under that rule, and decrypting and signing it
+    are the read's largest costs. A view made under other keys (rotation) or another policy is made again."""
+
+    def __init__(self, size: int = 512):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, record: _Version, department: str, rule: policy.Rule, s) -> RecordView:
+        keys = keyring()
+        key = (record.household_ref, record.version, record.content_sha256, department, rule.name)
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None and found[0] is keys and found[1] is rule:
+                self.items.move_to_end(key)
+                return found[2]
+        view = _make_view(record, department, rule, keys, s)
+        with self.lock:
+            self.items[key] = (keys, rule, view)
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return view
+
+
+def _make_view(record: _Version, department: str, rule: policy.Rule, keys, s) -> RecordView:
+    """The view of one version (its content read in the caller's transaction ``s``, decrypted, cut, persons
+    re-keyed for the department, signed)."""
+    stored = s.get(HouseholdRecord, record.id)
+    content = policy.scope_persons(policy.cut(decrypt_content(stored), rule),
+                                   lambda ref: keys.scoped(ref, f"department:{department}"))
     return RecordView(household_id=record.household_ref, version=record.version, as_of=record.as_of,
                       recorded_at=record.recorded_at, completeness=record.completeness,
                       content_sha256=record.content_sha256, policy_rule=rule.name, fields=rule.returns,
-                      signature=keys.sign(canonical_json(view)), content=view)
+                      signature=keys.sign(canonical_json(content)), content=content)
+
+
+_views = _ViewCache()
 
 
 def audit_read(client: Client, what: str, entries: int, **refs: str) -> None:
-    """Auditors' reads of the ledger are ledger entries too."""
-    with session() as s:
-        ledger.append(s, "audit.read", {"client_id": client.id, "what": what, "entries": entries, **refs})
+    """Auditors' reads of the ledger are ledger entries too (durable before the read answers)."""
+    ledger.append_durable("audit.read", {"client_id": client.id, "what": what, "entries": entries, **refs})
 
 
 def ledger_proof(seq: int) -> dict:

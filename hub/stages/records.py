@@ -284,17 +284,24 @@ def load_record(household_ref: str, *, as_of: dt.datetime | None = None,
     if s is None:
         with session() as own:
             return load_record(household_ref, as_of=as_of, valid_at=valid_at, s=own)
-    q = select(HouseholdRecord).where(HouseholdRecord.household_ref == household_ref)
+    record = s.scalars(record_query(household_ref, as_of=as_of, valid_at=valid_at)).first()
+    if record is None:
+        raise RecordNotFound(household_ref)
+    return record, decrypt_content(record)
+
+
+def record_query(household_ref, *columns, as_of=None, valid_at=None):
+    """SELECT the record ``load_record`` reads (or only its ``columns``): the latest published at ``as_of``, among
+    those the latest describing the household by ``valid_at``. Each argument is a value or a bind parameter (a
+    statement built once and run with other values)."""
+    q = select(*(columns or (HouseholdRecord,))).where(HouseholdRecord.household_ref == household_ref)
     if as_of is not None:
         q = q.where(HouseholdRecord.recorded_at <= as_of)
     if valid_at is not None:
         q = q.where(HouseholdRecord.as_of <= valid_at)
     order = (HouseholdRecord.as_of.desc(), HouseholdRecord.version.desc()) if valid_at is not None else (
         HouseholdRecord.version.desc(),)
-    record = s.scalars(q.order_by(*order).limit(1)).first()
-    if record is None:
-        raise RecordNotFound(household_ref)
-    return record, decrypt_content(record)
+    return q.order_by(*order).limit(1)
 
 
 def record_of_request(request_id: str) -> tuple[HouseholdRecord, dict]:

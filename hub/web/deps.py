@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
@@ -34,16 +35,28 @@ def _throttle(request: Request, key: str) -> None:
                             headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
+def _unauthorized() -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid bearer token",
+                         headers={"WWW-Authenticate": "Bearer"})
+
+
+def _admit(request: Request, client: clients.Client | None, roles: tuple[str, ...] = ()) -> clients.Client:
+    """401 for no client (a guessed token costs the guesser's address its budget), 403 for a role not in ``roles``
+    (when given), 429 over the client's rate; else the client."""
+    if client is None:
+        _throttle(request, f"addr:{request.client.host if request.client else '-'}")
+        raise _unauthorized()
+    _throttle(request, f"client:{client.id}")
+    if roles and client.role not in roles:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"only {' or '.join(roles)} clients may do this")
+    return client
+
+
 def current_client(request: Request,
                    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> clients.Client:
-    client = clients.authenticate(creds.credentials) if creds else None
-    if client is None:
-        if creds:  # guessing tokens costs the guesser's address its budget
-            _throttle(request, f"addr:{request.client.host if request.client else '-'}")
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
-    _throttle(request, f"client:{client.id}")
-    return client
+    if not creds:
+        raise _unauthorized()
+    return _admit(request, clients.authenticate(creds.credentials))
 
 
 def role_required(*roles: str):
@@ -55,8 +68,38 @@ def role_required(*roles: str):
     return check
 
 
+@dataclass(frozen=True)
+class Bearer:
+    """The client of a route whose own statement checks its token again (the record read:
+    hub.services.reads.read_record_with_token): admitted before the route as ``current_client`` and
+    ``role_required`` admit (401, 429, 403), from the process's recent lookups (hub.services.clients.
+    recently_authenticated), so that the route's statement is the read's only round trip; ``token`` for that
+    statement, and ``gone`` for a client it no longer finds active (401)."""
+
+    client: clients.Client
+    token: str
+
+    def gone(self, client: clients.Client | None) -> None:
+        if client is None:
+            raise _unauthorized()
+
+
+def bearer_of(*roles: str):
+    """A dependency giving the route a ``Bearer`` admitting only clients of these roles."""
+    def admitted(request: Request,
+                 creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Bearer:
+        if not creds:
+            raise _unauthorized()
+        return Bearer(_admit(request, clients.recently_authenticated(creds.credentials), roles), creds.credentials)
+    admitted.authenticates = True
+    return admitted
+
+
+current_client.authenticates = True  # what tests/hub/web/test_access.py finds on every route
+
 Anyone = Annotated[clients.Client, Depends(current_client)]
 Department = Annotated[clients.Client, Depends(role_required("department"))]
+DepartmentBearer = Annotated[Bearer, Depends(bearer_of("department"))]
 Staff = Annotated[clients.Client, Depends(role_required("staff"))]
 Auditor = Annotated[clients.Client, Depends(role_required("auditor"))]
 Admin = Annotated[clients.Client, Depends(role_required("admin"))]

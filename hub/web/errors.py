@@ -12,6 +12,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sqlalchemy.exc import OperationalError
+
+from consent.ledger import LedgerUnavailable
 from core.documents import DocumentError, read_document
 from hub.services.errors import Conflict, Invalid, NotFound, ServiceError
 
@@ -107,8 +110,22 @@ async def _service_error(request: Request, exc: ServiceError) -> Response:
     return await http_exception_handler(request, HTTPException(code, exc.detail))
 
 
+UNAVAILABLE_RETRY_S = 2
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """The store refused or did not answer (disk full, locked past its timeout, down), or a read's ledger entry
+    could not be made durable: 503 at once, never a hang, and nothing that would have needed the write. The next
+    request tries again: nothing is kept broken."""
+    return await http_exception_handler(request, HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE, "the hub's store is not available now; try again shortly",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_S)}))
+
+
 def install(app: FastAPI) -> None:
     """The app's handlers of errors (before hub.web.dci.install, which answers its own paths' in DCI's form)."""
+    app.add_exception_handler(LedgerUnavailable, _unavailable)
+    app.add_exception_handler(OperationalError, _unavailable)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ServiceError, _service_error)

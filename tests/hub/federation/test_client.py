@@ -12,15 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-import requests
 import sqlalchemy as sa
 from sqlalchemy import select
 
@@ -35,7 +32,7 @@ from hub.stages.pipeline import run_inline
 from hub.stages.records import load_record, record_of_request
 from hub.services.scan import files_under
 from core.store import DciTransaction, engine, session
-from tests.support.servers import rate_limits_off, serve_agencies as _serve
+from tests.support.servers import free_port as _free_port, rate_limits_off, serve_agencies as _serve, serve_api
 from tests.support.store import ledger_entries as _ledger, POSTGRES_ADMIN_URL
 from tests.support.dci import peers_file
 
@@ -71,27 +68,10 @@ def as_hub(values: dict):
                 os.environ[k] = v
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve_api(values: dict, port: int, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
     env.update({k: v for k, v in values.items() if v is not None})
-    out = log.open("wb")
-    proc = subprocess.Popen([HUB, "api", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"hub api exited: {log.read_text(errors='replace')[-2000:]}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("hub api did not start")
+    return serve_api(env, port, log)
 
 
 @pytest.fixture(scope="module", autouse=True)
