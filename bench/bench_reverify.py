@@ -1,4 +1,5 @@
-"""The re-check of a whole city's recipients, and one household's verification, end to end.
+"""The re-check of a whole city's recipients, end to end (and the ``latency`` phase bench.bench_request runs: one
+household's verification).
 
 reverify_rows_per_s: person-source rows per second through every stage of the re-check (the consent gate, the
 agency calls, encrypted storage, validation, the checks across sources, unify and publish: ``hub.stages.reverify``,
@@ -10,11 +11,6 @@ reverify_ceiling_ratio: that rate divided by the rate of the bare minimum on the
 agencies' raw answers for the same persons (fetched beforehand, not timed) parsed, each row hashed (SHA-256) and
 inserted into a plain SQLite table, one transaction per source. reverify_bare_fetch_rows_per_s is the rate at which
 the same answers come over the wire (signed calls, 12 at a time), for reference.
-
-request_latency_ms_p50: one household's verification inline (``hub verify --sync``'s ``run_inline``) with every
-source, the agencies answering at once; request_overhead_ms_p50: with every agency call delayed by
-OVERHEAD_LATENCY_MS (the agencies' ``latency:<ms>`` profile), the time beyond the slowest agency call of that
-verification (each call timed in the client).
 
 The recipients are seeded beforehand and not measured: each household's request and authorization through
 ``hub.stages.intake``, a published record made with ``hub.rules.unify`` from the population's facts, and a dibao grant.
@@ -31,7 +27,6 @@ import contextlib
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -286,13 +281,12 @@ def request_latency(agencies_url: str, households: int, n: int, *, timed_calls: 
 # -- the benchmark ---------------------------------------------------------------------------------------------
 
 
-def run(quick: bool = False, persons: int | None = None, latency_runs: int | None = None) -> dict:
+def run(quick: bool = False, persons: int | None = None) -> dict:
     """The figures; at 100,000 persons their keys are the report's, at another size (``--quick``: 1,000) each
     re-check key carries its size."""
     from bench.scratch import scratch_home
 
     persons = persons or (1_000 if quick else 100_000)
-    latency_runs = latency_runs or (5 if quick else 15)
     label = f"{persons // 1000}k" if persons % 1000 == 0 else str(persons)
     out = {}
     with scratch_home("hub-bench-reverify-"):
@@ -303,9 +297,6 @@ def run(quick: bool = False, persons: int | None = None, latency_runs: int | Non
         with agencies(seeded["households"]) as url:
             rc = _child("recheck", url)
             b = _child("bare", url)
-            lat = _child("latency", url, str(seeded["households"]), str(latency_runs), "0")
-        with agencies(seeded["households"], f"latency:{OVERHEAD_LATENCY_MS}") as url:
-            over = _child("latency", url, str(seeded["households"]), str(latency_runs), "1")
     rate = rc["rows"] / rc["seconds"]
     ceiling = b["rows"] / b["work_s"]
     suffix = "" if persons == 100_000 else f"_{label}"
@@ -316,17 +307,11 @@ def run(quick: bool = False, persons: int | None = None, latency_runs: int | Non
     out[f"reverify_bare_fetch_rows_per_s{suffix}"] = round(b["rows"] / b["fetch_s"], 1)
     out[f"reverify_persons{suffix}"] = rc["persons"]
     out[f"reverify_wall_s{suffix}"] = round(rc["seconds"], 1)
-    out["request_latency_ms_p50"] = round(statistics.median(t for t, _ in lat["runs"]) * 1000, 1)
-    out["request_overhead_ms_p50"] = round(statistics.median(t - c for t, c in over["runs"]) * 1000, 1)
-    out["request_latency_ms_p50_injected"] = round(statistics.median(t for t, _ in over["runs"]) * 1000, 1)
     print(f"re-check: {rc['persons']:,} persons ({rc['households']:,} households) x {len(SOURCES)} sources = "
           f"{rc['rows']:,} rows in {rc['seconds']:,.1f} s: {rate:,.1f} rows/s ({rc['persons'] / rc['seconds']:,.1f} "
           f"persons/s), peak RSS {rc['peak_rss_mb']:,.0f} MB; outcome {rc['outcome']}")
     print(f"bare minimum on the same rows: parse+hash+insert {ceiling:,.0f} rows/s (ratio {rate / ceiling:.4f}); "
           f"the answers over the wire {b['rows'] / b['fetch_s']:,.0f} rows/s")
-    print(f"one household inline: p50 {out['request_latency_ms_p50']:,.0f} ms; with {OVERHEAD_LATENCY_MS} ms per agency "
-          f"call: p50 {out['request_latency_ms_p50_injected']:,.0f} ms, beyond the slowest call "
-          f"{out['request_overhead_ms_p50']:,.0f} ms")
     return out
 
 

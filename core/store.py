@@ -10,6 +10,7 @@ persons and households are keyed by HMAC pseudonyms (``person_ref``, ``household
 from __future__ import annotations
 
 import datetime as dt
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Iterator
@@ -31,6 +32,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from core.settings import settings
@@ -621,8 +623,34 @@ def _engine(url: str) -> Engine:
                             **({} if memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}))
         event.listen(eng, "connect", _sqlite_pragmas)
     else:
-        eng = create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        eng = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        event.listen(eng, "checkin", _idle_since)
+        event.listen(eng, "checkout", _ping_if_idle)
     return eng
+
+
+# A pooled PostgreSQL connection idle longer than this is pinged before use (the server may have restarted or closed
+# it meanwhile); one in steady use is not, so that a busy API pays no extra round trip per request. A connection lost
+# anyway fails its statement once: SQLAlchemy then drops the whole pool, and the next request connects afresh.
+PING_AFTER_IDLE_S = 5.0
+
+
+def _idle_since(_dbapi_conn, record) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn, record, _proxy) -> None:
+    """SQLAlchemy's pessimistic disconnect handling ("Disconnect Handling - Pessimistic", custom form): a connection
+    that does not answer is replaced (DisconnectionError makes the pool retry with a new one)."""
+    idle_since = record.info.get("idle_since")  # None: connected just now
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+        return
+    try:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        dbapi_conn.rollback()
+    except Exception as exc:  # noqa: BLE001 - any failure means this connection is not usable
+        raise DisconnectionError() from exc
 
 
 @lru_cache(maxsize=8)

@@ -11,6 +11,7 @@ import datetime as dt
 import importlib
 import logging
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -60,6 +61,41 @@ _validating = threading.Lock()
 _context: dict[str, Any] = {}
 
 
+# GX 1.x rebuilds an expectation's configuration (a pydantic .dict(), a regex over the class name, a new object)
+# each time its ``configuration`` property is read, about 65 times per expectation per run, while deciding which
+# metrics the expectation needs: some 40% of a small batch's validation (bench.bench_request's profile). Within one
+# validation run the expectation objects GX made for it do not change, so each one's configuration is made once per
+# run: ``_one_configuration_per_run`` replaces the property while a run of ours holds ``_validating``, and the memo
+# is emptied when the run ends. tests/schemas/test_rules.py checks that every suite's results are the same with it.
+_configurations: dict[int, tuple[Any, Any]] = {}
+_memoizing = False
+MEMO = True  # False: GX's own property on every read (tests compare the two)
+
+
+def _one_configuration_per_run(make):
+    def configuration(self):
+        if not _memoizing:
+            return make(self)
+        found = _configurations.get(id(self))
+        if found is None or found[0] is not self:
+            found = _configurations[id(self)] = (self, make(self))
+        return found[1]
+    return property(configuration)
+
+
+@contextmanager
+def _run():
+    """One validation run: GX's shared context to ourselves (it is not thread-safe), configurations made once."""
+    global _memoizing
+    with _validating:
+        _memoizing = MEMO
+        try:
+            yield
+        finally:
+            _memoizing = False
+            _configurations.clear()
+
+
 def _batch_definition():
     """The ephemeral GX context and its dataframe batch definition, built once per process."""
     with _lock:
@@ -68,6 +104,11 @@ def _batch_definition():
             logging.getLogger("great_expectations").setLevel(logging.WARNING)
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
+            from great_expectations.expectations.expectation import Expectation
+
+            if not getattr(Expectation.configuration.fget, "hub_memo", False):
+                Expectation.configuration = _one_configuration_per_run(Expectation.configuration.fget)
+                Expectation.configuration.fget.hub_memo = True
 
             ctx = gx.get_context(mode="ephemeral")
             ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -109,7 +150,7 @@ def validate(source: str, rows: list[dict] | pd.DataFrame, *, run_name: str | No
                       must_pass_checks={c.name for c in checks.values() if c.must_pass})
     if df.empty:
         return outcome
-    with _validating:  # GX's context and batch definition are shared and not thread-safe
+    with _run():  # GX's context and batch definition are shared and not thread-safe
         result = bd.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format="COMPLETE")
     outcome.docs = scrub(result.to_json_dict(), run_name=run_name,
                          run_time=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))

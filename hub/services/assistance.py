@@ -55,19 +55,18 @@ def report(*, household_ref: str, department: str, client_id: str, programme: st
 def household_list(household_ref: str, *, department: str, client_id: str, purpose: str) -> list[AssistanceGrant]:
     """Every department's grants for the household, for a department with an open case for it under that purpose
     (hub.rules.policy.open_case); a ledger entry either way."""
-    with session() as s:
+    with session() as s:  # reads only: the entries go through the ledger's group commit, durable before answering
         basis = open_case(s, department, household_ref, purpose, utcnow())
-        if basis is None:
-            ledger.append(s, "record.read_denied", {"client_id": client_id, "department": department,
-                                                    "purpose": purpose, "household_ref": household_ref,
-                                                    "what": "assistance", "why": "no_open_case"})
-    if basis is None:
-        raise NotYourHousehold(household_ref)
-    with session() as s:
-        grants = s.scalars(select(AssistanceGrant).where(AssistanceGrant.household_ref == household_ref)
-                           .order_by(AssistanceGrant.granted_from, AssistanceGrant.id)).all()
-        ledger.append(s, "assistance.read", {"household_ref": household_ref, "department": department,
-                                             "client_id": client_id, "purpose": purpose, "grants": len(grants),
-                                             "basis": basis, "fields": list(GRANT_FIELDS)})
+        grants = [] if basis is None else s.scalars(
+            select(AssistanceGrant).where(AssistanceGrant.household_ref == household_ref)
+            .order_by(AssistanceGrant.granted_from, AssistanceGrant.id)).all()
         s.expunge_all()
-        return grants
+    if basis is None:
+        ledger.append_durable("record.read_denied", {"client_id": client_id, "department": department,
+                                                     "purpose": purpose, "household_ref": household_ref,
+                                                     "what": "assistance", "why": "no_open_case"})
+        raise NotYourHousehold(household_ref)
+    ledger.append_durable("assistance.read", {"household_ref": household_ref, "department": department,
+                                              "client_id": client_id, "purpose": purpose, "grants": len(grants),
+                                              "basis": basis, "fields": list(GRANT_FIELDS)})
+    return grants

@@ -104,18 +104,25 @@ _recent: dict[str, tuple[Client, float]] = {}
 RECENT_S = 60.0
 
 
+def recent(token: str) -> Client | None:
+    """The client of ``token`` if this process found it within the last RECENT_S seconds (no store access), else
+    None: see ``recently_authenticated``."""
+    digest = token_hash(token)
+    found = _recent.get(digest) if digest is not None else None
+    return found[0] if found is not None and time.monotonic() - found[1] < RECENT_S else None
+
+
 def recently_authenticated(token: str) -> Client | None:
     """The client of ``token`` as ``authenticate`` found it within the last RECENT_S seconds in this process (else
     looked up now). Only for a route whose own statement checks the client again, active, by the token's hash (the
     record read: hub.services.reads.read_record_with_token), so that a token revoked meanwhile reads nothing: what
     this saves is the lookup before the route, not the check."""
-    digest = token_hash(token)
+    found = recent(token)
+    if found is not None:
+        return found
+    digest, now = token_hash(token), time.monotonic()
     if digest is None:
         return None
-    now = time.monotonic()
-    found = _recent.get(digest)
-    if found is not None and now - found[1] < RECENT_S:
-        return found[0]
     client = authenticate(token)
     if client is None:
         _recent.pop(digest, None)

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
@@ -17,7 +18,7 @@ from sqlalchemy import bindparam, select
 from consent import ledger
 from consent.tree import NotCheckpointed, inclusion
 from core.crypto import canonical_json, keyring
-from core.store import ApiClient, HouseholdRecord, session, utcnow
+from core.store import ApiClient, HouseholdRecord, engine, session, utcnow
 from hub.rules import policy
 from hub.services import clients
 from hub.services.clients import Client
@@ -84,12 +85,12 @@ def _statement(who: str, as_of: bool, valid_at: bool):
 def _read(who: str, value: str | None, household_id: str, purpose: str, as_of: dt.datetime | None,
           valid_at: dt.datetime | None, *, admit: Callable[[Client | None], None] | None) -> RecordView:
     now = utcnow()
-    with session() as s:  # reads only: the entry is written by the ledger's writer
+    with engine().connect() as conn:  # reads only (SQLAlchemy Core: no ORM state); the entry is the writer's
         row = None
         if value is not None:
-            row = s.execute(_statement(who, as_of is not None, valid_at is not None),
-                            {"who": value, "household": household_id, "purpose": purpose, "now": now,
-                             "as_of": as_of, "valid_at": valid_at}).first()
+            row = conn.execute(_statement(who, as_of is not None, valid_at is not None),
+                               {"who": value, "household": household_id, "purpose": purpose, "now": now,
+                                "as_of": as_of, "valid_at": valid_at}).first()
         client = Client(row.id, row.name, row.role, row.department, row.public_key) if row is not None else None
         if admit is not None:
             admit(client)
@@ -100,7 +101,7 @@ def _read(who: str, value: str | None, household_id: str, purpose: str, as_of: d
         basis = f"request:{row.case_id}" if rule is not None and row.case_id is not None else None
         view = None
         if basis is not None and row.record_id is not None:
-            view = _views.get(_Version(*(getattr(row, f"record_{k}") for k in _META)), department, rule, s)
+            view = _views.get(_Version(*(getattr(row, f"record_{k}") for k in _META)), department, rule, conn)
     if basis is None:  # the same answer whether the household exists or not
         ledger.append_durable("record.read_denied", {
             "client_id": client.id, "department": client.department, "purpose": purpose,
@@ -135,7 +136,7 @@ class _ViewCache:
     def __init__(self, size: int = 512):
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
 
-    def get(self, record: _Version, department: str, rule: policy.Rule, s) -> RecordView:
+    def get(self, record: _Version, department: str, rule: policy.Rule, conn) -> RecordView:
         keys = keyring()
         key = (record.household_ref, record.version, record.content_sha256, department, rule.name)
         with self.lock:
@@ -143,7 +144,7 @@ class _ViewCache:
             if found is not None and found[0] is keys and found[1] is rule:
                 self.items.move_to_end(key)
                 return found[2]
-        view = _make_view(record, department, rule, keys, s)
+        view = _make_view(record, department, rule, keys, conn)
         with self.lock:
             self.items[key] = (keys, rule, view)
             self.items.move_to_end(key)
@@ -152,10 +153,11 @@ class _ViewCache:
         return view
 
 
-def _make_view(record: _Version, department: str, rule: policy.Rule, keys, s) -> RecordView:
-    """The view of one version (its content read in the caller's transaction ``s``, decrypted, cut, persons
+def _make_view(record: _Version, department: str, rule: policy.Rule, keys, conn) -> RecordView:
+    """The view of one version (its content read on the caller's connection ``conn``, decrypted, cut, persons
     re-keyed for the department, signed)."""
-    stored = s.get(HouseholdRecord, record.id)
+    enc = conn.execute(select(HouseholdRecord.content_enc).where(HouseholdRecord.id == record.id)).scalar_one()
+    stored = SimpleNamespace(content_enc=enc, household_ref=record.household_ref, version=record.version)
     content = policy.scope_persons(policy.cut(decrypt_content(stored), rule),
                                    lambda ref: keys.scoped(ref, f"department:{department}"))
     return RecordView(household_id=record.household_ref, version=record.version, as_of=record.as_of,

@@ -52,8 +52,8 @@ def entries(run: ReviewRun, filters: Filters, client: Client, *, after: int | No
                 out.append(e)
                 if len(out) >= limit:
                     break
-        ledger.append(s, "review.read", {"client_id": client.id, "role": client.role, "department": client.department,
-                                         "run_id": run.id, "list": filters.kind, "programme": filters.programme,
-                                         "county": filters.county, "rows": len(out)})
         s.expunge_all()
+    ledger.append_durable("review.read", {"client_id": client.id, "role": client.role, "department": client.department,
+                                          "run_id": run.id, "list": filters.kind, "programme": filters.programme,
+                                          "county": filters.county, "rows": len(out)})
     return out

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from core.ids import HEX32, HOUSEHOLD, MAX_ID
 from hub.services import clients
@@ -86,11 +87,16 @@ class Bearer:
 
 def bearer_of(*roles: str):
     """A dependency giving the route a ``Bearer`` admitting only clients of these roles."""
-    def admitted(request: Request,
-                 creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Bearer:
+    async def admitted(request: Request,
+                       creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Bearer:
+        # on the event loop when the process knows the token (no thread hop: the read's only cost is its own),
+        # else the store is asked in a worker thread, as a sync dependency would be
         if not creds:
             raise _unauthorized()
-        return Bearer(_admit(request, clients.recently_authenticated(creds.credentials), roles), creds.credentials)
+        client = clients.recent(creds.credentials)
+        if client is None:
+            client = await run_in_threadpool(clients.recently_authenticated, creds.credentials)
+        return Bearer(_admit(request, client, roles), creds.credentials)
     admitted.authenticates = True
     return admitted
 

@@ -248,3 +248,50 @@ def test_the_schema_check_at_start_up_names_the_revisions_and_what_to_run(tmp_pa
     assert str(tmp_path) not in str(refused.value)  # revisions only, never where the store is
     upgrade(url)
     check_schema(url)
+
+
+def _terminate_backends(url: str) -> int:
+    """What a PostgreSQL restart does to the pool's connections: every backend of the database ended."""
+    import sqlalchemy as sa
+
+    from tests.support.store import POSTGRES_ADMIN_URL
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            return len(c.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                         "WHERE datname = :db AND pid <> pg_backend_pid()"),
+                                 {"db": url.rsplit("/", 1)[1]}).all())
+    finally:
+        admin.dispose()
+
+
+def test_a_pooled_postgresql_connection_lost_while_idle_is_replaced_before_use(postgres_url, monkeypatch):
+    """Connections idle longer than PING_AFTER_IDLE_S are pinged when taken from the pool (not on every use): one
+    that the server ended meanwhile is replaced, and the caller never sees it."""
+    from core import store
+
+    monkeypatch.setenv("HUB_DATABASE_URL", postgres_url)
+    with session() as s:
+        assert s.scalar(text("SELECT 1")) == 1
+    assert _terminate_backends(postgres_url) >= 1
+    monkeypatch.setattr(store, "PING_AFTER_IDLE_S", 0.0)  # the pooled connection counts as idle
+    with session() as s:
+        assert s.scalar(text("SELECT 1")) == 1
+
+
+def test_a_connection_lost_while_in_steady_use_fails_once_and_the_next_use_connects_afresh(postgres_url, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from core import store
+
+    monkeypatch.setenv("HUB_DATABASE_URL", postgres_url)
+    monkeypatch.setattr(store, "PING_AFTER_IDLE_S", 3600.0)  # never idle long enough to be pinged
+    with session() as s:
+        assert s.scalar(text("SELECT 1")) == 1
+    _terminate_backends(postgres_url)
+    with pytest.raises(OperationalError):  # the API answers this one 503 (hub.web.errors)
+        with session() as s:
+            s.scalar(text("SELECT 1"))
+    with session() as s:  # the pool was dropped: a new connection
+        assert s.scalar(text("SELECT 1")) == 1
