@@ -266,12 +266,23 @@ def _terminate_backends(url: str) -> int:
         admin.dispose()
 
 
-def test_a_pooled_postgresql_connection_lost_while_idle_is_replaced_before_use(postgres_url, monkeypatch):
+@pytest.fixture
+def own_postgres(monkeypatch):
+    """A PostgreSQL database of the test's own as HUB_DATABASE_URL: its connections are ended, and other tests'
+    pooled connections (to the session's database) must not be."""
+    from tests.support.store import fresh_postgres
+
+    with fresh_postgres("hub_pool") as url:
+        monkeypatch.setenv("HUB_DATABASE_URL", url)
+        yield url
+
+
+def test_a_pooled_postgresql_connection_lost_while_idle_is_replaced_before_use(own_postgres, monkeypatch):
     """Connections idle longer than PING_AFTER_IDLE_S are pinged when taken from the pool (not on every use): one
     that the server ended meanwhile is replaced, and the caller never sees it."""
     from core import store
 
-    monkeypatch.setenv("HUB_DATABASE_URL", postgres_url)
+    postgres_url = own_postgres
     with session() as s:
         assert s.scalar(text("SELECT 1")) == 1
     assert _terminate_backends(postgres_url) >= 1
@@ -280,12 +291,12 @@ def test_a_pooled_postgresql_connection_lost_while_idle_is_replaced_before_use(p
         assert s.scalar(text("SELECT 1")) == 1
 
 
-def test_a_connection_lost_while_in_steady_use_fails_once_and_the_next_use_connects_afresh(postgres_url, monkeypatch):
+def test_a_connection_lost_while_in_steady_use_fails_once_and_the_next_use_connects_afresh(own_postgres, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
     from core import store
 
-    monkeypatch.setenv("HUB_DATABASE_URL", postgres_url)
+    postgres_url = own_postgres
     monkeypatch.setattr(store, "PING_AFTER_IDLE_S", 3600.0)  # never idle long enough to be pinged
     with session() as s:
         assert s.scalar(text("SELECT 1")) == 1
