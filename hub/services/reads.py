@@ -85,7 +85,9 @@ def _statement(who: str, as_of: bool, valid_at: bool):
 def _read(who: str, value: str | None, household_id: str, purpose: str, as_of: dt.datetime | None,
           valid_at: dt.datetime | None, *, admit: Callable[[Client | None], None] | None) -> RecordView:
     now = utcnow()
-    with engine().connect() as conn:  # reads only (SQLAlchemy Core: no ORM state); the entry is the writer's
+    # reads only, in autocommit (one statement, one snapshot; no BEGIN or ROLLBACK round trips), SQLAlchemy Core (no
+    # ORM state); the entry is the ledger writer's
+    with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         row = None
         if value is not None:
             row = conn.execute(_statement(who, as_of is not None, valid_at is not None),
