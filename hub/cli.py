@@ -671,18 +671,53 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# commands that work on a home without `hub init`: it, what sets itself up (demo: `make run`), what makes its own
+# scratch homes (bench), and what reads only files or generated data
+WITHOUT_HOME = {("init",), ("demo",), ("bench",), ("policy",), ("check-secrets",), ("agencies", "sample-request"),
+                ("record", "verify")}
+
+
+def _command(args) -> tuple[str, ...]:
+    sub = getattr(args, args.command, None)  # a group's subcommand is kept under the group's name
+    return (args.command, sub) if isinstance(sub, str) else (args.command,)
+
+
+def _home_problem() -> str | None:
+    """Why this HUB_HOME cannot be used yet (no keys, or the embedded store's file missing), with the fix; None when
+    it can. A PostgreSQL store is checked by the command that needs it (check_schema)."""
+    cfg = settings()
+    if not cfg.keyring_path.exists():
+        return (f"{cfg.home} is not set up (no keys): run `hub init` first (or `make run`), or point HUB_HOME at the "
+                "hub's home")
+    if cfg.database_url.startswith("sqlite:///") and not Path(cfg.database_url.removeprefix("sqlite:///")).exists():
+        return f"the store {cfg.database_url.removeprefix('sqlite:///')} does not exist: run `hub init` first"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    command = _command(args)
+    if not any(command[:len(w)] == w for w in WITHOUT_HOME):
+        problem = _home_problem()
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
     if getattr(args, "needs_store", False):  # serving or running on a store of another schema would corrupt it
+        from sqlalchemy.exc import OperationalError
+
         from core.store import SchemaMismatch, check_schema
 
         try:
             check_schema()
         except SchemaMismatch as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OperationalError as exc:
+            print(f"error: the store at HUB_DATABASE_URL cannot be reached ({type(exc.orig).__name__}): check that it "
+                  "runs and the URL, then `hub init`", file=sys.stderr)
             return 2
     return args.func(args)
 

@@ -171,3 +171,24 @@ def test_commands_that_serve_or_run_refuse_a_store_of_another_schema(home):
     assert hub(home, "init").returncode == 0
     out = hub(home, "verify", "0" * 32, "--sync")
     assert "schema" not in out.stderr  # past the check: the request is simply unknown
+
+
+def test_every_command_on_a_home_without_init_says_so_and_how_to_fix_it(home):
+    """A fresh home: each command that needs the hub's keys or store answers one line naming `hub init` and exits 2
+    (they once died with tracebacks); those that need no home still work, and nothing is created by asking."""
+    for args in (("api", "--port", "0"), ("verify", "0" * 32, "--sync"), ("reverify", "--sync"), ("audit", "verify"),
+                 ("clients", "create", "--name", "x", "--role", "staff"), ("review", "--sync"), ("keys", "status"),
+                 ("agencies", "serve")):
+        out = hub(home, *args)
+        assert out.returncode == 2 and "run `hub init`" in out.stderr and "Traceback" not in out.stderr, args
+        assert len(out.stderr.strip().splitlines()) == 1, (args, out.stderr)
+    assert not Path(home["HUB_HOME"]).exists()
+    assert hub(home, "agencies", "sample-request", "--household", "3", "--households", "10").returncode == 0
+    assert hub(home, "policy", "check").returncode == 0
+
+
+def test_a_store_that_cannot_be_reached_is_one_line_not_a_traceback(home):
+    assert hub(home, "init").returncode == 0
+    env = {**home, "HUB_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:9/nowhere"}  # nothing listens
+    out = hub(env, "verify", "0" * 32, "--sync")
+    assert out.returncode == 2 and "cannot be reached" in out.stderr and "Traceback" not in out.stderr, out.stderr
