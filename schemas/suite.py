@@ -65,20 +65,21 @@ _context: dict[str, Any] = {}
 # each time its ``configuration`` property is read, about 65 times per expectation per run, while deciding which
 # metrics the expectation needs: some 40% of a small batch's validation (bench.bench_request's profile). Within one
 # validation run the expectation objects GX made for it do not change, so each one's configuration is made once per
-# run: ``_one_configuration_per_run`` replaces the property while a run of ours holds ``_validating``, and the memo
-# is emptied when the run ends. tests/schemas/test_rules.py checks that every suite's results are the same with it.
-_configurations: dict[int, tuple[Any, Any]] = {}
-_memoizing = False
+# run: ``_one_configuration_per_run`` replaces the property, and only the thread running a run of ours (holding
+# ``_validating``) keeps a memo, emptied when the run ends; any other reader gets GX's own property. tests/schemas/
+# test_rules.py checks that every suite's results are the same with it.
+_memo = threading.local()  # .configurations: id(expectation) -> (expectation, its configuration), during a run
 MEMO = True  # False: GX's own property on every read (tests compare the two)
 
 
 def _one_configuration_per_run(make):
     def configuration(self):
-        if not _memoizing:
+        configurations = getattr(_memo, "configurations", None)
+        if configurations is None:
             return make(self)
-        found = _configurations.get(id(self))
+        found = configurations.get(id(self))
         if found is None or found[0] is not self:
-            found = _configurations[id(self)] = (self, make(self))
+            found = configurations[id(self)] = (self, make(self))
         return found[1]
     return property(configuration)
 
@@ -86,14 +87,12 @@ def _one_configuration_per_run(make):
 @contextmanager
 def _run():
     """One validation run: GX's shared context to ourselves (it is not thread-safe), configurations made once."""
-    global _memoizing
     with _validating:
-        _memoizing = MEMO
+        _memo.configurations = {} if MEMO else None
         try:
             yield
         finally:
-            _memoizing = False
-            _configurations.clear()
+            _memo.configurations = None
 
 
 def _batch_definition():

@@ -107,7 +107,10 @@ RECENT_S = 60.0
 def recent(token: str) -> Client | None:
     """The client of ``token`` if this process found it within the last RECENT_S seconds (no store access), else
     None: see ``recently_authenticated``."""
-    digest = token_hash(token)
+    return _recent_by_digest(token_hash(token))
+
+
+def _recent_by_digest(digest: str | None) -> Client | None:
     found = _recent.get(digest) if digest is not None else None
     return found[0] if found is not None and time.monotonic() - found[1] < RECENT_S else None
 
@@ -117,19 +120,19 @@ def recently_authenticated(token: str) -> Client | None:
     looked up now). Only for a route whose own statement checks the client again, active, by the token's hash (the
     record read: hub.services.reads.read_record_with_token), so that a token revoked meanwhile reads nothing: what
     this saves is the lookup before the route, not the check."""
-    found = recent(token)
-    if found is not None:
-        return found
-    digest, now = token_hash(token), time.monotonic()
+    digest = token_hash(token)
     if digest is None:
         return None
+    found = _recent_by_digest(digest)
+    if found is not None:
+        return found
     client = authenticate(token)
     if client is None:
         _recent.pop(digest, None)
     else:
         if len(_recent) > 10_000:  # tokens seen by a long-running process: start again
             _recent.clear()
-        _recent[digest] = (client, now)
+        _recent[digest] = (client, time.monotonic())
     return client
 
 

@@ -8,7 +8,7 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from types import SimpleNamespace
 from typing import NamedTuple
@@ -42,6 +42,8 @@ class RecordView:
     fields: list[str]  # the parts of the record returned, as the ledger records them
     signature: str  # Ed25519 over the canonical JSON of ``content``
     content: dict
+    # what a face made of this view (the JSON API's answer), kept with it: views are cached (``_views``)
+    rendered: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def read_record(household_id: str, purpose: str, as_of: dt.datetime | None, client: Client,

@@ -48,7 +48,11 @@ def _admit(request: Request, client: clients.Client | None, roles: tuple[str, ..
         _throttle(request, f"addr:{request.client.host if request.client else '-'}")
         raise _unauthorized()
     _throttle(request, f"client:{client.id}")
-    if roles and client.role not in roles:
+    return _of_role(client, roles) if roles else client
+
+
+def _of_role(client: clients.Client, roles: tuple[str, ...]) -> clients.Client:
+    if client.role not in roles:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"only {' or '.join(roles)} clients may do this")
     return client
 
@@ -63,9 +67,7 @@ def current_client(request: Request,
 def role_required(*roles: str):
     """A dependency admitting only clients of these roles (403 for the others)."""
     def check(client: Annotated[clients.Client, Depends(current_client)]) -> clients.Client:
-        if client.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"only {' or '.join(roles)} clients may do this")
-        return client
+        return _of_role(client, roles)
     return check
 
 

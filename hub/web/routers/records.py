@@ -3,9 +3,7 @@ itself, the key that checks a record's signature, and notifications of a record'
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from typing import Annotated
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -49,23 +47,12 @@ def get_record(
     return Response(_body(view), media_type="application/json")
 
 
-_bodies: OrderedDict[str, bytes] = OrderedDict()
-_bodies_lock = threading.Lock()
-
-
 def _body(view: RecordView) -> bytes:
-    """The view as RecordOut's JSON, made once per view (a view's signature names it: the same signature, the same
-    content signed by the same key) and kept for the reads that follow, the most recent 512."""
-    with _bodies_lock:
-        body = _bodies.get(view.signature)
-        if body is not None:
-            _bodies.move_to_end(view.signature)
-            return body
-    body = RecordOut(**asdict(view)).model_dump_json().encode("utf-8")
-    with _bodies_lock:
-        _bodies[view.signature] = body
-        while len(_bodies) > 512:
-            _bodies.popitem(last=False)
+    """The view as RecordOut's JSON, made once per view and kept with it (hub.services.reads caches views)."""
+    body = view.rendered.get("json")
+    if body is None:
+        fields = {f.name: getattr(view, f.name) for f in dataclass_fields(view) if f.name != "rendered"}
+        body = view.rendered["json"] = RecordOut(**fields).model_dump_json().encode("utf-8")
     return body
 
 
