@@ -19,7 +19,6 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -29,7 +28,7 @@ from hub.services.clients import create_client
 from core.crypto import keyring
 from hub.stages.pipeline import run_inline
 from core.store import session
-from tests.support.console import PHONE, WAIT, artifacts_dir
+from tests.support.console import PHONE, WAIT, artifacts_dir, follow
 
 K = 37  # the generated household: head, spouse, a minor daughter (guardian signs), a son who moved out
 PURPOSE, CASE_REF = "dibao", "MZ-2026-0737"
@@ -56,17 +55,6 @@ def wait(driver, timeout: float = WAIT) -> WebDriverWait:
 
 def path_of(driver) -> str:
     return urlparse(driver.current_url).path
-
-
-def follow(driver, element) -> None:
-    """Click a link or a submit button and wait until the next page has replaced this one and has loaded."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    element.click()
-    # while the old document unloads, a command may fail with a transient error ("document unloaded while waiting
-    # for result", "target frame detached"): those count as "not yet"
-    during_navigation = WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,))
-    during_navigation.until(EC.staleness_of(old))
-    during_navigation.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def nav(driver, href: str) -> None:
