@@ -1,6 +1,9 @@
 """Tables for spreadsheets: CSV (UTF-8 with a byte-order mark, so Excel opens Chinese text correctly) and Excel
 (.xlsx, openpyxl). A cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR) is prefixed with an
-apostrophe: an exported value can never execute."""
+apostrophe: an exported value can never execute.
+
+Times are Beijing time (UTC+8, what the hub's users read on their clocks), and a column of times says so in its heading;
+in Excel they are date-time cells, not text."""
 
 from __future__ import annotations
 
@@ -13,6 +16,14 @@ from typing import Any, Iterable
 FORMATS = {"csv": "text/csv; charset=utf-8",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+BEIJING = dt.timezone(dt.timedelta(hours=8), "CST")  # China has one time zone and no daylight saving
+TZ_LABEL = ("北京时间", "Beijing time")
+XLSX_TIME = "yyyy-mm-dd hh:mm:ss"
+
+
+def beijing(value: dt.datetime) -> dt.datetime:
+    """An aware time (a naive one is taken as UTC, as the store keeps them) in Beijing time."""
+    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(BEIJING)
 
 
 @dataclass(frozen=True)
@@ -26,17 +37,26 @@ def cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return beijing(value).strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, (bool, int, float)):
         return value
     text = value if isinstance(value, str) else str(value)
     return "'" + text if text.startswith(_FORMULA) else text
 
 
+def headings(rows: list[dict], columns: list[Column], lang: str) -> list[str]:
+    """Each column's heading in ``lang``; a column holding times says they are Beijing time."""
+    i = 1 if lang == "en" else 0
+    timed = {c.key for c in columns if any(isinstance(r.get(c.key), dt.datetime) for r in rows)}
+    return [(c.en if i else c.zh) + ((f" ({TZ_LABEL[i]})" if i else f"（{TZ_LABEL[i]}）") if c.key in timed else "")
+            for c in columns]
+
+
 def to_csv(rows: Iterable[dict], columns: list[Column], lang: str) -> bytes:
+    rows = list(rows)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow([c.en if lang == "en" else c.zh for c in columns])
+    w.writerow(headings(rows, columns, lang))
     for r in rows:
         w.writerow([cell(r.get(c.key)) for c in columns])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
@@ -47,19 +67,30 @@ def to_xlsx(rows: Iterable[dict], columns: list[Column], lang: str, title: str) 
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
 
+    rows = list(rows)
     wb = Workbook()
     ws = wb.active
     ws.title = title[:31]
-    ws.append([c.en if lang == "en" else c.zh for c in columns])
+    heads = headings(rows, columns, lang)
+    ws.append(heads)
     for c in ws[1]:
         c.font = Font(bold=True)
-    widths = [len(c.en if lang == "en" else c.zh) * 2 for c in columns]
-    for r in rows:
+    widths = [len(h) * 2 for h in heads]
+
+    def xlsx_cell(value):
+        if isinstance(value, dt.datetime):  # a date-time cell (Excel keeps no zone: Beijing time, as headed)
+            return beijing(value).replace(tzinfo=None)
+        value = cell(value)
         # control characters (a refused lookup's text may hold any) cannot be written to .xlsx: shown as U+FFFD
-        values = [ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v
-                  for v in (cell(r.get(c.key)) for c in columns)]
+        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
+
+    for r in rows:
+        values = [xlsx_cell(r.get(c.key)) for c in columns]
         ws.append(values)
-        widths = [max(w, min(60, len(str(v)))) for w, v in zip(widths, values)]
+        for c in ws[ws.max_row]:
+            if isinstance(c.value, dt.datetime):
+                c.number_format = XLSX_TIME
+        widths = [max(w, min(60, 19 if isinstance(v, dt.datetime) else len(str(v)))) for w, v in zip(widths, values)]
     for i, w in enumerate(widths):
         ws.column_dimensions[ws.cell(row=1, column=i + 1).column_letter].width = max(8, w + 2)
     ws.freeze_panes = "A2"

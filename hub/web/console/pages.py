@@ -32,7 +32,7 @@ from core.ids import MAX_ID, NO_NUL
 from core.store import ConsoleSession, session, utcnow
 from hub.airflow.alerts import acknowledge, open_alerts
 from hub.services import clients
-from hub.services.export import FORMATS, Column, to_csv, to_xlsx
+from hub.services.export import FORMATS, TZ_LABEL, Column, beijing, to_csv, to_xlsx
 from hub.services.validation import quarantined, run_docs, validation_runs
 from hub.stages.health import latest_checks, overview
 from hub.stages.reverify import waiting_rechecks
@@ -124,6 +124,7 @@ TEXT = {
     "created": ("创建时间", "Created"),
     "household": ("家庭", "Household"),
     "signed_in_as": ("当前身份", "Signed in as"),
+    "tz_note": (f"页面中的时间均为{TZ_LABEL[0]}（UTC+8）。", f"Times on this page are {TZ_LABEL[1]} (UTC+8)."),
     "gx_note": ("以下为 Great Expectations 生成的数据文档（仅含计数，不含任何数据值）。",
                 "Below: the Great Expectations Data Docs of this run (counts only, no data values)."),
 }
@@ -204,7 +205,7 @@ def page(request: Request, name: str, status_code: int = 200, **context) -> HTML
         return table.get(key, (key or "",) * 2)[i]
 
     html = templates().get_template(name).render(
-        t=t, lang=lang, source_name=source_name, request=request, lang_href=language_switch(request, lang),
+        t=t, lang=lang, when=when, source_name=source_name, request=request, lang_href=language_switch(request, lang),
         purpose_name=lambda k: label(PURPOSE_NAMES, k),
         relation_name=lambda k: label(RELATION_NAMES, k), status_name=lambda k: label(STATUS_NAMES, k),
         kind_name=lambda k: label(KIND_NAMES, k), role_name=lambda k: label(ROLE_NAMES, k),
@@ -212,6 +213,13 @@ def page(request: Request, name: str, status_code: int = 200, **context) -> HTML
         reason_text=lambda text: (text or "").split(" / ")[i if " / " in (text or "") else 0], **context)
     resp = HTMLResponse(html, status_code=status_code)
     return secured(resp, request)
+
+
+def when(value: dt.datetime | None, seconds: bool = False) -> str:
+    """A stored time as the console shows it: Beijing time (each page says so under its content), "" for none."""
+    if value is None:
+        return ""
+    return beijing(value).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 # the form each form's answer came from: a POSTed page's address cannot be fetched again
@@ -242,11 +250,11 @@ def secured(resp: Response, request: Request) -> Response:
 
 
 def download(rows: list[dict], columns: list[Column], fmt: str, name: str, lang: str) -> Response:
-    """The rows as a file to download (made by hub.services.export), named ``<name>-<UTC timestamp>.<fmt>``."""
+    """The rows as a file to download (made by hub.services.export), named ``<name>-<Beijing time>.<fmt>``."""
     if fmt not in FORMATS:
         raise ValueError(f"format: one of {', '.join(FORMATS)}")
     body = to_csv(rows, columns, lang) if fmt == "csv" else to_xlsx(rows, columns, lang, name)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = beijing(utcnow()).strftime("%Y%m%dT%H%M%S+0800")
     return Response(body, media_type=FORMATS[fmt], headers={
         "Content-Disposition": f'attachment; filename="{name}-{stamp}.{fmt}"', "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff"})

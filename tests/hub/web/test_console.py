@@ -170,3 +170,20 @@ def test_staff_see_failed_tasks_and_sources_health_and_acknowledge_alerts(tokens
     with session() as s:
         assert any(e.payload.get("alert_id") == alert_id for e in
                    s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "alert.acknowledged")))
+
+
+def test_times_are_shown_in_beijing_time_and_say_so(tokens, failed_run):
+    from hub.services.export import beijing
+
+    with session() as s:
+        run = s.get(ValidationRun, failed_run["run"])
+    utc_text = run.created_at.strftime("%Y-%m-%d %H:%M:%S")
+    local_text = beijing(run.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert local_text != utc_text  # eight hours apart
+    c = browser(tokens["staff"])
+    page = c.get("/console/data-docs/")
+    assert local_text in page.text and utc_text not in page.text
+    assert "北京时间（UTC+8）" in page.text
+    assert "Beijing time (UTC+8)" in c.get("/console/data-docs/?lang=en").text
+    csv = c.get("/console/quarantine.csv?lang=zh").content.decode("utf-8-sig")
+    assert csv.splitlines()[0].startswith("时间（北京时间）,"), csv[:200]
