@@ -20,10 +20,12 @@ POSTGRES_ADMIN_URL = os.environ.get("HUB_BENCH_POSTGRES_ADMIN", "postgresql+psyc
 @contextlib.contextmanager
 def scratch_home(prefix: str, *, postgres: bool = False):
     """HUB_HOME set to a new folder for the block (and HUB_DATABASE_URL to a new PostgreSQL database when
-    ``postgres``), initialised as ``hub init`` would; everything removed afterwards."""
+    ``postgres``), initialised as ``hub init`` would; everything removed afterwards. The API's own worker is off
+    (HUB_INLINE_WORKER=0): a benchmark runs the verifications it times itself, and a worker would run them again."""
     home = Path(tempfile.mkdtemp(prefix=prefix))
-    saved = {k: os.environ.get(k) for k in ("HUB_HOME", "HUB_DATABASE_URL")}
+    saved = {k: os.environ.get(k) for k in ("HUB_HOME", "HUB_DATABASE_URL", "HUB_INLINE_WORKER")}
     os.environ["HUB_HOME"] = str(home)
+    os.environ["HUB_INLINE_WORKER"] = "0"
     os.environ.pop("HUB_DATABASE_URL", None)
     database = _create_database(prefix) if postgres else None
     try:

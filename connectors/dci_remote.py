@@ -88,7 +88,7 @@ def parse_peers(doc) -> tuple[Peer, ...]:
     if not isinstance(doc, dict) or not isinstance(doc.get("peers"), list):
         raise PeersError('the peers file is {"peers": [...]}')
     out, seen = [], set()
-    for i, p in enumerate(doc["peers"], 1):
+    for i, p in enumerate(doc["peers"]):  # peers[0] is the first, as a JSON path counts
         where = f"peers[{i}]"
         if not isinstance(p, dict):
             raise PeersError(f"{where}: an object")

@@ -106,7 +106,7 @@ def check_authorization(doc, member_ids: list[str], known_sources, where: str = 
     named = [_id(c.get("id_number")) for c in consents if isinstance(c, dict)]
     signers = {_id(c.get("id_number")) for c in consents
                if isinstance(c, dict) and isinstance(c.get("evidence_sha256"), str)}
-    for i, c in enumerate(consents, 1):
+    for i, c in enumerate(consents):  # i as the JSON array index: consents[0] is the first
         at = f"{where}.consents[{i}]"
         if not isinstance(c, dict):
             problems.append(f"{at}: must be an object")

@@ -39,6 +39,8 @@ HUB_DCI_PEERS     a JSON file of the peers this hub asks and calls back (connect
 HUB_AIRFLOW_URL   Airflow's API server; set, a department's request starts its DAG run there at once (unset: the
                   hub runs without Airflow, and Airflow's client looks at http://127.0.0.1:8080)
 HUB_AIRFLOW_USER, HUB_AIRFLOW_PASSWORD  a login to Airflow's API (unset: the standalone admin's generated one)
+HUB_INLINE_WORKER 1 (the default) or 0: without HUB_AIRFLOW_URL, `hub api` verifies the requests it receives
+                  itself, in a worker thread of its own (hub.services.worker); 0: requests wait for `hub verify`
 HUB_DISTRIBUTED_ADMIN_URL, HUB_DISTRIBUTED_REDIS_URL  `hub demo --distributed`: a PostgreSQL login that may create
                   databases, and Redis (unset: the defaults of hub.airflow.distributed)
 """
@@ -203,6 +205,15 @@ class Settings:
     def airflow_url(self) -> str | None:
         """HUB_AIRFLOW_URL, or None: the hub runs without Airflow."""
         return os.environ.get("HUB_AIRFLOW_URL") or None
+
+    @property
+    def inline_worker(self) -> bool:
+        """HUB_INLINE_WORKER: 1 or 0 (also true/false, yes/no, on/off; default 1; ValueError otherwise, naming the
+        variable only). Whether `hub api` runs received requests itself when no scheduler is configured."""
+        raw = (_env("HUB_INLINE_WORKER") or "1").lower()
+        if raw not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError("HUB_INLINE_WORKER: 1 (the API runs requests itself without Airflow) or 0")
+        return raw in ("1", "true", "yes", "on")
 
     @property
     def airflow_login(self) -> tuple[str, str] | None:

@@ -9,6 +9,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, Asset, get_current_context, task
 
+from hub.airflow.schedules import PROBE_CRON
 from hub.airflow.tasks import SOURCE_HEALTH_ASSET, agency, default_args
 from schemas.vocabulary import AGENCY_SOURCES
 
@@ -30,7 +31,7 @@ SOURCES = AGENCY_SOURCES  # the eleven agencies (schemas.vocabulary is a table o
 with DAG(
     dag_id="source_health",
     description="各数据源连通性与数据新鲜度 / agencies' health and freshness",
-    schedule="*/15 * * * *",
+    schedule=PROBE_CRON,  # the staff pages call probes stale after it (hub.stages.health.monitoring)
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
     catchup=False,
     max_active_runs=1,

@@ -213,10 +213,12 @@ def cmd_reverify(args) -> int:
     if args.sync:
         import uuid
 
+        from hub.airflow.alerts import alert_on_failure
         from hub.stages.reverify import due_recipients, recheck_batch, waiting_rechecks
 
-        due = due_recipients(limit=args.limit)
-        done = recheck_batch(due, run_id=f"cli:{uuid.uuid4().hex}")
+        due, run_id = due_recipients(limit=args.limit), f"cli:{uuid.uuid4().hex}"
+        with alert_on_failure(dag_id="reverify_recipients", task_id="recheck_batch", run_id=run_id):  # as the DAG's
+            done = recheck_batch(due, run_id=run_id)
         waiting = waiting_rechecks()
         print(json.dumps({"due": len(due), **done, "waiting": len(waiting),
                           "waiting_since": waiting[0].since.isoformat() if waiting else None}))
@@ -318,6 +320,11 @@ def cmd_api(args) -> int:
     except InsecureSettings as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from hub.services import worker
+
+    if worker.enabled():  # said once here, not once per process
+        print("no scheduler (HUB_AIRFLOW_URL unset): the API verifies the requests it receives itself, in a worker "
+              "per process (HUB_INLINE_WORKER=0 turns it off)", file=sys.stderr)
     if args.workers == 1:
         uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     else:  # each worker process makes its own app (and its own ledger writer: hub.web.app, consent.ledger)

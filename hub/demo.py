@@ -44,29 +44,88 @@ def _ledger_summary() -> str:
     return f"checkpoint {cp['number']} signed over {cp['size']} entries; `hub audit verify`: intact"
 
 
+def _agencies_answering(url: str) -> dict | None:
+    """The agencies' index at ``url`` when agencies answer there (`hub agencies serve`), else None."""
+    try:
+        resp = requests.get(url, timeout=3)
+        index = resp.json() if resp.ok else None
+    except (requests.RequestException, ValueError):
+        return None
+    if not isinstance(index, dict) or not isinstance(index.get("sources"), list):
+        return None
+    if not isinstance(index.get("households"), int) or not isinstance(index.get("seed"), int):
+        return None
+    return index
+
+
+def _print_access(api_url: str, token: str, purpose: str, household_ref: str | None) -> None:
+    """Where to look and with which tokens (``token``: the demo department's), for both demos."""
+    from hub.services.clients import create_client
+
+    print(f"Hub API:     {api_url}/docs   token (department {DEMO_DEPARTMENT}): {token}")
+    print(f"Console:     {api_url}/console/   sign in with the department token above (caseworker: 一证通办, "
+          f"requests, records), or")
+    print(f"             staff token (sources, validation, quarantine, alerts): "
+          f"{create_client('demo staff', 'staff')[1]}")
+    print(f"             auditor token (integrity, timelines, unusual reads): "
+          f"{create_client('demo auditor', 'auditor')[1]}")
+    if household_ref:
+        print("Record:      curl -s -H 'Authorization: Bearer " + token + "' \\\n"
+              f"               '{api_url}/v1/households/{household_ref}/record?purpose={purpose}'")
+
+
 def run_sync(households: int = 200) -> int:
+    """The whole demo in this process, nothing left running: the agencies at HUB_AGENCIES_URL when they answer
+    (their population's seed and size, from their index), else agencies of its own for the time of the demo; one
+    department's request run by the hub's worker (hub.services.worker: the stages `hub api` runs without Airflow);
+    then the same tokens and addresses as `hub demo` prints, for `hub api` to serve."""
     from agencies.requests import sample_request
-    from agencies.server import AgencyServer
+    from hub.services.worker import Worker
     from hub.stages.intake import create_request
-    from hub.stages.pipeline import run_inline
 
     initialize()
-    server = AgencyServer.from_hub_home(households=households, seed=DEMO_SEED).start()
-    os.environ["HUB_AGENCIES_URL"] = server.url
+    given = settings().agencies_url
+    index = _agencies_answering(given)
+    server = None
+    if index is not None:
+        households, seed = index["households"], index["seed"]
+        print(f"agencies: {given} (answering there: {households} households, seed {seed})")
+    else:
+        from agencies.server import AgencyServer
+
+        seed = DEMO_SEED
+        server = AgencyServer.from_hub_home(households=households, seed=seed).start()
+        os.environ["HUB_AGENCIES_URL"] = server.url
+        print(f"agencies: {server.url} ({households} households; started for the demo: none answered at {given})")
     try:
-        print(f"agencies: {server.url} ({households} households)")
-        doc = sample_request(seed=DEMO_SEED, households=households, k=DEMO_HOUSEHOLD, department=DEMO_DEPARTMENT)
+        doc = sample_request(seed=seed, households=households, k=DEMO_HOUSEHOLD % households,
+                             department=DEMO_DEPARTMENT)
         request_id = create_request(doc)
         print(f"request {request_id}: {doc['purpose']} for {len(doc['members'])} members, sources {doc['sources']}")
-        result = run_inline(request_id)
-        print(f"pipeline: {result.status}")
-        if result.household_ref:
-            print("record:", _record_summary(result.household_ref))
-        print(f"agency counters: { {k: v['served'] for k, v in server.stats().items() if v['requests']} }")
-        print("ledger:", _ledger_summary())
-        return 0 if result.status == "published" else 1
+        outcome = Worker().run_once(request_id)
+        status = outcome.status if outcome is not None else "not run"
+        print(f"pipeline: {status}")
+        household_ref = None
+        if status == "published":
+            from core.store import Request, session
+
+            with session() as s:
+                household_ref = s.get(Request, request_id).household_ref
+            print("record:", _record_summary(household_ref))
+        if server is not None:
+            print(f"agency counters: { {k: v['served'] for k, v in server.stats().items() if v['requests']} }")
+        from hub.services.clients import create_client
+
+        print()
+        _print_access(settings().api_url, create_client("demo caseworker", "department", DEMO_DEPARTMENT)[1],
+                      doc["purpose"], household_ref)
+        print(f"Ledger:      {_ledger_summary()}")
+        print(f"Home:        {settings().home}   (nothing left running: `hub api` serves the addresses above, and "
+              "without Airflow verifies the requests it receives itself)")
+        return 0 if status == "published" else 1
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
 
 
 class Children:
@@ -201,16 +260,7 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
                   f"{cluster.redis_url}; metadata and hub store on PostgreSQL ({cluster.prefix}_airflow, "
                   f"{cluster.prefix}_store)")
         print(f"Airflow UI:  {airflow_url}/  (login {user} / {password})")
-        print(f"Hub API:     {api_url}/docs   token (department {DEMO_DEPARTMENT}): {token}")
-        print(f"Console:     {api_url}/console/   sign in with the department token above (caseworker: 一证通办, "
-              f"requests, records), or")
-        print(f"             staff token (sources, validation, quarantine, alerts): "
-              f"{create_client('demo staff', 'staff')[1]}")
-        print(f"             auditor token (integrity, timelines, unusual reads): "
-              f"{create_client('demo auditor', 'auditor')[1]}")
-        if req.get("household_id"):
-            print("Record:      curl -s -H 'Authorization: Bearer " + token + "' \\\n"
-                  f"               '{api_url}/v1/households/{req['household_id']}/record?purpose={doc['purpose']}'")
+        _print_access(api_url, token, doc["purpose"], req.get("household_id"))
         print(f"Ledger:      {_ledger_summary()}")
         print(f"Logs:        {children.log_dir}")
         print("Ctrl-C stops everything.")

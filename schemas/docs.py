@@ -17,7 +17,9 @@ import zlib
 from pathlib import Path
 
 # great_expectations is imported inside static_dir() and render(), deliberately: it is heavy, and scrub, pack and
-# unpack (what every validation run uses) need none of it.
+# unpack (what every validation run uses) need none of it. render() imports schemas.expectations too: a process that
+# renders a page has not necessarily validated anything, and GX knows the hub's own expectations only once their
+# classes are defined.
 
 # the only parts of an expectation's result kept: counts, no values
 _COUNTS = ("element_count", "missing_count", "missing_percent", "unexpected_count", "unexpected_percent",
@@ -79,6 +81,8 @@ def render(doc: dict, *, static_url: str, banner: str = "") -> str:
     from great_expectations.core.expectation_validation_result import expectationSuiteValidationResultSchema
     from great_expectations.render.renderer.page_renderer import ValidationResultsPageRenderer
     from great_expectations.render.view.view import DefaultJinjaPageView
+
+    import schemas.expectations  # noqa: F401 (registers the hub's own expectations: GX cannot load a result without)
 
     result = expectationSuiteValidationResultSchema.load(doc)
     html = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))

@@ -1,8 +1,11 @@
-"""Alerts for staff: pipeline tasks that failed (written by the DAGs' failure callback)."""
+"""Alerts for staff: pipeline tasks that failed, written by the DAGs' failure callback (hub.airflow.tasks) and, for
+stages run outside Airflow (``hub verify --sync``, the hub's own worker), by ``alert_on_failure``: the same record,
+so the console's alerts page shows both."""
 
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 from sqlalchemy import select
 
@@ -20,6 +23,25 @@ def record_failure(*, dag_id: str, task_id: str, run_id: str, map_index: int, tr
         s.flush()
         log.error("task %s.%s (run %s) failed: %s; alert %d", dag_id, task_id, run_id, error, alert.id)
         return alert.id
+
+
+@contextmanager
+def alert_on_failure(*, dag_id: str, task_id: str, run_id: str, ignore: tuple[type[BaseException], ...] = ()):
+    """Around a stage run outside Airflow: when it raises (anything but ``ignore``), the alert a failed DAG task
+    leaves (``dag_id`` and ``task_id`` name the DAG task the stage is), then the error goes on to the caller. Like
+    the callback, it records the exception's class only: its text may quote data."""
+    try:
+        yield
+    except ignore:
+        raise
+    except Exception as exc:
+        try:
+            record_failure(dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=-1, try_number=1,
+                           error=type(exc).__name__)
+        except Exception as failed:  # the store may be what failed: the stage's own error is the one to raise
+            log.error("could not record the failure of %s.%s (run %s): %s", dag_id, task_id, run_id,
+                      type(failed).__name__)
+        raise
 
 
 def open_alerts() -> list[Alert]:

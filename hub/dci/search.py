@@ -128,7 +128,7 @@ def check_basis(criteria: dict, platform: str, *, consent_required: bool = True)
 def consent_ids(doc: dict, keys) -> dict[str, str]:
     """person_ref -> ID number of the persons an authorization document names (valid ID numbers only)."""
     out = {}
-    for i, c in enumerate(doc["consents"], 1):
+    for i, c in enumerate(doc["consents"]):  # the JSON array index, as in the intake's problems
         idn = c.get("id_number") if isinstance(c, dict) else None
         if not isinstance(idn, str) or not is_valid_id(idn):
             raise unauthorized(f"consent.authorization.consents[{i}].id_number: not a valid resident ID number")

@@ -24,7 +24,8 @@ from schemas.vocabulary import PROGRAMMES, PURPOSES
 DEFAULT_POLICY = Path(__file__).with_name("access_policy.toml")
 FACTS = ("income", "contributions", "provident_fund", "properties", "market_entities", "vehicles_vessels",
          "deposits", "securities", "insurance_cash_value", "internet_finance", "remote_registrations")
-ASSESSMENT = ("rules", "standard", "window", "members_counted", "income", "assets", "asset_test", "screening")
+ASSESSMENT = ("rules", "standard", "window", "members_counted", "income", "assets", "asset_test", "screening",
+              "details")  # details: the cars, flats, companies and income behind the figures (hub.rules.unify)
 FIELDS = frozenset(("request_id", "division", "members", "facts", "discrepancies", "assessment", "sources",
                     "authority", *(f"facts.{k}" for k in FACTS), *(f"assessment.{k}" for k in ASSESSMENT)))
 IDENTITY = ("schema", "household_ref", "purpose", "as_of", "version", "recorded_at")

@@ -46,8 +46,25 @@ class Applicant:
     name: str
 
 
-def _reason(code: str, zh: str, en: str, **values) -> dict:
-    return {"code": code, "text": f"{zh} / {en}", **({"values": values} if values else {})}
+# A screening reason's outcome: the test it reports passed, failed, or cannot be decided from the sources.
+PASS, FAIL, PENDING = "pass", "fail", "review"
+
+
+def _reason(code: str, zh: str, en: str, *, outcome: str | None = None, persons: list[str] | None = None,
+            **values) -> dict:
+    """A reason as data: its code (what a reader labels in their own language), the figures it rests on
+    (``values``), the test's ``outcome`` and the members it concerns (``persons``, pseudonyms the access policy
+    re-keys per department); ``text`` is kept, "zh / en", for the readers that show it as it is."""
+    return {"code": code, "text": f"{zh} / {en}", **({"values": values} if values else {}),
+            **({"outcome": outcome} if outcome else {}), **({"persons": sorted(set(persons))} if persons else {})}
+
+
+def _decided(answer: str, reasons: list[dict], rules: Rules) -> dict:
+    """A programme's screening: the answer and its reasons, each marked ``decisive`` when it is what the answer
+    rests on (for "no" the failed tests, for "needs_review" what cannot be decided, for "yes" every passed test)."""
+    wanted = {NO: FAIL, REVIEW: PENDING, YES: PASS}[answer]
+    return {"answer": answer, "reasons": [{**r, "decisive": r.get("outcome") == wanted} for r in reasons],
+            "rules": rules.version}
 
 
 def _month(value: str | None) -> str | None:
@@ -308,30 +325,51 @@ def assess(members: list[dict], facts: dict[str, list[dict]], window: list[str],
         if f["person_ref"] in counted and f["use"] == "residential":
             residential[f["cert_no"]] = residential.get(f["cert_no"], 0.0) + f["area"] * f["share"]
     area_pc = _money(sum(residential.values()) / n)
-    cars = {f["plate"] for f in facts["vehicles_vessels"] if f["person_ref"] in counted and f["status"] == "normal"
-            and f["kind"] == "vehicle" and f["type"] in rules.counted_vehicle_types and not f["disability_adapted"]}
-    vessels = {f["plate"] for f in facts["vehicles_vessels"] if f["person_ref"] in counted and f["status"] == "normal"
-               and f["kind"] == "vessel" and not (rural and f["type"] in rules.exempt_rural_vessel_types)}
-    entities = {f["uscc"] for f in facts["market_entities"] if f["person_ref"] in counted and f["status"] == "active"
-                and f["role"] in rules.counted_entity_roles}
+
+    def is_car(f: dict) -> bool:
+        return (f["person_ref"] in counted and f["status"] == "normal" and f["kind"] == "vehicle"
+                and f["type"] in rules.counted_vehicle_types and not f["disability_adapted"])
+
+    def is_vessel(f: dict) -> bool:
+        return (f["person_ref"] in counted and f["status"] == "normal" and f["kind"] == "vessel"
+                and not (rural and f["type"] in rules.exempt_rural_vessel_types))
+
+    def is_entity(f: dict) -> bool:
+        return f["person_ref"] in counted and f["status"] == "active" and f["role"] in rules.counted_entity_roles
+
+    cars = {f["plate"] for f in facts["vehicles_vessels"] if is_car(f)}
+    vessels = {f["plate"] for f in facts["vehicles_vessels"] if is_vessel(f)}
+    entities = {f["uscc"] for f in facts["market_entities"] if is_entity(f)}
+
+    def owners(items, keep) -> list[str]:
+        return [f["person_ref"] for f in items if keep(f)]
 
     limit = rules.asset_months * standard
     failures = []
     if financial_pc > limit:
         failures.append(_reason("FINANCIAL_ASSETS_ABOVE_LIMIT", f"人均金融资产 {financial_pc:.2f} 元超过 {limit:.2f} 元",
-                                f"financial assets per capita {financial_pc:.2f} yuan exceed {limit:.2f} yuan"))
+                                f"financial assets per capita {financial_pc:.2f} yuan exceed {limit:.2f} yuan",
+                                outcome=FAIL, financial_per_capita=financial_pc, limit=_money(limit)))
     if len(residential) > rules.max_residential_properties:
         failures.append(_reason("PROPERTIES_ABOVE_LIMIT", f"住宅 {len(residential)} 套，超过 {rules.max_residential_properties} 套",
                                 f"{len(residential)} residential properties, more than "
-                                f"{rules.max_residential_properties}"))
+                                f"{rules.max_residential_properties}", outcome=FAIL,
+                                persons=owners(facts["properties"], lambda f: f["person_ref"] in counted
+                                               and f["use"] == "residential"),
+                                count=len(residential), limit=rules.max_residential_properties))
     if cars:
         failures.append(_reason("OWNS_VEHICLE", f"拥有机动车 {len(cars)} 辆（非残疾人功能性补偿代步）",
-                                f"owns {len(cars)} car(s) or truck(s) not adapted for a disability"))
+                                f"owns {len(cars)} car(s) or truck(s) not adapted for a disability", outcome=FAIL,
+                                persons=owners(facts["vehicles_vessels"], is_car), count=len(cars)))
     if vessels:
-        failures.append(_reason("OWNS_VESSEL", f"拥有船舶 {len(vessels)} 艘", f"owns {len(vessels)} vessel(s)"))
+        failures.append(_reason("OWNS_VESSEL", f"拥有船舶 {len(vessels)} 艘", f"owns {len(vessels)} vessel(s)",
+                                outcome=FAIL, persons=owners(facts["vehicles_vessels"], is_vessel),
+                                count=len(vessels)))
     if entities:
         failures.append(_reason("RUNS_MARKET_ENTITY", f"为 {len(entities)} 家存续企业的法定代表人或股东",
-                                f"legal representative or shareholder of {len(entities)} active market entities"))
+                                f"legal representative or shareholder of {len(entities)} active market entities",
+                                outcome=FAIL, persons=owners(facts["market_entities"], is_entity),
+                                count=len(entities)))
     missing_assets = [s for s in ASSET_SOURCES if completeness.get(s) != "complete"]
     missing_income = [s for s in INCOME_SOURCES if completeness.get(s) != "complete"]
     if completeness.get("household") != "complete":
@@ -346,20 +384,24 @@ def assess(members: list[dict], facts: dict[str, list[dict]], window: list[str],
             reasons += failures
         elif not missing_assets:
             reasons.append(_reason("ASSET_TEST_PASSED", f"通过资产核查（规则 {rules.version}）",
-                                   f"passes the {programme} asset test under rules {rules.version}"))
+                                   f"passes the {programme} asset test under rules {rules.version}", outcome=PASS,
+                                   rules=rules.version))
         reasons += extra_no or []
         if failures or income_ok is False or extra_no:
-            return {"answer": NO, "reasons": reasons, "rules": rules.version}
+            return _decided(NO, reasons, rules)
         pending = []
         if missing_assets or missing_income:
             pending.append(_reason("SOURCES_INCOMPLETE", "以下数据来源不完整：" + "、".join(missing_income + missing_assets),
-                                   "incomplete sources: " + ", ".join(missing_income + missing_assets)))
+                                   "incomplete sources: " + ", ".join(missing_income + missing_assets),
+                                   outcome=PENDING, sources=missing_income + missing_assets))
         if discrepancies:
             pending.append(_reason("DISCREPANCIES", f"存在 {len(discrepancies)} 项数据不一致，需人工复核",
-                                   f"{len(discrepancies)} discrepancies between sources need review"))
+                                   f"{len(discrepancies)} discrepancies between sources need review", outcome=PENDING,
+                                   persons=[d["person_ref"] for d in discrepancies if d.get("person_ref")],
+                                   count=len(discrepancies)))
         if pending:
-            return {"answer": REVIEW, "reasons": reasons + pending, "rules": rules.version}
-        return {"answer": YES, "reasons": reasons, "rules": rules.version}
+            return _decided(REVIEW, reasons + pending, rules)
+        return _decided(YES, reasons, rules)
 
     low_line = rules.low_income_factor * standard
     below = per_capita < standard
@@ -367,14 +409,16 @@ def assess(members: list[dict], facts: dict[str, list[dict]], window: list[str],
         "INCOME_BELOW_STANDARD" if below else "INCOME_AT_OR_ABOVE_STANDARD",
         f"人均月收入 {per_capita:.2f} 元{'低于' if below else '不低于'}低保标准 {standard:.2f} 元",
         f"monthly income per capita {per_capita:.2f} yuan is {'below' if below else 'not below'} the dibao "
-        f"standard of {standard:.2f} yuan", per_capita=per_capita, standard=standard))
+        f"standard of {standard:.2f} yuan", outcome=PASS if below else FAIL, per_capita=per_capita,
+        standard=standard))
     in_band = standard <= per_capita < low_line
     low_income = screen("low_income", in_band, _reason(
         "INCOME_IN_LOW_INCOME_BAND" if in_band else "INCOME_OUTSIDE_LOW_INCOME_BAND",
         f"人均月收入 {per_capita:.2f} 元{'在' if in_band else '不在'}低保标准至 {rules.low_income_factor} 倍"
         f"（{standard:.2f}–{low_line:.2f} 元）之间",
         f"monthly income per capita {per_capita:.2f} yuan is {'within' if in_band else 'outside'} "
-        f"[{standard:.2f}, {low_line:.2f}) yuan", per_capita=per_capita, low_income_line=_money(low_line)))
+        f"[{standard:.2f}, {low_line:.2f}) yuan", outcome=PASS if in_band else FAIL, per_capita=per_capita,
+        standard=standard, low_income_line=_money(low_line)))
 
     lo, hi = rules.working_age
     supporters = [m for m in members if m["counted"] and m["age"] is not None and lo <= m["age"] < hi
@@ -384,32 +428,40 @@ def assess(members: list[dict], facts: dict[str, list[dict]], window: list[str],
     if candidates and not supporters:
         tekun_income = _reason("NO_INCOME_NO_SUPPORTER", f"{len(candidates)} 名老年人或未成年人无收入来源，且无有收入的劳动年龄成员",
                                f"{len(candidates)} elderly or minor members have no income and no working-age member "
-                               "with income can support them", persons=candidates)
+                               "with income can support them", outcome=PASS, persons=candidates,
+                               count=len(candidates))
+        tekun_income["values"]["persons"] = candidates  # where readers of earlier records found them
         tekun = screen("tekun", True, tekun_income)
         if tekun["answer"] == YES:  # work capacity lost to disability is in no source: always confirmed by hand
-            tekun = {**tekun, "answer": REVIEW, "reasons": tekun["reasons"] + [_reason(
+            tekun = _decided(REVIEW, tekun["reasons"] + [_reason(
                 "SUPPORTERS_NOT_IN_SOURCES", "户外的法定赡养、抚养、扶养义务人及其能力不在任何数据源中，需人工确认",
-                "supporters living outside the household, and their means, are in no source: confirm by hand")]}
+                "supporters living outside the household, and their means, are in no source: confirm by hand",
+                outcome=PENDING)], rules)
     else:
-        why = ("HAS_SUPPORTER", "有劳动年龄成员有收入，可履行赡养、抚养或扶养义务",
-               "a working-age member with income can support the household") if supporters else (
-            "NO_MEMBER_WITHOUT_WORK_CAPACITY_BY_AGE", "无无收入的老年或未成年成员",
-            "no elderly or minor member without income")
-        tekun = {"answer": NO, "reasons": [_reason(*why)], "rules": rules.version}
+        if supporters:
+            why = _reason("HAS_SUPPORTER", "有劳动年龄成员有收入，可履行赡养、抚养或扶养义务",
+                          "a working-age member with income can support the household", outcome=FAIL,
+                          persons=[m["person_ref"] for m in supporters])
+        else:
+            why = _reason("NO_MEMBER_WITHOUT_WORK_CAPACITY_BY_AGE", "无无收入的老年或未成年成员",
+                          "no elderly or minor member without income", outcome=FAIL)
+        tekun = _decided(NO, [why], rules)
 
     spend_line = rules.expenditure_factor * standard
     if low_line <= per_capita < spend_line and not failures:
-        expenditure = {"answer": REVIEW, "rules": rules.version, "reasons": [_reason(
+        expenditure = _decided(REVIEW, [_reason(
             "EXPENDITURE_NOT_IN_SOURCES", f"人均月收入 {per_capita:.2f} 元在低收入线与 {rules.expenditure_factor} 倍低保标准之间；"
             "医疗、教育等刚性支出不在任何数据源中，需经办人核实",
             f"monthly income per capita {per_capita:.2f} yuan lies between the low-income line and "
             f"{rules.expenditure_factor} x the standard; medical and education costs are in no source: the "
-            "caseworker must add them")]}
+            "caseworker must add them", outcome=PENDING, per_capita=per_capita, low_income_line=_money(low_line),
+            expenditure_line=_money(spend_line))], rules)
     else:
-        expenditure = {"answer": NO, "rules": rules.version, "reasons": failures or [_reason(
+        expenditure = _decided(NO, failures or [_reason(
             "INCOME_OUTSIDE_EXPENDITURE_BAND", f"人均月收入 {per_capita:.2f} 元不在低收入线至 {spend_line:.2f} 元之间",
             f"monthly income per capita {per_capita:.2f} yuan is not between the low-income line and "
-            f"{spend_line:.2f} yuan")]}
+            f"{spend_line:.2f} yuan", outcome=FAIL, per_capita=per_capita, low_income_line=_money(low_line),
+            expenditure_line=_money(spend_line))], rules)
 
     return {
         "rules": rules.version,
@@ -424,7 +476,56 @@ def assess(members: list[dict], facts: dict[str, list[dict]], window: list[str],
                    "market_entities": len(entities)},
         "asset_test": asset_test,
         "screening": {"dibao": dibao, "low_income": low_income, "tekun": tekun, "expenditure_poverty": expenditure},
+        "details": details(facts, window, counted, is_car, is_vessel, is_entity, residential),
     }
+
+
+def details(facts: dict[str, list[dict]], window: list[str], counted: set[str], is_car, is_vessel, is_entity,
+            residential: dict[str, float]) -> dict:
+    """The facts behind the assessment's counts, so that a reader sees which car, which flat, which company and
+    which income a figure rests on: every vehicle, vessel, property and market entity of the members (``counted``:
+    whether the asset test counts it), the counted members' income per category and month of the window, and their
+    financial assets one by one. Registration numbers, certificates and account numbers are left out: what
+    identifies the item to its owner is not needed to see why it counts."""
+    months = set(window)
+    by_month: dict[str, dict[str, float]] = {}
+    for f in facts["income"]:
+        if f["person_ref"] in counted and f["period"] in months:
+            row = by_month.setdefault(f["category"], {})
+            row[f["period"]] = _money(row.get(f["period"], 0.0) + f["amount"])
+    last = window[-1]
+    financial = (
+        [{"kind": "deposits", "person_ref": f["person_ref"], "institution": f["bank"], "product": f["product"],
+          "amount": _money(f["balance"])}
+         for f in facts["deposits"] if f["person_ref"] in counted and f["period"] == last]
+        + [{"kind": "securities", "person_ref": f["person_ref"], "institution": f["firm"],
+            "product": f["security_code"], "amount": _money(f["market_value"])}
+           for f in facts["securities"] if f["person_ref"] in counted]
+        + [{"kind": "insurance_cash_value", "person_ref": f["person_ref"], "institution": f["insurer"],
+            "product": f["type"], "amount": _money(f["cash_value"])}
+           for f in facts["insurance_cash_value"] if f["person_ref"] in counted]
+        + [{"kind": "internet_finance", "person_ref": f["person_ref"], "institution": f["platform"],
+            "product": f["product"], "amount": _money(f["balance"])}
+           for f in facts["internet_finance"] if f["person_ref"] in counted])
+    return {
+        "vehicles_vessels": [{"person_ref": f["person_ref"], "kind": f["kind"], "type": f["type"],
+                              "purchase_price": f["purchase_price"], "year": _year(f.get("registered")),
+                              "status": f["status"], "disability_adapted": f["disability_adapted"],
+                              "counted": is_car(f) or is_vessel(f)} for f in facts["vehicles_vessels"]],
+        "properties": [{"person_ref": f["person_ref"], "use": f["use"], "area": f["area"], "share": f["share"],
+                        "county": str(f["location_code"])[:6], "acquired": f["acquired"],
+                        "counted": f["person_ref"] in counted and f["cert_no"] in residential}
+                       for f in facts["properties"]],
+        "market_entities": [{"person_ref": f["person_ref"], "name": f["name"], "role": f["role"],
+                             "registered_capital": f["registered_capital"], "share": f["share"], "status": f["status"],
+                             "counted": is_entity(f)} for f in facts["market_entities"]],
+        "income": {"months": window, "by_category": by_month},
+        "financial": financial,
+    }
+
+
+def _year(value) -> int | None:
+    return int(value[:4]) if isinstance(value, str) and value[:4].isdigit() else None
 
 
 def unify(applicants: list[Applicant], rows: dict[str, list[dict]], completeness: dict[str, str], as_of: dt.datetime,
@@ -447,10 +548,9 @@ def unify(applicants: list[Applicant], rows: dict[str, list[dict]], completeness
         assessment = assess(members, facts, window, rules, division, area_type, completeness, discrepancies)
     except UnknownCounty:
         why = _reason("NO_STANDARD_FOR_DIVISION", "户籍地址不在本市辖区，无适用的救助标准",
-                      "the registered address is outside the city's divisions: no standard applies")
+                      "the registered address is outside the city's divisions: no standard applies", outcome=PENDING)
         assessment = {"rules": rules.version, "window": {"from": window[0], "to": window[-1], "months": len(window)},
-                      "screening": {p: {"answer": REVIEW, "reasons": [why], "rules": rules.version}
-                                    for p in PROGRAMMES}}
+                      "screening": {p: _decided(REVIEW, [why], rules) for p in PROGRAMMES}}
     return household_no, {"division": {"code": division, "name": name, "area_type": area_type},
                           "members": members, "facts": facts, "discrepancies": discrepancies,
                           "assessment": assessment, "authority": AUTHORITY}

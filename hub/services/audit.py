@@ -2,6 +2,10 @@
 
 Everything here works on pseudonyms: an auditor who has a person's ID number turns it into the keyed pseudonym
 (``person_ref``) first; the number itself is never stored, logged or put in an address.
+
+An entry names its actors by id (``client_id``, ``basis=request:<id>``); ``resolve`` turns a page of entries into
+what an auditor asks of each ("who read this person's data, and why"): the account's name, the department, the
+purpose and the department's case number, in one query per table whatever the number of entries.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Text, and_, cast, or_, select
 
-from consent.tree import verify
+from consent import ledger
+from consent.tree import checkpoint_now, verify
 from core.crypto import keyring
-from core.store import LedgerCheckpoint, LedgerEvent, Request, RequestMember, session
+from core.store import (ApiClient, LedgerCheckpoint, LedgerEvent, Request, RequestMember, ReviewEntry, session)
+from schemas.codes import ANSHAN_DIVISIONS
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 BULK_PER_HOUR = 30  # more record reads than this by one client within an hour is a bulk read
@@ -23,6 +29,8 @@ OFFICE_HOURS = (7, 21)  # local hours [from, to) in which caseworkers normally r
 READ_KINDS = ("record.read", "record.read_denied", "assistance.read", "household.lookup")
 BULK_KINDS = ("record.read", "household.lookup")  # reads of whole households, counted per client for bulk
 LOOKUP = "household.lookup"  # also counted per department for bulk; refused and rate-limited ones are unusual
+REVIEW_READ = "review.read"
+CHECKPOINT_SIGNED = "audit.checkpoint_signed"  # an auditor signed a checkpoint from the console
 
 
 def events(*, kind: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
@@ -49,9 +57,10 @@ def events(*, kind: str | None = None, since: dt.datetime | None = None, until: 
 
 def timeline(person_ref: str, *, before: int | None = None, limit: int = 200) -> list[LedgerEvent]:
     """One person's authorizations, consent decisions, fetches, publications and reads, newest first: every entry
-    naming the person, a request that names them, or a household they belong to, and every household lookup that
-    names them as the applicant or a member (applicant_ref, member_refs: matched in the payload's JSON text, as a
-    quoted string, on SQLite and PostgreSQL alike)."""
+    naming the person, a request that names them, or a household they belong to (record reads, the DCI's too,
+    assistance reports and reads, purges), every household lookup that names them as the applicant or a member
+    (applicant_ref, member_refs: matched in the payload's JSON text, as a quoted string, on SQLite and PostgreSQL
+    alike), and every read of a review list their household is on."""
     with session() as s:
         request_ids = list(s.scalars(select(RequestMember.request_id).where(RequestMember.person_ref == person_ref)))
         households = [h for h in s.scalars(select(Request.household_ref).where(Request.id.in_(request_ids))
@@ -61,14 +70,31 @@ def timeline(person_ref: str, *, before: int | None = None, limit: int = 200) ->
                       cast(LedgerEvent.payload, Text).contains(f'"{person_ref}"', autoescape=True))]
         if request_ids:
             conds.append(LedgerEvent.payload["request_id"].as_string().in_(request_ids))
+        listed: dict[str, list] = defaultdict(list)  # review run -> the lists the households are on in it
         if households:
             conds.append(LedgerEvent.payload["household_ref"].as_string().in_(households))
+            for entry in s.execute(select(ReviewEntry.run_id, ReviewEntry.kind, ReviewEntry.programme,
+                                          ReviewEntry.county, ReviewEntry.departments)
+                                   .where(ReviewEntry.household_ref.in_(households))):
+                listed[entry.run_id].append(entry)
+        if listed:
+            conds.append(and_(LedgerEvent.kind == REVIEW_READ,
+                              LedgerEvent.payload["run_id"].as_string().in_(list(listed))))
         q = select(LedgerEvent).where(or_(*conds))
         if before:
             q = q.where(LedgerEvent.seq < before)
         rows = s.scalars(q.order_by(LedgerEvent.seq.desc()).limit(limit)).all()
         s.expunge_all()
-        return rows
+        return [e for e in rows if e.kind != REVIEW_READ or _on_list_read(e.payload, listed[e.payload.get("run_id")])]
+
+
+def _on_list_read(read: dict, entries: list) -> bool:
+    """Whether a review-list read (its filters: list, programme, county; a department sees its own households only)
+    covered one of these entries of the run."""
+    return any(e.kind == read.get("list") and read.get("programme") in (None, e.programme)
+               and read.get("county") in (None, e.county)
+               and (read.get("role") != "department" or read.get("department") in (e.departments or []))
+               for e in entries)
 
 
 def household_trail(household_ref: str, *, limit: int = 500) -> list[LedgerEvent]:
@@ -143,13 +169,144 @@ def unusual_reads(since: dt.datetime, until: dt.datetime | None = None) -> list[
 
 
 def integrity() -> dict:
-    """The whole ledger checked (consent.tree.verify) and the latest signed checkpoint it was checked against."""
+    """The whole ledger checked (consent.tree.verify) and the latest signed checkpoint it was checked against.
+
+    ``state``: ``green`` when the ledger is intact and every entry is under a signed checkpoint, ``amber`` when it
+    is intact but ``entries_after_checkpoint`` entries are not under one yet (they are checked against nothing
+    signed: an intact ledger alone does not vouch for them), ``red`` when any problem was found."""
     with session() as s:
         result = verify(s, keyring().public_key)
         cp = s.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.number.desc()).limit(1)).first()
         pending = (s.scalars(select(LedgerEvent.seq).order_by(LedgerEvent.seq.desc()).limit(1)).first() or 0)
-        return {"intact": result.intact, "problems": result.problems, "events": result.events,
-                "checkpoint": None if cp is None else {"number": cp.number, "size": cp.size, "root_sha256": cp.root_sha256,
-                                                       "created_at": cp.created_at, "note": cp.note},
-                "entries_after_checkpoint": max(0, result.events - (cp.size if cp else 0)),
-                "latest_seq": pending}
+        after = max(0, result.events - (cp.size if cp else 0))
+        latest = None if cp is None else {"number": cp.number, "size": cp.size, "root_sha256": cp.root_sha256,
+                                          "created_at": cp.created_at, "note": cp.note}
+        return {"intact": result.intact, "problems": result.problems, "events": result.events, "checkpoint": latest,
+                "entries_after_checkpoint": after, "latest_seq": pending,
+                "state": "red" if not result.intact else "amber" if after else "green"}
+
+
+def sign_checkpoint(client_id: str) -> dict:
+    """Sign a checkpoint now, for an auditor who finds entries not yet under one: the auditor's request is a ledger
+    entry (``audit.checkpoint_signed``), committed first so that the checkpoint it asks for covers it; the checkpoint
+    is consent.tree.checkpoint_now's, the one the ledger_checkpoint DAG and `hub audit checkpoint` sign (one
+    checkpointer at a time). Returns its number, size and root."""
+    with session() as s:
+        ledger.append(s, CHECKPOINT_SIGNED, {"client_id": client_id})
+    cp = checkpoint_now(keyring().signing_key)
+    return {"number": cp.number, "size": cp.size, "root_sha256": cp.root_sha256}
+
+
+# -- entries as an auditor reads them ----------------------------------------------------------------------------
+
+# Departments' codes are <agency>-<division> (MZ-210302: the civil-affairs bureau of 铁东区); the agencies the access
+# policy names (hub/rules/access_policy.toml), the divisions those of schemas.codes.ANSHAN_DIVISIONS.
+AGENCY_NAMES: dict[str, tuple[str, str]] = {"MZ": ("民政局", "Civil Affairs Bureau"),
+                                            "YB": ("医疗保障局", "Healthcare Security Bureau")}
+DIVISION_EN: dict[str, str] = {"210302": "Tiedong District", "210303": "Tiexi District", "210304": "Lishan District",
+                               "210311": "Qianshan District", "210321": "Tai'an County",
+                               "210323": "Xiuyan Manchu Autonomous County", "210381": "Haicheng"}
+# entries the hub makes by itself, for a request (no account asked for them)
+AUTOMATIC = frozenset({"consent.allowed", "consent.refused", "fetch.completed", "fetch.skipped",
+                       "validation.completed", "record.published", "publish.refused", "publish.failed",
+                       "authorization.expired", "data.purged", "recheck.started", "review.completed",
+                       "verification.triggered"})
+SUBMITTED = frozenset({"entrustment.received", "authorization.granted"})  # the request's own account made these
+
+
+def department_name(code: str | None) -> tuple[str, str] | None:
+    """A department's name in Chinese and English from its code, when its agency and division are known (e.g.
+    MZ-210302: 鞍山市铁东区民政局, Civil Affairs Bureau, Tiedong District); None otherwise (shown as the code)."""
+    agency, _, division = (code or "").partition("-")
+    if agency not in AGENCY_NAMES or division not in ANSHAN_DIVISIONS:
+        return None
+    zh, en = AGENCY_NAMES[agency]
+    return f"鞍山市{ANSHAN_DIVISIONS[division][0]}{zh}", f"{en}, {DIVISION_EN[division]}, Anshan"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A ledger entry with who and why resolved: the account (the API or console client: its name), the department
+    (its code), the purpose (its code), the department's case number (the request's), and what was asked or read."""
+
+    seq: int
+    at: dt.datetime
+    kind: str
+    payload: dict
+    client_id: str | None
+    account: str | None  # the client's name; None for an entry the hub made by itself or of an unknown client
+    automatic: bool  # made by the hub itself (a consent decision, a fetch, a publication, a purge...)
+    department: str | None
+    purpose: str | None
+    case_ref: str | None
+    request_id: str | None
+    sources: tuple[str, ...]
+    fields: tuple[str, ...]
+
+
+def _request_of(payload: dict) -> str | None:
+    basis = payload.get("basis")
+    if isinstance(basis, str) and basis.startswith("request:"):
+        return basis.removeprefix("request:")
+    rid = payload.get("request_id")
+    return rid if isinstance(rid, str) else None
+
+
+def _strings(value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+RESOLVE_CHUNK = 5000  # ids per query: a page is one query per table, an export of 50,000 entries a few
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    return [ids[i:i + RESOLVE_CHUNK] for i in range(0, len(ids), RESOLVE_CHUNK)]
+
+
+def _names(s, client_ids) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for ids in _chunks(sorted(client_ids)):
+        names.update(s.execute(select(ApiClient.id, ApiClient.name).where(ApiClient.id.in_(ids))).all())
+    return names
+
+
+def account_names(client_ids) -> dict[str, str]:
+    """The clients' names by id (those that exist), in one query (up to RESOLVE_CHUNK ids a query)."""
+    with session() as s:
+        return _names(s, {c for c in client_ids if c})
+
+
+def resolve(events: list[LedgerEvent]) -> list[Entry]:
+    """The entries with their accounts, departments, purposes and case numbers: the requests they name (by
+    ``request_id`` or a read's ``basis=request:<id>``) in one query, then their clients (named in the entries or
+    having made the requests) in one more, whatever the number of entries (up to RESOLVE_CHUNK ids a query)."""
+    request_ids = sorted({r for e in events if (r := _request_of(e.payload))})
+    requests = {}
+    with session() as s:
+        for ids in _chunks(request_ids):
+            requests.update((r.id, r) for r in s.execute(
+                select(Request.id, Request.case_ref, Request.department, Request.purpose, Request.client_id)
+                .where(Request.id.in_(ids))))
+        client_ids = {c for e in events if isinstance(c := e.payload.get("client_id"), str)}
+        client_ids |= {r.client_id for r in requests.values() if r.client_id}
+        names = _names(s, client_ids)
+    out = []
+    for e in events:
+        p = e.payload
+        req = requests.get(_request_of(p) or "")
+        client_id = p.get("client_id") if isinstance(p.get("client_id"), str) else None
+        if client_id is None and req is not None and e.kind in SUBMITTED:
+            client_id = req.client_id
+        sources = _strings(p.get("sources")) or _strings(p.get("source"))
+        out.append(Entry(
+            seq=e.seq, at=e.recorded_at, kind=e.kind, payload=p, client_id=client_id,
+            account=names.get(client_id) if client_id else None,
+            automatic=client_id is None and e.kind in AUTOMATIC,
+            department=p.get("department") or (req.department if req else None),
+            purpose=p.get("purpose") or p.get("programme") or (req.purpose if req else None),
+            case_ref=p.get("case_ref") or (req.case_ref if req else None),
+            request_id=req.id if req else _request_of(p),
+            sources=sources, fields=_strings(p.get("fields"))))
+    return out

@@ -8,12 +8,13 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from consent import ledger
 from core.settings import settings
-from core.store import FetchBatch, session
+from core.store import FetchBatch, LedgerEvent, QuarantinedRow, session
 from core.store import Request as RequestRow
+from hub.services import worker
 from hub.airflow.client import AirflowClient, AirflowError
 from hub.services.errors import Invalid, NotFound
 from hub.stages.intake import InvalidRequest, create_request
@@ -97,8 +98,11 @@ def department_requests(department: str, *, before: str | None = None, limit: in
 
 def trigger_verification(request_id: str) -> str | None:
     """Start verify_household for the request through Airflow's REST API, when the hub runs with Airflow
-    (HUB_AIRFLOW_URL set). A failure to reach Airflow leaves the request received (logged; `hub verify` starts it)."""
+    (HUB_AIRFLOW_URL set). A failure to reach Airflow leaves the request received (logged; `hub verify` starts it).
+    Without Airflow, this process's worker (hub.services.worker), if it runs one, is told to take it first; the
+    worker's claim is then the ``verification.triggered`` entry."""
     if not settings().airflow_url:
+        worker.wake(request_id)
         return None
     try:
         run_id = AirflowClient.from_env().trigger("verify_household", {"request_id": request_id})
@@ -109,3 +113,109 @@ def trigger_verification(request_id: str) -> str | None:
         ledger.append(s, "verification.triggered", {"request_id": request_id, "dag_id": "verify_household",
                                                      "dag_run_id": run_id})
     return run_id
+
+
+# -- following a request: where each source stands and what happens next ------------------------------------------
+
+FINISHED = ("published", "refused", "failed")
+
+
+@dataclass(frozen=True)
+class SourceProgress:
+    """Where one source of a request stands, from what the store holds.
+
+    ``step``: waiting (the run has not started), asking (its agency is being asked), answered (stored, not yet
+    checked), checked (validated, complete), incomplete (validated or fetched, but not complete: ``reason``, a code
+    of fetch_batches.reason), refused (the gate allowed nobody), not_asked (the run ended before asking)."""
+
+    source: str
+    step: str
+    asked: int  # members asked about (after the consent gate)
+    refused: int  # members the gate refused
+    rows: int  # rows the agency returned
+    quarantined: int  # of them, rows validation put in quarantine
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A request as its caseworker follows it: the request, the stage it is at, each source's progress, who runs it
+    (``driver``: airflow, worker, or none: nothing will start it until `hub verify`) and, once it ended without a
+    record, why (``why``: NO_MEMBER_AUTHORIZED, HOUSEHOLD_NOT_IDENTIFIED, WORKER_ERROR or NOT_PUBLISHED)."""
+
+    request: RequestView
+    stage: str  # waiting | asking | checking | publishing | published | refused | failed
+    sources: list[SourceProgress]
+    driver: str
+    why: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.stage in FINISHED
+
+    @property
+    def answered(self) -> int:
+        return sum(s.step not in ("waiting", "asking", "not_asked") for s in self.sources)
+
+
+def _step(status: str, batch: FetchBatch | None) -> str:
+    if batch is None:
+        return {"received": "waiting", "running": "asking"}.get(status, "not_asked")
+    if batch.status == "refused":
+        return "refused"
+    if batch.status != "complete":
+        return "incomplete"
+    return "checked" if batch.validated else "answered"
+
+
+def _why(s, req: RequestRow, latest: dict[str, FetchBatch]) -> str | None:
+    """Why a request ended without a record, in a code the console names; None while it has not."""
+    if req.status == "refused":
+        return "NO_MEMBER_AUTHORIZED"
+    if req.status != "failed":
+        return None
+    entry = s.scalars(select(LedgerEvent.payload).where(
+        LedgerEvent.kind == "publish.failed", LedgerEvent.payload["request_id"].as_string() == req.id)
+        .order_by(LedgerEvent.seq.desc()).limit(1)).first()
+    reason = (entry or {}).get("reason") or ""
+    if reason == worker.WORKER_ERROR:
+        return worker.WORKER_ERROR
+    household = latest.get("household")
+    if reason.startswith("household registration") or (household is not None and household.status != "complete"):
+        return "HOUSEHOLD_NOT_IDENTIFIED"
+    return "NOT_PUBLISHED"
+
+
+def request_progress(request_id: str, department: str | None) -> Progress:
+    """The request's progress, when it is the department's; NotFound otherwise. Counts only, no personal data."""
+    view = request_view(request_id, department)
+    with session() as s:
+        req = s.get(RequestRow, request_id)
+        latest: dict[str, FetchBatch] = {}
+        for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)
+                           .order_by(FetchBatch.fetched_at, FetchBatch.id)):
+            latest[b.source] = b
+        quarantined = dict(s.execute(
+            select(QuarantinedRow.batch_id, func.count(func.distinct(QuarantinedRow.row_no)))
+            .where(QuarantinedRow.batch_id.in_([b.id for b in latest.values()]))
+            .group_by(QuarantinedRow.batch_id)).all()) if latest else {}
+        sources = []
+        for key in list(req.sources) + [k for k in latest if k not in req.sources]:
+            b = latest.get(key)
+            sources.append(SourceProgress(
+                source=key, step=_step(req.status, b), asked=b.requested if b else 0, refused=b.refused if b else 0,
+                rows=b.returned if b else 0, quarantined=quarantined.get(b.id, 0) if b else 0,
+                reason=b.reason if b is not None and b.status != "complete" else None))
+        if req.status in FINISHED:
+            stage = req.status
+        elif req.status == "received":
+            stage = "waiting"
+        elif any(x.step in ("waiting", "asking") for x in sources):
+            stage = "asking"
+        elif any(not b.validated for b in latest.values()):
+            stage = "checking"
+        else:
+            stage = "publishing"
+        cfg = settings()
+        driver = "airflow" if cfg.airflow_url else "worker" if cfg.inline_worker else "none"
+        return Progress(request=view, stage=stage, sources=sources, driver=driver, why=_why(s, req, latest))

@@ -69,7 +69,7 @@ def check_request(doc: dict, department: str | None = None) -> list[str]:
     if not isinstance(members, list) or not 1 <= len(members) <= 20:
         problems.append("members: a list of 1 to 20 family members is required")
         members = []
-    for i, m in enumerate(members, 1):
+    for i, m in enumerate(members):  # i as the JSON array index: members[0] is the first
         if not isinstance(m, dict):
             problems.append(f"members[{i}]: must be an object")
             continue

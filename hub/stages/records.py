@@ -94,6 +94,32 @@ def _provenance_of(s, batches: dict[str, FetchBatch], cross_run: int | None) -> 
             for src, b in batches.items()}
 
 
+WHOLE = ("rows", "no_records")  # member states (schemas.coverage) a source answered in full for
+
+
+def _members_left_out(s, batches: dict[str, FetchBatch], members: list[str]) -> dict[str, list[dict]]:
+    """For each source not complete: the members it left out or cut, with their state (schemas.coverage: refused,
+    not_found, unanswered, silent, quarantined), so that the record names whom a source is incomplete for. A member
+    whose rows were only partly quarantined (a row failed, another passed) is "quarantined" too; a source the gate
+    allowed nobody for (no member states) left out every member."""
+    short = {src: b for src, b in batches.items() if b.status != "complete"}
+    if not short:
+        return {}
+    cut: dict[str, set[str]] = {}
+    for batch_id, ref in s.execute(select(SourceRow.batch_id, SourceRow.person_ref).where(
+            SourceRow.batch_id.in_([b.id for b in short.values()]), SourceRow.valid.is_(False)).distinct()):
+        if ref:
+            cut.setdefault(batch_id, set()).add(ref)
+    out = {}
+    for src, b in short.items():
+        states = dict(b.members) if b.members else {ref: "refused" for ref in members}
+        for ref in cut.get(b.id, set()) & set(members):  # rows about anyone else are no member's gap
+            if states.get(ref, "rows") in WHOLE:
+                states[ref] = "quarantined"
+        out[src] = [{"person_ref": ref, "state": st} for ref, st in sorted(states.items()) if st not in WHOLE]
+    return out
+
+
 def _last_complete(s, req: Request, sources: list[str]) -> dict[str, dict]:
     """For each of ``sources`` (left incomplete or unavailable by this request), the provenance it had in the latest
     earlier record of the same application (the application's own or a re-check's) where it was complete, with that
@@ -194,6 +220,9 @@ def prepare(request_id: str, as_of: dt.datetime) -> tuple[str, dict] | int | Non
         missing = [src for src, b in batches.items() if b.status in ("incomplete", "unavailable")]
         for src, last in _last_complete(s, req, missing).items():
             provenance[src]["last_complete"] = last
+        members = list(s.scalars(select(RequestMember.person_ref).where(RequestMember.request_id == request_id)))
+        for src, left_out in _members_left_out(s, batches, members).items():
+            provenance[src]["members"] = left_out
         try:
             return build_content(req, batches, rows, provenance, as_of, _applicants(s, request_id))
         except NotPublished as exc:

@@ -9,12 +9,16 @@ request."""
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from core.settings import settings
+from hub.services import worker as inline_worker
 from hub.services.lookup import MAX_BODY_BYTES as lookup_body_bytes
 from hub.services.secrets_check import enforce
-from hub.web import api, dci, errors
+from hub.web import api, dci, docs, errors
 from hub.web.console import audit as console_audit
 from hub.web.console import review as console_review
 from hub.web.console import case as console_case
@@ -24,11 +28,24 @@ from hub.web.models import ERRORS
 from hub.web.ratelimit import Limiter, from_env
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    """While the app serves: without a scheduler (no HUB_AIRFLOW_URL; HUB_INLINE_WORKER not 0), a worker of its own
+    verifies the requests it receives (hub.services.worker), so nothing waits for a `hub verify`."""
+    worker = inline_worker.Worker().start() if inline_worker.enabled() else None
+    try:
+        yield
+    finally:
+        if worker is not None:
+            await asyncio.to_thread(worker.stop)
+
+
 def create_app(limiter: Limiter | None = None) -> FastAPI:
     """The app, with ``limiter`` as its rate limiter (default: HUB_API_RATE's, hub.web.ratelimit.from_env)."""
-    # public: /health, and the API's description (/openapi.json, /docs: no personal data; README, "API")
+    # public: /health, and the API's description (/openapi.json, /docs, /redoc: no personal data; README, "API"),
+    # its pages from the files of an installed package (hub.web.docs), never from a CDN
     app = FastAPI(title="Verification hub API (社会救助家庭经济状况核对平台)", version="1", responses=ERRORS,
-                  redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None, lifespan=lifespan)
     app.router.route_class = DocumentRoute
     enforce()  # outside development: no default, missing or exposed secrets
     app.state.limiter = limiter if limiter is not None else from_env()  # a bad HUB_API_RATE stops the start
@@ -39,6 +56,7 @@ def create_app(limiter: Limiter | None = None) -> FastAPI:
     errors.install(app)
     api.install(app)
     dci.install(app)  # /dci/registry/...: answers its paths' refusals in DCI's form, so after errors.install
+    docs.install(app)
     console.install(app)
     app.include_router(console_case.router)
     app.include_router(console_audit.router)

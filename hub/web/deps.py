@@ -131,6 +131,6 @@ def aware(**moments: dt.datetime | None) -> None:
     """422 unless each moment given has a time zone offset and a UTC equivalent."""
     for name, moment in moments.items():
         if moment is not None and moment.tzinfo is None:
-            raise HTTPException(422, f"{name} needs a time zone offset")
+            raise HTTPException(422, f"{name}: needs a time zone offset")  # "field: ..." names the error's field
         if moment is not None and not in_range(moment):
-            raise HTTPException(422, f"{name} is out of range")
+            raise HTTPException(422, f"{name}: out of range")

@@ -173,7 +173,7 @@ def test_an_id_number_born_centuries_ahead_is_no_crash(database):
     doc["members"][0]["id_number"] = far
     doc["authorization"]["consents"][0]["id_number"] = far
     submit(doc)
-    assert "members[1].id_number: its birth date is in the future" in check_request(doc)
+    assert "members[0].id_number: its birth date is in the future" in check_request(doc)
 
 
 def _born(day: dt.date, area: str = "210302", seq: str = "001") -> str:
@@ -192,7 +192,7 @@ def test_a_member_born_in_the_future_is_refused_by_field_whatever_the_check_char
     member = member % len(doc["members"])
     old, new = doc["members"][member]["id_number"], _born(day)
     doc = json.loads(json.dumps(doc).replace(old, new))  # the member, their consent and the consents they cover
-    assert f"members[{member + 1}].id_number: its birth date is in the future" in check_request(doc)
+    assert f"members[{member}].id_number: its birth date is in the future" in check_request(doc)
     submit(doc)
 
 

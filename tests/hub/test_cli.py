@@ -59,7 +59,7 @@ def test_bad_input_gives_a_clear_error_and_exit_2(home, tmp_path):
     idn = doc["members"][0]["id_number"]
     doc["members"][0]["id_number"] = idn[:17] + ("0" if idn[17] != "0" else "1")
     out = hub(home, "request", "create", "-", stdin=json.dumps(doc))
-    assert out.returncode == 2 and "members[1].id_number" in out.stderr and idn[:17] not in out.stderr
+    assert out.returncode == 2 and "members[0].id_number" in out.stderr and idn[:17] not in out.stderr
     out = hub(home, "clients", "create", "--name", "x", "--role", "department")
     assert out.returncode == 2 and "--department" in out.stderr
     out = hub(home, "verify", "0" * 32, "--sync")

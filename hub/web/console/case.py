@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import re
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -20,15 +22,20 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
+from consent.authorizations import adult_from
+from consent.preview import refusals
 from core.ids import HEX32, HOUSEHOLD
 from core.store import utcnow
 from hub.services import clients, lookup
 from hub.services.errors import Invalid, NotFound
 from hub.services.lookup import FORM_MAX_BYTES, SignedForm
+from hub.services.cases import case_head
 from hub.services.reads import read_record
-from hub.services.requests import create, department_requests, request_view, trigger_verification
-from hub.web.console.pages import SOURCES, TEXT, console_role, lang_of, page, secured
-from schemas.vocabulary import FINANCIAL_SOURCES, PURPOSES
+from hub.services.requests import create, department_requests, request_progress, trigger_verification
+from hub.web.console.pages import REASON_NAMES, SOURCES, TEXT, console_role, lang_of, page, secured
+from hub.web.console.record import record_view
+from schemas.codes import birth_date_from_id
+from schemas.vocabulary import FINANCIAL_SOURCES, PURPOSES, STATUS_NAMES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Caseworker = Annotated[clients.Client, Depends(console_role("department"))]
@@ -104,17 +111,6 @@ TEXT.update({
 })
 
 
-def _sha256(upload) -> str | None:
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        return None
-    data = upload.file.read(MAX_FORM + 1)
-    if not data:
-        return None
-    if len(data) > MAX_FORM:
-        raise ValueError("form_too_large")
-    return hashlib.sha256(data).hexdigest()
-
-
 @router.get("/requests", response_class=HTMLResponse)
 def requests_page(request: Request, client: Caseworker,
                   before: Annotated[str | None, Query(pattern=HEX32)] = None) -> HTMLResponse:
@@ -138,6 +134,239 @@ def _signed_form(upload):
 
 # what a refused lookup's field is called on the form
 LOOKUP_FIELDS = {"id_number": "applicant_id", "purpose": "purpose", "case_ref": "case_ref"}
+
+
+# --- the members/forms step (step 2) -------------------------------------------------------------------------------
+TEXT.update({
+    "fin_form_adult": ("金融信息查询授权书（单独签署）", "Financial information consent form (signed separately)"),
+    "fin_form_minor": ("金融信息查询授权书（监护人代签；未上传时适用监护人的授权书）",
+                       "Financial information consent form (signed by the guardian; if none, the guardian's own "
+                       "applies)"),
+    "fin_sources_note": ("※ 银行、证券等金融信息须成员另行签署金融信息查询授权书（《个人信息保护法》第二十九条）；"
+                         "未成年人适用其监护人的授权书。",
+                         "※ Financial sources need each member's separate financial consent form (PIPL Art. 29); a "
+                         "minor is covered by their guardian's."),
+    "needs_fin_consent": ("需金融授权", "financial consent"),
+    "uploaded": ("已上传 ✓", "Uploaded ✓"),
+    "replace_file": ("更换文件", "Replace the file"),
+    "check_forms": ("检查授权情况", "Check the forms"),
+    "members_none": ("请至少勾选一名家庭成员纳入核对。", "Include at least one member."),
+    "sources_none": ("请至少勾选一项核对事项。", "Choose at least one source to check."),
+    "err_form_missing": ("成年成员须上传本人签字的授权书，否则无法纳入核对（家庭人均收入将按少算的人数计算）。",
+                         "An adult member must sign their own form: without it they cannot be included (income per "
+                         "person would be computed on fewer people)."),
+    "err_form_large": ("文件超过10 MB，请上传较小的扫描件。", "The file is larger than 10 MB; attach a smaller scan."),
+    "err_not_living": ("该成员户籍状态为“{status}”，不能纳入核对，请取消勾选。",
+                       "This member's registration status is \"{status}\": they cannot be included; untick them."),
+    "err_guardian_choose": ("请为未成年人选择监护人（须为纳入核对的成年成员）。",
+                            "Choose the minor's guardian (an included adult member)."),
+    "err_guardian_excluded": ("所选监护人未纳入核对，请勾选该监护人或选择其他监护人。",
+                              "The chosen guardian is not included: include them or choose another guardian."),
+    "err_guardian_unsigned": ("所选监护人尚未上传本人签字的授权书。",
+                              "The chosen guardian has not attached their own signed form yet."),
+    "will_refuse": ("将不予查询", "Will be refused"),
+    "refusal_FINANCIAL_CONSENT_MISSING": ("缺少金融信息查询授权书（本人的，或未成年人监护人的）",
+                                          "no financial consent form (their own, or a minor's guardian's)"),
+    "refusal_ADULT_WITHOUT_OWN_CONSENT": ("成年人未上传本人签字的授权书", "an adult without their own signed form"),
+    "refusal_MINOR_WITHOUT_GUARDIAN": ("未成年人没有已签字授权的监护人", "a minor without a guardian who signed"),
+    "refusal_MEMBER_NOT_NAMED": ("该成员未授权", "the member gave no authorization"),
+    "refusal_SOURCE_NOT_IN_SCOPE": ("该成员未授权此项", "the member did not authorize this source"),
+    "refusal_other": ("授权不适用", "the authorization does not apply"),
+    "refusals_title": ("以下查询将被拒绝：这些成员的相应数据不会被查询，核对报告将标明相应来源不完整、需人工复核。",
+                       "These fetches will be refused: those members' data is not asked for, and the record will say "
+                       "those sources are incomplete (to review)."),
+    "accept_refusals": ("我已知晓上述查询将被拒绝，仍然提交", "I understand these fetches will be refused; submit anyway"),
+    "err_accept": ("请补充金融信息查询授权书，或确认接受上述拒绝后再提交。",
+                   "Attach the financial consent forms, or confirm that you accept these refusals, then submit."),
+    "forms_ok": ("授权齐全：提交后各成员的全部核对事项均可查询。",
+                 "The forms are complete: every source can be asked for every member."),
+    "request_refused": ("核对平台未受理此委托，请核对成员信息与授权书后重试。",
+                        "The hub did not accept the request; check the members and forms and try again."),
+    "problems_count": ("请修正以下 {n} 处问题（见各成员所在行）：", "Please correct these problems ({n}), on the members' rows:"),
+})
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ROW_FIELDS = ("id", "name", "relation", "status")
+
+
+@dataclass
+class MemberRow:
+    """One member's row of the forms step, as the page shows it and as the caseworker left it: what registration
+    said of them, whether they are included, the forms attached (SHA-256 only: the hub keeps no other member's form),
+    the guardian chosen, and the messages next to its fields."""
+
+    k: int
+    id_number: str
+    name: str
+    relation: str
+    status: str
+    adult: bool
+    age: int | None
+    applicant: bool = False
+    included: bool = False
+    evidence: str | None = None  # the applicant's form, kept by the lookup
+    form_sha256: str | None = None
+    fin_sha256: str | None = None
+    guardian: str = ""  # the row number (k) of the chosen guardian
+    errors: dict[str, str] = field(default_factory=dict)  # field -> message, in the user's language
+    refused: list[tuple[str, list[str]]] = field(default_factory=list)  # (why, the sources' names)
+
+    @property
+    def living(self) -> bool:
+        return self.status == "normal"
+
+    @property
+    def own_form(self) -> str | None:
+        return self.evidence or self.form_sha256
+
+
+def _adult(id_number: str, on: dt.date) -> bool:
+    """Adult as the authorization's check and the gate count it (18 on the day the authorization starts)."""
+    try:
+        return adult_from(id_number) <= on
+    except ValueError:  # not an ID number: intake names it
+        return True
+
+
+def _birth(id_number: str) -> dt.date | None:
+    try:
+        return birth_date_from_id(id_number)
+    except ValueError:
+        return None
+
+
+def _hash_field(value) -> str | None:
+    value = str(value or "").strip().lower()
+    return value if _HEX64.fullmatch(value) else None
+
+
+def _sha256(upload) -> str | None:
+    """The SHA-256 of an uploaded form (None when no file was chosen); ValueError beyond MAX_FORM."""
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None
+    data = upload.file.read(MAX_FORM + 1)
+    if not data:
+        return None
+    if len(data) > MAX_FORM:
+        raise ValueError("form_too_large")
+    return hashlib.sha256(data).hexdigest()
+
+
+def _rows_from_form(form, today: dt.date) -> list[MemberRow]:
+    """The rows as the caseworker submitted them; a new upload replaces a form kept from an earlier submit."""
+    count = min(_whole(str(form.get("count", ""))) or 0, 20)
+    rows = []
+    for k in range(count):
+        idn, name, relation, status_ = (str(form.get(f"m{k}_{f}", "")).strip() for f in _ROW_FIELDS)
+        idn = idn.upper()
+        born = _birth(idn)
+        row = MemberRow(k=k, id_number=idn, name=name, relation=relation, status=status_ or "normal",
+                        adult=_adult(idn, today), age=_age(born, today) if born else None,
+                        applicant=bool(form.get(f"m{k}_applicant")), included=form.get(f"m{k}_include") == "on",
+                        evidence=_hash_field(form.get(f"m{k}_evidence")),
+                        form_sha256=_hash_field(form.get(f"m{k}_form_sha256")),
+                        fin_sha256=_hash_field(form.get(f"m{k}_fin_sha256")),
+                        guardian=str(form.get(f"m{k}_guardian", "")))
+        for name_, attr in (("form", "form_sha256"), ("fin_form", "fin_sha256")):
+            try:
+                sha = _sha256(form.get(f"m{k}_{name_}"))
+            except ValueError:
+                row.errors[name_] = "err_form_large"
+            else:
+                if sha:
+                    setattr(row, attr, sha)
+        rows.append(row)
+    return rows
+
+
+def check_rows(rows: list[MemberRow]) -> None:
+    """The blocking problems of the forms step, as message keys on each row's field (``row.errors``): a member who
+    is not living included, an included adult without their own form, a minor without an included adult guardian
+    who signed. Nothing is dropped silently: a member either is included with what the gate needs or is not."""
+    by_k = {str(r.k): r for r in rows}
+    for r in rows:
+        if not r.included:
+            r.errors.pop("form", None)  # an excluded member's form is not asked for
+            continue
+        if not r.living:
+            r.errors["include"] = "err_not_living"
+        elif r.adult:
+            if not r.own_form and "form" not in r.errors:
+                r.errors["form"] = "err_form_missing"
+        else:
+            g = by_k.get(r.guardian)
+            if g is None or g is r or not g.adult or not g.living:
+                r.errors["guardian"] = "err_guardian_choose"
+            elif not g.included:
+                r.errors["guardian"] = "err_guardian_excluded"
+            elif not g.own_form:
+                r.errors["guardian"] = "err_guardian_unsigned"
+
+
+def consents_of(rows: list[MemberRow], sources: list[str]) -> list[dict]:
+    """The authorization's consents for the included members. An adult's own form; a minor covered by the guardian
+    chosen. The financial consent is the member's own separate form, or, for a minor without one, the guardian's:
+    the guardian signs the financial consent for the minors they sign for (gate: the minor's financial_sources).
+    A member whose forms are missing is still listed (without evidence): the preview names what the gate will
+    refuse them, and check_rows keeps such a draft from being submitted."""
+    by_k = {str(r.k): r for r in rows}
+    fin_sources = [s for s in sources if s in FINANCIAL_SOURCES]
+    consents = []
+    for r in rows:
+        if not r.included:
+            continue
+        consent: dict = {"id_number": r.id_number, "sources": list(sources)}
+        guardian = by_k.get(r.guardian) if not r.adult else None
+        if r.own_form:  # an adult's; a minor's own (an applicant under 18) still needs the guardian's cover
+            consent["evidence_sha256"] = r.own_form
+        if guardian is not None and guardian is not r:
+            consent["guardian_id_number"] = guardian.id_number
+        fin = r.fin_sha256 or (guardian.fin_sha256 if guardian is not None and guardian.included else None)
+        if fin and fin_sources:
+            consent["financial_consent"] = {"sources": fin_sources, "evidence_sha256": fin}
+        consents.append(consent)
+    return consents
+
+
+def preview_refusals(rows: list[MemberRow], sources: list[str], moment: dt.datetime) -> dict[int, dict[str, str]]:
+    """Row number -> {source: the gate's reason code} for what the gate will refuse each included member, by the
+    gate's own rules (consent.preview) on the draft authorization the submit would make."""
+    doc = {"valid_from": moment.isoformat(), "valid_until": (moment + dt.timedelta(days=1)).isoformat(),
+           "consents": consents_of(rows, sources)}
+    included = [r for r in rows if r.included]
+    found = refusals(doc, [r.id_number for r in included], sources, moment)
+    return {r.k: {s: reason.value for s, reason in found.get(r.id_number, {}).items()} for r in included}
+
+
+def _fingerprint(refused: dict[int, dict[str, str]]) -> str:
+    """What the caseworker accepted, as a digest of the row numbers, sources and reasons: accepting holds for exactly
+    the refusals shown, and the page carries no code."""
+    text = ",".join(f"{k}:{s}:{why}" for k, by in sorted(refused.items()) for s, why in sorted(by.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _members_page(request: Request, client, *, rows: list[MemberRow], purpose: str, case_ref: str,
+                  chosen: list[str], days: dict[str, str], status_code: int = 200, error: str | None = None,
+                  refused: dict[int, dict[str, str]] | None = None, checked: bool = False) -> HTMLResponse:
+    i = 1 if lang_of(request) == "en" else 0
+    names = {s: SOURCES[s][i] for s in SOURCES}
+    refused = refused or {}
+    for r in rows:
+        grouped: dict[str, list[str]] = {}
+        for s, why in refused.get(r.k, {}).items():
+            key = f"refusal_{why}" if f"refusal_{why}" in TEXT else "refusal_other"
+            grouped.setdefault(TEXT[key][i], []).append(names.get(s, s))
+        r.refused = list(grouped.items())
+    messages = {r.k: {f: TEXT[key][i].format(status=STATUS_NAMES.get(r.status, (r.status,) * 2)[i])
+                      for f, key in r.errors.items()} for r in rows}
+    problems = sum(len(m) for m in messages.values())
+    return page(request, "case_members.html", status_code=status_code, client=client, purpose=purpose,
+                case_ref=case_ref, rows=rows, messages=messages, problems=problems,
+                adults=[r for r in rows if r.adult and r.living], sources=list(SOURCES), chosen=set(chosen),
+                financial=tuple(FINANCIAL_SOURCES), days=days, error=error,
+                any_refused=any(refused.values()), fingerprint=_fingerprint(refused), checked=checked)
+
+
+DAYS = {"valid_days": (365, 1095), "recheck_days": (90, 365), "data_life": (30, 365)}  # field: (default, top)
 
 
 @router.post("/requests/lookup", response_class=HTMLResponse)
@@ -170,11 +399,13 @@ async def lookup_members(request: Request, client: Caseworker) -> HTMLResponse:
     else:
         applicant = str(form.get("id_number", "")).strip().upper()
         today = utcnow().date()
-        rows = [{"m": m, "age": _age(m.birth_date, today), "applicant": m.id_number == applicant} for m in members]
-        return page(request, "case_members.html", client=client, purpose=purpose, case_ref=case_ref,
-                    evidence=signed.sha256, rows=rows,
-                    adults=[r for r in rows if r["age"] >= 18 and r["m"].status == "normal"],
-                    sources=list(SOURCES), financial=tuple(FINANCIAL_SOURCES), error=None)
+        rows = [MemberRow(k=k, id_number=m.id_number, name=m.name, relation=m.relation, status=m.status,
+                          adult=_adult(m.id_number, today), age=_age(m.birth_date, today),
+                          applicant=m.id_number == applicant, included=m.status == "normal",
+                          evidence=signed.sha256 if m.id_number == applicant else None)
+                for k, m in enumerate(members)]
+        return _members_page(request, client, rows=rows, purpose=purpose, case_ref=case_ref, chosen=list(SOURCES),
+                             days={f: str(d) for f, (d, _) in DAYS.items()})
     resp = page(request, "case_new.html", status_code=code, client=client, purposes=list(PURPOSES), form=back,
                 error=error)
     if retry_after is not None:
@@ -194,71 +425,80 @@ def _age(birth: dt.date, on: dt.date) -> int:
 @router.post("/requests")
 async def submit_request(request: Request, client: Caseworker) -> Response:
     """Step 2: the checked members, each adult's signed form (a guardian's for a minor), the sources -> a request
-    with its authorization; verification starts when the hub runs with Airflow."""
+    with its authorization; verification starts when the hub runs with Airflow.
+
+    Before anything is made, the forms are checked member by member (check_rows) and the gate's refusals previewed
+    (preview_refusals); any problem brings the members page back with every field as it was left, the forms already
+    attached kept as their SHA-256, and the messages next to the fields they are about."""
     form = await request.form(max_files=60, max_fields=400, max_part_size=MAX_FORM)
     i = 1 if lang_of(request) == "en" else 0
-    sources = [s for s in form.getlist("sources") if s in SOURCES]
-    members, consents, problems = [], [], []
-    count = str(form.get("count", ""))
-    count = min(_whole(count) or 0, 20)
-    by_index: dict[str, str] = {}
-    for k in range(count):
-        if form.get(f"m{k}_include") != "on":
-            continue
-        idn, name, relation = (str(form.get(f"m{k}_{f}", "")) for f in ("id", "name", "relation"))
-        by_index[str(k)] = idn
-        members.append({"id_number": idn, "name": name, "relation": relation})
-    for k, idn in by_index.items():
-        try:
-            own = _sha256(form.get(f"m{k}_form")) or (str(form.get(f"m{k}_evidence", "")) or None)
-            fin = _sha256(form.get(f"m{k}_fin_form"))
-        except ValueError:
-            problems.append(f"{TEXT['signed_form'][i]} > 10 MB")
-            continue
-        consent = {"id_number": idn, "sources": sources}
-        guardian = str(form.get(f"m{k}_guardian", ""))
-        if own:
-            consent["evidence_sha256"] = own
-        elif guardian in by_index:
-            consent["guardian_id_number"] = by_index[guardian]
-        else:
-            continue  # no form: the member is named but has not authorized; the gate refuses their fetches
-        fin_sources = [s for s in sources if s in FINANCIAL_SOURCES]
-        if fin and fin_sources:  # the separate financial consent: the member's own, or the guardian's for a minor
-            consent["financial_consent"] = {"sources": fin_sources, "evidence_sha256": fin}
-        consents.append(consent)
     now = utcnow()
+    purpose, case_ref = str(form.get("purpose", "")), str(form.get("case_ref", "")).strip()
+    sources = [s for s in form.getlist("sources") if s in SOURCES]
+    days = {f: str(form.get(f, "")).strip()[:9] for f in DAYS}
+    rows = _rows_from_form(form, now.date())
+    check_rows(rows)
+    errors = [TEXT["members_none"][i]] if not any(r.included for r in rows) else []
+    if not sources:
+        errors.append(TEXT["sources_none"][i])
+    refused = preview_refusals(rows, sources, now)
+    # A missing financial consent warns, it does not block: the separate consent to sensitive data is the member's
+    # own choice (PIPL Art. 29) and may lawfully be withheld while the rest is given, and the request is still worth
+    # making for the other sources. But the household's assessment cannot be complete without it, so the
+    # caseworker must see which members' financial sources will be refused and accept exactly that before submit
+    # (the record then says those sources are refused and the answer needs review).
+    accepted = form.get("accept_refusals") == "on" and form.get("refusals_shown") == _fingerprint(refused)
+    blocking = errors or any(r.errors for r in rows)
+    if form.get("action") == "check" or blocking or (any(refused.values()) and not accepted):
+        if not blocking and any(refused.values()) and form.get("action") != "check":
+            errors.append(TEXT["err_accept"][i])
+        code = 200 if form.get("action") == "check" and not blocking else 422
+        return _members_page(request, client, rows=rows, purpose=purpose, case_ref=case_ref, chosen=sources,
+                             days=days, status_code=code, error=" ".join(errors) or None, refused=refused,
+                             checked=True)
 
-    def days(field: str, default: int, top: int) -> int:
-        v = _whole(str(form.get(field, "")).strip())
+    def whole_days(name: str) -> int:
+        default, top = DAYS[name]
+        v = _whole(days[name])
         return min(max(v, 1), top) if v is not None else default
 
-    doc = {"purpose": str(form.get("purpose", "")), "case_ref": str(form.get("case_ref", "")).strip(),
-           "sources": sources, "members": members,
+    included = [r for r in rows if r.included]
+    doc = {"purpose": purpose, "case_ref": case_ref, "sources": sources,
+           "members": [{"id_number": r.id_number, "name": r.name, "relation": r.relation} for r in included],
            "authorization": {"valid_from": now.isoformat(),
-                             "valid_until": (now + dt.timedelta(days=days("valid_days", 365, 1095))).isoformat(),
-                             "recheck_interval_days": days("recheck_days", 90, 365),
-                             "data_life_days": days("data_life", 30, 365), "consents": consents}}
-    if not problems:
-        try:
-            request_id = create(doc, department=client.department, client_id=client.id)
-        except Invalid as exc:
-            problems = exc.problems
-        else:
-            trigger_verification(request_id)
-            return secured(RedirectResponse(f"/console/requests/{request_id}", status_code=status.HTTP_303_SEE_OTHER),
-                           request)
-    # the problems name fields (members[2].id_number), never values
-    return page(request, "case_new.html", status_code=422, client=client, purposes=list(PURPOSES),
-                form={"purpose": doc["purpose"], "case_ref": doc["case_ref"]},
-                error=TEXT["form_problem"][i] + " " + "; ".join(problems))
+                             "valid_until": (now + dt.timedelta(days=whole_days("valid_days"))).isoformat(),
+                             "recheck_interval_days": whole_days("recheck_days"),
+                             "data_life_days": whole_days("data_life"), "consents": consents_of(rows, sources)}}
+    try:
+        request_id = create(doc, department=client.department, client_id=client.id)
+    except Invalid as exc:
+        # what the forms step does not check itself (e.g. the case number): the problems name fields, never values,
+        # in English; a Chinese page says it in Chinese and keeps them out
+        error = TEXT["request_refused"][i] + ("" if i == 0 else " (" + "; ".join(exc.problems) + ")")
+        return _members_page(request, client, rows=rows, purpose=purpose, case_ref=case_ref, chosen=sources,
+                             days=days, status_code=422, error=error, refused=refused, checked=True)
+    trigger_verification(request_id)
+    return secured(RedirectResponse(f"/console/requests/{request_id}", status_code=status.HTTP_303_SEE_OTHER),
+                   request)
 
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
 def request_page(request: Request, client: Caseworker,
                  request_id: Annotated[str, PathParam(pattern=HEX32)]) -> HTMLResponse:
-    view = request_view(request_id, client.department)  # NotFound (404) unless the department's own
-    return page(request, "case_request.html", client=client, req=view)
+    """The request as it goes: each source's progress, the stage and what happens next, reloading itself until it
+    is finished; once published, the screening answers (a read of the record, logged as any) and the record's link."""
+    from hub.web.console import follow  # its words join TEXT when the page is first shown
+
+    progress = request_progress(request_id, client.department)  # NotFound (404) unless the department's own
+    screening = None
+    if progress.stage == "published" and progress.request.household_id:
+        try:
+            rec = read_record(progress.request.household_id, progress.request.purpose, None, client)
+            screening = (rec.content.get("assessment") or {}).get("screening") or None
+        except NotFound:  # not entitled to the record now: the link's page says so
+            screening = None
+    return page(request, "case_request.html", client=client, screening=screening,
+                **follow.context(progress, lang_of(request)))
 
 
 @router.get("/households/{household_id}/record", response_class=HTMLResponse)
@@ -272,4 +512,7 @@ def record_page(request: Request, client: Caseworker,
         rec = read_record(household_id, purpose, None, client)
     except NotFound:  # not entitled, or no record: the same page
         return page(request, "case_record.html", status_code=404, client=client, rec=None, purpose=purpose)
-    return page(request, "case_record.html", client=client, rec=rec, c=rec.content, purpose=purpose)
+    case = case_head(client.department, household_id, purpose)
+    view = record_view(rec.content, lang_of(request), case=case, department=client.department, purpose=purpose,
+                       reason_names=REASON_NAMES)
+    return page(request, "case_record.html", client=client, rec=rec, v=view, purpose=purpose)

@@ -34,7 +34,7 @@ from hub.airflow.alerts import acknowledge, open_alerts
 from hub.services import clients
 from hub.services.export import FORMATS, TZ_LABEL, Column, beijing, to_csv, to_xlsx
 from hub.services.validation import quarantined, run_docs, validation_runs
-from hub.stages.health import latest_checks, overview
+from hub.stages.health import latest_checks, monitoring, overview
 from hub.stages.reverify import waiting_rechecks
 from schemas.docs import render, static_dir, unpack
 from schemas.vocabulary import AGENCY_SOURCES, PROGRAMME_NAMES, RELATION_NAMES, SOURCE_NAMES, STATUS_NAMES
@@ -169,6 +169,8 @@ REASON_NAMES = {  # why a source is not complete (fetch_batches.reason)
                       "the answer's signature did not hold (changed, replayed or cut)"),
     "COUNT_MISMATCH": ("答复条数与签名声明不符", "the answer's rows differ from its signed counts"),
     "FAILED": ("复核未能完成", "the re-check could not finish"),
+    "NO_MEMBER_AUTHORIZED": ("没有成员授权查询该来源", "no member authorized this source"),
+    "NOT_FOUND": ("该来源无此人记录", "the agency does not know the person"),
 }
 ROLE_NAMES = {"department": ("经办人员", "caseworker"), "auditor": ("审计人员", "auditor"),
               "staff": ("核对中心工作人员", "verification staff"), "admin": ("系统管理员", "administrator")}
@@ -319,7 +321,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, client: Signed) -> HTMLResponse:
-    return page(request, "home.html", client=client)
+    return page(request, "home.html", client=client, monitoring=monitoring() if client.role == "staff" else None)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -388,6 +390,36 @@ def quarantine_page(
                 source=source, check=check, more=len(rows) == PAGE)
 
 
+TEXT.update({  # the staff pages' own: is anything watching the sources, and what to do when not
+    "mon_red": ("数据源监控已停止", "The sources are not being watched"),
+    "mon_amber": ("数据源监控需要注意", "Source monitoring needs attention"),
+    "mon_no_scheduler": ("未配置调度器（HUB_AIRFLOW_URL 未设置）：不会定时探测数据源，复核、精准评估、检查点等定时任务也不会运行；"
+                         "本平台自带的后台任务只处理收到的核对委托。",
+                         "No scheduler is configured (HUB_AIRFLOW_URL is not set): nothing probes the sources and no "
+                         "scheduled job (re-checks, reviews, checkpoints) runs; the hub's own worker only verifies the "
+                         "requests it receives."),
+    "mon_unreachable": ("调度器（Airflow）无法连接或不健康：数据源探测和定时任务都未运行，任务失败也不会产生告警。",
+                        "The scheduler (Airflow) does not answer or is unhealthy: no probe or scheduled job runs, and "
+                        "failed tasks raise no alerts."),
+    "mon_stale": ("{n} 个数据源超过 {minutes} 分钟没有探测记录：{names}。页面上它们的状态可能已经过时。",
+                  "{n} sources have not been probed for more than {minutes} minutes: {names}. Their status on these "
+                  "pages may be out of date."),
+    "mon_stale_all": ("所有 {n} 个数据源都超过 {minutes} 分钟没有探测记录：页面上的状态可能已经过时。",
+                      "None of the {n} sources has been probed for more than {minutes} minutes: their status on "
+                      "these pages may be out of date."),
+    "mon_latest": ("最近一次探测：{when}（北京时间）。", "Latest probe: {when} (Beijing time)."),
+    "mon_never": ("从未探测过任何数据源。", "No source has ever been probed."),
+    "mon_do_no_scheduler": ("处理：部署 Airflow 并设置 HUB_AIRFLOW_URL（见 README）。",
+                            "What to do: run Airflow and set HUB_AIRFLOW_URL (see README)."),
+    "mon_do_unreachable": ("处理：检查 Airflow 调度器与数据库是否在运行，以及 HUB_AIRFLOW_URL 是否正确。",
+                           "What to do: check that Airflow's scheduler and database are running and that "
+                           "HUB_AIRFLOW_URL is right."),
+    "mon_do_stale": ("处理：在 Airflow 中查看 source_health 流程是否暂停或失败。",
+                     "What to do: check in Airflow whether the source_health DAG is paused or failing."),
+    "probed": ("探测时间", "Probed"),
+    "late": ("已过时", "out of date"),
+})
+
 SOURCE_COLUMNS = [
     Column("source_name", "数据来源", "Source"), Column("up", "连通", "Up"), Column("latency_ms", "延迟（毫秒）", "Latency (ms)"),
     Column("checked_at", "探测时间", "Checked at"), Column("last_complete_fetch", "最近完整获取", "Last complete fetch"),
@@ -401,6 +433,12 @@ QUARANTINE_COLUMNS = [
     Column("validation_run_id", "校验运行", "Validation run"),
 ]
 EXPORT_MAX = 50_000
+
+
+def reason_in(text: str | None, lang: str) -> str:
+    """A stored reason ("中文 / English", as the suites write it) in the user's language only."""
+    zh, sep, en = (text or "").partition(" / ")
+    return en if sep and lang == "en" else zh
 
 
 def _days(days: int | None) -> int:
@@ -421,7 +459,7 @@ def sources_page(request: Request, client: Staff, days: Annotated[int | None, Qu
     """Each source's health, freshness and validation pass rate, with charts."""
     waiting = waiting_rechecks()
     return page(request, "sources.html", client=client, rows=sources_rows(_days(days), lang_of(request)),
-                days=_days(days), waiting=waiting[:50], waiting_count=len(waiting))
+                days=_days(days), waiting=waiting[:50], waiting_count=len(waiting), monitoring=monitoring())
 
 
 @router.get("/sources.{fmt}")
@@ -435,17 +473,20 @@ def quarantine_export(request: Request, fmt: Format, client: Staff,
                       source: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
                       check: Annotated[str | None, Query(max_length=96, pattern=NO_NUL)] = None) -> Response:
     rows, _ = quarantined(source=source or None, expectation=check or None, limit=EXPORT_MAX)
-    out = [{"created_at": q.created_at, "source": q.source, "expectation": q.expectation,
-            "reason": q.reason, "request_id": q.request_id, "batch_id": q.batch_id, "row_no": q.row_no,
+    lang = lang_of(request)
+    i = 1 if lang == "en" else 0
+    out = [{"created_at": q.created_at, "source": SOURCES[q.source][i] if q.source in SOURCES else q.source,
+            "expectation": q.expectation, "reason": reason_in(q.reason, lang), "request_id": q.request_id,
+            "batch_id": q.batch_id, "row_no": q.row_no,
             "person_ref": q.person_ref, "validation_run_id": q.validation_run_id} for q in rows]
-    return download(out, QUARANTINE_COLUMNS, fmt, "quarantine", lang_of(request))
+    return download(out, QUARANTINE_COLUMNS, fmt, "quarantine", lang)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, client: Staff) -> HTMLResponse:
     """Failed pipeline tasks (the DAGs' failure callback) and each source's latest health check."""
     return page(request, "alerts.html", client=client, alerts=open_alerts(), checks=latest_checks(),
-                sources=list(SOURCES))
+                sources=list(SOURCES), monitoring=monitoring())
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
@@ -462,5 +503,8 @@ async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
 def install(app: FastAPI) -> None:
     """Mount the staff's pages and the sign-in on the app (hub.web.app adds the caseworkers' and auditors' pages,
     which build on this module)."""
+    from hub.web.console import error_page  # it builds on this module
+
     app.include_router(router)
     app.add_exception_handler(SignInRequired, _sign_in)
+    error_page.install(app)  # console paths' errors as a page in the user's language (after hub.web.errors)

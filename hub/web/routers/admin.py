@@ -10,13 +10,15 @@ from fastapi import Path as PathParam
 from core.ids import HEX32
 from hub.services import clients
 from hub.web.deps import Admin, Limit
+from hub.web import examples as ex
 from hub.web.errors import DocumentRoute
 from hub.web.models import BAD_BODY, NOT_FOUND, ClientIn, ClientOut, ClientsOut, NewClientOut
 
 router = APIRouter(route_class=DocumentRoute)
 
 
-@router.post("/v1/clients", status_code=201, response_model=NewClientOut, tags=["admin"], responses=BAD_BODY)
+@router.post("/v1/clients", status_code=201, response_model=NewClientOut, tags=["admin"],
+             responses={**BAD_BODY, **ex.answers(ex.NEW_CLIENT_OUT, 201)}, openapi_extra=ex.body(ex.CLIENT_IN))
 def post_client(body: ClientIn, client: Admin) -> NewClientOut:
     """A new client and its token (shown once)."""
     try:
@@ -28,14 +30,15 @@ def post_client(body: ClientIn, client: Admin) -> NewClientOut:
     return NewClientOut(**row, token=token)
 
 
-@router.get("/v1/clients", response_model=ClientsOut, tags=["admin"])
+@router.get("/v1/clients", response_model=ClientsOut, tags=["admin"], responses=ex.answers(ex.CLIENTS_OUT))
 def get_clients(client: Admin, limit: Limit = 50,
                 before: Annotated[str | None, Query(pattern=HEX32)] = None) -> ClientsOut:
     items = [ClientOut(**c) for c in clients.listing(before=before, limit=limit)]
     return ClientsOut(items=items, next_before=items[-1].id if len(items) == limit else None)
 
 
-@router.post("/v1/clients/{client_id}/deactivate", response_model=ClientOut, tags=["admin"], responses=NOT_FOUND)
+@router.post("/v1/clients/{client_id}/deactivate", response_model=ClientOut, tags=["admin"],
+             responses={**NOT_FOUND, **ex.answers({**ex.CLIENT_OUT, "active": False})})
 def deactivate_client(client_id: Annotated[str, PathParam(pattern=HEX32)], client: Admin) -> ClientOut:
     """Revoke a client's token (and its console sessions) at once."""
     if client_id == client.id:

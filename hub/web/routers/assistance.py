@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from core.store import AssistanceGrant, session
 from hub.services import assistance
 from hub.web.deps import Department, HouseholdId
+from hub.web import examples as ex
 from hub.web.errors import DocumentRoute
 from hub.web.models import BAD_BODY, NOT_FOUND, AssistanceIn, AssistanceListOut, AssistanceOut, Purpose
 
@@ -23,7 +24,8 @@ def _out(g: AssistanceGrant) -> AssistanceOut:
 
 
 @router.post("/v1/assistance", status_code=201, response_model=AssistanceOut, tags=["assistance"],
-             responses={**BAD_BODY, **NOT_FOUND})
+             responses={**BAD_BODY, **NOT_FOUND, **ex.answers(ex.ASSISTANCE_OUT, 201)},
+             openapi_extra=ex.body(ex.ASSISTANCE_IN))
 def post_assistance(body: AssistanceIn, client: Department) -> AssistanceOut:
     """Report assistance granted to a household the department has a request for."""
     try:
@@ -39,7 +41,7 @@ def post_assistance(body: AssistanceIn, client: Department) -> AssistanceOut:
 
 
 @router.get("/v1/households/{household_id}/assistance", response_model=AssistanceListOut, tags=["assistance"],
-            responses=NOT_FOUND)
+            responses={**NOT_FOUND, **ex.answers(ex.ASSISTANCE_LIST_OUT)})
 def get_assistance(household_id: HouseholdId, client: Department,
                    purpose: Annotated[Purpose, Query(description="why the department reads the list")]
                    ) -> AssistanceListOut:

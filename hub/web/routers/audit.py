@@ -16,6 +16,7 @@ from core.store import utcnow
 from hub.services import audit
 from hub.services.reads import audit_read, ledger_proof
 from hub.web.deps import Auditor, Before, Limit, Moment, aware
+from hub.web import examples as ex
 from hub.web.errors import DocumentRoute
 from hub.web.models import (
     BAD_BODY,
@@ -39,7 +40,8 @@ def _entries(rows, limit: int) -> LedgerEntriesOut:
     return LedgerEntriesOut(items=items, next_before=items[-1].seq if len(items) == limit else None)
 
 
-@router.get("/v1/audit/events", response_model=LedgerEntriesOut, tags=["audit"])
+@router.get("/v1/audit/events", response_model=LedgerEntriesOut, tags=["audit"],
+            responses=ex.answers(ex.LEDGER_ENTRIES_OUT))
 def get_audit_events(
     client: Auditor, limit: Limit = 50, before: Before = None,
     kind: Annotated[str | None, Query(max_length=48, pattern=NO_NUL)] = None, since: Moment = None,
@@ -56,20 +58,23 @@ def get_audit_events(
     return _entries(rows, limit)
 
 
-@router.get("/v1/audit/checkpoint", response_model=CheckpointOut, tags=["audit"])
+@router.get("/v1/audit/checkpoint", response_model=CheckpointOut, tags=["audit"], responses=ex.answers(ex.CHECKPOINT_OUT))
 def get_audit_checkpoint(client: Auditor) -> CheckpointOut:
     """The ledger's integrity: every entry and signed checkpoint checked, against the latest checkpoint."""
     return CheckpointOut(**audit.integrity())
 
 
 @router.get("/v1/audit/proof/{seq}", tags=["audit"], responses={
+    **ex.answers(ex.PROOF_OUT, description="the entry, its leaf hash and its inclusion proof (RFC 6962) against the "
+                 "latest signed checkpoint"),
     **NOT_FOUND, 409: {"model": ErrorOut, "description": "the entry is not covered by a signed checkpoint yet"}})
 def get_audit_proof(seq: Annotated[int, PathParam(ge=1, le=MAX_ID)], client: Auditor) -> dict:
     """The inclusion proof of ledger entry ``seq`` against the latest signed checkpoint (RFC 6962)."""
     return ledger_proof(seq)
 
 
-@router.post("/v1/audit/person-ref", response_model=PersonRefOut, tags=["audit"], responses=BAD_BODY)
+@router.post("/v1/audit/person-ref", response_model=PersonRefOut, tags=["audit"],
+             responses={**BAD_BODY, **ex.answers(ex.PERSON_REF_OUT)}, openapi_extra=ex.body(ex.PERSON_IN))
 def post_person_ref(body: PersonIn, client: Auditor) -> PersonRefOut:
     """A person's pseudonym, to look them up (the ID number goes in the body, never in an address)."""
     id_number = body.id_number.strip().upper()  # as intake stores it
@@ -78,7 +83,8 @@ def post_person_ref(body: PersonIn, client: Auditor) -> PersonRefOut:
     return PersonRefOut(person_ref=keyring().pseudonym(id_number))
 
 
-@router.get("/v1/audit/persons/{person_ref}/timeline", response_model=LedgerEntriesOut, tags=["audit"])
+@router.get("/v1/audit/persons/{person_ref}/timeline", response_model=LedgerEntriesOut, tags=["audit"],
+            responses=ex.answers(ex.LEDGER_ENTRIES_OUT))
 def get_timeline(person_ref: Annotated[str, PathParam(pattern=PERSON)], client: Auditor, limit: Limit = 200,
                  before: Before = None) -> LedgerEntriesOut:
     """One person's authorizations, consent decisions, fetches, publications and reads, newest first."""
@@ -87,7 +93,8 @@ def get_timeline(person_ref: Annotated[str, PathParam(pattern=PERSON)], client: 
     return _entries(rows, limit)
 
 
-@router.get("/v1/audit/unusual-reads", response_model=UnusualReadsOut, tags=["audit"])
+@router.get("/v1/audit/unusual-reads", response_model=UnusualReadsOut, tags=["audit"],
+            responses=ex.answers(ex.UNUSUAL_READS_OUT))
 def get_unusual_reads(client: Auditor, since: Moment = None, until: Moment = None) -> UnusualReadsOut:
     """Bulk reads, reads refused for want of an open case, reads outside office hours (default: 7 days)."""
     aware(since=since, until=until)

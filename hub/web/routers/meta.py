@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from hub.web import examples as ex
 from hub.web.errors import DocumentRoute
 
 router = APIRouter(route_class=DocumentRoute)
 
 
-@router.get("/health", tags=["meta"])
+@router.get("/health", tags=["meta"], responses=ex.answers({"status": "ok"}))
 def health() -> dict:
     return {"status": "ok"}

@@ -14,6 +14,7 @@ from hub.rules.policy import policy
 from hub.services.reads import RecordView, read_record_with_token
 from hub.stages.notify import BadSubscription, subscribe
 from hub.web.deps import Anyone, Department, DepartmentBearer, HouseholdId, aware
+from hub.web import examples as ex
 from hub.web.errors import DocumentRoute
 from hub.web.models import (
     BAD_BODY,
@@ -21,6 +22,7 @@ from hub.web.models import (
     IsoMoment,
     PolicyRuleOut,
     Purpose,
+    RecordBody,
     RecordOut,
     SubscriptionIn,
     SubscriptionOut,
@@ -29,7 +31,8 @@ from hub.web.models import (
 router = APIRouter(route_class=DocumentRoute)
 
 
-@router.get("/v1/households/{household_id}/record", response_model=RecordOut, tags=["records"], responses=NOT_FOUND)
+@router.get("/v1/households/{household_id}/record", response_model=RecordOut, tags=["records"],
+            responses={**NOT_FOUND, **ex.answers(ex.RECORD_OUT)})
 def get_record(
     household_id: HouseholdId,
     client: DepartmentBearer,
@@ -48,15 +51,16 @@ def get_record(
 
 
 def _body(view: RecordView) -> bytes:
-    """The view as RecordOut's JSON, made once per view and kept with it (hub.services.reads caches views)."""
+    """The view as RecordOut's JSON, made once per view and kept with it (hub.services.reads caches views). Made
+    by RecordBody, whose ``content`` is the signed dict as it is: RecordOut's typed content only documents it."""
     body = view.rendered.get("json")
     if body is None:
         fields = {f.name: getattr(view, f.name) for f in dataclass_fields(view) if f.name != "rendered"}
-        body = view.rendered["json"] = RecordOut(**fields).model_dump_json().encode("utf-8")
+        body = view.rendered["json"] = RecordBody(**fields).model_dump_json().encode("utf-8")
     return body
 
 
-@router.get("/v1/policy", response_model=list[PolicyRuleOut], tags=["records"])
+@router.get("/v1/policy", response_model=list[PolicyRuleOut], tags=["records"], responses=ex.answers(ex.POLICY_OUT))
 def get_policy(client: Anyone) -> list[PolicyRuleOut]:
     """The access policy: what each department may read per purpose. A department sees the rules that apply
     to it; auditors, staff and admins see them all."""
@@ -66,7 +70,8 @@ def get_policy(client: Anyone) -> list[PolicyRuleOut]:
                           purposes=list(r.purposes), returns=r.returns) for r in rules]
 
 
-@router.get("/v1/keys/record-signing", tags=["records"])
+@router.get("/v1/keys/record-signing", tags=["records"], responses=ex.answers(
+    ex.SIGNING_KEY_OUT, description="the key: algorithm, raw_base64url (32 bytes), pem (SubjectPublicKeyInfo)"))
 def record_signing_key(client: Anyone) -> dict:
     """The hub's Ed25519 public key, to check a record's signature offline (over the canonical JSON of
     `content`: keys sorted, no spaces, UTF-8)."""
@@ -76,7 +81,7 @@ def record_signing_key(client: Anyone) -> dict:
 
 
 @router.post("/v1/subscriptions", status_code=201, response_model=SubscriptionOut, tags=["notifications"],
-             responses=BAD_BODY)
+             responses={**BAD_BODY, **ex.answers(ex.SUBSCRIPTION_OUT, 201)}, openapi_extra=ex.body(ex.SUBSCRIPTION_IN))
 def post_subscription(body: SubscriptionIn, client: Department) -> SubscriptionOut:
     """Change notifications (record.changed) for the households the department has requests for."""
     try:

@@ -7,18 +7,18 @@ from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from fastapi.responses import JSONResponse
 
 from core.ids import HEX32
 from hub.services import lookup
 from hub.services.requests import RequestView, create, department_requests, request_view, trigger_verification
 from hub.web.deps import Department, Limit, RequestId, in_range
-from hub.web.errors import DocumentRoute
+from hub.web import examples as ex
+from hub.web.errors import DocumentRoute, error_response
 from hub.web.models import (
     BAD_BODY,
     NOT_FOUND,
     RETRY_AFTER,
-    LookupErrorOut,
+    ErrorOut,
     LookupIn,
     LookupMember,
     LookupOut,
@@ -35,7 +35,8 @@ def _out(view: RequestView) -> RequestOut:
     return RequestOut(**asdict(view))
 
 
-@router.post("/v1/requests", status_code=201, response_model=RequestOut, tags=["requests"], responses=BAD_BODY)
+@router.post("/v1/requests", status_code=201, response_model=RequestOut, tags=["requests"],
+             responses={**BAD_BODY, **ex.answers(ex.REQUEST_OUT, 201)}, openapi_extra=ex.body(ex.REQUEST_IN))
 def post_request(body: RequestIn, client: Department) -> RequestOut:
     auth = body.authorization
     if auth is not None and not (in_range(auth.valid_from) and in_range(auth.valid_until)):
@@ -46,7 +47,7 @@ def post_request(body: RequestIn, client: Department) -> RequestOut:
     return view.model_copy(update={"dag_run_id": trigger_verification(request_id)})
 
 
-@router.get("/v1/requests", response_model=RequestsOut, tags=["requests"])
+@router.get("/v1/requests", response_model=RequestsOut, tags=["requests"], responses=ex.answers(ex.REQUESTS_OUT))
 def list_requests(client: Department, limit: Limit = 50,
                   before: Annotated[str | None, Query(pattern=HEX32, description="continue below this request "
                                                       "(from `next_before`)")] = None,
@@ -58,24 +59,18 @@ def list_requests(client: Department, limit: Limit = 50,
     return RequestsOut(items=items, next_before=items[-1].id if len(items) == limit else None)
 
 
-def lookup_error(status_code: int, code: str, message: str, field: str | None = None,
-                 headers: dict | None = None) -> JSONResponse:
-    """The lookup's refusals: the API's `detail`, and `error` with a code and the field at fault."""
-    return JSONResponse({"detail": message, "error": {"code": code, "message": message, "field": field}},
-                        status_code=status_code, headers=headers)
-
-
-@router.post("/v1/household-lookup", response_model=LookupOut, tags=["requests"], responses={
-    **BAD_BODY,
-    404: {"model": LookupErrorOut, "description": "not_registered: household registration does not know the "
+@router.post("/v1/household-lookup", response_model=LookupOut, tags=["requests"],
+             openapi_extra=ex.body(ex.LOOKUP_IN), responses={
+    **BAD_BODY, **ex.answers(ex.LOOKUP_OUT),
+    404: {"model": ErrorOut, "description": "not_registered: household registration does not know the "
           "person"},
-    422: {"model": LookupErrorOut, "description": "the body's shape (detail lists the fields), or invalid_lookup: "
-          "the field at fault (no signed form, a document that is not what its media type says or of the wrong "
+    422: {"model": ErrorOut, "description": "invalid_field (the body's shape: details lists the fields), or "
+          "invalid_lookup: the field at fault (no signed form, a document that is not what its media type says or of the wrong "
           "size, a hash that is not the form's, an ID number's check character, the case number)"},
-    429: {"model": LookupErrorOut, "description": "lookup_rate_limited: the department made HUB_LOOKUP_PER_HOUR "
+    429: {"model": ErrorOut, "description": "lookup_rate_limited: the department made HUB_LOOKUP_PER_HOUR "
           "lookups within the last hour (or the client's request rate): wait as Retry-After says",
           "headers": RETRY_AFTER},
-    503: {"model": LookupErrorOut, "description": "source_unavailable: household registration is unavailable: "
+    503: {"model": ErrorOut, "description": "source_unavailable: household registration is unavailable: "
           "retry after Retry-After", "headers": RETRY_AFTER}})
 def post_household_lookup(body: LookupIn, client: Department) -> LookupOut:
     """一证通办: the members of a household from household registration, given one member's ID number, the
@@ -89,20 +84,21 @@ def post_household_lookup(body: LookupIn, client: Department) -> LookupOut:
                                          purpose=body.purpose, case_ref=body.case_ref, signed_form=form,
                                          evidence_sha256=body.evidence_sha256)
     except lookup.BadLookup as exc:
-        return lookup_error(422, "invalid_lookup", str(exc), exc.field)
+        return error_response(422, "invalid_lookup", str(exc), exc.field)
     except lookup.RateLimited as exc:
-        return lookup_error(status.HTTP_429_TOO_MANY_REQUESTS, "lookup_rate_limited", str(exc),
-                            headers={"Retry-After": str(exc.retry_after)})
+        return error_response(status.HTTP_429_TOO_MANY_REQUESTS, "lookup_rate_limited", str(exc),
+                              headers={"Retry-After": str(exc.retry_after)})
     except lookup.NotRegistered:
-        return lookup_error(status.HTTP_404_NOT_FOUND, "not_registered",
-                            "household registration does not know this person", "id_number")
+        return error_response(status.HTTP_404_NOT_FOUND, "not_registered",
+                              "household registration does not know this person", "id_number")
     except lookup.LookupUnavailable as exc:
-        return lookup_error(status.HTTP_503_SERVICE_UNAVAILABLE, "source_unavailable", f"household registration "
-                            f"is unavailable ({exc.failure}); try again later", headers={"Retry-After": "30"})
+        return error_response(status.HTTP_503_SERVICE_UNAVAILABLE, "source_unavailable", f"household registration "
+                              f"is unavailable ({exc.failure}); try again later", headers={"Retry-After": "30"})
     return LookupOut(members=[LookupMember(id_number=m.id_number, name=m.name, sex=m.sex, birth_date=m.birth_date,
                                            relation=m.relation, status=m.status) for m in found])
 
 
-@router.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"], responses=NOT_FOUND)
+@router.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"],
+            responses={**NOT_FOUND, **ex.answers(ex.REQUEST_OUT)})
 def get_request(request_id: RequestId, client: Department) -> RequestOut:
     return _out(request_view(request_id, client.department))

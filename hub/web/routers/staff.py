@@ -14,6 +14,7 @@ from hub.services.validation import quarantined, validation_runs
 from hub.stages.health import overview
 from hub.stages.reverify import waiting_rechecks
 from hub.web.deps import Before, Limit, Staff
+from hub.web import examples as ex
 from hub.web.errors import DocumentRoute
 from hub.web.models import (
     QuarantinedOut,
@@ -34,7 +35,7 @@ def _docs(run_id: int | None) -> str | None:
     return f"/console/data-docs/{run_id}" if run_id else None
 
 
-@router.get("/v1/quarantine", response_model=QuarantineOut, tags=["validation"])
+@router.get("/v1/quarantine", response_model=QuarantineOut, tags=["validation"], responses=ex.answers(ex.QUARANTINE_OUT))
 def get_quarantine(
     client: Staff, limit: Limit = 50, before: Before = None,
     source: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
@@ -51,7 +52,8 @@ def get_quarantine(
     return QuarantineOut(items=items, by_check=counts, next_before=items[-1].id if len(items) == limit else None)
 
 
-@router.get("/v1/validation-runs", response_model=ValidationRunsOut, tags=["validation"])
+@router.get("/v1/validation-runs", response_model=ValidationRunsOut, tags=["validation"],
+            responses=ex.answers(ex.VALIDATION_RUNS_OUT))
 def get_validation_runs(
     client: Staff, limit: Limit = 50, before: Before = None,
     source: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None, failed: bool = False,
@@ -67,7 +69,7 @@ def get_validation_runs(
     return ValidationRunsOut(items=items, next_before=items[-1].id if len(items) == limit else None)
 
 
-@router.get("/v1/sources", response_model=SourcesOut, tags=["validation"])
+@router.get("/v1/sources", response_model=SourcesOut, tags=["validation"], responses=ex.answers(ex.SOURCES_OUT))
 def get_sources(client: Staff, days: Annotated[int, Query(ge=1, le=366)] = 7) -> SourcesOut:
     """Each source's health (latest probe), freshness (last complete fetch) and validation pass rate."""
     since = utcnow() - dt.timedelta(days=days)
@@ -75,7 +77,8 @@ def get_sources(client: Staff, days: Annotated[int, Query(ge=1, le=366)] = 7) ->
                                           for o in overview(since)])
 
 
-@router.get("/v1/rechecks/waiting", response_model=WaitingRechecksOut, tags=["validation"])
+@router.get("/v1/rechecks/waiting", response_model=WaitingRechecksOut, tags=["validation"],
+            responses=ex.answers(ex.WAITING_RECHECKS_OUT))
 def get_waiting_rechecks(client: Staff, limit: Limit = 50) -> WaitingRechecksOut:
     """Households whose latest re-check did not come back complete (an agency down, an answer refused), the
     longest waiting first: how many, since when, and when each is due again."""

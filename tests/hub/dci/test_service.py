@@ -928,7 +928,7 @@ def test_the_command_line_registers_a_platform_and_shows_this_hubs_identity_and_
         "notifications": {"created": 0, "delivered": 0, "pending": 0, "failed": 0, "refused": 0}}
     peers.write_text('{"peers": [{"id": "nobody"}]}')
     broken = hub_cli("dci", "peers")
-    assert broken.returncode == 2 and "peers[1].id" in broken.stderr
+    assert broken.returncode == 2 and "peers[0].id" in broken.stderr
     run_env["HUB_ENV"] = "production"
     peers.chmod(0o644)
     checked = hub_cli("check-secrets")

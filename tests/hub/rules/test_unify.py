@@ -259,3 +259,38 @@ def test_material_changes_between_versions():
     fields = {c["field"]: c["change"] for c in material_changes(first, second)}
     assert fields["assets.cars"] == "increased" and fields["screening.dibao"] == "yes->no"
     assert fields["income.monthly_per_capita"] == "increased"
+
+
+def test_reasons_say_their_outcome_whether_they_decided_and_whom_they_concern():
+    hh, head, spouse = poor_couple()
+    hh.add("vehicles_vessels", spouse, kind="vehicle", plate="辽C2", type="car", purchase_price=86000.0,
+           registered="2021-06-01", status="normal", disability_adapted=False)
+    c = hh.unify()
+    dibao = c["assessment"]["screening"]["dibao"]
+    assert dibao["answer"] == "no"
+    by_code = {r["code"]: r for r in dibao["reasons"]}
+    # the income test passed and did not decide; the car failed the asset test and decided, naming its owner
+    assert by_code["INCOME_BELOW_STANDARD"]["outcome"] == "pass" and not by_code["INCOME_BELOW_STANDARD"]["decisive"]
+    assert by_code["INCOME_BELOW_STANDARD"]["values"] == {"per_capita": 450.0, "standard": 800.0}
+    car = by_code["OWNS_VEHICLE"]
+    assert car["outcome"] == "fail" and car["decisive"] and car["persons"] == [keyed(spouse)]
+    assert car["values"] == {"count": 1} and " / " in car["text"]  # the text stays for its readers
+    # the facts behind the count: which car, and the income by category and month
+    details = c["assessment"]["details"]
+    assert details["vehicles_vessels"] == [{"person_ref": keyed(spouse), "kind": "vehicle", "type": "car",
+                                            "purchase_price": 86000.0, "year": 2021, "status": "normal",
+                                            "disability_adapted": False, "counted": True}]
+    assert details["income"]["months"] == MONTHS and details["income"]["by_category"] == {
+        "labour": {m: 900.0 for m in MONTHS}}
+    assert details["financial"] == [{"kind": "deposits", "person_ref": keyed(head), "institution": "工商银行",
+                                     "product": "demand", "amount": 3000.0}]
+
+
+def test_a_household_that_qualifies_is_decided_by_every_passed_test_and_review_by_what_is_missing():
+    hh, head, _ = poor_couple()
+    yes = hh.unify()["assessment"]["screening"]["dibao"]
+    assert yes["answer"] == "yes" and all(r["decisive"] and r["outcome"] == "pass" for r in yes["reasons"])
+    review = hh.unify({"bank": "incomplete"})["assessment"]["screening"]["dibao"]
+    assert review["answer"] == "needs_review"
+    decisive = [r for r in review["reasons"] if r["decisive"]]
+    assert [r["code"] for r in decisive] == ["SOURCES_INCOMPLETE"] and decisive[0]["values"]["sources"] == ["bank"]

@@ -324,7 +324,7 @@ def test_the_31st_lookup_within_an_hour_is_refused_with_429_logged_and_unusual(a
     assert 3500 < int(over.headers["retry-after"]) <= 3600  # when the first of the hour leaves the window
     error = over.json()["error"]
     assert error["code"] == "lookup_rate_limited" and error["field"] is None and "30" in error["message"]
-    assert over.json()["detail"] == error["message"] and idn not in over.text
+    assert set(over.json()) == {"error"} and idn not in over.text  # the API's one error body
     assert _forms() == forms and agencies.stats()["household"]["requests"] == calls  # nothing kept, nothing asked
     entry = _entries()[-1].payload
     assert (entry["outcome"], entry["department"], entry["limit"], entry["signed_form_id"]) == \
@@ -402,11 +402,12 @@ def test_the_api_takes_the_form_itself_and_refuses_a_bare_hash(agencies, api):
     before = _count()
     bare = api.post("/v1/household-lookup", json={"id_number": idn, "purpose": "dibao", "case_ref": "MZ-1",
                                                   "evidence_sha256": "ab" * 32}, headers=auth)
-    assert bare.status_code == 422 and bare.json()["error"] == {
-        "code": "invalid_lookup", "field": "signed_form", "message": bare.json()["detail"]}
+    error = bare.json()["error"]
+    assert bare.status_code == 422 and (error["code"], error["field"]) == ("invalid_lookup", "signed_form")
+    assert error["details"] == [{"code": "invalid_lookup", "field": "signed_form", "message": error["message"]}]
     not_a_pdf = api.post("/v1/household-lookup", json=_body(idn, PNG), headers=auth)
     assert not_a_pdf.status_code == 422 and not_a_pdf.json()["error"]["field"] == "signed_form"
-    assert "not a PDF" in not_a_pdf.json()["detail"]
+    assert "not a PDF" in not_a_pdf.json()["error"]["message"]
     garbled = api.post("/v1/household-lookup", json={**_body(idn, pdf()), "signed_form": {
         "media_type": "application/pdf", "content_base64": "%PDF-1.4 not base64"}}, headers=auth)
     assert garbled.status_code == 422 and garbled.json()["error"]["field"] == "signed_form.content_base64"

@@ -19,7 +19,7 @@ def _problems(doc) -> list[str]:
 @pytest.mark.parametrize(
     "mutate, field",
     [
-        (lambda d: d["members"][0].update(id_number=d["members"][0]["id_number"][:17] + ("0" if d["members"][0]["id_number"][17] != "0" else "1")), "members[1].id_number"),
+        (lambda d: d["members"][0].update(id_number=d["members"][0]["id_number"][:17] + ("0" if d["members"][0]["id_number"][17] != "0" else "1")), "members[0].id_number"),
         (lambda d: d.update(purpose="lottery"), "purpose"),
         (lambda d: d.update(sources=["astrology"]), "sources"),
         (lambda d: d.update(members=[]), "members"),
@@ -30,15 +30,15 @@ def _problems(doc) -> list[str]:
         (lambda d: d["authorization"].update(data_life_days=0), "authorization.data_life_days"),
         (lambda d: d["authorization"].update(consents=[]), "authorization.consents"),
         (lambda d: d["authorization"]["consents"][0].update(id_number="11010519491231002X"),
-         "authorization.consents[1].id_number"),
+         "authorization.consents[0].id_number"),
         (lambda d: d["authorization"]["consents"][0].update(evidence_sha256="abc"),
-         "authorization.consents[1].evidence_sha256"),
-        (lambda d: d["authorization"]["consents"][0].pop("evidence_sha256"), "authorization.consents[1]: an adult"),
-        (lambda d: d["authorization"]["consents"][0].update(sources=["astrology"]), "authorization.consents[1].sources"),
+         "authorization.consents[0].evidence_sha256"),
+        (lambda d: d["authorization"]["consents"][0].pop("evidence_sha256"), "authorization.consents[0]: an adult"),
+        (lambda d: d["authorization"]["consents"][0].update(sources=["astrology"]), "authorization.consents[0].sources"),
         (lambda d: d["authorization"]["consents"][0].update(financial_consent={"sources": ["tax"], "evidence_sha256": "0" * 64}),
-         "authorization.consents[1].financial_consent.sources"),
+         "authorization.consents[0].financial_consent.sources"),
         (lambda d: d["authorization"]["consents"].append(dict(d["authorization"]["consents"][0])),
-         "authorization.consents[1].id_number: the member is named twice"),
+         "authorization.consents[0].id_number: the member is named twice"),
         (lambda d: d["members"].append(dict(d["members"][0])), "members"),
         # strict types: a moment is ISO 8601 text, a day count a JSON integer (str() and bool once let these through)
         (lambda d: d["authorization"].update(valid_from=1764547200),
@@ -113,7 +113,7 @@ def _born_on(doc: dict, member: int, day: dt.date) -> dict:
 def test_a_member_born_in_the_future_is_refused_though_the_check_character_is_right(day):
     doc = _born_on(sample(3), 1, day)
     problems = _problems(doc)
-    assert "members[2].id_number: its birth date is in the future" in problems, problems
+    assert "members[1].id_number: its birth date is in the future" in problems, problems
     assert all(m["id_number"] not in " ".join(problems) for m in doc["members"])
 
 

@@ -104,7 +104,7 @@ def test_the_caseworker_follows_the_request_and_prints_the_record(submitted, hou
     assert submitted["request_id"] in listing.text and "MZ-2026-0042" in listing.text
     detail = c.get(f"/console/requests/{submitted['request_id']}")
     assert 'data-status="published"' in detail.text and "户籍" in detail.text
-    link = re.search(r'id="read-record" href="([^"]+)"', detail.text).group(1).replace("&amp;", "&")
+    link = re.search(r'id="read-record"[^>]* href="([^"]+)"', detail.text).group(1).replace("&amp;", "&")
     record = c.get(link)
     assert record.status_code == 200
     assert "家庭经济状况核对报告" in record.text and 'id="screening"' in record.text
@@ -180,7 +180,12 @@ def test_the_auditor_sees_integrity_a_persons_timeline_and_unusual_reads(submitt
         "purpose": "dibao", "case_ref": "X-3", "id_number": submitted["head"].id_number})
     c = browser(tokens["auditor"])
     home = c.get("/console/audit/")
-    assert home.status_code == 200 and 'id="intact"' in home.text
+    # entries came after the checkpoint: amber, until the auditor signs one (a form; back to a green page)
+    assert home.status_code == 200 and 'data-state="amber"' in home.text and 'id="sign-checkpoint"' in home.text
+    assert browser(tokens["caseworker"]).post("/console/audit/checkpoint").status_code == 403  # auditors only
+    signed = c.post("/console/audit/checkpoint")
+    assert signed.status_code == 303 and signed.headers["location"].startswith("/console/audit/?signed=")
+    assert 'id="intact"' in c.get(signed.headers["location"]).text
     found = c.post("/console/audit/person", data={"id_number": submitted["head"].id_number})
     ref = keyring().pseudonym(submitted["head"].id_number)
     assert found.status_code == 303 and found.headers["location"] == f"/console/audit/persons/{ref}"
@@ -199,14 +204,16 @@ def test_the_auditor_sees_integrity_a_persons_timeline_and_unusual_reads(submitt
     assert csv_resp.headers["content-type"].startswith("text/csv")
     assert "attachment" in csv_resp.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(csv_resp.content.decode("utf-8-sig"))))
-    assert rows[0] == ["序号", "时间", "类型代码", "类型", "详情"]
-    shown = set(re.findall(r'<tr data-kind="[^"]+"><td>(\d+)</td>', timeline.text))
+    assert rows[0] == ["序号", "时间（北京时间）", "类型代码", "类型", "账号", "部门", "部门代码", "用途", "业务编号", "内容",
+                       "详情"]
+    shown = set(re.findall(r'<tr data-kind="[^"]+" data-seq="(\d+)">', timeline.text))
     exported = {r[0]: r[2] for r in rows[1:]}
-    assert shown <= set(exported)  # and what came after the page: the auditor's own look at this person
+    assert shown and shown <= set(exported)  # and what came after the page: the auditor's own look at this person
     assert {kind for seq, kind in exported.items() if seq not in shown} <= {"audit.read"}
     xlsx = c.get(f"/console/audit/persons/{ref}/timeline.xlsx?lang=en")
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
-    assert [c.value for c in sheet[1]] == ["Seq", "When", "Kind", "Kind (name)", "Details"]
+    assert [c.value for c in sheet[1]] == ["Seq", "When (Beijing time)", "Kind", "Kind (name)", "Account", "Department",
+                                           "Department code", "Purpose", "Case number", "What", "Details"]
     assert sheet.max_row >= len(rows)
     unusual_x = load_workbook(io.BytesIO(c.get("/console/audit/unusual.xlsx").content)).active
     assert any(r[2] == "无有效委托的查阅" for r in unusual_x.iter_rows(min_row=2, values_only=True))

@@ -121,7 +121,8 @@ def test_a_full_disk_answers_503_without_data_and_the_api_recovers_when_space_re
             ok += 1
         assert resp.status_code == 503 and resp.headers["retry-after"]
         assert "content" not in resp.text and world["household"] not in resp.text
-        assert resp.json()["detail"] == "the hub's store is not available now; try again shortly"
+        assert resp.json()["error"] == {"code": "store_unavailable", "field": None,
+                                        "message": "the hub's store is not available now; try again shortly"}
         assert _reads(world["household"]) - before == ok  # every 200 has its entry, the refused read none
     finally:
         undo()

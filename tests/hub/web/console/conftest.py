@@ -60,8 +60,24 @@ class LiveServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=60)  # the app's worker finishes the run in progress first
         self._sock.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_store(tmp_path_factory):
+    """Each module of the console's tests on a migrated SQLite store of its own (HUB_DATABASE_URL, set before its
+    live server, tokens and households are made): the app's own worker (hub.services.worker) runs in the live server
+    and takes every request left received in its store, so it must find this module's requests only, never the
+    session's, and nothing it does outlives the module's store."""
+    from core.store import engine, upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('console-store') / 'store.db'}"
+    upgrade(url)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HUB_DATABASE_URL", url)
+        yield url
+    engine(url).dispose()
 
 
 @pytest.fixture(scope="module")

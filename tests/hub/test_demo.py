@@ -1,0 +1,80 @@
+"""`hub demo --sync` as a user runs it (a subprocess with its own HUB_HOME): it prints the same tokens and addresses
+as `hub demo`, tokens that work, and uses the agencies at HUB_AGENCIES_URL when they answer there instead of
+starting its own."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support.servers import free_port
+
+HUB = str(Path(sys.executable).parent / "hub")
+
+
+@pytest.fixture
+def home(tmp_path):
+    env = {**os.environ, "HUB_HOME": str(tmp_path / "var"), "HUB_AGENCIES_URL": f"http://127.0.0.1:{free_port()}/"}
+    env.pop("HUB_DATABASE_URL", None)
+    env.pop("HUB_AIRFLOW_URL", None)
+    return env
+
+
+def hub(env, *args):
+    return subprocess.run([HUB, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def _accepted(env, token: str, path: str) -> int:
+    """The status of GET ``path`` on the demo home's API with ``token``."""
+    code = ("import sys; from fastapi.testclient import TestClient; from hub.web.app import create_app; "
+            "print(TestClient(create_app()).get(sys.argv[2], headers={'Authorization': 'Bearer ' + sys.argv[1]})"
+            ".status_code)")
+    out = subprocess.run([sys.executable, "-c", code, token, path], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def test_demo_sync_prints_the_live_demos_tokens_and_addresses_and_they_work(home):
+    out = hub(home, "demo", "--sync", "--households", "30")
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout
+    assert "pipeline: published" in text and "signature valid" in text
+    assert "started for the demo" in text  # nothing answered at HUB_AGENCIES_URL
+    dept = re.search(r"^Hub API: +(http://\S+)/docs +token \(department (\S+)\): (\S+)$", text, re.M)
+    staff = re.search(r"staff token \(sources, validation, quarantine, alerts\): (\S+)$", text, re.M)
+    auditor = re.search(r"auditor token \(integrity, timelines, unusual reads\): (\S+)$", text, re.M)
+    record = re.search(r"^ +'(http://\S+)/v1/households/(\S+)/record\?purpose=(\w+)'$", text, re.M)
+    assert dept and staff and auditor and record, text
+    assert re.search(r"^Console: +http://\S+/console/ ", text, re.M) and re.search(r"^Ledger: +checkpoint", text, re.M)
+    assert dept.group(1) == record.group(1) == "http://127.0.0.1:8000"
+    # the tokens printed are the demo home's clients, each with its role
+    assert _accepted(home, dept.group(3), f"/v1/households/{record.group(2)}/record?purpose={record.group(3)}") == 200
+    assert _accepted(home, staff.group(1), "/v1/quarantine") == 200
+    assert _accepted(home, auditor.group(1), "/v1/audit/checkpoint") == 200
+    assert _accepted(home, dept.group(3), "/v1/audit/checkpoint") == 403
+
+
+def test_demo_sync_uses_the_agencies_answering_at_hub_agencies_url(home):
+    assert hub(home, "init").returncode == 0
+    agencies = subprocess.Popen([HUB, "agencies", "serve", "--households", "20", "--seed", "3", "--port", "0"],
+                                env=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = agencies.stdout.readline()
+        url = re.search(r"index on (http://127\.0\.0\.1:\d+/)", first)
+        assert url, first + agencies.stderr.read()
+        url = url.group(1)
+        assert requests.get(url, timeout=5).json()["households"] == 20
+        out = hub({**home, "HUB_AGENCIES_URL": url}, "demo", "--sync", "--households", "30")
+    finally:
+        agencies.terminate()
+        agencies.wait(timeout=30)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert f"agencies: {url} (answering there: 20 households, seed 3)" in out.stdout
+    assert "started for the demo" not in out.stdout and "pipeline: published" in out.stdout
