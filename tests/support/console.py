@@ -35,6 +35,22 @@ def follow(driver, element) -> None:
     during_navigation.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
+def download(driver, button_id: str, folder: Path, prefix: str, suffix: str = ".csv") -> Path:
+    """Click the download button ``button_id`` and wait for the new file ``<prefix>*<suffix>`` in ``folder``."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    before = set(folder.iterdir())
+    driver.find_element(By.ID, button_id).click()
+
+    def downloaded(_driver) -> Path | None:
+        done = [p for p in set(folder.iterdir()) - before
+                if p.suffix == suffix and p.name.startswith(prefix) and p.stat().st_size > 0]
+        return done[0] if done else None
+
+    return WebDriverWait(driver, WAIT).until(downloaded, f"no {prefix}*{suffix} was downloaded")
+
+
 # what assert_readable measures, in the page: the elements that stick out of the viewport, and the visible texts and
 # text boxes squeezed narrower than 4 characters (a text shorter than that: narrower than itself, i.e. wrapped)
 _READABILITY = """

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -29,7 +28,7 @@ from hub.services.lookup import SignedForm, household_members
 from hub.services.reads import read_record
 from hub.stages.intake import create_request
 from hub.stages.pipeline import run_inline
-from tests.support.console import DESKTOP, PHONE, WAIT, follow
+from tests.support.console import DESKTOP, PHONE, WAIT, download, follow
 from tests.support.households import sample
 
 K = 21  # head, spouse, a parent and a daughter
@@ -188,15 +187,7 @@ def test_the_timeline_downloads_with_the_same_columns(seeded, driver, downloads)
     driver.get(base + "/console/audit/")
     driver.find_element(By.ID, "id_number").send_keys(spouse.id_number)
     follow(driver, driver.find_element(By.ID, "show-timeline"))
-    before = set(downloads.iterdir())
-    driver.find_element(By.ID, "export-csv").click()
-
-    def downloaded(_driver) -> Path | None:
-        done = [p for p in set(downloads.iterdir()) - before
-                if p.suffix == ".csv" and p.name.startswith("timeline-") and p.stat().st_size > 0]
-        return done[0] if done else None
-
-    text = wait(driver).until(downloaded, "the timeline's CSV was not downloaded").read_text("utf-8-sig")
+    text = download(driver, "export-csv", downloads, "timeline-").read_text("utf-8-sig")
     table = list(csv.DictReader(io.StringIO(text)))
     read = next(r for r in table if r["类型代码"] == "record.read")
     assert (read["账号"], read["部门"], read["部门代码"], read["用途"], read["业务编号"]) == (

@@ -14,7 +14,6 @@ import csv
 import datetime as dt
 import io
 import re
-from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -28,7 +27,7 @@ from agencies.population import household_in_population
 from hub.services.clients import create_client
 from core.crypto import keyring
 from core.store import session
-from tests.support.console import PHONE, WAIT, artifacts_dir, follow
+from tests.support.console import PHONE, WAIT, artifacts_dir, download, follow
 
 K = 37  # the generated household: head, spouse, a minor daughter (guardian signs), a son who moved out
 PURPOSE, CASE_REF = "dibao", "MZ-2026-0737"
@@ -278,15 +277,7 @@ def test_the_auditor_checks_integrity_and_downloads_a_persons_timeline(published
     shown = {r.get_attribute("data-seq") for r in rows}
     shot("14-auditor-timeline")
 
-    before = set(downloads.iterdir())
-    driver.find_element(By.ID, "export-csv").click()
-
-    def downloaded(_driver) -> Path | None:
-        done = [p for p in set(downloads.iterdir()) - before
-                if p.suffix == ".csv" and p.name.startswith("timeline-") and p.stat().st_size > 0]
-        return done[0] if done else None
-
-    csv_file = wait(driver).until(downloaded, "the timeline's CSV was not downloaded")
+    csv_file = download(driver, "export-csv", downloads, "timeline-")
     table = list(csv.reader(io.StringIO(csv_file.read_text("utf-8-sig"))))
     assert table[0] == ["序号", "时间（北京时间）", "类型代码", "类型", "账号", "部门", "部门代码", "用途", "业务编号", "内容", "详情"]
     exported = {r[0]: r[2] for r in table[1:]}

@@ -122,6 +122,8 @@ def test_the_record_reads_at_both_sizes_in_both_languages(published, live_server
         driver.get(f"{live_server.url}{published['path']}&lang={lang}")
         WebDriverWait(driver, WAIT).until(EC.presence_of_element_located((By.ID, "screening")))
         assert_readable(driver, f"record {size} {lang}")
+        # times are Beijing time, and the page says so in its language
+        assert ("Beijing time" if lang == "en" else "北京时间") in driver.find_element(By.ID, "tz-note").text
         first = driver.find_element(By.CSS_SELECTOR, '#screening tr[data-programme="dibao"] li.reason')
         assert first.get_attribute("data-decisive") == "yes" and first.is_displayed()
         if size == "phone":  # the programmes are cards: each cell under its column's name, the table no wider
