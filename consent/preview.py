@@ -31,11 +31,13 @@ def draft_view(doc: dict) -> AuthorizationView:
     members: dict[str, MemberConsent] = {}
     for c in doc.get("consents") or ():
         idn = _id(c.get("id_number"))
-        if not idn:
+        try:
+            adult = adult_from(idn)
+        except ValueError:  # not an ID number: not named here (refused everything); the intake says what is wrong
             continue
         fin = c.get("financial_consent") or {}
         members[idn] = MemberConsent(
-            person_ref=idn, sources=frozenset(c.get("sources") or ()), adult_from=adult_from(idn),
+            person_ref=idn, sources=frozenset(c.get("sources") or ()), adult_from=adult,
             own_evidence=bool(c.get("evidence_sha256")), guardian_ref=_id(c.get("guardian_id_number")) or None,
             financial_sources=frozenset(fin.get("sources") or ()) if fin.get("evidence_sha256") else frozenset())
     return AuthorizationView(id=DRAFT, department=DRAFT, purpose=DRAFT, valid_from=start, valid_until=end,

@@ -88,3 +88,13 @@ def test_the_preview_says_what_the_gate_says_of_the_stored_authorization():
                 gate[source] = d.reason
         assert preview[person] == gate, person
     assert preview[SPOUSE] and preview[CHILD] == {"securities": Reason.FINANCIAL_CONSENT_MISSING}
+
+
+def test_a_draft_naming_something_that_is_not_an_id_number_is_refused_not_a_crash():
+    doc = {"valid_from": NOW.isoformat(), "valid_until": (NOW + dt.timedelta(days=1)).isoformat(),
+           "consents": [{"id_number": "not-an-id", "sources": SOURCES, "evidence_sha256": H},
+                        {"id_number": ADULT, "sources": SOURCES, "evidence_sha256": H,
+                         "financial_consent": {"sources": sorted(FINANCIAL), "evidence_sha256": H}}]}
+    found = refusals(doc, ["not-an-id", ADULT], SOURCES, NOW)
+    assert found["NOT-AN-ID"] == {s: Reason.MEMBER_NOT_NAMED for s in SOURCES}
+    assert found[ADULT] == {}

@@ -72,7 +72,7 @@ TEXT.update({
     "unavailable": ("公安户籍系统暂不可用，请稍后再试。", "Household registration is unavailable; try again later."),
     "form_rules": ("须为PDF、JPEG或PNG文件，大小1 KB至5 MB，且文件内容与其类型相符",
                    "a PDF, JPEG or PNG file of 1 KB to 5 MB whose content is what its type says"),
-    "lookup_rate_limited": ("本部门一小时内的户籍成员查询已达上限（{limit}次），请在{minutes}分钟后再试。",
+    "lookup_over_limit": ("本部门一小时内的户籍成员查询已达上限（{limit}次），请在{minutes}分钟后再试。",
                             "This department has made its {limit} household lookups of the past hour; try again in "
                             "{minutes} minutes."),
     "request": ("核对委托", "Request"),
@@ -390,7 +390,7 @@ async def lookup_members(request: Request, client: Caseworker) -> HTMLResponse:
             error = f"{TEXT['form_problem'][i]} {TEXT['applicant_form'][i]}: {TEXT['form_rules'][i]}"
         code = 422
     except lookup.RateLimited as exc:
-        error = TEXT["lookup_rate_limited"][i].format(limit=exc.limit, minutes=max(1, math.ceil(exc.retry_after / 60)))
+        error = TEXT["lookup_over_limit"][i].format(limit=exc.limit, minutes=max(1, math.ceil(exc.retry_after / 60)))
         code, retry_after = 429, exc.retry_after
     except lookup.NotRegistered:
         error, code = TEXT["not_registered"][i], 404

@@ -50,7 +50,18 @@ PAGE = 50
 CSP = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; script-src 'none'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
-TEXT = {
+class Texts(dict):
+    """The console's strings, (zh, en) by key. Each page module adds its own (``TEXT.update``); a key already given
+    another text is refused at import, so that one module cannot silently change the words of another's page."""
+
+    def update(self, other=(), /, **more) -> None:
+        for key, value in dict(other, **more).items():
+            if key in self and self[key] != value:
+                raise KeyError(f"console text {key!r} is already defined with other words")
+            self[key] = value
+
+
+TEXT = Texts({
     "title": ("社会救助家庭经济状况核对平台", "Social assistance verification hub"),
     "signin": ("登录", "Sign in"),
     "signout": ("退出", "Sign out"),
@@ -85,7 +96,7 @@ TEXT = {
     "docs": ("数据文档", "Data Docs"),
     "only_failed": ("仅显示未通过", "failed only"),
     "filter": ("筛选", "Filter"),
-    "all": ("全部", "all"),
+    "all": ("全部", "All"),
     "check": ("校验项", "Check"),
     "reason": ("原因", "Reason"),
     "batch": ("批次", "Batch"),
@@ -123,11 +134,12 @@ TEXT = {
     "case_ref": ("业务编号", "Case number"),
     "created": ("创建时间", "Created"),
     "household": ("家庭", "Household"),
+    "household_ref": ("家庭（假名）", "Household (pseudonym)"),
     "signed_in_as": ("当前身份", "Signed in as"),
     "tz_note": (f"页面中的时间均为{TZ_LABEL[0]}（UTC+8）。", f"Times on this page are {TZ_LABEL[1]} (UTC+8)."),
     "gx_note": ("以下为 Great Expectations 生成的数据文档（仅含计数，不含任何数据值）。",
                 "Below: the Great Expectations Data Docs of this run (counts only, no data values)."),
-}
+})
 SOURCES = {k: SOURCE_NAMES[k] for k in AGENCY_SOURCES}
 PURPOSE_NAMES = _PURPOSES | PROGRAMME_NAMES
 KIND_NAMES = {

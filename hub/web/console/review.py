@@ -70,8 +70,8 @@ TEXT.update({
     "per_county": ("各区县名单户数", "Households on the lists, per county"),
     "funnel": ("认定结果与救助对照", "Screening answers against grants"),
     "month": ("月份", "Month"), "county": ("区县", "County"), "programme": ("救助项目", "Programme"),
-    "answer": ("认定结果", "Answer"), "granted": ("已获救助", "Granted"), "not_granted": ("未获救助", "Not granted"),
-    "all": ("全部", "All"), "list": ("名单", "List"), "household": ("家庭（假名）", "Household (pseudonym)"),
+    "review_answer": ("认定结果", "Answer"), "granted": ("已获救助", "Granted"), "not_granted": ("未获救助", "Not granted"),
+    "list": ("名单", "List"),
     "reasons": ("原因", "Reasons"), "since": ("起始日期", "Since"), "since_version": ("自第几版记录", "Since version"),
     "departments": ("相关部门", "Departments"), "new_entry": ("新进入", "New"), "trail": ("台账轨迹", "Ledger trail"),
     "next_page": ("下一页", "Next page"), "coverage": ("覆盖率", "Coverage"),
@@ -186,7 +186,7 @@ def charts(summary: dict, i: int) -> dict:
         "county_svg": hbars(t["per_county"], county_rows, list_names),
         "county_head": [t["county"], *list_names], "county_rows": county_rows,
         "funnel_svg": hbars(t["funnel"], funnel_rows, [t["granted"], t["not_granted"]]),
-        "funnel_head": [t["answer"], t["granted"], t["not_granted"]], "funnel_rows": funnel_rows,
+        "funnel_head": [t["review_answer"], t["granted"], t["not_granted"]], "funnel_rows": funnel_rows,
     }
 
 
