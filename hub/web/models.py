@@ -564,6 +564,9 @@ class LedgerEntriesOut(BaseModel):
 
 class CheckpointOut(BaseModel):
     intact: bool = Field(description="the whole ledger checked against every signed checkpoint")
+    state: Literal["green", "amber", "red"] = Field(description="green: intact and every entry under a signed "
+                                                    "checkpoint; amber: intact, but entries_after_checkpoint entries "
+                                                    "are under none yet; red: problems found (as the console shows)")
     problems: list[str]
     events: int
     latest_seq: int

@@ -589,6 +589,7 @@ def test_checkpoint_and_inclusion_proofs(api, world):
         make_checkpoint(s, keyring().signing_key)
     check = api.get("/v1/audit/checkpoint", headers=_auth(auditor)).json()
     assert check["intact"] and check["problems"] == [] and check["entries_after_checkpoint"] == 0
+    assert check["state"] == "green"  # every entry under the checkpoint just signed
     assert check["checkpoint"]["size"] == check["events"] and check["latest_seq"] >= seq
 
     proof = api.get(f"/v1/audit/proof/{seq}", headers=_auth(auditor))
