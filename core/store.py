@@ -619,11 +619,11 @@ def engine(url: str | None = None) -> Engine:
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:")
-        eng = create_engine(url, connect_args={"timeout": 30},
+        eng = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True,
                             **({} if memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}))
         event.listen(eng, "connect", _sqlite_pragmas)
     else:
-        eng = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        eng = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, hide_parameters=True)
         event.listen(eng, "checkin", _idle_since)
         event.listen(eng, "checkout", _ping_if_idle)
     return eng
@@ -688,7 +688,7 @@ def _exclusive_engine(url: str) -> Engine:
     ``engine`` keeps pysqlite's own transaction handling. No pool: a connection per block, nothing left open."""
     from sqlalchemy.pool import NullPool
 
-    eng = create_engine(url, connect_args={"timeout": 30}, poolclass=NullPool)
+    eng = create_engine(url, connect_args={"timeout": 30}, poolclass=NullPool, hide_parameters=True)
     event.listen(eng, "connect", _sqlite_pragmas)
     event.listen(eng, "connect", _driver_autocommit)
     event.listen(eng, "begin", _begin_immediate)

@@ -306,3 +306,14 @@ def test_a_connection_lost_while_in_steady_use_fails_once_and_the_next_use_conne
             s.scalar(text("SELECT 1"))
     with session() as s:  # the pool was dropped: a new connection
         assert s.scalar(text("SELECT 1")) == 1
+
+
+def test_a_failed_statement_names_no_value_it_was_given(database):
+    """The engines hide bound parameters: a statement that fails (a store's error text reaches logs and tracebacks)
+    never carries a value it was given, such as an ID number or a name."""
+    from sqlalchemy.exc import DBAPIError
+
+    secret = "11010519491231002X"
+    with pytest.raises(DBAPIError) as failed, engine().connect() as conn:
+        conn.execute(text("SELECT no_such_column FROM ledger_events WHERE kind = :kind"), {"kind": secret})
+    assert secret not in str(failed.value) and "hidden due to hide_parameters" in str(failed.value)
