@@ -290,13 +290,29 @@ def _trigger(dag_id: str, conf: dict, wait: bool) -> int:
 
 def cmd_verify(args) -> int:
     if args.sync:
+        from hub.services.worker import Worker
         from hub.stages.pipeline import RequestNotFound, run_inline
 
+        # claimed as the API's own worker claims (hub.services.worker), so that a `hub api` without a scheduler does
+        # not verify the same request at the same time, nor this command one the API's worker is running
+        worker = Worker()
+        claim = worker.claim(args.request_id)
+        if claim is None and (holder := worker.holder(args.request_id)) is not None:
+            print(f"error: request {args.request_id} is being verified by another process now ({holder}); follow "
+                  "it in the console or with GET /v1/requests/{id}", file=sys.stderr)
+            return 1
+        error = None
         try:
             result = run_inline(args.request_id)
         except RequestNotFound:
             print(f"error: no request {args.request_id}", file=sys.stderr)
             return 2
+        except Exception as exc:  # the request is left failed, as the worker leaves it; the traceback follows
+            error = exc.__class__.__name__
+            raise
+        finally:
+            if claim is not None:
+                worker.release(args.request_id, error)
         print(json.dumps(result.__dict__))
         return 0 if result.status == "published" else 1
     return _trigger("verify_household", {"request_id": args.request_id}, args.wait)

@@ -150,6 +150,16 @@ class Worker:
         log.info("worker %s: verifying request %s%s", self.owner, request_id, " (taken over)" if taken_over else "")
         return Claim(request_id, self.owner, taken_over)
 
+    def holder(self, request_id: str) -> str | None:
+        """The other worker running ``request_id`` now (its lease live, its process there), or None."""
+        now = utcnow()
+        with session() as s:
+            row = s.execute(select(Request.status, Request.lease_owner, Request.lease_until)
+                            .where(Request.id == request_id)).first()
+        if row is None or row.status != "running" or not row.lease_owner or row.lease_owner == self.owner:
+            return None
+        return None if _gone(row.lease_owner, row.lease_until, now) else row.lease_owner
+
     def _renew(self, request_id: str) -> bool:
         with session() as s:
             return bool(s.execute(update(Request).where(Request.id == request_id, Request.lease_owner == self.owner)
@@ -182,6 +192,11 @@ class Worker:
             done.set()
             renewer.join(timeout=5)
         return Outcome(rid, self._release(rid, error), record_id)
+
+    def release(self, request_id: str, error: str | None = None) -> str:
+        """Give up this worker's claim on ``request_id`` after running it elsewhere (``hub verify --sync``): as at the
+        end of ``run``. Returns the request's status."""
+        return self._release(request_id, error)
 
     def _release(self, request_id: str, error: str | None) -> str:
         """The end of this worker's claim: a request the run left unfinished (it raised, or stopped short) is

@@ -232,3 +232,36 @@ def test_a_bad_hub_inline_worker_names_the_variable_only(monkeypatch):
     with pytest.raises(ValueError, match="HUB_INLINE_WORKER") as exc:
         worker_module.enabled()
     assert "maybe-secret" not in str(exc.value)
+
+
+def test_hub_verify_sync_leaves_a_request_another_live_worker_runs_alone(monkeypatch, capsys):
+    from hub.cli import main
+
+    rid = _request()
+    other = Worker().claim(rid)  # the API's worker of this (live) process, running it now
+    assert other is not None
+    runs = _counting(monkeypatch)
+    assert main(["verify", rid, "--sync"]) == 1
+    assert runs == {} and f"request {rid} is being verified by another process" in capsys.readouterr().err
+    req = _row(rid)
+    assert req.status == "running" and req.lease_owner == other.owner  # untouched
+
+
+def test_hub_verify_sync_claims_the_request_so_no_worker_takes_it_meanwhile(agencies, monkeypatch, capsys):
+    from hub.cli import main
+
+    rid = _request()
+    seen: dict = {}
+    real = pipeline.run_inline
+
+    def watched(request_id, **kw):  # while the command runs it, a worker finds nothing to take
+        seen["status"] = _row(request_id).status
+        seen["claim"] = Worker().claim(request_id)
+        return real(request_id, **kw)
+
+    monkeypatch.setattr(pipeline, "run_inline", watched)
+    assert main(["verify", rid, "--sync"]) == 0
+    assert seen == {"status": "running", "claim": None}
+    req = _row(rid)
+    assert req.status == "published" and req.lease_owner is None and req.lease_until is None
+    assert '"status": "published"' in capsys.readouterr().out
