@@ -23,6 +23,33 @@ ANSHAN_DIVISIONS: dict[str, tuple[str, str]] = {
     "210323": ("岫岩满族自治县", "rural"),
     "210381": ("海城市", "rural"),
 }
+CITY = ("210300", "鞍山市", "Anshan")
+DIVISIONS_EN = {"210302": "Tiedong District", "210303": "Tiexi District", "210304": "Lishan District",
+                "210311": "Qianshan District", "210321": "Tai'an County", "210323": "Xiuyan Manchu Autonomous County",
+                "210381": "Haicheng City"}
+# Departments' codes are <agency>-<division> (MZ-210302: the civil-affairs bureau of 铁东区)
+AGENCY_NAMES: dict[str, tuple[str, str]] = {
+    "MZ": ("民政局", "Civil Affairs Bureau"), "YB": ("医疗保障局", "Healthcare Security Bureau"),
+    "ZJ": ("住房和城乡建设局", "Housing and Urban-Rural Development Bureau"), "JY": ("教育局", "Education Bureau"),
+    "RS": ("人力资源和社会保障局", "Human Resources and Social Security Bureau"),
+}
+
+
+def division_name(code: str | None) -> tuple[str, str] | None:
+    """A division's name in Chinese and English (the city's own code too), None for a code not of Anshan."""
+    if code == CITY[0]:
+        return CITY[1], CITY[2]
+    return (ANSHAN_DIVISIONS[code][0], DIVISIONS_EN[code]) if code in ANSHAN_DIVISIONS else None
+
+
+def department_name(code: str | None) -> tuple[str, str] | None:
+    """A department's name in Chinese and English from its code, when its agency and division are known (e.g.
+    MZ-210302: 鞍山市铁东区民政局, Civil Affairs Bureau, Tiedong District, Anshan); None otherwise."""
+    agency, _, division = (code or "").partition("-")
+    if agency not in AGENCY_NAMES or division not in ANSHAN_DIVISIONS:
+        return None
+    zh, en = AGENCY_NAMES[agency]
+    return f"{CITY[1]}{ANSHAN_DIVISIONS[division][0]}{zh}", f"{en}, {DIVISIONS_EN[division]}, {CITY[2]}"
 
 # Registration's codes for the vocabulary's names (schemas.vocabulary: RELATIONS, PERSON_STATUSES, SEXES)
 

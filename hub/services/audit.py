@@ -21,7 +21,6 @@ from consent import ledger
 from consent.tree import checkpoint_now, verify
 from core.crypto import keyring
 from core.store import (ApiClient, LedgerCheckpoint, LedgerEvent, Request, RequestMember, ReviewEntry, session)
-from schemas.codes import ANSHAN_DIVISIONS
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 BULK_PER_HOUR = 30  # more record reads than this by one client within an hour is a bulk read
@@ -199,29 +198,12 @@ def sign_checkpoint(client_id: str) -> dict:
 
 # -- entries as an auditor reads them ----------------------------------------------------------------------------
 
-# Departments' codes are <agency>-<division> (MZ-210302: the civil-affairs bureau of 铁东区); the agencies the access
-# policy names (hub/rules/access_policy.toml), the divisions those of schemas.codes.ANSHAN_DIVISIONS.
-AGENCY_NAMES: dict[str, tuple[str, str]] = {"MZ": ("民政局", "Civil Affairs Bureau"),
-                                            "YB": ("医疗保障局", "Healthcare Security Bureau")}
-DIVISION_EN: dict[str, str] = {"210302": "Tiedong District", "210303": "Tiexi District", "210304": "Lishan District",
-                               "210311": "Qianshan District", "210321": "Tai'an County",
-                               "210323": "Xiuyan Manchu Autonomous County", "210381": "Haicheng"}
 # entries the hub makes by itself, for a request (no account asked for them)
 AUTOMATIC = frozenset({"consent.allowed", "consent.refused", "fetch.completed", "fetch.skipped",
                        "validation.completed", "record.published", "publish.refused", "publish.failed",
                        "authorization.expired", "data.purged", "recheck.started", "review.completed",
                        "verification.triggered"})
 SUBMITTED = frozenset({"entrustment.received", "authorization.granted"})  # the request's own account made these
-
-
-def department_name(code: str | None) -> tuple[str, str] | None:
-    """A department's name in Chinese and English from its code, when its agency and division are known (e.g.
-    MZ-210302: 鞍山市铁东区民政局, Civil Affairs Bureau, Tiedong District); None otherwise (shown as the code)."""
-    agency, _, division = (code or "").partition("-")
-    if agency not in AGENCY_NAMES or division not in ANSHAN_DIVISIONS:
-        return None
-    zh, en = AGENCY_NAMES[agency]
-    return f"鞍山市{ANSHAN_DIVISIONS[division][0]}{zh}", f"{en}, {DIVISION_EN[division]}, Anshan"
 
 
 @dataclass(frozen=True)

@@ -32,3 +32,14 @@ def test_vectorized_check_agrees_with_the_scalar_one():
 
 def test_masking_hides_the_middle():
     assert mask_id("11010519491231002X") == "1101**********002X"
+
+
+def test_department_names_come_from_the_code_when_known():
+    from schemas.codes import department_name, division_name
+
+    assert department_name("MZ-210304") == ("鞍山市立山区民政局", "Civil Affairs Bureau, Lishan District, Anshan")
+    assert department_name("YB-210303")[0] == "鞍山市铁西区医疗保障局"
+    assert department_name("MZ-999999") is None and department_name("HUB-210300") is None
+    assert department_name(None) is None
+    assert division_name("210381") == ("海城市", "Haicheng City") and division_name("210300") == ("鞍山市", "Anshan")
+    assert division_name("110105") is None

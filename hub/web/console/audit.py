@@ -24,7 +24,7 @@ from hub.services.export import Column
 from hub.services.reads import audit_read
 from hub.web.console.pages import (KIND_NAMES, PURPOSE_NAMES, TEXT, Before, Format, console_role, download, lang_of,
                                    page, secured)
-from schemas.codes import is_valid_id
+from schemas.codes import department_name, is_valid_id
 from schemas.vocabulary import SOURCE_NAMES
 
 router = APIRouter(prefix="/console/audit", include_in_schema=False)
@@ -126,7 +126,7 @@ def entries(rows, lang: str) -> list[dict]:
     out = []
     for e in audit.resolve(list(rows)):
         p = e.payload
-        dept = audit.department_name(e.department)
+        dept = department_name(e.department)
         what = [SOURCE_NAMES.get(x, (x, x))[i] for x in e.sources] + [_field_name(f, i) for f in e.fields]
         if e.kind == audit.LOOKUP and p.get("outcome"):
             what.append(OUTCOME_NAMES.get(p["outcome"], (p["outcome"],) * 2)[i])
@@ -230,7 +230,7 @@ def _unusual(days: int | None, lang: str) -> list[dict]:
     names = audit.account_names({u.client_id for u in found})
     out = []
     for u in found:
-        dept = audit.department_name(u.department)
+        dept = department_name(u.department)
         out.append({"seq": u.seq, "at": u.at, "kind": TEXT[u.kind][i], "kind_code": u.kind,
                     "department": dept[i] if dept else u.department, "department_code": u.department,
                     "account": names.get(u.client_id, (u.client_id or "")[:12]), "client_id": u.client_id,

@@ -32,7 +32,7 @@ from hub.services.lookup import FORM_MAX_BYTES, SignedForm
 from hub.services.cases import case_head
 from hub.services.reads import read_record
 from hub.services.requests import create, department_requests, request_progress, trigger_verification
-from hub.web.console.pages import REASON_NAMES, SOURCES, TEXT, console_role, lang_of, page, secured
+from hub.web.console.pages import SOURCES, TEXT, console_role, lang_of, page, secured
 from hub.web.console.record import record_view
 from schemas.codes import birth_date_from_id
 from schemas.vocabulary import FINANCIAL_SOURCES, PURPOSES, STATUS_NAMES
@@ -513,6 +513,5 @@ def record_page(request: Request, client: Caseworker,
     except NotFound:  # not entitled, or no record: the same page
         return page(request, "case_record.html", status_code=404, client=client, rec=None, purpose=purpose)
     case = case_head(client.department, household_id, purpose)
-    view = record_view(rec.content, lang_of(request), case=case, department=client.department, purpose=purpose,
-                       reason_names=REASON_NAMES)
+    view = record_view(rec.content, lang_of(request), case=case, department=client.department, purpose=purpose)
     return page(request, "case_record.html", client=client, rec=rec, v=view, purpose=purpose)

@@ -4,13 +4,14 @@ that passed shown as passed, the members a reason, a discrepancy or an incomplet
 flats, companies, income and financial assets behind each count, every code labelled.
 
 Pure functions of the cut content, the department's case (hub.services.cases) and the language: no store, no
-request. A code the tables below do not know is never shown raw: the record's own text in that language is used,
+request; the console's own tables (pages.REASON_NAMES, TEXT) for its words. A code the tables below do not know is never shown raw: the record's own text in that language is used,
 else a neutral label.
 """
 
 from __future__ import annotations
 
-from schemas.codes import ANSHAN_DIVISIONS
+from hub.web.console.pages import REASON_NAMES, TEXT
+from schemas.codes import ANSHAN_DIVISIONS, CITY, department_name, division_name
 from schemas.vocabulary import (
     ANSWER_NAMES,
     NO,
@@ -25,14 +26,7 @@ from schemas.vocabulary import (
 
 L = tuple[str, str]  # (zh, en)
 
-COUNTIES: dict[str, L] = {code: (zh, en) for (code, (zh, _)), en in zip(sorted(ANSHAN_DIVISIONS.items()), (
-    "Tiedong District", "Tiexi District", "Lishan District", "Qianshan District", "Tai'an County",
-    "Xiuyan Manchu Autonomous County", "Haicheng City"))} | {"210300": ("鞍山市", "Anshan")}
-DEPARTMENT_KINDS: dict[str, L] = {
-    "MZ": ("民政局", "Civil Affairs Bureau"), "YB": ("医疗保障局", "Medical Security Bureau"),
-    "ZJ": ("住房和城乡建设局", "Housing and Urban-Rural Development Bureau"), "JY": ("教育局", "Education Bureau"),
-    "RS": ("人力资源和社会保障局", "Human Resources and Social Security Bureau"),
-}
+COUNTIES: dict[str, L] = {code: division_name(code) for code in (*ANSHAN_DIVISIONS, CITY[0])}
 OUTCOMES: dict[str, L] = {"pass": ("通过", "passed"), "fail": ("未通过", "failed"), "review": ("待核实", "to confirm")}
 # reasons' outcomes for records published before reasons carried theirs
 PASSING = frozenset({"ASSET_TEST_PASSED", "INCOME_BELOW_STANDARD", "INCOME_IN_LOW_INCOME_BAND",
@@ -170,15 +164,10 @@ def money(x) -> str:
     return f"{x:,.2f}" if isinstance(x, (int, float)) else ""
 
 
-def department_name(code: str | None, i: int) -> str:
-    """A department's name from its code (kind-county, e.g. MZ-210304: 立山区民政局)."""
-    kind, _, county = (code or "").partition("-")
-    if kind not in DEPARTMENT_KINDS:
-        return code or ""
-    where = COUNTIES.get(county[:6])
-    if where is None:
-        return DEPARTMENT_KINDS[kind][i]
-    return f"{where[0]}{DEPARTMENT_KINDS[kind][0]}" if i == 0 else f"{DEPARTMENT_KINDS[kind][1]}, {where[1]}"
+def department_label(code: str | None, i: int) -> str:
+    """A department's name from its code (schemas.codes.department_name), the code itself when it is not known."""
+    names = department_name(code)
+    return names[i] if names else code or ""
 
 
 class Names:
@@ -257,7 +246,7 @@ def discrepancies(content: dict, names: Names, i: int) -> list[dict]:
     return out
 
 
-def sources(content: dict, names: Names, i: int, reason_names: dict[str, L]) -> list[dict]:
+def sources(content: dict, names: Names, i: int) -> list[dict]:
     """Each source's completeness, why not complete, and the members it was incomplete for."""
     out = []
     for key, s in (content.get("sources") or {}).items():
@@ -265,7 +254,7 @@ def sources(content: dict, names: Names, i: int, reason_names: dict[str, L]) -> 
         out.append({"name": _pick(SOURCE_NAMES, key, i), "status": status,
                     "status_label": _pick(STATUS_NAMES, status, i),
                     "complete": status == "complete",
-                    "reason": (_pick(reason_names, s.get("reason"), i, "other_reason") if s.get("reason") else ""),
+                    "reason": (_pick(REASON_NAMES, s.get("reason"), i, "other_reason") if s.get("reason") else ""),
                     "members": [{"name": names(m.get("person_ref")), "state": _pick(MEMBER_STATES, m.get("state"), i,
                                                                                    "other_reason")}
                                 for m in s.get("members") or []]})
@@ -341,7 +330,7 @@ def head(content: dict, case, department: str, purpose: str, i: int) -> dict:
     return {"case_ref": case.case_ref if case is not None else "",
             "applicant": applicant.name if applicant else "",
             "applicant_id": applicant.id_number_masked if applicant else "",
-            "department": department_name(department, i), "department_code": department,
+            "department": department_label(department, i), "department_code": department,
             "purpose": _pick(PURPOSE_NAMES, purpose, i),
             "division": _pick(COUNTIES, division.get("code"), i) if division.get("code") else ""}
 
@@ -352,18 +341,17 @@ def members(content: dict, i: int) -> list[dict]:
              "status": _pick(STATUS_NAMES, m.get("status"), i)} for m in content.get("members") or []]
 
 
-def record_view(content: dict, lang: str, *, case, department: str, purpose: str, reason_names: dict[str, L]) -> dict:
+def record_view(content: dict, lang: str, *, case, department: str, purpose: str) -> dict:
     """Everything the record page shows, from the cut content, the department's case (or None) and the language."""
     i = 1 if lang == "en" else 0
     names = Names(content, case, i)
     return {"head": head(content, case, department, purpose, i), "programmes": screening(content, names, i),
             "summary": summary(content, i), "facts": facts(content, names, i), "members": members(content, i),
-            "discrepancies": discrepancies(content, names, i), "sources": sources(content, names, i, reason_names),
+            "discrepancies": discrepancies(content, names, i), "sources": sources(content, names, i),
             "rules": (content.get("assessment") or {}).get("rules")}
 
 
 # the record page's own words (hub/web/console/templates/case_record.html)
-from hub.web.console.pages import TEXT  # noqa: E402 (the view-model above needs none of the console)
 
 TEXT.update({
     "rec_applicant": ("申请人", "Applicant"),

@@ -92,12 +92,6 @@ def test_names_and_cases_are_resolved_in_one_query_per_table(seeded):
     assert len(selects) == 2, selects  # the requests, then the clients
 
 
-def test_department_names_come_from_the_code_when_known():
-    assert audit.department_name("MZ-210304") == ("鞍山市立山区民政局", "Civil Affairs Bureau, Lishan District, Anshan")
-    assert audit.department_name("YB-210303")[0] == "鞍山市铁西区医疗保障局"
-    assert audit.department_name("MZ-999999") is None and audit.department_name("HUB-210300") is None
-    assert audit.department_name(None) is None
-
 
 def test_integrity_is_amber_with_the_count_until_a_checkpoint_is_signed(seeded):
     auditor, _ = create_client("审计 李明", "auditor")
@@ -116,4 +110,3 @@ def test_integrity_is_amber_with_the_count_until_a_checkpoint_is_signed(seeded):
         last = s.query(LedgerEvent).filter(LedgerEvent.kind == audit.CHECKPOINT_SIGNED).order_by(
             LedgerEvent.seq.desc()).first()
         assert last.payload == {"client_id": auditor.id} and last.seq <= signed["size"]
-

@@ -8,8 +8,7 @@ import re
 
 from hub.rules.policy import cut, rule_for, scope_persons
 from hub.services.cases import CaseHead, CaseMember
-from hub.web.console.pages import REASON_NAMES
-from hub.web.console.record import department_name, record_view
+from hub.web.console.record import department_label, record_view
 from tests.hub.rules.test_unify import keyed, poor_couple
 
 DEPARTMENT = "MZ-210302"
@@ -47,7 +46,7 @@ def with_car():
 
 
 def view(content: dict, lang: str = "zh", case=None, purpose: str = "dibao", department: str = DEPARTMENT) -> dict:
-    return record_view(content, lang, case=case, department=department, purpose=purpose, reason_names=REASON_NAMES)
+    return record_view(content, lang, case=case, department=department, purpose=purpose)
 
 
 def texts(v: dict) -> list[str]:
@@ -132,9 +131,9 @@ def test_the_head_names_the_case_the_applicant_masked_and_the_department():
     h = view(read_as(hh.unify()), case=case)["head"]
     assert h["case_ref"] == "MZ-2026-0001" and h["applicant"] == "成员0"
     assert h["applicant_id"] == head[:4] + "**********" + head[14:] and head not in str(h)
-    assert h["department"] == "铁东区民政局" and h["purpose"] == "最低生活保障"
-    assert view(read_as(hh.unify()), "en", case=case)["head"]["department"] == "Civil Affairs Bureau, Tiedong District"
-    assert department_name("XX-1", 0) == "XX-1"
+    assert h["department"] == "鞍山市铁东区民政局" and h["purpose"] == "最低生活保障"
+    assert view(read_as(hh.unify()), "en", case=case)["head"]["department"] == "Civil Affairs Bureau, Tiedong District, Anshan"
+    assert department_label("XX-1", 0) == "XX-1"
 
 
 def test_answers_only_and_details_withheld_by_the_policy():
