@@ -63,19 +63,27 @@ def create(doc: dict, *, department: str, client_id: str) -> str:
         raise Invalid({"problems": exc.problems}, exc.problems) from None
 
 
+def _department_request(s, request_id: str, department: str | None) -> tuple[RequestRow, dict[str, FetchBatch]]:
+    """The request, when it is the department's (NotFound otherwise), and its latest batch per source."""
+    req = s.get(RequestRow, request_id)
+    if req is None or req.department != department:
+        raise NotFound("no such request")
+    batches = s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)
+                        .order_by(FetchBatch.fetched_at, FetchBatch.id)).all()
+    return req, {b.source: b for b in batches}
+
+
+def _view(req: RequestRow, latest: dict[str, FetchBatch]) -> RequestView:
+    return RequestView(id=req.id, status=req.status, purpose=req.purpose, case_ref=req.case_ref,
+                       sources=req.sources, household_id=req.household_ref, created_at=req.created_at,
+                       source_status=[SourceState(source=k, status=b.status, reason=b.reason)
+                                      for k, b in latest.items()])
+
+
 def request_view(request_id: str, department: str | None) -> RequestView:
     """The request with its sources' states, when it is the department's; NotFound otherwise."""
     with session() as s:
-        req = s.get(RequestRow, request_id)
-        if req is None or req.department != department:
-            raise NotFound("no such request")
-        batches = s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)
-                            .order_by(FetchBatch.fetched_at)).all()
-        latest = {b.source: b for b in batches}
-        return RequestView(id=req.id, status=req.status, purpose=req.purpose, case_ref=req.case_ref,
-                           sources=req.sources, household_id=req.household_ref, created_at=req.created_at,
-                           source_status=[SourceState(source=k, status=b.status, reason=b.reason)
-                                          for k, b in latest.items()])
+        return _view(*_department_request(s, request_id, department))
 
 
 def department_requests(department: str, *, before: str | None = None, limit: int = 50,
@@ -188,13 +196,9 @@ def _why(s, req: RequestRow, latest: dict[str, FetchBatch]) -> str | None:
 
 def request_progress(request_id: str, department: str | None) -> Progress:
     """The request's progress, when it is the department's; NotFound otherwise. Counts only, no personal data."""
-    view = request_view(request_id, department)
     with session() as s:
-        req = s.get(RequestRow, request_id)
-        latest: dict[str, FetchBatch] = {}
-        for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)
-                           .order_by(FetchBatch.fetched_at, FetchBatch.id)):
-            latest[b.source] = b
+        req, latest = _department_request(s, request_id, department)
+        view = _view(req, latest)
         quarantined = dict(s.execute(
             select(QuarantinedRow.batch_id, func.count(func.distinct(QuarantinedRow.row_no)))
             .where(QuarantinedRow.batch_id.in_([b.id for b in latest.values()]))

@@ -133,8 +133,9 @@ def scheduler_state() -> str:
     return state
 
 
-def monitoring(now: dt.datetime | None = None) -> Monitoring:
-    """The monitoring's state now: each agency source's latest probe, and the scheduler's state."""
-    checks = latest_checks()
+def monitoring(now: dt.datetime | None = None, checks: dict[str, SourceCheck] | None = None) -> Monitoring:
+    """The monitoring's state now: each agency source's latest probe (``checks``, when the caller has read them
+    already: latest_checks), and the scheduler's state."""
+    checks = latest_checks() if checks is None else checks
     return monitoring_status({src: checks[src].checked_at if src in checks else None for src in SPECS},
                              now=now or utcnow(), scheduler=scheduler_state())

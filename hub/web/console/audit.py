@@ -23,8 +23,8 @@ from hub.services import audit, clients
 from hub.services.export import Column
 from hub.services.reads import audit_read
 from hub.web.console.pages import (KIND_NAMES, PURPOSE_NAMES, TEXT, Before, Format, console_role, download, lang_of,
-                                   page, secured)
-from schemas.codes import department_name, is_valid_id
+                                   department_label, page, secured)
+from schemas.codes import is_valid_id
 from schemas.vocabulary import SOURCE_NAMES
 
 router = APIRouter(prefix="/console/audit", include_in_schema=False)
@@ -126,7 +126,6 @@ def entries(rows, lang: str) -> list[dict]:
     out = []
     for e in audit.resolve(list(rows)):
         p = e.payload
-        dept = department_name(e.department)
         what = [SOURCE_NAMES.get(x, (x, x))[i] for x in e.sources] + [_field_name(f, i) for f in e.fields]
         if e.kind == audit.LOOKUP and p.get("outcome"):
             what.append(OUTCOME_NAMES.get(p["outcome"], (p["outcome"],) * 2)[i])
@@ -142,7 +141,7 @@ def entries(rows, lang: str) -> list[dict]:
             account = (e.client_id or "")[:12]
         out.append({"seq": e.seq, "recorded_at": e.at, "kind": e.kind,
                     "kind_name": KIND_NAMES.get(e.kind, (e.kind, e.kind))[i], "account": account,
-                    "department": dept[i] if dept else (e.department or ""), "department_code": e.department or "",
+                    "department": department_label(e.department, i), "department_code": e.department or "",
                     "purpose": PURPOSE_NAMES.get(e.purpose, (e.purpose or "",) * 2)[i] if e.purpose else "",
                     "case_ref": e.case_ref or "", "what": "、".join(what) if i == 0 else ", ".join(what),
                     "payload": "; ".join(f"{k}={v}" for k, v in details(p) if k not in RESOLVED)})
@@ -230,9 +229,8 @@ def _unusual(days: int | None, lang: str) -> list[dict]:
     names = audit.account_names({u.client_id for u in found})
     out = []
     for u in found:
-        dept = department_name(u.department)
         out.append({"seq": u.seq, "at": u.at, "kind": TEXT[u.kind][i], "kind_code": u.kind,
-                    "department": dept[i] if dept else u.department, "department_code": u.department,
+                    "department": department_label(u.department, i), "department_code": u.department,
                     "account": names.get(u.client_id, (u.client_id or "")[:12]), "client_id": u.client_id,
                     "household_ref": u.household_ref, "detail": u.detail,
                     "trail": bool(u.household_ref and re.fullmatch(HOUSEHOLD, u.household_ref))})

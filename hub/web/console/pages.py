@@ -36,6 +36,7 @@ from hub.services.export import FORMATS, TZ_LABEL, Column, beijing, to_csv, to_x
 from hub.services.validation import quarantined, run_docs, validation_runs
 from hub.stages.health import latest_checks, monitoring, overview
 from hub.stages.reverify import waiting_rechecks
+from schemas.codes import department_name
 from schemas.docs import render, static_dir, unpack
 from schemas.vocabulary import AGENCY_SOURCES, PROGRAMME_NAMES, RELATION_NAMES, SOURCE_NAMES, STATUS_NAMES
 from schemas.vocabulary import PURPOSE_NAMES as _PURPOSES
@@ -227,6 +228,13 @@ def page(request: Request, name: str, status_code: int = 200, **context) -> HTML
         reason_text=lambda text: (text or "").split(" / ")[i if " / " in (text or "") else 0], **context)
     resp = HTMLResponse(html, status_code=status_code)
     return secured(resp, request)
+
+
+def department_label(code: str | None, i: int) -> str:
+    """A department's name in language ``i`` (0 zh, 1 en) from its code (schemas.codes.department_name), the code
+    itself when it is not known."""
+    names = department_name(code)
+    return names[i] if names else code or ""
 
 
 def when(value: dt.datetime | None, seconds: bool = False) -> str:
@@ -497,8 +505,9 @@ def quarantine_export(request: Request, fmt: Format, client: Staff,
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, client: Staff) -> HTMLResponse:
     """Failed pipeline tasks (the DAGs' failure callback) and each source's latest health check."""
-    return page(request, "alerts.html", client=client, alerts=open_alerts(), checks=latest_checks(),
-                sources=list(SOURCES), monitoring=monitoring())
+    checks = latest_checks()
+    return page(request, "alerts.html", client=client, alerts=open_alerts(), checks=checks,
+                sources=list(SOURCES), monitoring=monitoring(checks=checks))
 
 
 @router.post("/alerts/{alert_id}/acknowledge")

@@ -10,8 +10,8 @@ else a neutral label.
 
 from __future__ import annotations
 
-from hub.web.console.pages import REASON_NAMES, TEXT
-from schemas.codes import ANSHAN_DIVISIONS, CITY, department_name, division_name
+from hub.web.console.pages import REASON_NAMES, TEXT, department_label
+from schemas.codes import ANSHAN_DIVISIONS, CITY, division_name
 from schemas.vocabulary import (
     ANSWER_NAMES,
     NO,
@@ -162,12 +162,6 @@ def _half(text: str | None, i: int) -> str | None:
 
 def money(x) -> str:
     return f"{x:,.2f}" if isinstance(x, (int, float)) else ""
-
-
-def department_label(code: str | None, i: int) -> str:
-    """A department's name from its code (schemas.codes.department_name), the code itself when it is not known."""
-    names = department_name(code)
-    return names[i] if names else code or ""
 
 
 class Names:

@@ -8,7 +8,8 @@ import re
 
 from hub.rules.policy import cut, rule_for, scope_persons
 from hub.services.cases import CaseHead, CaseMember
-from hub.web.console.record import department_label, record_view
+from hub.web.console.pages import department_label
+from hub.web.console.record import record_view
 from tests.hub.rules.test_unify import keyed, poor_couple
 
 DEPARTMENT = "MZ-210302"
