@@ -232,18 +232,20 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
                    {"Retry-After": str(UNAVAILABLE_RETRY_S)})
 
 
-def reference() -> str:
-    """A reference for an unexpected error: shown to the caller, logged with the traceback, so that the two meet."""
-    return secrets.token_hex(4).upper()
+def reference(request: Request, exc: Exception) -> str:
+    """A reference for an unexpected error, logged here with the traceback and shown to the caller, so that the two
+    meet."""
+    ref = secrets.token_hex(4).upper()
+    log.error("unexpected error, reference %s, on %s %s", ref, request.method, request.url.path,
+              exc_info=(type(exc), exc, exc.__traceback__))
+    return ref
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     """Anything else: 500 with a reference the log holds with the traceback, never the exception's text. Starlette
     raises the exception again after this answer (the server logs it as before). The DCI paths keep the plain 500
     they had: DCI has no error body of its own for it."""
-    ref = reference()
-    log.error("unexpected error, reference %s, on %s %s", ref, request.method, request.url.path,
-              exc_info=(type(exc), exc, exc.__traceback__))
+    ref = reference(request, exc)
     if request.url.path.startswith("/dci/"):
         return PlainTextResponse("Internal Server Error", status_code=500)
     return _answer(500, [Problem("internal_error", f"an unexpected error; reference {ref}")])

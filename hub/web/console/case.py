@@ -32,6 +32,7 @@ from hub.services.lookup import FORM_MAX_BYTES, SignedForm
 from hub.services.cases import case_head
 from hub.services.reads import read_record
 from hub.services.requests import create, department_requests, request_progress, trigger_verification
+from hub.web.console import follow
 from hub.web.console.pages import SOURCES, TEXT, console_role, lang_of, page, secured
 from hub.web.console.record import record_view
 from schemas.codes import birth_date_from_id
@@ -487,8 +488,6 @@ def request_page(request: Request, client: Caseworker,
                  request_id: Annotated[str, PathParam(pattern=HEX32)]) -> HTMLResponse:
     """The request as it goes: each source's progress, the stage and what happens next, reloading itself until it
     is finished; once published, the screening answers (a read of the record, logged as any) and the record's link."""
-    from hub.web.console import follow  # its words join TEXT when the page is first shown
-
     progress = request_progress(request_id, client.department)  # NotFound (404) unless the department's own
     screening = None
     if progress.stage == "published" and progress.request.household_id:

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from consent.ledger import LedgerUnavailable
 from hub.services.errors import Invalid, ServiceError
 from hub.web.console.pages import COOKIE, FORM_OF, TEXT, lang_of, page, secured, session_client
-from hub.web.errors import UNAVAILABLE_RETRY_S, json_path, log, problem_of, reference, status_of
+from hub.web.errors import UNAVAILABLE_RETRY_S, json_path, problem_of, reference, status_of
 
 TEXT.update({
     "err_title_400": ("无法读取提交的内容", "What was sent could not be read"),
@@ -162,9 +162,7 @@ async def _unavailable(request: Request, _exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    ref = reference()
-    log.error("unexpected error, reference %s, on %s %s", ref, request.method, request.url.path,
-              exc_info=(type(exc), exc, exc.__traceback__))
+    ref = reference(request, exc)
     try:
         return await render(request, 500, ref=ref)
     except Exception:  # the page itself failed: still no traceback, still the reference
