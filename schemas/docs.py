@@ -22,7 +22,7 @@ from pathlib import Path
 # classes are defined.
 
 # the only parts of an expectation's result kept: counts, no values
-_COUNTS = ("element_count", "missing_count", "missing_percent", "unexpected_count", "unexpected_percent",
+COUNTS = ("element_count", "missing_count", "missing_percent", "unexpected_count", "unexpected_percent",
            "unexpected_percent_total", "unexpected_percent_nonmissing")
 
 
@@ -36,7 +36,7 @@ def scrub(result: dict, *, run_name: str | None, run_time: str) -> dict:
         out["results"].append({
             "success": r.get("success"),
             "expectation_config": r.get("expectation_config"),
-            "result": {k: v for k, v in (r.get("result") or {}).items() if k in _COUNTS},
+            "result": {k: v for k, v in (r.get("result") or {}).items() if k in COUNTS},
             # an exception's text may quote the data: only the fact that one was raised is kept
             "exception_info": {"raised_exception": raised, "exception_message": "the check could not run" if raised
                                else None, "exception_traceback": None},

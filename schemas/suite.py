@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
 import logging
 import threading
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from schemas.checks import BATCH_KEY, Check  # noqa: F401 (re-exported: the suites' modules build on them)
-from schemas.docs import scrub
+from schemas.docs import COUNTS, scrub
 from schemas.rules import RULES, checks_for, prepare_for
 
 # suites with a module of their own; the other sources' suites are declared in schemas.rules
@@ -69,7 +70,7 @@ _context: dict[str, Any] = {}
 # ``_validating``) keeps a memo, emptied when the run ends; any other reader gets GX's own property. tests/schemas/
 # test_rules.py checks that every suite's results are the same with it.
 _memo = threading.local()  # .configurations: id(expectation) -> (expectation, its configuration), during a run
-MEMO = True  # False: GX's own property on every read (tests compare the two)
+MEMO = True  # False: GX as it comes, every part made afresh on every read and run (tests compare the two)
 
 
 def _one_configuration_per_run(make):
@@ -84,15 +85,87 @@ def _one_configuration_per_run(make):
     return property(configuration)
 
 
+# GX also plans every run afresh: for each expectation a copy of its configuration, a new expectation object, the
+# metrics it depends on (ValidationDependencies) and the graph of the metrics those depend on, a MetricConfiguration
+# each with an id made by serialising and hashing its arguments: about half of a small batch's validation, and it
+# depends on nothing but the suite, the batch id (always the one dataframe asset's) and the result format. So a suite
+# of ours is planned on its first run in a process and the plan is kept (``_plans``): the per-expectation graphs, the
+# configurations they were planned for, the expectation object made from each and its metric dependencies. Again
+# only inside a run of ours (``_memo.suite`` set, ``_validating`` held): GX used any other way plans as it does.
+# tests/schemas/test_rules.py checks each suite's results after a warm-up run against GX planning afresh.
+_plans: dict[tuple, tuple] = {}  # (suite, batch id, runtime configuration) -> (graphs, configurations)
+_objects: dict[int, tuple] = {}  # id(a kept configuration) -> (it, its expectation object, or None until made)
+_dependencies: dict[int, tuple] = {}  # id(a kept expectation object) -> (it, {runtime configuration: dependencies})
+
+
+def _one_plan_per_suite(make):
+    def plan(self, expectation_configurations, processed_configurations, catch_exceptions, runtime_configuration=None):
+        suite = getattr(_memo, "suite", None)
+        if suite is None:
+            return make(self, expectation_configurations, processed_configurations, catch_exceptions,
+                        runtime_configuration)
+        key = (*suite, self.active_batch_id, repr(runtime_configuration))
+        kept = _plans.get(key)
+        if kept is None:
+            graphs, failed, configurations = make(self, expectation_configurations, [], catch_exceptions,
+                                                  runtime_configuration)
+            processed_configurations.extend(configurations)
+            if failed:  # an expectation GX could not plan: nothing kept, planned afresh on every run
+                return graphs, failed, processed_configurations
+            kept = _plans[key] = (graphs, configurations)
+            _objects.update((id(c), (c, None)) for c in configurations)
+        else:
+            processed_configurations.extend(kept[1])
+        return list(kept[0]), [], processed_configurations
+    plan.hub_memo = True
+    return plan
+
+
+def _one_object_per_configuration(make):
+    def to_domain_obj(self):
+        kept = _objects.get(id(self)) if getattr(_memo, "suite", None) is not None else None
+        if kept is None or kept[0] is not self:
+            return make(self)
+        if kept[1] is None:
+            kept = _objects[id(self)] = (self, make(self))
+            _dependencies[id(kept[1])] = (kept[1], {})
+        return kept[1]
+    to_domain_obj.hub_memo = True
+    return to_domain_obj
+
+
+def _dependencies_once(make):
+    def get_validation_dependencies(self, execution_engine=None, runtime_configuration=None, **kwargs):
+        kept = _dependencies.get(id(self)) if getattr(_memo, "suite", None) is not None and not kwargs else None
+        if kept is None or kept[0] is not self:
+            return make(self, execution_engine=execution_engine, runtime_configuration=runtime_configuration,
+                        **kwargs)
+        key = repr(runtime_configuration)
+        if key not in kept[1]:
+            kept[1][key] = make(self, execution_engine=execution_engine, runtime_configuration=runtime_configuration)
+        return kept[1][key]
+    get_validation_dependencies.hub_memo = True
+    return get_validation_dependencies
+
+
+def _patch(owner, name: str, wrap) -> None:
+    """Replace ``owner.name`` by ``wrap(owner.name)`` once per process."""
+    if not getattr(getattr(owner, name), "hub_memo", False):
+        setattr(owner, name, wrap(getattr(owner, name)))
+
+
 @contextmanager
-def _run():
-    """One validation run: GX's shared context to ourselves (it is not thread-safe), configurations made once."""
+def _run(suite_key=None):
+    """One validation run of ``suite_key``'s suite: GX's shared context to ourselves (it is not thread-safe), each
+    configuration made once in the run, the suite's plan kept from its first run in this process."""
     with _validating:
         _memo.configurations = {} if MEMO else None
+        _memo.suite = suite_key if MEMO else None
         try:
             yield
         finally:
             _memo.configurations = None
+            _memo.suite = None
 
 
 def _batch_definition():
@@ -105,10 +178,15 @@ def _batch_definition():
             from great_expectations.data_context.types.base import ProgressBarsConfig
             from great_expectations.expectations.expectation import Expectation
 
+            from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+            from great_expectations.validator.validator import Validator
+
             if not getattr(Expectation.configuration.fget, "hub_memo", False):
                 Expectation.configuration = _one_configuration_per_run(Expectation.configuration.fget)
                 Expectation.configuration.fget.hub_memo = True
-
+            _patch(Validator, "_generate_metric_dependency_subgraphs_for_each_expectation_configuration",
+                   _one_plan_per_suite)
+            _patch(ExpectationConfiguration, "to_domain_obj", _one_object_per_configuration)
             ctx = gx.get_context(mode="ephemeral")
             ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
             asset = ctx.data_sources.add_pandas("hub").add_dataframe_asset("rows")
@@ -127,11 +205,45 @@ def _suite(source: str):
             suite = gx.ExpectationSuite(name=f"{source}_suite")
             for i, c in enumerate(checks):
                 c.expectation.meta = {"check": i}
+                _patch(type(c.expectation), "get_validation_dependencies", _dependencies_once)
                 suite.add_expectation(c.expectation)
             _context["suites"][source] = (module, ctx.suites.add(suite), dict(enumerate(checks)))
         return _context["suites"][source]
 
 
+
+
+_configurations_json: dict[tuple, str] = {}  # (suite, expectation id) -> its configuration as JSON
+
+
+def _configuration_json(suite, configuration) -> dict:
+    """A check's configuration as GX's result gives it in JSON: converted once per process (an expectation of a
+    suite of ours has an id of its own and never changes)."""
+    if configuration.id is None:
+        return configuration.to_json_dict()
+    key = (id(suite), suite.name, configuration.id)
+    found = _configurations_json.get(key)
+    if found is None:
+        found = _configurations_json[key] = json.dumps(configuration.to_json_dict())
+    return json.loads(found)  # a dict of its own for each result
+
+
+def _docs(suite, result, *, run_name: str | None, run_time: str) -> dict:
+    """``scrub(result.to_json_dict(), ...)`` without converting what scrub drops: the unexpected values and indexes
+    of every check (GX's conversion of a whole result was a fifth of a small batch's run), and each check's
+    configuration converted once per process."""
+    from great_expectations.util import convert_to_json_serializable as plain
+
+    results = []
+    for r in result.results:
+        info = r.exception_info
+        results.append({"success": plain(r.success), "expectation_config": _configuration_json(suite, r.expectation_config),
+                        "result": {k: plain(v) for k, v in (r.result or {}).items() if k in COUNTS},
+                        "exception_info": info.to_json_dict() if hasattr(info, "to_json_dict") else info})
+    return scrub({"success": plain(result.success), "suite_name": result.suite_name,
+                  "statistics": plain(result.statistics), "results": results,
+                  "meta": {"great_expectations_version": (result.meta or {}).get("great_expectations_version")}},
+                 run_name=run_name, run_time=run_time)
 
 
 def validate(source: str, rows: list[dict] | pd.DataFrame, *, run_name: str | None = None,
@@ -140,6 +252,8 @@ def validate(source: str, rows: list[dict] | pd.DataFrame, *, run_name: str | No
 
     Rows of several batches may be validated in one run (GX's cost is mostly per run): ``batch_keys`` gives each
     row's batch, and checks of uniqueness hold within a batch."""
+    from great_expectations.validator.v1_validator import Validator
+
     module, suite, checks = _suite(source)
     _, bd = _batch_definition()
     frame = pd.DataFrame(rows)
@@ -149,10 +263,14 @@ def validate(source: str, rows: list[dict] | pd.DataFrame, *, run_name: str | No
                       must_pass_checks={c.name for c in checks.values() if c.must_pass})
     if df.empty:
         return outcome
-    with _run():  # GX's context and batch definition are shared and not thread-safe
-        result = bd.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format="COMPLETE")
-    outcome.docs = scrub(result.to_json_dict(), run_name=run_name,
-                         run_time=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    with _run((id(suite), suite.name)):  # GX's context and batch definition are shared and not thread-safe
+        # the validator a ValidationDefinition runs, on the batch definition itself: ``bd.get_batch(...).validate``
+        # would load and hash the frame twice (once for the batch, once more inside its validator)
+        result = Validator(bd, result_format="COMPLETE",
+                           batch_parameters={"dataframe": df}).validate_expectation_suite(suite)
+    run_time = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    outcome.docs = (_docs(suite, result, run_name=run_name, run_time=run_time) if MEMO
+                    else scrub(result.to_json_dict(), run_name=run_name, run_time=run_time))
     for r in result.results:
         check = checks[r.expectation_config.meta["check"]]
         bad = r.result.get("unexpected_index_list") or []
