@@ -235,16 +235,24 @@ def bare(agencies_url: str) -> dict:
     return {"rows": len(ids) * len(SOURCES), "fetch_s": fetch_s, "work_s": work_s}
 
 
-def request_latency(agencies_url: str, households: int, n: int, *, timed_calls: bool) -> list[tuple[float, float]]:
+def request_latency(agencies_url: str, households: int, n: int, *, timed_calls: bool,
+                    processes: int | None = None) -> list[tuple[float, float]]:
     """(seconds, slowest agency call in seconds) of ``n`` verifications inline, households spread over the seeded
-    population."""
+    population; the sources validated in a pool of ``processes`` warm processes, as the API's worker does (default
+    HUB_VALIDATION_PROCESSES's; 0: in this process)."""
     import logging
 
     from agencies.population import population
     from agencies.requests import request_for
     from connectors.base import Source
+    from core.settings import settings
     from hub.stages.intake import create_request
     from hub.stages.pipeline import run_inline
+    from schemas import parallel
+
+    pool = parallel.start(settings().validation_processes if processes is None else processes)
+    if pool is not None and not pool.wait():
+        raise RuntimeError("the validation pool did not start")
 
     logging.getLogger("hub").setLevel(logging.WARNING)
     logging.getLogger("connectors").setLevel(logging.WARNING)
@@ -345,7 +353,8 @@ def _run_phase(argv: list[str]) -> None:
     elif phase == "bare":
         result = bare(args[0])
     elif phase == "latency":
-        result = {"runs": request_latency(args[0], int(args[1]), int(args[2]), timed_calls=args[3] == "1")}
+        result = {"runs": request_latency(args[0], int(args[1]), int(args[2]), timed_calls=args[3] == "1",
+                                          processes=int(args[4]) if len(args) > 4 else None)}
     else:
         raise SystemExit(f"unknown phase {phase}")
     print(json.dumps(result))

@@ -41,6 +41,9 @@ HUB_AIRFLOW_URL   Airflow's API server; set, a department's request starts its D
 HUB_AIRFLOW_USER, HUB_AIRFLOW_PASSWORD  a login to Airflow's API (unset: the standalone admin's generated one)
 HUB_INLINE_WORKER 1 (the default) or 0: without HUB_AIRFLOW_URL, `hub api` verifies the requests it receives
                   itself, in a worker thread of its own (hub.services.worker); 0: requests wait for `hub verify`
+HUB_VALIDATION_PROCESSES  how many processes of its own a long-lived process that verifies (the API's worker)
+                  validates a request's sources in, side by side (schemas.parallel); 0: in the process itself, one
+                  source after another (default: the machine's cores, at most 4)
 HUB_DISTRIBUTED_ADMIN_URL, HUB_DISTRIBUTED_REDIS_URL  `hub demo --distributed`: a PostgreSQL login that may create
                   databases, and Redis (unset: the defaults of hub.airflow.distributed)
 """
@@ -250,6 +253,17 @@ class Settings:
     def ledger_wait_s(self) -> float:
         """HUB_LEDGER_WAIT_S: seconds, a number above 0 (ValueError otherwise, naming the variable only)."""
         return _seconds("HUB_LEDGER_WAIT_S", DEFAULT_LEDGER_WAIT_S, zero=False)
+
+    @property
+    def validation_processes(self) -> int:
+        """HUB_VALIDATION_PROCESSES: a whole number from 0 up (ValueError otherwise, naming the variable only);
+        default the machine's cores, at most 4."""
+        raw = _env("HUB_VALIDATION_PROCESSES")
+        if raw is None:
+            return min(4, os.cpu_count() or 1)
+        if not raw.isdigit():
+            raise ValueError("HUB_VALIDATION_PROCESSES: a whole number from 0 up (0: validate in the process itself)")
+        return int(raw)
 
     @property
     def population_profile(self) -> str:

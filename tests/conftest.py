@@ -31,6 +31,9 @@ def pytest_configure(config):
     os.environ["HUB_AGENCIES_URL"] = "http://127.0.0.1:9/"  # nothing listens: tests pass their agencies explicitly
     # the tests' population: every archetype in seed 7's 50 households (agencies.population.PROFILES)
     os.environ["HUB_POPULATION_PROFILE"] = "classic"
+    # the API's worker validates in its own process in tests: a pool of warm processes per API started would cost
+    # each test seconds of start-up; tests/schemas/test_parallel.py and the API's test of it start theirs
+    os.environ["HUB_VALIDATION_PROCESSES"] = "0"
     from hub.airflow.env import airflow_environment
     from hub.services.bootstrap import initialize
 

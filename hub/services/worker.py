@@ -34,6 +34,7 @@ from consent import ledger
 from core.settings import settings
 from core.store import Request, session, utcnow
 from hub.stages import pipeline  # by module: tests stand in for its stages
+from schemas import parallel
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class Worker:
                       f"{next(_serial)}")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pool: parallel.Pool | None = None
 
     # -- claiming ---------------------------------------------------------------------------------------------
     def _lease(self) -> dict:
@@ -249,6 +251,8 @@ class Worker:
                         _wakeup.wait(POLL_S)
 
     def start(self) -> Worker:
+        # the sources of a request validated side by side in warm processes (schemas.parallel), once they are warm
+        self._pool = parallel.start(settings().validation_processes)
         self._thread = threading.Thread(target=self.loop, name="hub-worker", daemon=True)
         with _wakeup:
             _running.add(self.owner)
@@ -264,3 +268,6 @@ class Worker:
             _wakeup.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=timeout)
+        if self._pool is not None:
+            self._pool = None
+            parallel.stop()

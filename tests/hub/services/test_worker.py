@@ -218,6 +218,47 @@ def test_the_worker_thread_runs_the_requests_it_receives_and_stops(agencies, mon
     assert _row(rid).status == "published"
 
 
+def test_the_worker_validates_in_its_warm_processes_and_stops_them(agencies, monkeypatch):
+    """With HUB_VALIDATION_PROCESSES above 0 the worker starts a pool of warm processes (schemas.parallel) and the
+    sources' suites run there, not in the API's process; the pool ends with the worker."""
+    from hub.services.requests import trigger_verification
+    from schemas import parallel
+
+    monkeypatch.delenv("HUB_AIRFLOW_URL", raising=False)
+    monkeypatch.setenv("HUB_VALIDATION_PROCESSES", "2")
+    w = Worker().start()
+    try:
+        assert w._pool is not None and parallel._pool is w._pool and w._pool.wait(180)
+
+        def not_here(*args, **kwargs):
+            raise AssertionError("a source validated in the API's process")
+
+        monkeypatch.setattr(parallel, "validate", not_here)  # the pool's processes keep their own
+        rid = _request()
+        assert trigger_verification(rid) is None
+        for _ in range(600):
+            if _row(rid).status in ("published", "failed"):
+                break
+            threading.Event().wait(0.2)
+    finally:
+        w.stop(timeout=120)
+    assert _row(rid).status == "published" and parallel._pool is None
+
+
+def test_hub_validation_processes_is_a_whole_number(monkeypatch):
+    from core.settings import settings
+
+    monkeypatch.setenv("HUB_VALIDATION_PROCESSES", "3")
+    assert settings().validation_processes == 3
+    monkeypatch.delenv("HUB_VALIDATION_PROCESSES")
+    assert 1 <= settings().validation_processes <= 4
+    for bad in ("-1", "two", "1.5"):
+        monkeypatch.setenv("HUB_VALIDATION_PROCESSES", bad)
+        with pytest.raises(ValueError, match="HUB_VALIDATION_PROCESSES") as exc:
+            settings().validation_processes
+        assert bad not in str(exc.value)
+
+
 @pytest.mark.parametrize("value, on", [("0", False), ("off", False), ("1", True), ("", True)])
 def test_hub_inline_worker_turns_the_worker_on_or_off(monkeypatch, value, on):
     monkeypatch.delenv("HUB_AIRFLOW_URL", raising=False)
