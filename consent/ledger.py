@@ -13,6 +13,7 @@ returns only once its own entry is durable, or gets ``LedgerUnavailable`` and an
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -21,14 +22,14 @@ import queue
 import re
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from sqlalchemy.orm import Session
 
 from core.crypto import canonical_json
 from core.settings import settings
-from core.store import LedgerEvent, session, utcnow
+from core.store import LedgerEvent, engine, utcnow
 from schemas.codes import is_valid_id
 
 # A resident ID number anywhere in a payload is a bug: refuse to write it.
@@ -131,18 +132,29 @@ class GroupWriter:
         while True:
             group = self._take()
             try:
-                with session(self.url) as s:
-                    s.execute(LedgerEvent.__table__.insert(), [row for row, _ in group])
+                with engine(self.url).begin() as conn:  # Core: no ORM session to set up per group
+                    conn.execute(LedgerEvent.__table__.insert(), [row for row, _ in group])
             except Exception as exc:  # noqa: BLE001 - every waiter hears of it; the thread goes on with the next group
                 log.warning("ledger writer: a group of %d entries was not written (%s)", len(group),
                             type(exc).__name__)
                 failure = LedgerUnavailable(f"the ledger could not be written ({type(exc).__name__})")
                 for _, done in group:
-                    done.set_exception(failure)
+                    _settle(done, failure)
             else:
                 self.groups += 1
                 for _, done in group:
-                    done.set_result(None)
+                    _settle(done, None)
+
+
+def _settle(done: Future, failure: Exception | None) -> None:
+    """Tell a waiter how its entry went; a waiter that gave up meanwhile (its future cancelled) hears nothing."""
+    try:
+        if failure is None:
+            done.set_result(None)
+        else:
+            done.set_exception(failure)
+    except InvalidStateError:
+        pass
 
 
 _writers: dict[tuple[int, str], GroupWriter] = {}
@@ -170,4 +182,16 @@ def append_durable(kind: str, payload: dict, *, at: dt.datetime | None = None, u
     try:
         writer(url).submit(row).result(timeout=settings().ledger_wait_s)
     except FutureTimeout:
+        raise LedgerUnavailable("the ledger did not confirm the entry in time") from None
+
+
+async def append_durable_async(kind: str, payload: dict, *, at: dt.datetime | None = None,
+                               url: str | None = None) -> None:
+    """``append_durable`` for a read served on the event loop: awaits the group commit instead of holding a thread.
+    A read that is cancelled meanwhile (its client left) leaves its entry to be written all the same."""
+    row = _row(kind, payload, _second(at))
+    done = asyncio.wrap_future(writer(url).submit(row))
+    try:  # shielded: a timeout or a cancelled read must not cancel the entry the writer may be committing
+        await asyncio.wait_for(asyncio.shield(done), timeout=settings().ledger_wait_s)
+    except TimeoutError:
         raise LedgerUnavailable("the ledger did not confirm the entry in time") from None

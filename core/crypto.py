@@ -174,9 +174,11 @@ def _cached(path: str, mtime: float) -> Keyring:
 def keyring() -> Keyring:
     """The keyring of the current HUB_HOME (cached while the file is unchanged)."""
     path = settings().keyring_path
-    if not path.exists():
-        raise KeyringMissing(f"no keyring at {path}; run `hub init`")
-    return _cached(str(path), path.stat().st_mtime)
+    try:
+        mtime = os.stat(path).st_mtime  # one system call (every read of the API asks)
+    except FileNotFoundError:
+        raise KeyringMissing(f"no keyring at {path}; run `hub init`") from None
+    return _cached(str(path), mtime)
 
 
 def sha256_hex(data: bytes) -> str:

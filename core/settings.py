@@ -295,13 +295,17 @@ def _seconds(name: str, default: float, *, zero: bool, unit: str = "seconds") ->
     return value
 
 def settings() -> Settings:
-    """The settings as the environment says now (read on every call: tests and tools change it)."""
-    return _settings(os.environ.get("HUB_HOME"), os.environ.get("HUB_DATABASE_URL"),
-                     os.environ.get("HUB_AGENCIES_URL"), os.environ.get("HUB_API_URL"), os.getcwd())
+    """The settings as the environment says now (read on every call: tests and tools change it). The working
+    directory is asked only when HUB_HOME is relative or unset (a read of the API calls this a dozen times, and each
+    system call gives up the interpreter to the other threads serving)."""
+    home = os.environ.get("HUB_HOME")
+    return _settings(home, os.environ.get("HUB_DATABASE_URL"), os.environ.get("HUB_AGENCIES_URL"),
+                     os.environ.get("HUB_API_URL"), None if home and os.path.isabs(home) else os.getcwd())
 
 
 @lru_cache(maxsize=32)
-def _settings(home: str | None, url: str | None, agencies: str | None, api: str | None, _cwd: str) -> Settings:
+def _settings(home: str | None, url: str | None, agencies: str | None, api: str | None,
+              _cwd: str | None) -> Settings:
     root = Path(home or "var").resolve()
     return Settings(home=root, database_url=url or f"sqlite:///{root / 'hub.db'}",
                     agencies_url=agencies or f"http://127.0.0.1:{DEFAULT_AGENCIES_PORT}/",

@@ -31,8 +31,9 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from core.settings import settings
@@ -627,6 +628,34 @@ def _engine(url: str) -> Engine:
         event.listen(eng, "checkin", _idle_since)
         event.listen(eng, "checkout", _ping_if_idle)
     return eng
+
+
+class AsyncEngines:
+    """asyncio engines (SQLAlchemy's, on psycopg's asyncio connection) of PostgreSQL stores, one per URL, for the
+    event loop that made them: the API's record read runs its statement there instead of in a worker thread (each
+    thread hop costs about as much as a whole bare request). Made by the app while it serves, disposed when it stops
+    (hub.web.app); SQLite has no asyncio driver here, so ``get`` gives None for it."""
+
+    def __init__(self) -> None:
+        self._engines: dict[str, AsyncEngine] = {}
+
+    def get(self, url: str | None = None) -> AsyncEngine | None:
+        url = url or settings().database_url
+        if not url.startswith("postgresql"):
+            return None
+        eng = self._engines.get(url)
+        if eng is None:
+            eng = self._engines[url] = create_async_engine(
+                make_url(url).set(drivername="postgresql+psycopg"), pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
+                hide_parameters=True)
+            event.listen(eng.sync_engine, "checkin", _idle_since)
+            event.listen(eng.sync_engine, "checkout", _ping_if_idle)
+        return eng
+
+    async def dispose(self) -> None:
+        engines, self._engines = list(self._engines.values()), {}
+        for eng in engines:
+            await eng.dispose()
 
 
 # A pooled PostgreSQL connection idle longer than this is pinged before use (the server may have restarted or closed

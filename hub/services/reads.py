@@ -13,12 +13,13 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import NamedTuple
 
+import anyio
 from sqlalchemy import bindparam, select
 
 from consent import ledger
 from consent.tree import NotCheckpointed, inclusion
 from core.crypto import canonical_json, keyring
-from core.store import ApiClient, HouseholdRecord, engine, session, utcnow
+from core.store import ApiClient, AsyncEngines, HouseholdRecord, engine, session, utcnow
 from hub.rules import policy
 from hub.services import clients
 from hub.services.clients import Client
@@ -84,6 +85,49 @@ def _statement(who: str, as_of: bool, valid_at: bool):
             .where(c.c.active.is_(True), (c.c.token_sha256 if who == "token" else c.c.id) == bindparam("who")))
 
 
+def _params(who: str, value: str | None, household_id: str, purpose: str, as_of, valid_at, now) -> tuple:
+    return (_statement(who, as_of is not None, valid_at is not None),
+            {"who": value, "household": household_id, "purpose": purpose, "now": now, "as_of": as_of,
+             "valid_at": valid_at})
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """What the read's statement decided: the client, the rule, the case that opens the read (None: refused) and
+    the record version to answer with."""
+
+    client: Client
+    rule: policy.Rule | None
+    basis: str | None
+    version: _Version | None
+
+
+def _decide(row, purpose: str, admit: Callable[[Client | None], None] | None) -> _Decision:
+    client = Client(row.id, row.name, row.role, row.department, row.public_key) if row is not None else None
+    if admit is not None:
+        admit(client)
+    if client is None:  # no longer active
+        raise NotEntitled(NOT_ENTITLED)
+    rule = policy.rule_for(client.department or "", purpose)
+    basis = f"request:{row.case_id}" if rule is not None and row.case_id is not None else None
+    version = _Version(*(getattr(row, f"record_{k}") for k in _META)) \
+        if basis is not None and row.record_id is not None else None
+    return _Decision(client, rule, basis, version)
+
+
+def _entry(decision: _Decision, view: RecordView | None, household_id: str, purpose: str) -> tuple[str, dict]:
+    """The read's ledger entry: ``record.read`` with what was answered, or ``record.read_denied`` (the same refusal
+    whether the household exists or not)."""
+    client, rule = decision.client, decision.rule
+    if decision.basis is None:
+        return "record.read_denied", {"client_id": client.id, "department": client.department, "purpose": purpose,
+                                      "household_ref": household_id[:40],
+                                      "why": "no_policy" if rule is None else "no_open_case"}
+    return "record.read", {"client_id": client.id, "department": client.department, "purpose": purpose,
+                           "household_ref": household_id, "version": view.version, "basis": decision.basis,
+                           "policy_rule": rule.name, "fields": rule.returns}
+
+
 def _read(who: str, value: str | None, household_id: str, purpose: str, as_of: dt.datetime | None,
           valid_at: dt.datetime | None, *, admit: Callable[[Client | None], None] | None) -> RecordView:
     now = utcnow()
@@ -92,31 +136,48 @@ def _read(who: str, value: str | None, household_id: str, purpose: str, as_of: d
     with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         row = None
         if value is not None:
-            row = conn.execute(_statement(who, as_of is not None, valid_at is not None),
-                               {"who": value, "household": household_id, "purpose": purpose, "now": now,
-                                "as_of": as_of, "valid_at": valid_at}).first()
-        client = Client(row.id, row.name, row.role, row.department, row.public_key) if row is not None else None
-        if admit is not None:
-            admit(client)
-        if client is None:  # no longer active
-            raise NotEntitled(NOT_ENTITLED)
-        department = client.department or ""
-        rule = policy.rule_for(department, purpose)
-        basis = f"request:{row.case_id}" if rule is not None and row.case_id is not None else None
+            row = conn.execute(*_params(who, value, household_id, purpose, as_of, valid_at, now)).first()
+        decision = _decide(row, purpose, admit)
         view = None
-        if basis is not None and row.record_id is not None:
-            view = _views.get(_Version(*(getattr(row, f"record_{k}") for k in _META)), department, rule, conn)
-    if basis is None:  # the same answer whether the household exists or not
-        ledger.append_durable("record.read_denied", {
-            "client_id": client.id, "department": client.department, "purpose": purpose,
-            "household_ref": household_id[:40], "why": "no_policy" if rule is None else "no_open_case"}, at=now)
+        if decision.version is not None:
+            view = _views.get(decision.version, decision.client.department or "", decision.rule, conn)
+    if decision.basis is not None and view is None:
         raise NotEntitled(NOT_ENTITLED)
+    ledger.append_durable(*_entry(decision, view, household_id, purpose), at=now)
     if view is None:
         raise NotEntitled(NOT_ENTITLED)
-    ledger.append_durable("record.read", {"client_id": client.id, "department": client.department,
-                                          "purpose": purpose, "household_ref": household_id,
-                                          "version": view.version, "basis": basis, "policy_rule": rule.name,
-                                          "fields": rule.returns}, at=now)
+    return view
+
+
+async def read_record_with_token_async(engines: AsyncEngines | None, token: str, household_id: str, purpose: str,
+                                       as_of: dt.datetime | None, valid_at: dt.datetime | None,
+                                       admit: Callable[[Client | None], None]) -> RecordView:
+    """``read_record_with_token`` on the event loop that serves, without a worker thread: on PostgreSQL the
+    statement runs on ``engines``' asyncio engine and the read awaits its ledger entry (consent.ledger.
+    append_durable_async), the same statement, decision, view and entry; a view not made yet is made in a worker
+    thread (decrypting and signing). Elsewhere (SQLite has no asyncio driver here), or without ``engines``, the read
+    runs in a worker thread as ``read_record_with_token``."""
+    eng = engines.get() if engines is not None else None
+    if eng is None:
+        return await anyio.to_thread.run_sync(read_record_with_token, token, household_id, purpose, as_of, valid_at,
+                                              admit)
+    now = utcnow()
+    async with eng.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        row = (await conn.execute(*_params("token", clients.token_hash(token), household_id, purpose, as_of,
+                                           valid_at, now))).first()
+    decision = _decide(row, purpose, admit)
+    view = None
+    if decision.version is not None:
+        department = decision.client.department or ""
+        view = _views.cached(decision.version, department, decision.rule)
+        if view is None:
+            view = await anyio.to_thread.run_sync(_views.make, decision.version, department, decision.rule)
+    if decision.basis is not None and view is None:
+        raise NotEntitled(NOT_ENTITLED)
+    await ledger.append_durable_async(*_entry(decision, view, household_id, purpose), at=now)
+    if view is None:
+        raise NotEntitled(NOT_ENTITLED)
     return view
 
 
@@ -140,7 +201,8 @@ class _ViewCache:
     def __init__(self, size: int = 512):
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
 
-    def get(self, record: _Version, department: str, rule: policy.Rule, conn) -> RecordView:
+    def cached(self, record: _Version, department: str, rule: policy.Rule) -> RecordView | None:
+        """The view kept for that version, department and rule, if it was made under today's keys and policy."""
         keys = keyring()
         key = (record.household_ref, record.version, record.content_sha256, department, rule.name)
         with self.lock:
@@ -148,13 +210,27 @@ class _ViewCache:
             if found is not None and found[0] is keys and found[1] is rule:
                 self.items.move_to_end(key)
                 return found[2]
+        return None
+
+    def get(self, record: _Version, department: str, rule: policy.Rule, conn) -> RecordView:
+        """The view, kept or made now (its content read on ``conn``)."""
+        view = self.cached(record, department, rule)
+        if view is not None:
+            return view
+        keys = keyring()
         view = _make_view(record, department, rule, keys, conn)
+        key = (record.household_ref, record.version, record.content_sha256, department, rule.name)
         with self.lock:
             self.items[key] = (keys, rule, view)
             self.items.move_to_end(key)
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
         return view
+
+    def make(self, record: _Version, department: str, rule: policy.Rule) -> RecordView:
+        """``get`` on a connection of its own (a read served on the event loop makes a view in a worker thread)."""
+        with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return self.get(record, department, rule, conn)
 
 
 def _make_view(record: _Version, department: str, rule: policy.Rule, keys, conn) -> RecordView:

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from core.settings import settings
+from core.store import AsyncEngines
 from hub.services import worker as inline_worker
 from hub.services.lookup import MAX_BODY_BYTES as lookup_body_bytes
 from hub.services.secrets_check import enforce
@@ -33,9 +34,11 @@ async def lifespan(app: FastAPI):
     """While the app serves: without a scheduler (no HUB_AIRFLOW_URL; HUB_INLINE_WORKER not 0), a worker of its own
     verifies the requests it receives (hub.services.worker), so nothing waits for a `hub verify`."""
     worker = inline_worker.Worker().start() if inline_worker.enabled() else None
+    app.state.async_engines = AsyncEngines()  # the record read's asyncio engine on PostgreSQL (hub.services.reads)
     try:
         yield
     finally:
+        await app.state.async_engines.dispose()
         if worker is not None:
             await asyncio.to_thread(worker.stop)
 

@@ -122,3 +122,47 @@ def test_a_store_that_does_not_answer_is_refused_in_time_not_waited_for(module_d
     monkeypatch.setenv("HUB_LEDGER_WAIT_S", "30")  # recovery is the point here, not how fast a busy machine gets there
     ledger.append_durable(kind, {"n": 2})
     assert _count(kind) == 2  # the late one was written once the lock ended, then the next
+
+
+def test_an_entry_awaited_on_the_event_loop_is_durable_or_refused_in_time_and_a_waiter_that_leaves_harms_nothing(
+        module_database, monkeypatch):
+    """append_durable_async (the API's read on the event loop): returns once the entry is durable; refused with
+    LedgerUnavailable within HUB_LEDGER_WAIT_S when the table is locked; a read cancelled meanwhile (its client left)
+    leaves its entry to be written all the same, and the writer goes on with the next groups."""
+    import asyncio
+
+    monkeypatch.setattr(ledger, "_writers", {})
+    kind = f"test.async.{uuid.uuid4().hex[:8]}"
+    url = settings().database_url
+
+    async def awaited(n: int) -> None:
+        await ledger.append_durable_async(kind, {"n": n})
+
+    asyncio.run(awaited(1))
+    assert _count(kind) == 1  # visible to another connection the moment the await returned
+    monkeypatch.setenv("HUB_LEDGER_WAIT_S", "0.5")
+    blocker = engine(url).connect()
+
+    async def refused_then_left() -> None:
+        with pytest.raises(ledger.LedgerUnavailable, match="in time"):
+            await awaited(2)
+        task = asyncio.create_task(awaited(3))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        if module_database == "postgresql":
+            blocker.execute(text("BEGIN"))
+            blocker.execute(text("LOCK TABLE ledger_events IN EXCLUSIVE MODE"))
+        else:
+            blocker.exec_driver_sql("BEGIN IMMEDIATE")
+        asyncio.run(refused_then_left())
+    finally:
+        blocker.rollback()
+        blocker.close()
+    monkeypatch.setenv("HUB_LEDGER_WAIT_S", "30")
+    asyncio.run(awaited(4))
+    assert _count(kind) == 4  # 2 and 3 written once the lock ended (their waiters gone), then 4
+    assert ledger.writer(url).thread.is_alive()

@@ -317,3 +317,51 @@ def test_a_failed_statement_names_no_value_it_was_given(database):
     with pytest.raises(DBAPIError) as failed, engine().connect() as conn:
         conn.execute(text("SELECT no_such_column FROM ledger_events WHERE kind = :kind"), {"kind": secret})
     assert secret not in str(failed.value) and "hidden due to hide_parameters" in str(failed.value)
+
+
+def test_the_asyncio_engine_is_postgresql_s_only_and_loses_a_connection_once(own_postgres, monkeypatch):
+    """AsyncEngines (the API's record read on the event loop): none for SQLite; on PostgreSQL the same engine per
+    URL, types as the sync engine gives them (aware UTC times), hidden parameters, a connection the server ended fails
+    its statement once (the API answers it 503) before the next connects afresh, one ended while idle is replaced
+    before use; disposed, nothing stays open."""
+    import asyncio
+    import datetime as dt
+
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from core import store
+    from core.store import AsyncEngines, LedgerEvent
+
+    engines = AsyncEngines()
+    assert engines.get("sqlite:///x.db") is None
+    monkeypatch.setattr(store, "PING_AFTER_IDLE_S", 3600.0)
+    secret = "11010519491231002X"
+    at = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.timezone.utc)
+    with session() as s:
+        s.add(LedgerEvent(kind="test.async", recorded_at=at, payload={"n": 1}, leaf_sha256="0" * 64))
+
+    async def scenario():
+        eng = engines.get()
+        assert eng is engines.get(own_postgres) and eng.url.drivername == "postgresql+psycopg"
+        async with eng.connect() as conn:
+            row = (await conn.execute(select(LedgerEvent.recorded_at, LedgerEvent.payload)
+                                      .where(LedgerEvent.kind == "test.async"))).one()
+            assert row.recorded_at == at and row.recorded_at.tzinfo is not None and row.payload == {"n": 1}
+            with pytest.raises(DBAPIError) as failed:
+                await conn.execute(text("SELECT no_such_column FROM ledger_events WHERE kind = :k"), {"k": secret})
+            assert secret not in str(failed.value)
+        assert _terminate_backends(own_postgres) >= 1
+        with pytest.raises(OperationalError):
+            async with eng.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        async with eng.connect() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+        assert _terminate_backends(own_postgres) >= 1
+        monkeypatch.setattr(store, "PING_AFTER_IDLE_S", 0.0)  # idle: pinged when taken, replaced unseen
+        async with eng.connect() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+        await engines.dispose()
+        assert engines._engines == {}
+
+    asyncio.run(scenario())
+    assert _terminate_backends(own_postgres) == 0  # the disposed engine left no connection behind

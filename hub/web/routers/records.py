@@ -7,11 +7,11 @@ from dataclasses import fields as dataclass_fields
 from typing import Annotated
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from core.crypto import keyring
 from hub.rules.policy import policy
-from hub.services.reads import RecordView, read_record_with_token
+from hub.services.reads import RecordView, read_record_with_token_async
 from hub.stages.notify import BadSubscription, subscribe
 from hub.web.deps import Anyone, Department, DepartmentBearer, HouseholdId, aware
 from hub.web import examples as ex
@@ -33,7 +33,8 @@ router = APIRouter(route_class=DocumentRoute)
 
 @router.get("/v1/households/{household_id}/record", response_model=RecordOut, tags=["records"],
             responses={**NOT_FOUND, **ex.answers(ex.RECORD_OUT)})
-def get_record(
+async def get_record(
+    request: Request,
     household_id: HouseholdId,
     client: DepartmentBearer,
     purpose: Annotated[Purpose, Query(description="why the department reads the record")],
@@ -46,7 +47,9 @@ def get_record(
     a household the department has an open case for (its request with a valid authorization, or assistance it
     grants); otherwise 404, the same as for a household that does not exist."""
     aware(as_of=as_of, valid_at=valid_at)
-    view = read_record_with_token(client.token, household_id, purpose, as_of, valid_at, client.gone)
+    # on the event loop (no worker thread) where the store has an asyncio engine: the app's, while it serves
+    view = await read_record_with_token_async(getattr(request.app.state, "async_engines", None), client.token,
+                                              household_id, purpose, as_of, valid_at, client.gone)
     return Response(_body(view), media_type="application/json")
 
 

@@ -271,3 +271,31 @@ def test_hub_api_workers_serve_from_several_processes_on_postgresql_and_refuse_s
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_the_read_runs_on_the_event_loop_on_postgresql_and_in_a_worker_thread_on_sqlite(world, monkeypatch):
+    """While the app serves (its lifespan run), a PostgreSQL store's read runs its statement on the app's asyncio
+    engine and awaits its entry, never in a worker thread; SQLite's read runs in a worker thread. The same answers
+    either way: 200 with its entry, a refusal with its record.read_denied entry, a token deactivated meanwhile 401."""
+    from hub.services import reads
+    from hub.services.clients import deactivate
+
+    threaded = []
+    real = reads.read_record_with_token
+    monkeypatch.setattr(reads, "read_record_with_token", lambda *a, **kw: threaded.append(1) or real(*a, **kw))
+    client_id, token = create_client("caseworker-2", "department", DEPARTMENT)
+    before = _reads(world["household"])
+    with TestClient(create_app()) as api:
+        for _ in range(3):  # the first makes the view (in a worker thread), the others find it made
+            answer = api.get(world["path"], headers=_auth(token))
+            assert answer.status_code == 200 and answer.json()["household_id"] == world["household"]
+        assert verify_record(answer.json()["content"], answer.json()["signature"])
+        assert api.get(world["path"].replace("dibao", "medical"), headers=_auth(token)).status_code == 404
+        deactivate(client_id.id)
+        assert api.get(world["path"], headers=_auth(token)).status_code == 401
+    assert _reads(world["household"]) == before + 3
+    with session() as s:
+        denied = [p for p in s.scalars(select(LedgerEvent.payload).where(LedgerEvent.kind == "record.read_denied"))
+                  if p.get("household_ref") == world["household"][:40] and p.get("purpose") == "medical"]
+    assert denied and denied[-1]["why"] in ("no_policy", "no_open_case")
+    assert (threaded == []) if world["backend"] == "postgresql" else len(threaded) == 4  # 3 reads, 1 refused
