@@ -633,8 +633,9 @@ def _engine(url: str) -> Engine:
 class AsyncEngines:
     """asyncio engines (SQLAlchemy's, on psycopg's asyncio connection) of PostgreSQL stores, one per URL, for the
     event loop that made them: the API's record read runs its statement there instead of in a worker thread (each
-    thread hop costs about as much as a whole bare request). Made by the app while it serves, disposed when it stops
-    (hub.web.app); SQLite has no asyncio driver here, so ``get`` gives None for it."""
+    thread hop costs about as much as a whole bare request). For reads: every connection is in autocommit. Made by
+    the app while it serves, disposed when it stops (hub.web.app); SQLite has no asyncio driver here, so ``get``
+    gives None for it."""
 
     def __init__(self) -> None:
         self._engines: dict[str, AsyncEngine] = {}
@@ -645,9 +646,10 @@ class AsyncEngines:
             return None
         eng = self._engines.get(url)
         if eng is None:
+            # reads only, each one statement: autocommit set once per connection (not per checkout and return)
             eng = self._engines[url] = create_async_engine(
                 make_url(url).set(drivername="postgresql+psycopg"), pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW,
-                hide_parameters=True)
+                hide_parameters=True, isolation_level="AUTOCOMMIT")
             event.listen(eng.sync_engine, "checkin", _idle_since)
             event.listen(eng.sync_engine, "checkout", _ping_if_idle)
         return eng

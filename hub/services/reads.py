@@ -85,6 +85,14 @@ def _statement(who: str, as_of: bool, valid_at: bool):
             .where(c.c.active.is_(True), (c.c.token_sha256 if who == "token" else c.c.id) == bindparam("who")))
 
 
+def _reading():
+    """A connection for reads: in autocommit on PostgreSQL; SQLite's driver begins no transaction for a SELECT, so
+    there nothing is set (setting it costs more per read than the statement)."""
+    eng = engine()
+    conn = eng.connect()
+    return conn if eng.dialect.name == "sqlite" else conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _params(who: str, value: str | None, household_id: str, purpose: str, as_of, valid_at, now) -> tuple:
     return (_statement(who, as_of is not None, valid_at is not None),
             {"who": value, "household": household_id, "purpose": purpose, "now": now, "as_of": as_of,
@@ -133,7 +141,7 @@ def _read(who: str, value: str | None, household_id: str, purpose: str, as_of: d
     now = utcnow()
     # reads only, in autocommit (one statement, one snapshot; no BEGIN or ROLLBACK round trips), SQLAlchemy Core (no
     # ORM state); the entry is the ledger writer's
-    with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    with _reading() as conn:
         row = None
         if value is not None:
             row = conn.execute(*_params(who, value, household_id, purpose, as_of, valid_at, now)).first()
@@ -162,8 +170,7 @@ async def read_record_with_token_async(engines: AsyncEngines | None, token: str,
         return await anyio.to_thread.run_sync(read_record_with_token, token, household_id, purpose, as_of, valid_at,
                                               admit)
     now = utcnow()
-    async with eng.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+    async with eng.connect() as conn:  # in autocommit (AsyncEngines): one statement, one round trip
         row = (await conn.execute(*_params("token", clients.token_hash(token), household_id, purpose, as_of,
                                            valid_at, now))).first()
     decision = _decide(row, purpose, admit)
@@ -229,7 +236,7 @@ class _ViewCache:
 
     def make(self, record: _Version, department: str, rule: policy.Rule) -> RecordView:
         """``get`` on a connection of its own (a read served on the event loop makes a view in a worker thread)."""
-        with engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with _reading() as conn:
             return self.get(record, department, rule, conn)
 
 
