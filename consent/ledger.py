@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import queue
@@ -133,7 +134,7 @@ class GroupWriter:
             group = self._take()
             try:
                 with engine(self.url).begin() as conn:  # Core: no ORM session to set up per group
-                    conn.execute(LedgerEvent.__table__.insert(), [row for row, _ in group])
+                    _insert(conn, [row for row, _ in group])
             except Exception as exc:  # noqa: BLE001 - every waiter hears of it; the thread goes on with the next group
                 log.warning("ledger writer: a group of %d entries was not written (%s)", len(group),
                             type(exc).__name__)
@@ -144,6 +145,28 @@ class GroupWriter:
                 self.groups += 1
                 for _, done in group:
                     _settle(done, None)
+
+
+_COPY = "COPY ledger_events (kind, recorded_at, payload, leaf_sha256) FROM STDIN"
+
+
+def _insert(conn, rows: list[dict]) -> None:
+    """A group's rows in the caller's transaction. On PostgreSQL with COPY, through the driver: a third of the CPU
+    of one INSERT per row, and the writer shares the interpreter with every read it serves; the columns as the
+    store's types write them (UTC without a zone, the payload as JSON text). Elsewhere one executemany."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(LedgerEvent.__table__.insert(), rows)
+        return
+    import psycopg  # the PostgreSQL driver, present wherever the store is PostgreSQL
+
+    try:
+        with conn.connection.driver_connection.cursor() as cur, cur.copy(_COPY) as copy:
+            for r in rows:
+                copy.write_row((r["kind"], r["recorded_at"].astimezone(dt.timezone.utc).replace(tzinfo=None),
+                                json.dumps(r["payload"]), r["leaf_sha256"]))
+    except psycopg.OperationalError:
+        conn.invalidate()  # SQLAlchemy did not see it fail: a connection that broke is not handed out again
+        raise
 
 
 def _settle(done: Future, failure: Exception | None) -> None:
