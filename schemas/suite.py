@@ -177,7 +177,6 @@ def _batch_definition():
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
             from great_expectations.expectations.expectation import Expectation
-
             from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
             from great_expectations.validator.validator import Validator
 
@@ -211,8 +210,6 @@ def _suite(source: str):
         return _context["suites"][source]
 
 
-
-
 _configurations_json: dict[tuple, str] = {}  # (suite, expectation id) -> its configuration as JSON
 
 
@@ -237,7 +234,8 @@ def _docs(suite, result, *, run_name: str | None, run_time: str) -> dict:
     results = []
     for r in result.results:
         info = r.exception_info
-        results.append({"success": plain(r.success), "expectation_config": _configuration_json(suite, r.expectation_config),
+        results.append({"success": plain(r.success),
+                        "expectation_config": _configuration_json(suite, r.expectation_config),
                         "result": {k: plain(v) for k, v in (r.result or {}).items() if k in COUNTS},
                         "exception_info": info.to_json_dict() if hasattr(info, "to_json_dict") else info})
     return scrub({"success": plain(result.success), "suite_name": result.suite_name,

@@ -200,6 +200,10 @@ class _Version(NamedTuple):
     content_sha256: str
 
 
+def _view_key(record: _Version, department: str, rule: policy.Rule) -> tuple:
+    return record.household_ref, record.version, record.content_sha256, department, rule.name
+
+
 class _ViewCache:
     """Views already made, by record version, department and rule (least recently used dropped first): a view is
     the same bytes for every read of that version by that department under that rule, and decrypting and signing it
@@ -211,7 +215,7 @@ class _ViewCache:
     def cached(self, record: _Version, department: str, rule: policy.Rule) -> RecordView | None:
         """The view kept for that version, department and rule, if it was made under today's keys and policy."""
         keys = keyring()
-        key = (record.household_ref, record.version, record.content_sha256, department, rule.name)
+        key = _view_key(record, department, rule)
         with self.lock:
             found = self.items.get(key)
             if found is not None and found[0] is keys and found[1] is rule:
@@ -224,9 +228,8 @@ class _ViewCache:
         view = self.cached(record, department, rule)
         if view is not None:
             return view
-        keys = keyring()
+        keys, key = keyring(), _view_key(record, department, rule)
         view = _make_view(record, department, rule, keys, conn)
-        key = (record.household_ref, record.version, record.content_sha256, department, rule.name)
         with self.lock:
             self.items[key] = (keys, rule, view)
             self.items.move_to_end(key)

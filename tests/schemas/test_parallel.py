@@ -39,7 +39,8 @@ def _strip(docs: dict) -> dict:
 def _same(a, b) -> None:
     assert (a.suite, a.success, a.rows, a.failures, a.results, a.must_pass_failed, a.must_pass_checks) == \
         (b.suite, b.success, b.rows, b.failures, b.results, b.must_pass_failed, b.must_pass_checks)
-    assert _strip(a.docs) == _strip(b.docs) and a.docs["meta"]["run_id"]["run_name"] == b.docs["meta"]["run_id"]["run_name"]
+    assert _strip(a.docs) == _strip(b.docs)
+    assert a.docs["meta"]["run_id"]["run_name"] == b.docs["meta"]["run_id"]["run_name"]
 
 
 @pytest.fixture(scope="module")
