@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event, func, select, text
@@ -99,6 +100,23 @@ def test_a_full_disk_fails_every_waiter_of_the_group_and_the_writer_recovers_whe
     assert _count(kind) == written + 1
 
 
+@contextmanager
+def _ledger_locked(backend: str):
+    """The ledger table locked by another transaction while the block runs (PostgreSQL: LOCK TABLE; SQLite: the
+    write lock held)."""
+    blocker = engine(settings().database_url).connect()
+    try:
+        if backend == "postgresql":
+            blocker.execute(text("BEGIN"))
+            blocker.execute(text("LOCK TABLE ledger_events IN EXCLUSIVE MODE"))
+        else:
+            blocker.exec_driver_sql("BEGIN IMMEDIATE")
+        yield
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
 def test_a_store_that_does_not_answer_is_refused_in_time_not_waited_for(module_database, monkeypatch):
     """The ledger table locked by another transaction (PostgreSQL: LOCK TABLE; SQLite: the write lock held): the
     entry is not confirmed within HUB_LEDGER_WAIT_S, LedgerUnavailable says so, and once the lock ends the entry
@@ -106,19 +124,9 @@ def test_a_store_that_does_not_answer_is_refused_in_time_not_waited_for(module_d
     monkeypatch.setenv("HUB_LEDGER_WAIT_S", "0.5")
     monkeypatch.setattr(ledger, "_writers", {})
     kind = f"test.group.{uuid.uuid4().hex[:8]}"
-    url = settings().database_url
-    blocker = engine(url).connect()
-    try:
-        if module_database == "postgresql":
-            blocker.execute(text("BEGIN"))
-            blocker.execute(text("LOCK TABLE ledger_events IN EXCLUSIVE MODE"))
-        else:
-            blocker.exec_driver_sql("BEGIN IMMEDIATE")
+    with _ledger_locked(module_database):
         with pytest.raises(ledger.LedgerUnavailable, match="in time"):
             ledger.append_durable(kind, {"n": 1})
-    finally:
-        blocker.rollback()
-        blocker.close()
     monkeypatch.setenv("HUB_LEDGER_WAIT_S", "30")  # recovery is the point here, not how fast a busy machine gets there
     ledger.append_durable(kind, {"n": 2})
     assert _count(kind) == 2  # the late one was written once the lock ended, then the next
@@ -141,7 +149,6 @@ def test_an_entry_awaited_on_the_event_loop_is_durable_or_refused_in_time_and_a_
     asyncio.run(awaited(1))
     assert _count(kind) == 1  # visible to another connection the moment the await returned
     monkeypatch.setenv("HUB_LEDGER_WAIT_S", "0.5")
-    blocker = engine(url).connect()
 
     async def refused_then_left() -> None:
         with pytest.raises(ledger.LedgerUnavailable, match="in time"):
@@ -152,16 +159,8 @@ def test_an_entry_awaited_on_the_event_loop_is_durable_or_refused_in_time_and_a_
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    try:
-        if module_database == "postgresql":
-            blocker.execute(text("BEGIN"))
-            blocker.execute(text("LOCK TABLE ledger_events IN EXCLUSIVE MODE"))
-        else:
-            blocker.exec_driver_sql("BEGIN IMMEDIATE")
+    with _ledger_locked(module_database):
         asyncio.run(refused_then_left())
-    finally:
-        blocker.rollback()
-        blocker.close()
     monkeypatch.setenv("HUB_LEDGER_WAIT_S", "30")
     asyncio.run(awaited(4))
     assert _count(kind) == 4  # 2 and 3 written once the lock ended (their waiters gone), then 4
