@@ -8,8 +8,9 @@ the call's deadline; the deadline bounds the answer's body too, however slowly i
 each read's timeout cut to the time left, and a body still arriving at the deadline is DEADLINE, not retried). A
 body is read streamed up to ``max_bytes`` (decoded: a compression bomb stops there too) and is TOO_LARGE beyond, never
 held whole: a declared Content-Length beyond the cap fails before any of it is read. A circuit breaker per address stops calling one that keeps failing; breakers live in a
-``Breakers`` registry, the process's own (``BREAKERS``) unless one is injected, and ``Breakers.reset`` forgets
-every one (tests do, around each test: tests/connectors/conftest.py).
+``Breakers`` registry: the hub's (``BREAKERS``, a ``SharedBreakers``) keeps each circuit, and the Retry-After an
+agency gave, in the store, so every process calling the address sees one circuit; a ``Breakers`` injected instead
+keeps them in the process. ``Breakers.reset`` forgets every one (tests do, around each test: tests/conftest.py).
 
 Request URLs, headers and bodies are never logged and never put in exception text (they hold ID numbers and
 credentials): an ``AgencyError`` names the source, the failure and at most a label the caller chose (a peer's id).
@@ -17,7 +18,9 @@ credentials): an ``AgencyError`` names the source, the failure and at most a lab
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
+import hashlib
 import logging
 import random
 import threading
@@ -27,6 +30,10 @@ from typing import Callable, Mapping
 
 import requests
 import urllib3.exceptions
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.store import AgencyCircuit, engine, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +116,7 @@ class CircuitBreaker:
         self.threshold, self.cooldown = threshold, cooldown
         self.failures = 0
         self.opened_at: float | None = None
+        self.not_before = 0.0  # time.monotonic() before which no call is made (a Retry-After)
         self._lock = threading.Lock()
 
     def allow(self) -> bool:
@@ -129,6 +137,113 @@ class CircuitBreaker:
             self.failures += 1
             if self.failures >= self.threshold:
                 self.opened_at = time.monotonic()
+
+    def hold(self, seconds: float) -> None:
+        """No call before ``seconds`` from now (the agency's Retry-After)."""
+        with self._lock:
+            self.not_before = max(self.not_before, time.monotonic() + seconds)
+
+    def pause(self) -> float:
+        """Seconds to wait before the next call (a Retry-After still holding), 0 when none."""
+        return max(0.0, self.not_before - time.monotonic())
+
+    def admit(self) -> float | None:
+        """None when no call may be made now (the circuit open), else the seconds to wait first."""
+        return self.pause() if self.allow() else None
+
+
+class SharedCircuitBreaker:
+    """``CircuitBreaker``'s rules with the state in the store (``agency_circuits``), so that every process calling
+    one address (the re-check's parallel batches, several API workers) sees one circuit: a down agency opens it once
+    for all of them instead of once per process, the one trial call after the cooldown is taken by one process only
+    (a conditional UPDATE), and a Retry-After one process was told holds the others back too. A call reads the
+    circuit once; it is written only on a failure, on the first success after failures, and on a Retry-After.
+    Should the store itself fail, the process's own breaker decides meanwhile (logged)."""
+
+    def __init__(self, address: str, threshold: int, cooldown: float):
+        self.key = hashlib.sha256(address.encode("utf-8")).hexdigest()
+        self.threshold, self.cooldown = threshold, cooldown
+        self.local = CircuitBreaker(threshold, cooldown)
+
+    def _state(self, conn):
+        return conn.execute(select(AgencyCircuit.failures, AgencyCircuit.opened_at, AgencyCircuit.not_before)
+                            .where(AgencyCircuit.key == self.key)).first()
+
+    def _fallback(self, exc: Exception) -> None:
+        log.warning("circuit of %s: the store did not answer (%s); this process's own breaker decides",
+                    self.key[:12], type(exc).__name__)
+
+    def admit(self) -> float | None:
+        """None when the circuit is open (no call now), else the seconds to wait before calling (0 unless a
+        Retry-After holds): the circuit read once."""
+        try:
+            with engine().connect() as conn:
+                row = self._state(conn)
+                if row is None:
+                    return 0.0
+                now = utcnow()
+                if row.opened_at is not None:
+                    if (now - row.opened_at).total_seconds() < self.cooldown:
+                        return None
+                    took = conn.execute(update(AgencyCircuit).where(AgencyCircuit.key == self.key,
+                                                                     AgencyCircuit.opened_at == row.opened_at)
+                                        .values(opened_at=now)).rowcount  # half-open: the trial is one process's
+                    conn.commit()
+                    if not took:
+                        return None
+                return max(0.0, (row.not_before - now).total_seconds()) if row.not_before is not None else 0.0
+        except SQLAlchemyError as exc:
+            self._fallback(exc)
+            return self.local.admit()
+
+    def allow(self) -> bool:
+        return self.admit() is not None
+
+    def pause(self) -> float:
+        return self.admit() or 0.0
+
+    def success(self) -> None:
+        self.local.success()
+        try:
+            with engine().connect() as conn:
+                row = self._state(conn)
+                if row is not None and (row.failures or row.opened_at is not None):
+                    conn.execute(update(AgencyCircuit).where(AgencyCircuit.key == self.key)
+                                 .values(failures=0, opened_at=None))
+                    conn.commit()
+        except SQLAlchemyError as exc:
+            self._fallback(exc)
+
+    def failure(self) -> None:
+        self.local.failure()
+        now, t = utcnow(), AgencyCircuit.__table__
+        try:
+            with engine().begin() as conn:
+                _upsert(conn, t, {"key": self.key, "failures": 1, "opened_at": now if self.threshold <= 1 else None,
+                                  "not_before": None},
+                        {"failures": t.c.failures + 1,
+                         "opened_at": case((t.c.failures + 1 >= self.threshold, now), else_=t.c.opened_at)})
+        except SQLAlchemyError as exc:
+            self._fallback(exc)
+
+    def hold(self, seconds: float) -> None:
+        self.local.hold(seconds)
+        until, t = utcnow() + dt.timedelta(seconds=seconds), AgencyCircuit.__table__
+        try:
+            with engine().begin() as conn:
+                _upsert(conn, t, {"key": self.key, "failures": 0, "opened_at": None, "not_before": until},
+                        {"not_before": case((t.c.not_before > until, t.c.not_before), else_=until)})
+        except SQLAlchemyError as exc:
+            self._fallback(exc)
+
+
+def _upsert(conn, table, values: dict, on_conflict: dict) -> None:
+    """INSERT ``values``, or on the key's conflict UPDATE ``on_conflict`` (SQLite and PostgreSQL alike)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    conn.execute(insert(table).values(**values).on_conflict_do_update(index_elements=["key"], set_=on_conflict))
 
 
 class Breakers:
@@ -152,7 +267,27 @@ class Breakers:
             self._breakers.clear()
 
 
-BREAKERS = Breakers()  # the process's breakers, unless a transport is given others
+class SharedBreakers(Breakers):
+    """Breakers whose circuits live in the store (``SharedCircuitBreaker``): one circuit per address for every
+    process of the hub. ``reset`` also closes every stored circuit (tests)."""
+
+    def of(self, address: str, policy: Policy) -> SharedCircuitBreaker:
+        with self._lock:
+            if address not in self._breakers:
+                self._breakers[address] = SharedCircuitBreaker(address, policy.breaker_threshold,
+                                                               policy.breaker_cooldown)
+            return self._breakers[address]
+
+    def reset(self) -> None:
+        super().reset()
+        try:
+            with engine().begin() as conn:
+                conn.execute(delete(AgencyCircuit))
+        except SQLAlchemyError:
+            pass  # no store (yet): nothing stored to forget
+
+
+BREAKERS = SharedBreakers()  # the hub's breakers (shared through the store), unless a transport is given others
 
 
 def retry_after(value: str | None, cap: float) -> float:
@@ -250,8 +385,13 @@ class Transport:
         p = self.policy
         deadline = deadline or time.monotonic() + p.deadline
         for attempt in range(p.retries + 1):
-            if not self.breaker.allow():
+            held = self.breaker.admit()  # None: the circuit is open; else a Retry-After still holding, if any
+            if held is None:
                 raise self._error(Failure.CIRCUIT_OPEN)
+            if held:
+                if time.monotonic() + held >= deadline:
+                    raise self._error(Failure.DEADLINE, f"after {Failure.RATE_LIMITED.value}")
+                time.sleep(held)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise self._error(Failure.DEADLINE)
@@ -280,6 +420,7 @@ class Transport:
                 failure, action = classify(resp.status_code)
                 if resp.status_code == 429:
                     wait = retry_after(resp.headers.get("Retry-After"), p.max_retry_after)
+                    self.breaker.hold(wait)  # every process calling this address waits as long
             finally:
                 if resp is not None and resp._content is False:
                     resp.close()  # a body not read whole: the connection goes, never back to the pool

@@ -38,7 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from core.settings import settings
 
-SCHEMA_REVISION = "0015"
+SCHEMA_REVISION = "0016"
 
 
 def utcnow() -> dt.datetime:
@@ -387,6 +387,18 @@ class LedgerEvent(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     payload: Mapped[dict] = mapped_column(JSON)
     leaf_sha256: Mapped[str] = mapped_column(String(64))  # RFC 6962 leaf hash of the entry (consent.ledger)
+
+
+class AgencyCircuit(Base):
+    """An agency address's circuit, shared by every process that calls it (connectors.transport.
+    SharedCircuitBreaker): consecutive failures, when the circuit opened (None: closed), and the moment before
+    which no call is made (a Retry-After one process was told). Keyed by the address's SHA-256."""
+
+    __tablename__ = "agency_circuits"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    not_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class LedgerLeaf(Base):
