@@ -3,9 +3,15 @@ household's verification).
 
 reverify_rows_per_s: person-source rows per second through every stage of the re-check (the consent gate, the
 agency calls, encrypted storage, validation, the checks across sources, unify and publish: ``hub.stages.reverify``,
-what ``reverify_recipients`` runs per batch), at 100,000 persons (1,000 with --quick), eleven sources, the
-simulated agencies on loopback in their own process with no injected latency. One row is one person asked of
-one source. reverify_peak_rss_mb is the peak resident set of the process that re-checks.
+what ``reverify_recipients`` runs per batch), at 100,000 persons (1,000 with --quick, N with --scale N), eleven
+sources, the simulated agencies on loopback in their own process with no injected latency, measured as it runs in
+production: one worker process per core (at most 8) over the mapped batches at once, the rows of all over the time
+from the first start to the last end (reverify_rows_per_s_one_process: the same batches in one process, before).
+Batches are BATCH households, fewer where the city is small so that every worker has several. One row is one person
+asked of one source. reverify_peak_rss_mb is the peak resident set of the largest re-checking process.
+
+reverify_wire_ratio: that rate divided by the rate of the same persons' answers fetched over the wire with the
+same batch calls (signed, 12 at a time), then parsed, hashed and inserted (the bare minimum below, fetch included).
 
 reverify_ceiling_ratio: that rate divided by the rate of the bare minimum on the same rows in the same run: the
 agencies' raw answers for the same persons (fetched beforehand, not timed) parsed, each row hashed (SHA-256) and
@@ -136,8 +142,10 @@ def seed(persons: int) -> dict:
     return {"households": households, "persons": counted}
 
 
-def recheck(agencies_url: str) -> dict:
-    """Re-check every current recipient, BATCH households at a time; the figures of that."""
+def recheck(agencies_url: str, batch: int = BATCH, part: int = 0, parts: int = 1) -> dict:
+    """Re-check the current recipients, ``batch`` households at a time: every batch, or (``parts`` above 1) the
+    batches part, part + parts, ... of them, as one of ``parts`` worker processes over the mapped batches does;
+    the figures of that, with the wall-clock times it started and ended."""
     import logging
     import resource
 
@@ -152,22 +160,55 @@ def recheck(agencies_url: str) -> dict:
     t0 = time.perf_counter()
     due = due_recipients(every=True)
     due_s = time.perf_counter() - t0
-    with session() as s:  # the persons of the due households (in chunks: SQLite bounds an IN list)
+    batches = [due[i: i + batch] for i in range(0, len(due), batch)][part::parts]
+    mine = [h for b in batches for h in b]
+    with session() as s:  # the persons of these households (in chunks: SQLite bounds an IN list)
         persons = sum(s.scalar(select(func.count()).select_from(RequestMember).where(
-            RequestMember.request_id.in_(due[i: i + 500]))) for i in range(0, len(due), 500))
+            RequestMember.request_id.in_(mine[i: i + 500]))) for i in range(0, len(mine), 500))
     totals: dict[str, int] = {}
-    t0 = time.perf_counter()
-    for start in range(0, len(due), BATCH):
-        for k, v in recheck_batch(due[start: start + BATCH], run_id="bench-recheck").items():
+    started, t0 = time.time(), time.perf_counter()
+    for n, households in enumerate(batches, 1):
+        for k, v in recheck_batch(households, run_id=f"bench-recheck-{parts}-{part}").items():
             totals[k] = totals.get(k, 0) + v
-        done = min(len(due), start + BATCH)
-        rate = done / (time.perf_counter() - t0)
-        print(f"  re-checked {done:,} of {len(due):,} households ({rate:,.1f} households/s)", file=sys.stderr,
-              flush=True)
+        rate = sum(len(b) for b in batches[:n]) / (time.perf_counter() - t0)
+        print(f"  [{part + 1}/{parts}] re-checked {n} of {len(batches)} batches ({rate:,.1f} households/s)",
+              file=sys.stderr, flush=True)
     seconds = time.perf_counter() - t0
-    return {"households": len(due), "persons": persons, "rows": persons * len(SOURCES), "seconds": seconds,
-            "due_s": due_s, "outcome": totals,
+    return {"households": len(mine), "persons": persons, "rows": persons * len(SOURCES), "seconds": seconds,
+            "started": started, "ended": time.time(), "due_s": due_s, "outcome": totals,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def recheck_parallel(agencies_url: str, workers: int, batch: int) -> dict:
+    """The re-check as it runs in production: ``workers`` processes over the mapped batches at once (as the
+    reverify_recipients DAG's mapped tasks run under LocalExecutor or Celery), each a fresh process; the rows of all
+    over the wall-clock time from the first start to the last end; the peak RSS is the largest process's."""
+    import tempfile
+
+    # each worker's output in files, not pipes: a pipe nobody reads yet would stop its worker when full
+    files = [(tempfile.TemporaryFile(mode="w+"), tempfile.TemporaryFile(mode="w+")) for _ in range(workers)]
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.bench_reverify", "--phase", "recheck", agencies_url,
+                               str(batch), str(k), str(workers)], cwd=ROOT, env=os.environ.copy(),
+                              stdout=out, stderr=err, text=True) for k, (out, err) in enumerate(files)]
+    parts = []
+    for proc, (out, err) in zip(procs, files):
+        proc.wait()
+        out.seek(0)
+        err.seek(0)
+        result, errors = out.read(), err.read()
+        out.close()
+        err.close()
+        if proc.returncode != 0:
+            raise RuntimeError(f"a re-check worker failed:\n{errors[-3000:]}")
+        parts.append(json.loads(result.strip().splitlines()[-1]))
+    outcome: dict[str, int] = {}
+    for p in parts:
+        for k, v in p["outcome"].items():
+            outcome[k] = outcome.get(k, 0) + v
+    return {"households": sum(p["households"] for p in parts), "persons": sum(p["persons"] for p in parts),
+            "rows": sum(p["rows"] for p in parts), "outcome": outcome,
+            "seconds": max(p["ended"] for p in parts) - min(p["started"] for p in parts),
+            "peak_rss_mb": max(p["peak_rss_mb"] for p in parts), "workers": workers}
 
 
 def bare(agencies_url: str) -> dict:
@@ -289,9 +330,9 @@ def request_latency(agencies_url: str, households: int, n: int, *, timed_calls: 
 # -- the benchmark ---------------------------------------------------------------------------------------------
 
 
-def run(quick: bool = False, persons: int | None = None) -> dict:
-    """The figures; at 100,000 persons their keys are the report's, at another size (``--quick``: 1,000) each
-    re-check key carries its size."""
+def run(quick: bool = False, persons: int | None = None, workers: int | None = None) -> dict:
+    """The figures; at 100,000 persons their keys are the report's, at another size (``--quick``: 1,000;
+    ``--scale N``) each re-check key carries its size. ``workers``: the re-check's processes (default the cores)."""
     from bench.scratch import scratch_home
 
     persons = persons or (1_000 if quick else 100_000)
@@ -302,24 +343,39 @@ def run(quick: bool = False, persons: int | None = None) -> dict:
         seeded = _child("seed", str(persons))
         print(f"seeded {seeded['households']:,} households ({seeded['persons']:,} persons) in "
               f"{time.perf_counter() - t0:,.0f} s (not measured)")
+        # batches small enough that every worker has several even at --quick's size; 500 a batch at a city's
+        workers = max(1, min(workers or (os.cpu_count() or 1), 8))
+        batch = max(1, min(BATCH, -(-seeded["households"] // (4 * workers))))
         with agencies(seeded["households"]) as url:
-            rc = _child("recheck", url)
+            one = _child("recheck", url, str(batch))
+            rc = recheck_parallel(url, workers, batch)
             b = _child("bare", url)
-    rate = rc["rows"] / rc["seconds"]
+    rate, rate_one = rc["rows"] / rc["seconds"], one["rows"] / one["seconds"]
     ceiling = b["rows"] / b["work_s"]
+    wire = b["rows"] / (b["fetch_s"] + b["work_s"])
     suffix = "" if persons == 100_000 else f"_{label}"
     out[f"reverify_rows_per_s{suffix}"] = round(rate, 1)
+    out[f"reverify_rows_per_s_one_process{suffix}"] = round(rate_one, 1)
+    out[f"reverify_workers{suffix}"] = workers
+    out[f"reverify_batch{suffix}"] = batch
     out[f"reverify_peak_rss_mb{suffix}"] = round(rc["peak_rss_mb"], 1)
+    out[f"reverify_peak_rss_mb_one_process{suffix}"] = round(one["peak_rss_mb"], 1)
     out[f"reverify_ceiling_rows_per_s{suffix}"] = round(ceiling, 1)
     out[f"reverify_ceiling_ratio{suffix}"] = round(rate / ceiling, 4)
+    out[f"reverify_wire_rows_per_s{suffix}"] = round(wire, 1)
+    out[f"reverify_wire_ratio{suffix}"] = round(rate / wire, 4)
     out[f"reverify_bare_fetch_rows_per_s{suffix}"] = round(b["rows"] / b["fetch_s"], 1)
     out[f"reverify_persons{suffix}"] = rc["persons"]
     out[f"reverify_wall_s{suffix}"] = round(rc["seconds"], 1)
-    print(f"re-check: {rc['persons']:,} persons ({rc['households']:,} households) x {len(SOURCES)} sources = "
-          f"{rc['rows']:,} rows in {rc['seconds']:,.1f} s: {rate:,.1f} rows/s ({rc['persons'] / rc['seconds']:,.1f} "
-          f"persons/s), peak RSS {rc['peak_rss_mb']:,.0f} MB; outcome {rc['outcome']}")
+    print(f"re-check, {workers} worker processes over batches of {batch} households: {rc['persons']:,} persons "
+          f"({rc['households']:,} households) x {len(SOURCES)} sources = {rc['rows']:,} rows in {rc['seconds']:,.1f} "
+          f"s: {rate:,.1f} rows/s ({rc['persons'] / rc['seconds']:,.1f} persons/s), peak RSS {rc['peak_rss_mb']:,.0f} "
+          f"MB a process; outcome {rc['outcome']}")
+    print(f"re-check in one process: {one['rows']:,} rows in {one['seconds']:,.1f} s: {rate_one:,.1f} rows/s, peak "
+          f"RSS {one['peak_rss_mb']:,.0f} MB")
     print(f"bare minimum on the same rows: parse+hash+insert {ceiling:,.0f} rows/s (ratio {rate / ceiling:.4f}); "
-          f"the answers over the wire {b['rows'] / b['fetch_s']:,.0f} rows/s")
+          f"the same answers fetched over the wire with the same batch calls, parsed, hashed and inserted "
+          f"{wire:,.0f} rows/s (ratio {rate / wire:.4f}); fetched alone {b['rows'] / b['fetch_s']:,.0f} rows/s")
     return out
 
 
@@ -349,7 +405,7 @@ def _run_phase(argv: list[str]) -> None:
     if phase == "seed":
         result = seed(int(args[0]))
     elif phase == "recheck":
-        result = recheck(args[0])
+        result = recheck(args[0], *(int(a) for a in args[1:4]))
     elif phase == "bare":
         result = bare(args[0])
     elif phase == "latency":
@@ -364,4 +420,5 @@ if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--phase":
         _phase(sys.argv[2:])
     else:
-        run(quick="--quick" in sys.argv)
+        scale = sys.argv[sys.argv.index("--scale") + 1] if "--scale" in sys.argv else None
+        run(quick="--quick" in sys.argv, persons=int(scale) if scale else None)

@@ -24,9 +24,10 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 
 # key -> (unit, goal, "min" if the figure must reach the goal or "max" if it must stay under it, why that goal)
 REPORT: dict[str, tuple[str, float, str, str]] = {
-    "reverify_rows_per_s": ("rows/s", 153.0, "min", "100,000 persons x 11 sources re-checked within 2 h of a night"),
-    "reverify_peak_rss_mb": ("MB", 2048.0, "max", "bounded memory whatever the city's size"),
-    "reverify_ceiling_ratio": ("", 0.10, "min", "within 10x of parse+hash+insert on the same rows"),
+    "reverify_rows_per_s": ("rows/s", 5000.0, "min", "100,000 persons x 11 sources re-checked in under 4 minutes"),
+    "reverify_wire_ratio": ("", 0.5, "min", "at least half the rate of the same answers over the wire, bare"),
+    "reverify_ceiling_ratio": ("", 0.15, "min", "within 7x of parse+hash+insert on the same rows"),
+    "reverify_peak_rss_mb": ("MB", 1024.0, "max", "bounded memory per process whatever the city's size"),
     "request_latency_ms_p50": ("ms", 500.0, "max", "a caseworker's verification answered within 0.5 s"),
     "request_overhead_ms_p50": ("ms", 300.0, "max", "the hub adds at most 0.3 s to its slowest agency call"),
     "api_read_p99_ms": ("ms", 1000.0, "max", "a record read within 1 s, 32 clients at once"),
