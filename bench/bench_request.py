@@ -44,7 +44,8 @@ def run(quick: bool = False, runs: int | None = None) -> dict:
            "request_latency_ms_p50_one_process": p50(t for t, _ in single["runs"])}
     one_process = out["request_latency_ms_p50_one_process"]
     print(f"one household inline, {n} runs, sources validated side by side in the worker's warm processes: p50 "
-          f"{out['request_latency_ms_p50']:,.0f} ms (all in one process: {one_process:,.0f} ms); with {OVERHEAD_LATENCY_MS} ms per agency call: p50 {out['request_latency_ms_p50_injected']:,.0f} ms, "
+          f"{out['request_latency_ms_p50']:,.0f} ms (all in one process: {one_process:,.0f} ms); with "
+          f"{OVERHEAD_LATENCY_MS} ms per agency call: p50 {out['request_latency_ms_p50_injected']:,.0f} ms, "
           f"beyond the slowest call {out['request_overhead_ms_p50']:,.0f} ms")
     return out
 

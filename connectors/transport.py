@@ -157,13 +157,15 @@ class SharedCircuitBreaker:
     one address (the re-check's parallel batches, several API workers) sees one circuit: a down agency opens it once
     for all of them instead of once per process, the one trial call after the cooldown is taken by one process only
     (a conditional UPDATE), and a Retry-After one process was told holds the others back too. A call reads the
-    circuit once; it is written only on a failure, on the first success after failures, and on a Retry-After.
-    Should the store itself fail, the process's own breaker decides meanwhile (logged)."""
+    circuit once before it is made (``admit``), and once more after it succeeded only if that read found failures;
+    the circuit is written only on a failure, on the first success after failures, and on a Retry-After. Should the
+    store itself fail, the process's own breaker decides meanwhile (logged)."""
 
     def __init__(self, address: str, threshold: int, cooldown: float):
         self.key = hashlib.sha256(address.encode("utf-8")).hexdigest()
         self.threshold, self.cooldown = threshold, cooldown
         self.local = CircuitBreaker(threshold, cooldown)
+        self._seen = threading.local()  # .clean: this thread's last ``admit`` found no failure and no open circuit
 
     def _state(self, conn):
         return conn.execute(select(AgencyCircuit.failures, AgencyCircuit.opened_at, AgencyCircuit.not_before)
@@ -176,9 +178,11 @@ class SharedCircuitBreaker:
     def admit(self) -> float | None:
         """None when the circuit is open (no call now), else the seconds to wait before calling (0 unless a
         Retry-After holds): the circuit read once."""
+        self._seen.clean = False
         try:
             with engine().connect() as conn:
                 row = self._state(conn)
+                self._seen.clean = row is None or (not row.failures and row.opened_at is None)
                 if row is None:
                     return 0.0
                 now = utcnow()
@@ -197,13 +201,23 @@ class SharedCircuitBreaker:
             return self.local.admit()
 
     def allow(self) -> bool:
+        """Whether a call may be made now (as ``CircuitBreaker.allow``: after the cooldown, the trial is taken)."""
         return self.admit() is not None
 
     def pause(self) -> float:
-        return self.admit() or 0.0
+        """Seconds a Retry-After still holds calls back, 0 when none (a read only: no trial is taken)."""
+        try:
+            with engine().connect() as conn:
+                row = self._state(conn)
+        except SQLAlchemyError as exc:
+            self._fallback(exc)
+            return self.local.pause()
+        return max(0.0, (row.not_before - utcnow()).total_seconds()) if row and row.not_before else 0.0
 
     def success(self) -> None:
         self.local.success()
+        if getattr(self._seen, "clean", False):
+            return  # the circuit had nothing to forget when this call was admitted
         try:
             with engine().connect() as conn:
                 row = self._state(conn)
@@ -258,8 +272,11 @@ class Breakers:
     def of(self, address: str, policy: Policy) -> CircuitBreaker:
         with self._lock:
             if address not in self._breakers:
-                self._breakers[address] = CircuitBreaker(policy.breaker_threshold, policy.breaker_cooldown)
+                self._breakers[address] = self._make(address, policy)
             return self._breakers[address]
+
+    def _make(self, address: str, policy: Policy) -> CircuitBreaker:
+        return CircuitBreaker(policy.breaker_threshold, policy.breaker_cooldown)
 
     def reset(self) -> None:
         """Forget every breaker: each address starts closed again, with the next policy that asks for it."""
@@ -271,12 +288,8 @@ class SharedBreakers(Breakers):
     """Breakers whose circuits live in the store (``SharedCircuitBreaker``): one circuit per address for every
     process of the hub. ``reset`` also closes every stored circuit (tests)."""
 
-    def of(self, address: str, policy: Policy) -> SharedCircuitBreaker:
-        with self._lock:
-            if address not in self._breakers:
-                self._breakers[address] = SharedCircuitBreaker(address, policy.breaker_threshold,
-                                                               policy.breaker_cooldown)
-            return self._breakers[address]
+    def _make(self, address: str, policy: Policy) -> SharedCircuitBreaker:
+        return SharedCircuitBreaker(address, policy.breaker_threshold, policy.breaker_cooldown)
 
     def reset(self) -> None:
         super().reset()

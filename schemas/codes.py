@@ -51,6 +51,7 @@ def department_name(code: str | None) -> tuple[str, str] | None:
     zh, en = AGENCY_NAMES[agency]
     return f"{CITY[1]}{ANSHAN_DIVISIONS[division][0]}{zh}", f"{en}, {DIVISIONS_EN[division]}, {CITY[2]}"
 
+
 # Registration's codes for the vocabulary's names (schemas.vocabulary: RELATIONS, PERSON_STATUSES, SEXES)
 
 # Relation to the head of household (GB/T 4761 family-relation codes, the subset the hub uses; the vocabulary's

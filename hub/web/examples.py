@@ -217,7 +217,8 @@ LEDGER_ENTRIES_OUT = {"items": [
                  "version": 1, "basis": f"request:{REQUEST_ID}", "policy_rule": "civil-affairs-assistance",
                  "fields": RECORD_FIELDS}}],
     "next_before": 1042}
-CHECKPOINT_OUT = {"intact": True, "state": "amber", "problems": [], "events": 1042, "latest_seq": 1042, "entries_after_checkpoint": 12,
+CHECKPOINT_OUT = {"intact": True, "state": "amber", "problems": [], "events": 1042, "latest_seq": 1042,
+                  "entries_after_checkpoint": 12,
                   "checkpoint": {"number": 41, "size": 1030, "root_sha256": SHA, "created_at": AT,
                                  "note": "hub ledger\n1030\nSBe0bNF3Yd3VNx8G0Gq1rBqZ1X6h1K7d2x3c4v5b6n8=\n\n— hub ..."}}
 PROOF_OUT = {"seq": 1000, "kind": "record.read", "leaf_index": 999, "tree_size": 1030,

@@ -57,6 +57,7 @@ def test_after_the_cooldown_one_process_takes_the_trial_and_a_success_closes_it_
         a.failure()
     with session() as s:  # the cooldown has passed
         s.get(AgencyCircuit, a.key).opened_at -= dt.timedelta(seconds=POLICY.breaker_cooldown + 1)
+    assert b.pause() == 0.0  # asking how long to wait takes no trial
     assert [a.allow(), b.allow()] == [True, False]  # the trial is one process's
     a.success()
     assert a.allow() and b.allow()

@@ -4,8 +4,8 @@ that passed shown as passed, the members a reason, a discrepancy or an incomplet
 flats, companies, income and financial assets behind each count, every code labelled.
 
 Pure functions of the cut content, the department's case (hub.services.cases) and the language: no store, no
-request; the console's own tables (pages.REASON_NAMES, TEXT) for its words. A code the tables below do not know is never shown raw: the record's own text in that language is used,
-else a neutral label.
+request; the console's own tables (pages.REASON_NAMES, TEXT) for its words. A code the tables below do not know is
+never shown raw: the record's own text in that language is used, else a neutral label.
 """
 
 from __future__ import annotations
@@ -346,7 +346,6 @@ def record_view(content: dict, lang: str, *, case, department: str, purpose: str
 
 
 # the record page's own words (hub/web/console/templates/case_record.html)
-
 TEXT.update({
     "rec_applicant": ("申请人", "Applicant"),
     "rec_department": ("经办部门", "Department"),

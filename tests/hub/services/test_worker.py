@@ -9,6 +9,7 @@ import logging
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 from sqlalchemy import select
@@ -239,7 +240,7 @@ def test_the_worker_validates_in_its_warm_processes_and_stops_them(agencies, mon
         for _ in range(600):
             if _row(rid).status in ("published", "failed"):
                 break
-            threading.Event().wait(0.2)
+            time.sleep(0.2)
     finally:
         w.stop(timeout=120)
     assert _row(rid).status == "published" and parallel._pool is None

@@ -133,7 +133,8 @@ def test_the_head_names_the_case_the_applicant_masked_and_the_department():
     assert h["case_ref"] == "MZ-2026-0001" and h["applicant"] == "成员0"
     assert h["applicant_id"] == head[:4] + "**********" + head[14:] and head not in str(h)
     assert h["department"] == "鞍山市铁东区民政局" and h["purpose"] == "最低生活保障"
-    assert view(read_as(hh.unify()), "en", case=case)["head"]["department"] == "Civil Affairs Bureau, Tiedong District, Anshan"
+    assert view(read_as(hh.unify()), "en", case=case)["head"]["department"] == \
+        "Civil Affairs Bureau, Tiedong District, Anshan"
     assert department_label("XX-1", 0) == "XX-1"
 
 
