@@ -11,6 +11,12 @@ key (connectors.signing): a manifest naming the request's nonce, the time, the p
 per ID number and the ID numbers not found (the CSV agencies' not-found list). Faults apply to the answer as sent
 and are signed with it (a wrong encoding is the agency's own mistake), except a body cut short, which is cut after.
 
+A batch exchange (批量核对) asks about persons of many households in one call, each person's ID number with the
+reference of their own authorization (connectors.auth: the hub's signature covers every reference). The agency
+checks each reference on its own (a reference it cannot accept is listed as ``rejected`` in the signed manifest; the
+others are answered), and every row it answers carries its person's reference, so the hub can give each household
+its own rows back.
+
 Household registration also answers a second operation at its ``members_path`` (户成员查询): one ID number in,
 every member of that person's household out, as rows of its usual answer (or the person in ``notFound``). The
 same checks, faults and counters apply to it.
@@ -25,12 +31,16 @@ Fault profiles (``--faults``, comma-separated):
               malformed values, negative amounts, dates in the future, duplicated rows) and now and then a
               renamed field, a body in the wrong encoding, or a household member silently left out; each kind
               has its own rate (DIRTY_ROW_KINDS, DIRTY_ANSWER_KINDS), which tests can set one by one
+  rejecting   batch exchanges: about half of the persons' authorization references are rejected (the same
+              reference always), the others answered
+  shuffled    batch exchanges: about half of the answers carry persons' rows under other households' references
   down:<key>  that agency refuses connections
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import random
 import socket
@@ -53,7 +63,7 @@ from core.crypto import keyring
 from core.settings import settings
 from schemas.contracts import SPECS, AgencySpec, to_wire
 
-SIMPLE_PROFILES = ("none", "flaky", "slow", "truncated", "dirty")
+SIMPLE_PROFILES = ("none", "flaky", "slow", "truncated", "dirty", "rejecting", "shuffled")
 
 
 class UnknownFaultProfile(ValueError):
@@ -66,11 +76,14 @@ DEFAULT_RATES = {
     "truncated": 0.2,  # share of bodies cut short
     "row": 0.04,  # per row and kind of row fault under `dirty` (unless the kind has its own rate)
     "response": 0.1,  # per answer and kind of answer fault under `dirty` (unless the kind has its own rate)
+    "rejected": 0.5,  # share of references a `rejecting` agency rejects in batch exchanges
+    "shuffled": 0.5,  # share of batch answers a `shuffled` agency gives with references swapped across households
 }
 # the kinds of bad input `dirty` injects; a rate named after a kind overrides "row" or "response" for it
 DIRTY_ROW_KINDS = ("check_digit", "credit_code", "unknown_code", "malformed", "negative", "future_date", "duplicate")
 DIRTY_ANSWER_KINDS = ("renamed", "encoding", "omitted")
-MAX_BODY = 1 << 20  # bytes of a request body (the largest batch of ID numbers is a few kilobytes)
+MAX_BODY = 1 << 20
+REFERENCE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_:.")  # bytes of a request body (the largest batch of ID numbers is a few kilobytes)
 USCC_FIELDS = ("uscc", "withholder_uscc", "employer_uscc")  # canonical fields holding a unified social credit code
 DATE_FIELDS = ("period", "acquired", "established", "registered", "effective", "as_of")  # dated facts, not birth
 
@@ -81,13 +94,15 @@ class Faults:
     slow: bool = False
     truncated: bool = False
     dirty: bool = False
+    rejecting: bool = False
+    shuffled: bool = False
     down: frozenset[str] = frozenset()
     latency_ms: int = 0  # `latency:<ms>`: every call answers after this long (and nothing else goes wrong)
     rates: dict = field(default_factory=lambda: dict(DEFAULT_RATES), compare=False, hash=False)
 
     @property
     def names(self) -> list[str]:
-        out = [n for n in ("flaky", "slow", "truncated", "dirty") if getattr(self, n)]
+        out = [n for n in ("flaky", "slow", "truncated", "dirty", "rejecting", "shuffled") if getattr(self, n)]
         out += [f"latency:{self.latency_ms}"] if self.latency_ms else []
         return out + [f"down:{k}" for k in sorted(self.down)] or ["none"]
 
@@ -120,7 +135,7 @@ def parse_faults(spec: str, rates: dict | None = None) -> Faults:
 
 class Counters:
     FIELDS = ("requests", "served", "refused", "bad_request", "errors", "throttled", "hung", "truncated", "rows",
-              "member_queries")
+              "member_queries", "batch_queries")
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -257,6 +272,37 @@ class Agency:
                 rows.extend(to_wire(self.spec, r) for r in got)
         return self._encode(rows, not_found, page, nonce)
 
+    def rejects(self, ref: str) -> bool:
+        """Whether this agency rejects a person's authorization reference: one it cannot read (1 to 64 letters,
+        digits, ``-_:.``), or, under ``rejecting``, about half of them (decided by the reference, so the same one
+        is always rejected)."""
+        if not 0 < len(ref) <= 64 or not set(ref) <= REFERENCE_CHARS:
+            return True
+        if self.faults.rejecting:
+            mark = int.from_bytes(hashlib.sha256(f"{self.spec.key}:{ref}".encode()).digest()[:4], "big")
+            return mark / 2 ** 32 < self.faults.rates["rejected"]
+        return False
+
+    def answer_batch(self, ids: list[str], refs: list[str], page: int, nonce: str = "") -> tuple[int, bytes, str, dict]:
+        """A batch exchange: each person answered under their own reference, or rejected on its own."""
+        rows, not_found, rejected = [], [], []
+        ref_field = self.spec.ref_field
+        for i, ref in zip(ids, refs):
+            if self.rejects(ref):
+                rejected.append(i)
+                continue
+            got = self.population.rows(self.spec.key, i)
+            if got is None:
+                not_found.append(i)
+            else:
+                rows.extend({**to_wire(self.spec, r), ref_field: ref} for r in got)
+        distinct = list(dict.fromkeys(refs))
+        if self.faults.shuffled and len(distinct) > 1 and self.roll() < self.faults.rates["shuffled"]:
+            # every row under the next household's reference: each person's rows answered for another household
+            moved = dict(zip(distinct, distinct[1:] + distinct[:1]))
+            rows = [{**r, ref_field: moved.get(r[ref_field], r[ref_field])} for r in rows]
+        return self._encode(rows, not_found, page, nonce, rejected)
+
     def answer_members(self, id_number: str, page: int, nonce: str = "") -> tuple[int, bytes, str, dict]:
         """户成员查询: every member of the person's household, or the person as not found."""
         got = self.population.household_members(id_number)
@@ -265,7 +311,8 @@ class Agency:
             return self._encode([], [id_number], page, nonce)
         return self._encode([to_wire(self.spec, r) for r in got], [], page, nonce)
 
-    def _encode(self, rows: list[dict], not_found: list[str], page: int, nonce: str) -> tuple[int, bytes, str, dict]:
+    def _encode(self, rows: list[dict], not_found: list[str], page: int, nonce: str,
+                rejected: list[str] = ()) -> tuple[int, bytes, str, dict]:
         """The answer's page ``page``, with the dirty profile's faults, signed as sent for the request of
         ``nonce``."""
         total = len(rows)
@@ -282,7 +329,8 @@ class Agency:
         headers = {"X-Page": str(page), "X-Total-Pages": str(pages), "X-Total": str(total)}
         kid, key = self.answer_keys.active()
         headers.update(sign_answer(key, kid, source=self.spec.key, nonce=nonce, body=body, page=page, pages=pages,
-                                   rows=row_counts(rows, self.spec.id_field), not_found=not_found))
+                                   rows=row_counts(rows, self.spec.id_field), not_found=not_found,
+                                   rejected=rejected))
         self.counters.add(served=1, rows=len(rows))
         return 200, body, ctype, headers
 
@@ -331,8 +379,13 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
             if operation is None:
                 return self._error(404, "4040", "not found")
             agency.counters.add(requests=1)
+            try:  # read first for the references a batch names; refused (403) before a bad body is said (400)
+                ids, page, refs = parse_request(spec, body)
+                bad = None
+            except BadRequestBody as exc:
+                ids, page, refs, bad = [], 1, None, exc
             refusal = check_request(self.headers, method="POST", path=path, body=body, credential=agency.credential,
-                                    hub_key=agency.hub_key)
+                                    hub_key=agency.hub_key, refs=refs)
             if refusal:
                 agency.counters.add(refused=1)
                 return self._error(403, "4030", refusal)
@@ -350,21 +403,22 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
                 time.sleep(agency.hang_s)
                 self.close_connection = True
                 return
-            try:
-                ids, page = parse_request(spec, body)
-            except BadRequestBody as exc:
+            if bad is not None:
                 agency.counters.add(bad_request=1)
-                return self._error(400, "4000", str(exc))
+                return self._error(400, "4000", str(bad))
             if agency.on_query is not None:
                 agency.on_query(ids, page)
             if operation == "members":
-                if len(ids) != 1:
+                if len(ids) != 1 or refs is not None:
                     agency.counters.add(bad_request=1)
                     return self._error(400, "4003", "exactly one ID number per household-members query")
                 status, out, ctype, headers = agency.answer_members(ids[0], page, self.headers.get(NONCE) or "")
             elif len(ids) > spec.max_batch:
                 agency.counters.add(bad_request=1)
                 return self._error(400, "4002", f"at most {spec.max_batch} ID numbers per call")
+            elif refs is not None:
+                agency.counters.add(batch_queries=1)
+                status, out, ctype, headers = agency.answer_batch(ids, refs, page, self.headers.get(NONCE) or "")
             else:
                 status, out, ctype, headers = agency.answer(ids, page, self.headers.get(NONCE) or "")
             cut = agency.faults.truncated and agency.roll() < agency.faults.rates["truncated"]
@@ -427,7 +481,9 @@ class AgencyServer:
             "sources": [
                 {"key": k, "name": a.spec.name, "base_url": self.base_url(k), "format": a.spec.wire,
                  "auth": a.spec.auth, "max_batch": a.spec.max_batch, "page_size": a.spec.page_size,
-                 "path": a.spec.path, **({"members_path": a.spec.members_path} if a.spec.members_path else {}),
+                 "path": a.spec.path,
+                 "batch_exchange": {"refs_field": a.spec.refs_field, "ref_field": a.spec.ref_field},
+                 **({"members_path": a.spec.members_path} if a.spec.members_path else {}),
                  "answer_key": self._public_key(k)}
                 for k, a in self.agencies.items()
             ],

@@ -15,24 +15,30 @@ class BadRequestBody(ValueError):
     pass
 
 
-def parse_request(spec: AgencySpec, body: bytes) -> tuple[list[str], int]:
-    """(ID numbers, page number) from a request body; page 1 when the agency does not paginate."""
+def parse_request(spec: AgencySpec, body: bytes) -> tuple[list[str], int, list[str] | None]:
+    """(ID numbers, page number, the persons' references of a batch exchange or None) from a request body; page 1
+    when the agency does not paginate."""
     try:
         if spec.wire == "xml":
             root = parse_xml(body)  # no DTD, hence no entity expanded or fetched
-            ids = [e.text or "" for e in root.iter("id")]
+            found = list(root.iter("id"))
+            ids = [e.text or "" for e in found]
+            refs = [e.get("ref") for e in found] if any(e.get("ref") is not None for e in found) else None
             page = int(root.get("page", "1"))
         else:
             doc = json.loads(body.decode("utf-8"))
-            ids, page = doc.get(spec.ids_field), int(doc.get("pageNo", 1))
+            ids, page, refs = doc.get(spec.ids_field), int(doc.get("pageNo", 1)), doc.get(spec.refs_field)
     except (ET.ParseError, UnicodeDecodeError, json.JSONDecodeError, ValueError, AttributeError, TypeError,
             OverflowError, RecursionError) as exc:  # TypeError: "pageNo": null; OverflowError: 1e400
         raise BadRequestBody(f"request body is not valid {spec.wire if spec.wire == 'xml' else 'json'}") from exc
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise BadRequestBody(f"{spec.ids_field if spec.wire != 'xml' else 'id'}: a list of ID numbers is required")
+    if refs is not None and (not isinstance(refs, list) or len(refs) != len(ids)
+                             or not all(isinstance(r, str) and r for r in refs)):
+        raise BadRequestBody(f"{spec.refs_field if spec.wire != 'xml' else 'ref'}: one reference per ID number")
     if page < 1:
         raise BadRequestBody("page numbers start at 1")
-    return ids, page
+    return ids, page, refs
 
 
 def _text(value) -> str:

@@ -6,6 +6,10 @@ Every request carries:
   public key that the hub, and not someone replaying a reference, asked for exactly these persons under that
   authorization; the agency's signed answer names the nonce (connectors.signing), so the hub takes no answer
   meant for another request;
+- in a batch exchange (批量核对: persons of many households in one call, each with the reference of their own
+  authorization, named in the body beside their ID number), ``X-Auth-Ref`` is ``batch:`` and the SHA-256 of every
+  reference in the call in order (``batch_ref``): the hub's signature covers each reference by name, and an agency
+  refuses a call whose body names other references than the signed ones;
 - the agency's own credential: an API key (``X-Api-Key``) or an HMAC-SHA256 request signature
   (``X-Timestamp``, ``X-Signature`` over method, path, timestamp and the body's SHA-256).
 """
@@ -26,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 MAX_CLOCK_SKEW_S = 300
+BATCH = "batch:"  # X-Auth-Ref of a batch exchange: BATCH + SHA-256 of the persons' references
 
 
 def _b64e(data: bytes) -> str:
@@ -42,6 +47,11 @@ def _auth_message(auth_ref: str, nonce: str, body: bytes) -> bytes:
 
 def _hmac_message(method: str, path: str, timestamp: str, body: bytes) -> bytes:
     return f"{method.upper()}\n{path}\n{timestamp}\n{hashlib.sha256(body).hexdigest()}".encode()
+
+
+def batch_ref(refs: list[str]) -> str:
+    """The ``X-Auth-Ref`` of a batch exchange naming ``refs`` (one per person, in the order of the body)."""
+    return BATCH + hashlib.sha256("\n".join(refs).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -78,8 +88,9 @@ def _same(given: str, expected: str) -> bool:
 
 
 def check_request(headers, *, method: str, path: str, body: bytes, credential: Credential,
-                  hub_key: Ed25519PublicKey, now: float | None = None) -> str | None:
-    """What an agency checks; None when the request is acceptable, else the reason it is refused."""
+                  hub_key: Ed25519PublicKey, now: float | None = None, refs: list[str] | None = None) -> str | None:
+    """What an agency checks; None when the request is acceptable, else the reason it is refused. ``refs``: the
+    per-person references the body names (a batch exchange), None when it names none."""
     if credential.scheme == "api_key":
         if not _same(headers.get("X-Api-Key") or "", credential.secret):
             return "bad credential"
@@ -101,6 +112,10 @@ def check_request(headers, *, method: str, path: str, body: bytes, credential: C
         hub_key.verify(_b64d(sig), _auth_message(ref, nonce, body))
     except (InvalidSignature, ValueError):
         return "authorization reference not signed by the hub"
+    if ref.startswith(BATCH) != (refs is not None):
+        return "authorization references missing" if refs is None else "a batch needs the batch reference"
+    if refs is not None and not _same(ref, batch_ref(refs)):
+        return "authorization references not signed by the hub"
     return None
 
 

@@ -15,6 +15,13 @@ backoff, 429 after Retry-After, refusals never), keeps a circuit breaker per age
 time; its Failure, AgencyError and Policy are every connector's, and are imported from here too. A partial
 answer is never complete: missing members, refused members or an interrupted fetch make the result incomplete or
 unavailable, with the reason.
+
+Re-checks ask in batch exchanges (批量核对, ``Source.exchange``): one call carries up to the agency's batch limit of
+persons from many households, each with the reference of their own authorization, and the agency answers each person
+under that reference. The answer is split back per household by reference (``Exchanged.result_for``): a person whose
+rows come back under another reference, or miscounted, is unanswered and none of their rows is used; a person whose
+reference the agency rejected is unanswered without sinking the others; rows under no reference sent make the whole
+exchange COUNT_MISMATCH (whose they are is unknown).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from typing import Callable, ClassVar, Mapping, Sequence
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from connectors.auth import Credential, request_headers
+from connectors.auth import Credential, batch_ref, request_headers
 from connectors.signing import BadSignature, Manifest, count_mismatches, new_nonce, signature_of, trusted_keys, \
     verify_answer
 from connectors.transport import AgencyError, Breakers, Failure, Policy, Transport
@@ -38,7 +45,10 @@ from consent.gate import Allow
 from core.settings import settings
 from schemas.contracts import AgencySpec, from_wire
 
-__all__ = ["AgencyError", "Failure", "FetchResult", "Policy", "Source", "StillAllowed"]
+__all__ = ["AgencyError", "Exchanged", "Failure", "FetchResult", "Person", "Policy", "Source", "StillAllowed"]
+
+BATCH_MISMATCH = "BATCH_MISMATCH"  # a person's rows answered under another person's reference (a batch exchange)
+REFERENCE_REJECTED = "REFERENCE_REJECTED"  # the agency rejected the person's authorization reference
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +69,61 @@ class FetchResult:
     calls: int = 0  # HTTP calls made, retries included
     withdrawn: set[str] = field(default_factory=set)  # ID numbers the gate refused when asked again before a call
     miscounted: set[str] = field(default_factory=set)  # ID numbers whose rows differ from the signed counts
+
+
+@dataclass(frozen=True)
+class Person:
+    """One person of a batch exchange: the gate's decision, their ID number (never logged) and the reference of
+    their authorization."""
+
+    allow: Allow
+    id_number: str
+    ref: str
+
+
+@dataclass
+class Exchanged:
+    """What one batch exchange gave: its raw answers (one per page, in order) and, per ID number, the outcome."""
+
+    source: str
+    raw: list[bytes] = field(default_factory=list)
+    signatures: list[dict | None] = field(default_factory=list)
+    response_sha256: str | None = None
+    calls: int = 0
+    failure: str | None = None  # the exchange stopped early: why
+    used: int = 0  # the answers whose rows were taken (the first ones; an answer after them failed a check)
+    rows: list[tuple[str, dict]] = field(default_factory=list)  # (reference, canonical row), in the answers' order
+    # ID number -> answered | not_found | rejected | unanswered | withdrawn
+    outcome: dict[str, str] = field(default_factory=dict)
+    why: dict[str, str] = field(default_factory=dict)  # ID number -> why unanswered (COUNT_MISMATCH, BATCH_MISMATCH)
+
+    def result_for(self, persons: Sequence[Person]) -> FetchResult:
+        """One household's share of the exchange, as a fetch of its own would give it (without the raw answers,
+        which the exchange keeps): the rows answered under its persons' references, each person's outcome, and the
+        status with the first reason that applies (the exchange's failure, a miscount or mismatch, a rejected
+        reference, a person not found)."""
+        refs = {p.ref for p in persons}
+        ids = [p.id_number for p in persons]
+        outcome = {i: self.outcome.get(i, "unanswered") for i in ids}
+        result = FetchResult(source=self.source, status="complete", rows=[row for ref, row in self.rows if ref in refs],
+                             response_sha256=self.response_sha256, calls=self.calls,
+                             withdrawn={i for i in ids if outcome[i] == "withdrawn"})
+        asked = [i for i in ids if outcome[i] != "withdrawn"]
+        result.requested = len(asked)
+        result.not_found = {i for i in asked if outcome[i] == "not_found"}
+        result.unanswered = {i for i in asked if outcome[i] in ("unanswered", "rejected")}
+        result.miscounted = {i for i in asked if self.why.get(i) == Failure.COUNT_MISMATCH.value}
+        result.missing = len(result.unanswered) + len(result.not_found)
+        heard = any(outcome[i] in ("answered", "not_found") for i in asked)
+        reasons = [self.why.get(i, self.failure) for i in asked if outcome[i] == "unanswered"]
+        reasons += [REFERENCE_REJECTED for i in asked if outcome[i] == "rejected"]
+        if reasons:
+            result.status = "incomplete" if heard or result.rows else "unavailable"
+            result.reason = next((r for r in (self.failure, Failure.COUNT_MISMATCH.value, BATCH_MISMATCH,
+                                              REFERENCE_REJECTED) if r in reasons), reasons[0])
+        elif result.not_found:
+            result.status, result.reason = "incomplete", "MEMBERS_NOT_FOUND"
+        return result
 
 
 StillAllowed = Callable[[list[Allow]], list[Allow]]  # the gate asked again before a call: the allows that still hold
@@ -157,6 +222,90 @@ class Source:
         except AgencyError as exc:
             return False, None, exc.failure.value
         return True, round((time.monotonic() - t0) * 1000, 1), None
+
+    # -- a batch exchange (批量核对) ----------------------------------------------------------------------------
+    def exchange(self, persons: Sequence[Person], *,
+                 still_allowed: Callable[[list[Person]], list[Person]] | None = None) -> Exchanged:
+        """Ask the agency about ``persons`` of many households in one call (and its pages), each named with the
+        reference of their own authorization; at most the agency's batch limit, no ID number twice.
+
+        ``still_allowed`` asks the gate again before every page: a person no longer allowed is named in no further
+        call (``withdrawn``); an exchange part-way through its pages starts again from its first page without them,
+        its earlier answers dropped."""
+        spec = self.contract
+        for p in persons:
+            if not isinstance(p.allow, Allow) or p.allow.source != self.key:
+                raise TypeError(f"{self.key}: an exchange needs the gate's Allow decisions for this source")
+        if len(persons) > spec.max_batch or len({p.id_number for p in persons}) != len(persons):
+            raise ValueError(f"{self.key}: at most {spec.max_batch} persons, each once, per exchange")
+        out = Exchanged(source=self.key)
+        counter = FetchResult(source=self.key, status="complete")
+        group = list(persons)
+        answered: set[str] = set()
+        heard: dict[str, str] = {}  # not_found | rejected, as the agency declared
+        excluded: dict[str, str] = {}  # ID number -> COUNT_MISMATCH | BATCH_MISMATCH
+        deadline = time.monotonic() + self.policy.deadline
+        page, pages = 1, 1
+        try:
+            while page <= pages:
+                if still_allowed is not None:
+                    kept = still_allowed(group)
+                    if len(kept) != len(group):
+                        held = {p.id_number for p in kept}
+                        out.outcome.update({p.id_number: "withdrawn" for p in group if p.id_number not in held})
+                        group = kept
+                        if page > 1:  # the earlier pages answered a question naming someone who withdrew
+                            for kept_so_far in (out.raw, out.signatures, out.rows, answered, heard, excluded):
+                                kept_so_far.clear()
+                            page, pages, out.used = 1, 1, 0
+                        if not group:
+                            break
+                ids, refs = [p.id_number for p in group], [p.ref for p in group]
+                signed = self._call(build_request(spec, ids, page, refs), batch_ref(refs), deadline, counter, page)
+                out.raw.append(signed.body)
+                out.signatures.append(signature_of(signed.headers))
+                answer = self._read(signed)
+                sent = dict(zip(ids, refs))
+                declared = {*answer.not_found, *signed.manifest.rejected}
+                if declared - set(sent):
+                    raise AgencyError(self.key, Failure.BAD_RESPONSE, "persons not asked")
+                miscounted = count_mismatches(signed.manifest, answer.rows, spec.id_field)
+                if miscounted - set(sent):  # rows of no one asked about: whose they are is unknown
+                    raise AgencyError(self.key, Failure.COUNT_MISMATCH)
+                taken, mismatched = [], {}
+                for r in answer.rows:
+                    ref, idn = r.pop(spec.ref_field, None), r.get(spec.id_field)
+                    if ref not in sent.values() or (idn in sent and sent[idn] != ref):
+                        if idn not in sent:  # under no reference sent, of no one asked: no household's
+                            raise AgencyError(self.key, Failure.COUNT_MISMATCH)
+                        mismatched.setdefault(idn, BATCH_MISMATCH)  # answered for another household
+                        continue
+                    taken.append((ref, from_wire(spec, r)))
+                out.rows += taken  # only an answer read whole gives rows
+                out.used = len(out.raw)
+                excluded.update({i: Failure.COUNT_MISMATCH.value for i in miscounted})
+                excluded.update({i: why for i, why in mismatched.items() if i not in excluded})
+                heard.update({i: "not_found" for i in answer.not_found})
+                heard.update({i: "rejected" for i in signed.manifest.rejected})
+                answered.update(ids)
+                pages = answer.pages
+                page += 1
+        except AgencyError as exc:
+            log.warning("exchange with %s stopped: %s", self.key, exc.failure.value)
+            out.failure = exc.failure.value
+        if excluded:  # none of such a person's rows is used, on any page
+            out.rows = [(ref, row) for ref, row in out.rows if row.get("id_number") not in excluded]
+        for p in group:
+            i = p.id_number
+            out.outcome[i] = "unanswered" if i in excluded else heard.get(i) or (
+                "answered" if i in answered else "unanswered")
+            if i in excluded:
+                out.why[i] = excluded[i]
+        digest = hashlib.sha256()
+        for raw in out.raw:
+            digest.update(raw)
+        out.response_sha256, out.calls = digest.hexdigest(), counter.calls
+        return out
 
     # -- a whole fetch ---------------------------------------------------------------------------------------
     def fetch(self, allows: Sequence[Allow], id_numbers: dict[str, str], auth_ref: str, *,

@@ -85,14 +85,18 @@ class Manifest:
     rows: dict[str, int]
     not_found: list[str]
     kid: str
+    rejected: list[str] = ()  # a batch exchange's persons whose authorization reference the agency rejected
 
 
 def sign_answer(key: Ed25519PrivateKey, kid: str, *, source: str, nonce: str, body: bytes, page: int, pages: int,
-                rows: Mapping[str, int], not_found: list[str], now: float | None = None) -> dict[str, str]:
-    """The headers that sign ``body`` as the answer of ``source`` to the request that sent ``nonce``."""
+                rows: Mapping[str, int], not_found: list[str], now: float | None = None,
+                rejected: list[str] = ()) -> dict[str, str]:
+    """The headers that sign ``body`` as the answer of ``source`` to the request that sent ``nonce`` (``rejected``:
+    the persons of a batch exchange whose reference the agency rejected)."""
     doc = {"v": 1, "source": source, "nonce": nonce, "time": int(now if now is not None else time.time()),
            "page": page, "pages": pages, "sha256": hashlib.sha256(body).hexdigest(),
-           "rows": dict(sorted(rows.items())), "not_found": list(not_found)}
+           "rows": dict(sorted(rows.items())), "not_found": list(not_found),
+           **({"rejected": list(rejected)} if rejected else {})}
     manifest = json.dumps(doc, separators=(",", ":"), ensure_ascii=True).encode("ascii")
     return {MANIFEST: b64e(manifest), KEY_ID: kid, SIGNATURE: b64e(key.sign(DOMAIN + manifest))}
 
@@ -143,7 +147,8 @@ def read_manifest(signed: Mapping[str, str]) -> Manifest:
         return Manifest(source=doc["source"], nonce=doc["nonce"], time=int(doc["time"]), page=int(doc["page"]),
                         pages=int(doc["pages"]), sha256=doc["sha256"],
                         rows={str(k): int(v) for k, v in doc["rows"].items()},
-                        not_found=[str(i) for i in doc["not_found"]], kid=signed[KEY_ID])
+                        not_found=[str(i) for i in doc["not_found"]], kid=signed[KEY_ID],
+                        rejected=[str(i) for i in doc.get("rejected", [])])
     except (ValueError, KeyError, TypeError, AttributeError):
         raise BadSignature("malformed manifest") from None
 

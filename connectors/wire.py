@@ -31,13 +31,14 @@ class Answer:
     pages: int = 1
 
 
-def build_request(spec: AgencySpec, ids: list[str], page: int = 1) -> bytes:
+def build_request(spec: AgencySpec, ids: list[str], page: int = 1, refs: list[str] | None = None) -> bytes:
+    """A query for ``ids``; with ``refs`` (one per ID number), a batch exchange naming each person's reference."""
     if spec.wire == "xml":
         root = ET.Element("query", page=str(page))
-        for i in ids:
-            ET.SubElement(root, "id").text = i
+        for n, i in enumerate(ids):
+            ET.SubElement(root, "id", **({"ref": refs[n]} if refs is not None else {})).text = i
         return ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    doc = {spec.ids_field: ids}
+    doc = {spec.ids_field: ids, **({spec.refs_field: refs} if refs is not None else {})}
     if spec.page_size:
         doc["pageNo"] = page
     return json.dumps(doc).encode("utf-8")

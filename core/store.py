@@ -38,7 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from core.settings import settings
 
-SCHEMA_REVISION = "0016"
+SCHEMA_REVISION = "0017"
 
 
 def utcnow() -> dt.datetime:
@@ -191,6 +191,11 @@ class FetchBatch(Base):
     validated: Mapped[bool] = mapped_column(Boolean, default=False)
     members: Mapped[dict | None] = mapped_column(JSON)  # person_ref -> state (schemas.coverage), after validation
     purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # raw answers and rows deleted (data life)
+    # a batch exchange's share (批量核对): the exchange whose answers (ExchangeAnswer) its rows came from, and how
+    # they are told apart there: {"refs": the references its persons were sent with, "excluded": pseudonyms of the
+    # persons whose rows were left out (miscounted, answered under another reference)}
+    exchange_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    exchange: Mapped[dict | None] = mapped_column(JSON)
 
 
 class RawResponse(Base):
@@ -206,6 +211,23 @@ class RawResponse(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     # AES-GCM: the agency's signature headers (connectors.signing), JSON; None for answers stored before signing
     signature_enc: Mapped[str | None] = mapped_column(Text)
+
+
+class ExchangeAnswer(Base):
+    """An agency's raw answer to one call of a batch exchange (persons of many households), encrypted, kept once for
+    every batch that took rows from it and purged with the last of them; its hash is in the ledger
+    (fetch.exchanged, and each batch's fetch.completed)."""
+
+    __tablename__ = "exchange_answers"
+    __table_args__ = (UniqueConstraint("exchange_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    exchange_id: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # the page's place within the exchange
+    source: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
+    body_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: base64 of the body as received
+    signature_enc: Mapped[str | None] = mapped_column(Text)  # AES-GCM: the agency's signature headers, JSON
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SourceRow(Base):
@@ -592,6 +614,14 @@ def aad_raw_response(batch_id: str, seq: int) -> str:
 
 def aad_raw_signature(batch_id: str, seq: int) -> str:
     return f"raw_responses.signature_enc:{batch_id}:{seq}"
+
+
+def aad_exchange_answer(exchange_id: str, seq: int) -> str:
+    return f"exchange_answers.body_enc:{exchange_id}:{seq}"
+
+
+def aad_exchange_signature(exchange_id: str, seq: int) -> str:
+    return f"exchange_answers.signature_enc:{exchange_id}:{seq}"
 
 
 def aad_record(household_ref: str, version: int) -> str:

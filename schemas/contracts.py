@@ -53,6 +53,11 @@ class AgencySpec:
     # the largest answer (one call, one page) the hub reads; a larger one is TOO_LARGE. At least 40 times the largest
     # full batch of the simulated population (1,000 households: bank 102 KB, tax 34 KB, the others under 23 KB)
     max_answer_bytes: int = 1 << 20
+    # a batch exchange (批量核对): the request names each person's authorization reference beside their ID number
+    # (JSON: the list ``refs_field`` parallel to ``ids_field``; XML: a ``ref`` attribute on each ``id``), and every
+    # answered row carries its person's reference in ``ref_field`` (a column of its own in CSV)
+    refs_field: str = "sqbhList"
+    ref_field: str = "sqbh"
 
     @property
     def id_field(self) -> str:
@@ -87,6 +92,7 @@ SPECS: dict[str, AgencySpec] = {
         ),
         AgencySpec(
             key="provident_fund", name="住房公积金中心", wire="csv", auth="api_key", max_batch=200, ids_field="zjhm",
+            ref_field="授权编号",
             fields={"id_number": "证件号码", "period": "年月", "base": "缴存基数", "personal": "个人缴存额",
                     "employer": "单位缴存额", "balance": "账户余额", "employer_name": "单位名称",
                     "employer_uscc": "单位统一社会信用代码"},
@@ -108,7 +114,7 @@ SPECS: dict[str, AgencySpec] = {
             transforms={"registered_capital": _wan, "established": _compact_date},
         ),
         AgencySpec(
-            key="vehicles_vessels", name="公安交管与海事", wire="csv", auth="hmac", max_batch=100,
+            key="vehicles_vessels", name="公安交管与海事", wire="csv", auth="hmac", max_batch=100, ref_field="授权编号",
             fields={"id_number": "证件号码", "kind": "类别", "plate": "号牌号码", "type": "车船类型",
                     "purchase_price": "购置价格", "registered": "登记日期", "status": "状态",
                     "disability_adapted": "残疾人专用"},
@@ -132,6 +138,7 @@ SPECS: dict[str, AgencySpec] = {
         ),
         AgencySpec(
             key="commercial_insurance", name="商业保险公司", wire="csv", auth="api_key", max_batch=100, page_size=100,
+            ref_field="授权编号",
             fields={"id_number": "证件号码", "insurer": "保险公司", "policy_no": "保单号", "product": "产品名称",
                     "type": "险种", "cash_value": "现金价值", "annual_premium": "年缴保费", "effective": "生效日期"},
             codes={"type": {"life": "1", "annuity": "2", "health": "3", "accident": "4"}},

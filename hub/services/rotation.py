@@ -24,6 +24,7 @@ from core.crypto import b64e, keyring
 from core.settings import settings
 from core.store import (
     DciTransaction,
+    ExchangeAnswer,
     HouseholdRecord,
     RawResponse,
     RequestMember,
@@ -31,6 +32,8 @@ from core.store import (
     SourceRow,
     Subscription,
     aad_dci,
+    aad_exchange_answer,
+    aad_exchange_signature,
     aad_member,
     aad_raw_response,
     aad_raw_signature,
@@ -63,6 +66,8 @@ COLUMNS = (
     Column(RequestMember, "name_enc", lambda r: aad_member(r.request_id, "name_enc", r.person_ref)),
     Column(RawResponse, "body_enc", lambda r: aad_raw_response(r.batch_id, r.seq)),
     Column(RawResponse, "signature_enc", lambda r: aad_raw_signature(r.batch_id, r.seq)),
+    Column(ExchangeAnswer, "body_enc", lambda r: aad_exchange_answer(r.exchange_id, r.seq)),
+    Column(ExchangeAnswer, "signature_enc", lambda r: aad_exchange_signature(r.exchange_id, r.seq)),
     Column(SourceRow, "data_enc", lambda r: aad_source_row(r.batch_id, r.row_no)),
     Column(HouseholdRecord, "content_enc", lambda r: aad_record(r.household_ref, r.version)),
     Column(Subscription, "secret_enc", _subscription_aad),

@@ -3,7 +3,8 @@
 - Expiry: each authorization that has expired is logged once (consent.authorizations.log_expirations).
 - Purge: a fetch's raw answers and rows are deleted once the shortest ``data_life_days`` of the authorizations it
   was fetched under has passed, or HUB_DEFAULT_DATA_LIFE_DAYS (default 30) when there is none; one ledger entry
-  per purged batch, naming the basis. Published records, validation results and the ledger stay: they are the
+  per purged batch, naming the basis. A batch exchange's answers serve every household asked in it: they are
+  deleted with the last of its batches, never while a batch still within its data life needs them. Published records, validation results and the ledger stay: they are the
   processing records (kept at least three years, PIPL Art. 56).
 - Logs: the hub's and Airflow's log files are kept at least 180 days (Cybersecurity Law Art. 21); older ones are
   deleted. HUB_LOG_RETENTION_DAYS may lengthen the retention, never shorten it below 180.
@@ -20,7 +21,17 @@ from sqlalchemy import and_, case, delete, func, literal, or_, select, update
 from consent import ledger
 from consent.authorizations import log_expirations
 from core.settings import settings
-from core.store import Authorization, FetchBatch, RawResponse, Request, SourceRow, UTCDateTime, session, utcnow
+from core.store import (
+    Authorization,
+    ExchangeAnswer,
+    FetchBatch,
+    RawResponse,
+    Request,
+    SourceRow,
+    UTCDateTime,
+    session,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +68,34 @@ def purge_raw_data(now: dt.datetime | None = None, *, limit: int = 10_000) -> di
                     continue
                 n_rows = s.execute(delete(SourceRow).where(SourceRow.batch_id == batch_id)).rowcount
                 n_raw = s.execute(delete(RawResponse).where(RawResponse.batch_id == batch_id)).rowcount
+                exchange_id = s.scalar(select(FetchBatch.exchange_id).where(FetchBatch.id == batch_id))
+                if exchange_id is not None:
+                    n_raw += _purge_exchange(s, exchange_id)
                 basis = "default" if authorized_life is None else "authorization"
                 days = default if authorized_life is None else authorized_life
                 ledger.append(s, "data.purged", {"batch_id": batch_id, "request_id": request_id, "source": source,
                                                  "rows": n_rows, "raw_answers": n_raw, "data_life_days": days,
-                                                 "basis": basis, "fetched_at": fetched_at.isoformat()}, at=now)
+                                                 "basis": basis, "fetched_at": fetched_at.isoformat(),
+                                                 **({"exchange_id": exchange_id} if exchange_id else {})}, at=now)
                 purged, rows, answers = purged + 1, rows + n_rows, answers + n_raw
         if len(chunk) < limit:
             break
         after = (chunk[-1].fetched_at, chunk[-1].id)
+    with session() as s:  # two purges at once, each the last but one of an exchange: the answers are still due
+        answers += _purge_exchange(s, None)
     log.info("purged %d batches past their data life (%d rows, %d raw answers)", purged, rows, answers)
     return {"batches": purged, "rows": rows, "raw_answers": answers}
+
+
+def _purge_exchange(s, exchange_id: str | None) -> int:
+    """Delete the answers of exchange ``exchange_id`` (None: of every exchange) that no batch not yet purged needs;
+    return how many."""
+    needed = select(FetchBatch.id).where(FetchBatch.exchange_id == ExchangeAnswer.exchange_id,
+                                         FetchBatch.purged_at.is_(None)).exists()
+    query = delete(ExchangeAnswer).where(~needed)
+    if exchange_id is not None:
+        query = query.where(ExchangeAnswer.exchange_id == exchange_id)
+    return s.execute(query.execution_options(synchronize_session=False)).rowcount
 
 
 def _due_batches(now: dt.datetime, lives: set[int], default: int, after: tuple[dt.datetime, str] | None):

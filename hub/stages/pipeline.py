@@ -24,6 +24,7 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from connectors.base import Exchanged, Person
 from connectors.signing import KEY_ID, BadSignature, count_mismatches, trusted_keys, verify_answer
 from connectors.wire import BadAnswer, parse_answer
 from consent import ledger
@@ -34,6 +35,7 @@ from consent.gate import Allow
 from core.crypto import keyring
 from core.settings import settings
 from core.store import (
+    ExchangeAnswer,
     FetchBatch,
     QuarantinedRow,
     RawResponse,
@@ -41,6 +43,8 @@ from core.store import (
     RequestMember,
     SourceRow,
     ValidationRun,
+    aad_exchange_answer,
+    aad_exchange_signature,
     aad_member,
     aad_raw_response,
     aad_raw_signature,
@@ -111,6 +115,17 @@ def _skipped(batch_id: str, request_id: str, source: str, refused: int) -> tuple
 
 
 @dataclass
+class _Shared:
+    """A batch exchange's raw answers as the store keeps them (once, for every batch that took rows from them),
+    and its ledger entry."""
+
+    id: str
+    answers: list[dict]
+    hashes: list[str]
+    entry: tuple[str, dict]
+
+
+@dataclass
 class _Call:
     """One agency fetch the gate allowed: the batch it makes, who asks, and the members asked for."""
 
@@ -120,6 +135,15 @@ class _Call:
     allows: list[Allow]
     refused: int  # members the gate refused
     ids: dict[str, str]  # person_ref -> ID number of the allowed members (never logged)
+    exchange: _Shared | None = None  # asked in this batch exchange, with other households
+    exchange_refs: list[str] | None = None  # the references its members were sent with there
+    excluded: list[str] | None = None  # pseudonyms of the exchange's persons whose rows it left out
+    exchange_used: int = 0  # the exchange's answers whose rows were taken (the first ones)
+
+    def persons(self) -> list[Person]:
+        """The members as a batch exchange names them: each with the reference of their own authorization (the
+        authorization's id and the member's pseudonym, so no two persons of an exchange share one)."""
+        return [Person(a, self.ids[a.person_ref], f"{a.authorization_id}:{a.person_ref[:12]}") for a in self.allows]
 
 
 @dataclass
@@ -130,6 +154,28 @@ class _Stored:
     raws: list[dict]
     rows: list[dict]
     entry: tuple[str, dict]
+    shared: _Shared | None = None
+
+
+def _shared(exchange_id: str, ex: Exchanged, calls: list[_Call], keys) -> _Shared:
+    """A batch exchange's raw answers encrypted for the store, and its ``fetch.exchanged`` entry."""
+    answers, hashes = [], []
+    now = utcnow()
+    for seq, (raw, signature) in enumerate(zip(ex.raw, ex.signatures)):
+        hashes.append(hashlib.sha256(raw).hexdigest())
+        answers.append({"exchange_id": exchange_id, "seq": seq, "source": ex.source, "sha256": hashes[-1],
+                        "fetched_at": now,
+                        "body_enc": keys.encrypt(base64.b64encode(raw).decode("ascii"),
+                                                 aad=aad_exchange_answer(exchange_id, seq)),
+                        "signature_enc": None if signature is None else keys.encrypt(
+                            json.dumps(signature), aad=aad_exchange_signature(exchange_id, seq))})
+    outcomes: dict[str, int] = {}
+    for outcome in ex.outcome.values():
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return _Shared(exchange_id, answers, hashes, ("fetch.exchanged", {
+        "exchange_id": exchange_id, "source": ex.source, "batches": [c.batch_id for c in calls],
+        "persons": len(ex.outcome), "outcomes": dict(sorted(outcomes.items())), "failure": ex.failure,
+        "calls": ex.calls, "response_sha256": ex.response_sha256, "response_hashes": hashes}))
 
 
 def _stored(call: _Call, result, keys, withdrawn: set[str] = frozenset()) -> _Stored:
@@ -169,12 +215,18 @@ def _stored(call: _Call, result, keys, withdrawn: set[str] = frozenset()) -> _St
              "requested": requested, "refused": refused, "returned": len(result.rows),
              "response_sha256": result.response_sha256, "members": outcomes, "fetched_at": utcnow(),
              "validated": False}
+    shared = call.exchange
+    if shared is not None:  # its answers are the exchange's: the same hashes, kept once
+        hashes = shared.hashes
+        batch.update(exchange_id=shared.id, exchange={"refs": call.exchange_refs, "excluded": call.excluded,
+                                                      "answers": call.exchange_used})
     entry = ("fetch.completed", {"request_id": request_id, "batch_id": batch_id, "source": source,
                                  "status": status, "reason": reason, "requested": requested,
                                  "returned": len(result.rows), "response_sha256": result.response_sha256,
                                  "response_hashes": hashes, "calls": result.calls,
+                                 **({"exchange_id": shared.id} if shared is not None else {}),
                                  **({"withdrawn": sorted(withdrawn)} if withdrawn else {})})
-    return _Stored(batch, raws, rows, entry)
+    return _Stored(batch, raws, rows, entry, shared)
 
 
 def _insert_stored(s, stored: list[_Stored], skipped: list[tuple[dict, tuple[str, dict]]] = ()) -> None:
@@ -183,14 +235,19 @@ def _insert_stored(s, stored: list[_Stored], skipped: list[tuple[dict, tuple[str
     batches = [b for b, _ in skipped] + [x.batch for x in stored]
     if batches:
         s.execute(FetchBatch.__table__.insert(), [{"fetched_at": utcnow(), "validated": False, "members": None,
-                                                   "reason": None, "response_sha256": None, **b} for b in batches])
+                                                   "reason": None, "response_sha256": None, "exchange_id": None,
+                                                   "exchange": None, **b} for b in batches])
+    shared = list({x.shared.id: x.shared for x in stored if x.shared is not None}.values())
+    answers = [a for sh in shared for a in sh.answers]
+    if answers:
+        s.execute(ExchangeAnswer.__table__.insert(), answers)
     raws = [r for x in stored for r in x.raws]
     if raws:
         s.execute(RawResponse.__table__.insert(), raws)
     rows = [r for x in stored for r in x.rows]
     if rows:
         s.execute(SourceRow.__table__.insert(), rows)
-    ledger.append_many(s, [e for _, e in skipped] + [x.entry for x in stored])
+    ledger.append_many(s, [e for _, e in skipped] + [sh.entry for sh in shared] + [x.entry for x in stored])
 
 
 def _taken(batch_ids: list[str]) -> set[str]:
@@ -235,7 +292,7 @@ class Fetched(NamedTuple):
 
 
 def fetch_batches(wanted: list[tuple[str, str]], *, workers: int = 12, base_urls: dict[str, str] | None = None,
-                  secrets: dict[str, str] | None = None) -> dict[tuple[str, str], Fetched]:
+                  secrets: dict[str, str] | None = None, exchange: bool = False) -> dict[tuple[str, str], Fetched]:
     """The batch of each (request id, source) of ``wanted``: the one fetch stage both drivers call (the DAG's
     ``fetch_source``, one source a task; ``fetch_many`` for the inline runner and the re-checks).
 
@@ -305,24 +362,78 @@ def fetch_batches(wanted: list[tuple[str, str]], *, workers: int = 12, base_urls
 
     local = threading.local()
 
-    def call(c: _Call) -> tuple[_Call, object, _Stored]:
+    def connector(source: str):
         conns = local.__dict__.setdefault("connectors", {})
-        if c.source not in conns:
-            base = (base_urls or {}).get(c.source) or sources.base_url(c.source, settings().agencies_url)
-            conns[c.source] = sources.connector(c.source, base, (secrets or {}).get(c.source))
-        result = conns[c.source].fetch(c.allows, c.ids, auth_ref=c.asker.request_id,
-                                       still_allowed=functools.partial(watch.still_allowed, c.asker))
-        return c, result, _stored(c, result, keys)
+        if source not in conns:
+            base = (base_urls or {}).get(source) or sources.base_url(source, settings().agencies_url)
+            conns[source] = sources.connector(source, base, (secrets or {}).get(source))
+        return conns[source]
 
+    def call(c: _Call) -> list[tuple[_Call, object, _Stored]]:
+        result = connector(c.source).fetch(c.allows, c.ids, auth_ref=c.asker.request_id,
+                                           still_allowed=functools.partial(watch.still_allowed, c.asker))
+        return [(c, result, _stored(c, result, keys))]
+
+    def exchanged(unit: list[_Call]) -> list[tuple[_Call, object, _Stored]]:
+        """One batch exchange for the calls of ``unit`` (one source), its answer split back per call."""
+        if unit[0].exchange_refs is None:  # not for an exchange: a call of its own
+            return call(unit[0])
+        persons = {c.batch_id: c.persons() for c in unit}
+        owner = {p.ref: c for c in unit for p in persons[c.batch_id]}
+
+        def still(group: list[Person]) -> list[Person]:  # the gate asked again, per household
+            kept: list[Person] = []
+            for c in unit:
+                mine = [p for p in group if owner[p.ref] is c]
+                held = {a.person_ref for a in watch.still_allowed(c.asker, [p.allow for p in mine])} if mine else ()
+                kept += [p for p in mine if p.allow.person_ref in held]
+            return kept
+
+        ex = connector(unit[0].source).exchange([p for c in unit for p in persons[c.batch_id]], still_allowed=still)
+        shared = _shared(uuid.uuid4().hex, ex, unit, keys)
+        excluded = sorted(keys.pseudonym(i) for i in ex.why)
+        out = []
+        for c in unit:
+            c.exchange, c.exchange_refs, c.excluded = shared, [p.ref for p in persons[c.batch_id]], excluded
+            c.exchange_used = ex.used
+            result = ex.result_for(persons[c.batch_id])
+            out.append((c, result, _stored(c, result, keys)))
+        return out
+
+    units = _exchanges(calls) if exchange else [[c] for c in calls]
     chunk = max(1, workers * 16)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(workers, len(calls)))) as pool:
-        for start in range(0, len(calls), chunk):
-            done = list(pool.map(call, calls[start: start + chunk]))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(workers, len(units)))) as pool:
+        for start in range(0, len(units), chunk):
+            done = [d for ds in pool.map(exchanged, units[start: start + chunk]) for d in ds]
             _store(done, [], watch, keys)
             for c, result, _ in done:
                 log.debug("source %s: batch %s %s, %d rows", c.source, c.batch_id, result.status, len(result.rows))
-    log.info("fetched %d sources: %d batches found again, %d refused by the gate, %d fetched", len(wanted),
-             len(wanted) - len(skipped) - len(calls), len(skipped), len(calls))
+    log.info("fetched %d sources: %d batches found again, %d refused by the gate, %d fetched in %d agency exchanges",
+             len(wanted), len(wanted) - len(skipped) - len(calls), len(skipped), len(calls), len(units))
+    return out
+
+
+def _exchanges(calls: list[_Call]) -> list[list[_Call]]:
+    """The calls packed into batch exchanges: per agency, households in order, as many as the agency's batch limit
+    of persons allows, a household never split across two, and no ID number or reference twice in one. A source
+    that is no agency of the contracts (a federated registry), or a household larger than the limit, is asked on
+    its own."""
+    out: list[list[_Call]] = []
+    open_: dict[str, tuple[list[_Call], set[str], int]] = {}  # per source: calls, their IDs and references, persons
+    for c in calls:
+        spec = SPECS.get(c.source)
+        persons = c.persons()
+        if spec is None or len(persons) > spec.max_batch:
+            out.append([c])
+            continue
+        unit, seen, n = open_.get(c.source, ([], set(), 0))
+        names = {p.id_number for p in persons} | {p.ref for p in persons}
+        if unit and (n + len(persons) > spec.max_batch or names & seen):
+            out.append(unit)
+            unit, seen, n = [], set(), 0
+        c.exchange_refs = [p.ref for p in persons]  # to be asked in an exchange
+        open_[c.source] = (unit + [c], seen | names, n + len(persons))
+    out += [unit for unit, _, _ in open_.values() if unit]
     return out
 
 
@@ -339,11 +450,13 @@ def fetch_source(request_id: str, source: str, *, base_url: str | None = None, s
     return fetched[(request_id, source)].batch_id
 
 
-def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str, str] | None = None) -> list[str]:
+def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str, str] | None = None,
+               exchange: bool = False) -> list[str]:
     """Every source of each request (``fetch_batches``: the same gate decisions, agency calls, batches and ledger
     entries as the DAG's ``fetch_source`` one source at a time), the requests marked running: the inline runner's
-    and the re-checks' fetch, for many households at once. Returns the batches not validated yet. A request that
-    cannot be fetched (it no longer exists) raises before anything is asked."""
+    and the re-checks' fetch, for many households at once; with ``exchange``, the households asked together in
+    batch exchanges (批量核对). Returns the batches not validated yet. A request that cannot be fetched (it no
+    longer exists) raises before anything is asked."""
     wanted = []
     with session() as s:
         reqs = {r.id: r for r in s.scalars(select(Request).where(Request.id.in_(request_ids)))}
@@ -355,7 +468,7 @@ def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str
             if req.status in ("received", "failed", "refused"):
                 req.status = "running"
             wanted += [(request_id, source) for source in req.sources]
-    fetched = fetch_batches(wanted, workers=workers, base_urls=base_urls)
+    fetched = fetch_batches(wanted, workers=workers, base_urls=base_urls, exchange=exchange)
     return [f.batch_id for f in fetched.values() if not f.validated]
 
 
@@ -634,17 +747,25 @@ class AnswerCheck(NamedTuple):
 
 
 def _stored_answers(batch_id: str) -> tuple[FetchBatch, list[tuple[int, str, bytes, dict | None]]]:
-    """A batch and its raw answers: (seq, stored hash, body, signature headers or None), decrypted."""
+    """A batch and its raw answers: (seq, stored hash, body, signature headers or None), decrypted; a batch
+    exchange's share: the exchange's answers."""
     keys = keyring()
     with session() as s:
         batch = s.get(FetchBatch, batch_id)
         if batch is None:
             raise LookupError(f"no batch {batch_id}")
         s.expunge(batch)
-        raws = s.scalars(select(RawResponse).where(RawResponse.batch_id == batch_id).order_by(RawResponse.seq)).all()
-        return batch, [(r.seq, r.sha256, base64.b64decode(keys.decrypt(r.body_enc, aad=aad_raw_response(batch_id, r.seq))),
+        if batch.exchange_id is not None:
+            found = s.scalars(select(ExchangeAnswer).where(ExchangeAnswer.exchange_id == batch.exchange_id)
+                              .order_by(ExchangeAnswer.seq)).all()
+            body_aad, signature_aad, owner = aad_exchange_answer, aad_exchange_signature, batch.exchange_id
+        else:
+            found = s.scalars(select(RawResponse).where(RawResponse.batch_id == batch_id)
+                              .order_by(RawResponse.seq)).all()
+            body_aad, signature_aad, owner = aad_raw_response, aad_raw_signature, batch_id
+        return batch, [(r.seq, r.sha256, base64.b64decode(keys.decrypt(r.body_enc, aad=body_aad(owner, r.seq))),
                         None if r.signature_enc is None else json.loads(keys.decrypt(
-                            r.signature_enc, aad=aad_raw_signature(batch_id, r.seq)))) for r in raws]
+                            r.signature_enc, aad=signature_aad(owner, r.seq)))) for r in found]
 
 
 def check_answers(batch_id: str, home=None) -> tuple[str, list[AnswerCheck]]:
@@ -681,17 +802,35 @@ def check_answers(batch_id: str, home=None) -> tuple[str, list[AnswerCheck]]:
 
 def replay_batch(batch_id: str) -> list[dict]:
     """The canonical rows of a batch, parsed again from its stored raw answers: each checked against its hash and,
-    where the agency signed it, its signature (with the agency's public keys, retired ones included) and counts."""
+    where the agency signed it, its signature (with the agency's public keys, retired ones included) and counts. A
+    batch exchange's share is told apart in the exchange's answers as the fetch did: the rows answered under its
+    persons' references, less every row of a person the exchange left out, from the answers whose rows were taken
+    (an answer that failed a check is kept for audit, its rows never used)."""
     batch, answers = _stored_answers(batch_id)
     spec, rows = SPECS[batch.source], []
     problems = {c.seq: c.problem for c in check_answers(batch_id)[1] if c.problem} if any(
         sig for *_, sig in answers) else {}
+    share = batch.exchange if batch.exchange_id is not None else None
+    keys = keyring() if share else None
     for seq, sha256, body, _ in answers:
         if hashlib.sha256(body).hexdigest() != sha256:
             raise ValueError(f"raw answer {seq} of batch {batch_id} does not match its hash")
+        if share is not None and seq >= share["answers"]:
+            continue
         if seq in problems:
             raise ValueError(f"raw answer {seq} of batch {batch_id}: {problems[seq]}")
-        rows.extend(from_wire(spec, row) for row in parse_answer(spec, body, {}).rows)
+        parsed = parse_answer(spec, body, {}).rows
+        if share is None:
+            rows.extend(from_wire(spec, row) for row in parsed)
+            continue
+        refs, excluded = set(share["refs"]), set(share["excluded"])
+        for row in parsed:
+            if row.pop(spec.ref_field, None) not in refs:
+                continue
+            canonical = from_wire(spec, row)
+            idn = canonical.get("id_number")
+            if not (excluded and isinstance(idn, str) and keys.pseudonym(idn) in excluded):
+                rows.append(canonical)
     return rows
 
 

@@ -14,7 +14,8 @@ retried resumes its re-checks instead of starting new ones.
 
 An incomplete re-check is not a check. A re-check that ended without a record (failed, closed) or whose record has
 a source left incomplete or unavailable by an outage (a reason in OUTAGE: the agency unreachable, slow, refusing
-5xx, its answer unsigned, miscounted, unreadable or too large, members left unanswered) leaves its household
+5xx, its answer unsigned, miscounted, unreadable or too large, members left unanswered, a batch answer giving a
+member's rows under another household's reference) leaves its household
 *waiting*: due again after ``backoff(n)`` for its n-th incomplete attempt in a row (the next run, then 1 h, 4 h,
 16 h, then every 24 h) until a complete re-check lands, whatever the authorization's interval. What a re-check
 cannot fix by asking again is not waiting: consent (a member not authorized, withdrawn), persons the agency does
@@ -67,7 +68,7 @@ RECIPIENT_ANSWERS = (YES, REVIEW)
 
 # the reasons a source is left incomplete or unavailable that asking again may cure (see the module docstring)
 OUTAGE = frozenset({f.value for f in Failure if f not in (Failure.REFUSED, Failure.BAD_REQUEST)}
-                   | {"MEMBERS_NOT_ANSWERED", "BATCH_REJECTED"})
+                   | {"MEMBERS_NOT_ANSWERED", "BATCH_REJECTED", "BATCH_MISMATCH"})
 BACKOFF_CAP = dt.timedelta(hours=24)
 UNFINISHED = ("received", "running")
 
@@ -367,11 +368,12 @@ def _fetched_at(request_ids: list[str]) -> dict[str, dt.datetime]:
 
 def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime | None = None) -> dict:
     """Re-check each application's household through every stage. The households are fetched together
-    (``hub.stages.pipeline.fetch_many``: the gate still decides per member, each household's agency calls are its own, made
-    concurrently, and the store's work is done in bulk); the batches of all households are validated together, one
-    GX run per source, and checked across sources together; then each is published. A household that fails is
-    counted and the others go on: if the batch cannot be fetched together, each household is fetched on its own
-    (the task log names the re-check, never a person).
+    (``hub.stages.pipeline.fetch_many``: the gate still decides per member, the households' persons are asked in
+    batch exchanges of up to each agency's batch limit, each person under their own authorization's reference, the
+    answers split back per household, and the store's work is done in bulk); the batches of all households are
+    validated together, one GX run per source, and checked across sources together; then each is published. A
+    household that fails is counted and the others go on: if the batch cannot be fetched together, each household
+    is fetched on its own (the task log names the re-check, never a person).
 
     ``as_of`` is the moment the new records describe (the DAG passes its run's logical date); without it, each
     household as its agencies last answered (its latest fetch), so a retried re-check publishes the same record and
@@ -385,7 +387,7 @@ def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime
     try:
         try:
             ready = start_rechecks(application_ids, run_id, resumed)
-            pending = pipeline.fetch_many(ready)
+            pending = pipeline.fetch_many(ready, exchange=True)
         except Exception as exc:  # one household's failure must not stop the others: fetch them one by one
             log.warning("re-check batch could not be fetched together (%s); household by household",
                         exc.__class__.__name__)

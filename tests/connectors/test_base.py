@@ -3,6 +3,8 @@ longer allows is named in no later call, across chunks and pages, and what is ke
 
 from __future__ import annotations
 
+import json
+
 import requests
 
 from agencies.population import households
@@ -92,3 +94,78 @@ def test_everyone_withdrawn_before_the_first_call_means_no_call(agencies):
     result = c.fetch(allows, ids, auth_ref="req-1", still_allowed=lambda _allows: [])
     assert c.http.bodies == [] and result.rows == [] and result.raw == []
     assert result.withdrawn == set(ids.values()) and result.requested == 0
+
+
+# -- batch exchanges (Source.exchange) ----------------------------------------------------------------------------
+
+def _persons(key: str, people: list[str], refs: list[str]):
+    from connectors.base import Person
+
+    allows, ids = allows_for(people, key)
+    return [Person(a, ids[a.person_ref], ref) for a, ref in zip(allows, refs)]
+
+
+def test_an_exchange_names_every_person_with_their_reference_and_splits_the_answer_per_household(agencies):
+    key = "social_insurance"  # pages of 200 rows: the exchange has several
+    people = PEOPLE[:100]
+    refs = [f"auth{i // 4}:{i}" for i in range(len(people))]  # households of four
+    c = connector(key, base_url(key, agencies.url), policy=FAST)
+    c.http = Recording()
+    ex = c.exchange(_persons(key, people, refs))
+    assert len(c.http.bodies) == len(ex.raw) >= 2 and ex.failure is None and ex.used == len(ex.raw)
+    sent = json.loads(c.http.bodies[0])
+    assert sent[SPECS[key].ids_field] == people and sent[SPECS[key].refs_field] == refs
+    plain = c.fetch(*allows_for(people, key), auth_ref="req-0")
+    assert sorted(map(repr, (row for _, row in ex.rows))) == sorted(map(repr, plain.rows))  # the same answers
+    persons = _persons(key, people, refs)
+    for start in range(0, len(people), 4):  # each household's share: its own persons' rows only
+        share = ex.result_for(persons[start: start + 4])
+        mine = set(people[start: start + 4])
+        assert share.status in ("complete", "incomplete") and {r["id_number"] for r in share.rows} <= mine
+        assert share.rows == [r for r in plain.rows if r["id_number"] in mine]
+
+
+def test_a_rejected_reference_is_one_persons_and_a_reference_changed_after_signing_is_refused(agencies):
+    key = "tax"
+    people = PEOPLE[:6]
+    refs = ["a1:0", "a1:1", "not a reference", "a2:3", "a2:4", "a2:5"]  # the agency cannot read the third
+    c = connector(key, base_url(key, agencies.url), policy=FAST)
+    persons = _persons(key, people, refs)
+    ex = c.exchange(persons)
+    assert ex.outcome[people[2]] == "rejected" and ex.failure is None
+    assert all(ex.outcome[p] in ("answered", "not_found") for i, p in enumerate(people) if i != 2)
+    first, second = ex.result_for(persons[:3]), ex.result_for(persons[3:])
+    assert (first.reason, people[2] in first.unanswered) == ("REFERENCE_REJECTED", True)
+    assert second.status == "complete" and second.rows  # the other household is untouched
+
+    class Tampering(requests.Session):  # a reference in the body changed after the hub signed the call
+        def post(self, url, data=None, **kwargs):
+            return super().post(url, data=data.replace(b"a2:3", b"a9:3"), **kwargs)
+
+    c.http = Tampering()
+    refused = c.exchange(persons)
+    assert refused.failure == "REFUSED" and set(refused.outcome.values()) == {"unanswered"}
+
+
+def test_the_hubs_signature_covers_every_reference_of_a_batch():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from connectors.auth import Credential, batch_ref, check_request, request_headers
+
+    key, credential = Ed25519PrivateKey.generate(), Credential("api_key", "s3cret")
+    refs = ["a1:0", "a1:1"]
+    body = json.dumps({"ids": ["x", "y"], "sqbhList": refs}).encode()
+    headers = request_headers(method="POST", path="/q", body=body, auth_ref=batch_ref(refs), credential=credential,
+                              signing_key=key)
+
+    def check(refs_read, hdrs=headers, b=body):
+        return check_request(hdrs, method="POST", path="/q", body=b, credential=credential,
+                             hub_key=key.public_key(), refs=refs_read)
+
+    assert check(refs) is None
+    assert check(["a1:0", "a9:1"]) == "authorization references not signed by the hub"
+    assert check(None) == "authorization references missing"  # a batch's reference, but the body names none
+    single = request_headers(method="POST", path="/q", body=body, auth_ref="req-1", credential=credential,
+                             signing_key=key)
+    assert check(refs, single) == "a batch needs the batch reference"
+    assert batch_ref(refs) != batch_ref(list(reversed(refs)))  # the order is signed too

@@ -8,12 +8,13 @@ import os
 import pytest
 
 
-def serve_agencies(faults: str):
+def serve_agencies(faults: str, rates: dict | None = None):
     """A generator for a fixture (``yield from serve_agencies("none")``): every simulated agency on an ephemeral
-    loopback port with the fault profile ``faults``, pointed at by HUB_AGENCIES_URL until the generator closes."""
+    loopback port with the fault profile ``faults`` (and its ``rates``), pointed at by HUB_AGENCIES_URL until the
+    generator closes."""
     from agencies.server import AgencyServer
 
-    server = AgencyServer.from_hub_home(households=50, seed=7, faults=faults).start()
+    server = AgencyServer.from_hub_home(households=50, seed=7, faults=faults, fault_rates=rates).start()
     old = os.environ["HUB_AGENCIES_URL"]
     os.environ["HUB_AGENCIES_URL"] = server.url
     try:

@@ -10,14 +10,27 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from core.store import HouseholdRecord, LedgerEvent, Request, session, utcnow
+from core.store import (
+    ExchangeAnswer,
+    FetchBatch,
+    HouseholdRecord,
+    LedgerEvent,
+    Request,
+    RequestMember,
+    SourceRow,
+    session,
+    utcnow,
+)
 from hub.services.clients import create_client
+from hub.stages.pipeline import replay_batch
 from hub.stages.records import load_record
 from hub.stages.reverify import backoff, due_recipients, recheck_batch, recover, waiting_rechecks
 from hub.web.app import create_app
@@ -135,21 +148,28 @@ def _unfinished() -> list[tuple[str, str]]:
             Request.kind == "recheck", Request.status.in_(("received", "running")))).all()
 
 
-def test_a_killed_recheck_is_resumed_by_the_next_run_and_nothing_stays_running(agencies, tmp_path):
+def test_a_recheck_killed_inside_a_batch_exchange_is_resumed_and_loses_and_duplicates_nothing(agencies, tmp_path):
     apps = [applied(household_of("dibao", i), ("household", "tax", "bank")) for i in range(3)]
     with session() as s:
         households = [s.get(Request, a).household_ref for a in apps]
+        persons = s.scalar(select(func.count()).select_from(RequestMember).where(RequestMember.request_id.in_(apps)))
     before = [_versions(h) for h in households]
     slow = serve_agencies("latency:400")  # each call slow enough to kill the run in the middle
-    next(slow)
+    server = next(slow)
+    in_flight = threading.Event()
+
+    def exchanging(ids, page):  # the bank's exchange for all three households is at the agency: kill now
+        if len(ids) == persons:
+            in_flight.set()
+            time.sleep(5)
+
+    server.agencies["bank"].on_query = exchanging
     try:
         code = ("import sys; from hub.stages.reverify import recheck_batch; "
                 f"recheck_batch({apps!r}, run_id='killed')")
         proc = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while not _unfinished() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
+        assert in_flight.wait(60), "the batch exchange never reached the agency"
         assert _unfinished(), "the re-check never started"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -164,7 +184,21 @@ def test_a_killed_recheck_is_resumed_by_the_next_run_and_nothing_stays_running(a
     assert [_versions(h) for h in households] == [b + 1 for b in before]  # one new version each
     with session() as s:
         resumed = s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "recheck.resumed")).all()
+        rechecks = s.scalars(select(Request.id).where(Request.kind == "recheck")).all()
+        batches = s.scalars(select(FetchBatch).where(FetchBatch.request_id.in_(rechecks))).all()
+        exchanges = {a.exchange_id for a in s.scalars(select(ExchangeAnswer))}
+        completed = Counter(e.payload["batch_id"] for e in s.scalars(
+            select(LedgerEvent).where(LedgerEvent.kind == "fetch.completed")))
     assert len(resumed) == len(left)
+    # one batch per re-check and source, each from an exchange whose answers are kept once, each logged once
+    assert sorted((b.request_id, b.source) for b in batches) == sorted(
+        (r, source) for r in rechecks for source in ("household", "tax", "bank"))
+    assert all(b.exchange_id in exchanges and completed[b.id] == 1 for b in batches)
+    assert exchanges == {b.exchange_id for b in batches}  # no answers of an exchange nobody stored
+    for b in batches:
+        with session() as s:
+            stored = s.scalar(select(func.count()).select_from(SourceRow).where(SourceRow.batch_id == b.id))
+        assert len(replay_batch(b.id)) == stored
 
 
 def test_a_lapsed_lease_of_another_host_is_closed_and_a_live_one_left_alone(agencies):
