@@ -11,7 +11,8 @@ Batches are BATCH households, fewer where the city is small so that every worker
 asked of one source. reverify_peak_rss_mb is the peak resident set of the largest re-checking process.
 
 reverify_wire_ratio: that rate divided by the rate of the same persons' answers fetched over the wire with the
-same batch calls (signed, 12 at a time), then parsed, hashed and inserted (the bare minimum below, fetch included).
+same batch calls (batch exchanges of each agency's batch limit, signed, 12 at a time), then parsed, hashed and
+inserted (the bare minimum below, fetch included).
 
 reverify_ceiling_ratio: that rate divided by the rate of the bare minimum on the same rows in the same run: the
 agencies' raw answers for the same persons (fetched beforehand, not timed) parsed, each row hashed (SHA-256) and
@@ -223,6 +224,7 @@ def bare(agencies_url: str) -> dict:
     from sqlalchemy import select
 
     from connectors import registry
+    from connectors.auth import batch_ref
     from connectors.base import FetchResult
     from connectors.wire import build_request, parse_answer
     from core.crypto import canonical_json, keyring
@@ -244,10 +246,11 @@ def bare(agencies_url: str) -> dict:
         base = registry.base_url(source, agencies_url)
         spec = registry.source_class(source).contract
 
-        def call(chunk: list[str], page: int) -> tuple[bytes, dict]:
+        def call(chunk: list[str], page: int) -> tuple[bytes, dict]:  # a batch exchange's call, as the hub's
             if not hasattr(local, "c") or local.c.key != source:
                 local.c = registry.connector(source, base)
-            signed = local.c._call(build_request(spec, chunk, page), "bench-bare", time.monotonic() + 600,
+            refs = [f"bench-bare:{n}" for n in range(len(chunk))]
+            signed = local.c._call(build_request(spec, chunk, page, refs), batch_ref(refs), time.monotonic() + 600,
                                    FetchResult(source=source, status="complete"), page)  # its signature checked
             return signed.body, signed.headers
 
@@ -264,6 +267,7 @@ def bare(agencies_url: str) -> dict:
         out = []
         for raw, headers in answers:
             for r in parse_answer(spec, raw, headers).rows:
+                r.pop(spec.ref_field, None)
                 row = from_wire(spec, r)
                 data = canonical_json(row)
                 out.append((source, hashlib.sha256(str(row.get("id_number")).encode()).hexdigest(),

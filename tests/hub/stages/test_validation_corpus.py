@@ -169,7 +169,8 @@ def test_the_corpus_covers_every_fault_the_simulators_can_inject():
     covered_rows = set(ROW_CHECKS)
     covered_answers = {"renamed", "encoding", "omitted"}
     assert covered_rows == set(DIRTY_ROW_KINDS) and covered_answers == set(DIRTY_ANSWER_KINDS)
-    assert set(SIMPLE_PROFILES) == {"none", "flaky", "slow", "truncated", "dirty"}  # each tested above, plus down:
+    # each tested above, plus down:; the batch exchange's in tests/hub/stages/test_batch_exchange.py
+    assert set(SIMPLE_PROFILES) == {"none", "flaky", "slow", "truncated", "dirty", "rejecting", "shuffled"}
 
 
 def test_stored_validation_results_hold_no_value_from_the_data(serve):
