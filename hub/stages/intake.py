@@ -18,9 +18,10 @@ from consent.authorizations import check_authorization, store_authorization
 from core.crypto import keyring
 from core.ids import DEPARTMENT
 from core.store import Request, RequestMember, aad_member, session
+from hub.federation.client import member_id_numbers
 from hub.federation.config import peers
 from hub.federation.sources import KEYS as FETCHABLE
-from hub.stages.pipeline import RequestNotFound, member_id_numbers
+from hub.stages.pipeline import RequestNotFound
 from schemas.codes import birth_date_from_id, is_valid_id
 from schemas.suite import has_suite
 from schemas.vocabulary import PURPOSES, RELATIONS, SOURCE_KEYS

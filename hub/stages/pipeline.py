@@ -54,7 +54,7 @@ from core.store import (
 )
 from hub.airflow.alerts import alert_on_failure
 from hub.federation import sources
-from hub.federation.client import member_id_numbers
+from hub.stages import rows as one_pass_rows
 from hub.stages.records import publish_record
 from schemas.codes import birth_date_from_id, valid_id_mask
 from schemas.contracts import SPECS, from_wire
@@ -207,9 +207,11 @@ def _stored(call: _Call, result, keys, withdrawn: set[str] = frozenset()) -> _St
     rows = []
     for i, row in enumerate(result.rows):
         idn = row.get("id_number")
+        text = json.dumps(row, ensure_ascii=False)
+        one_pass_rows.keep(batch_id, i, text)  # in a re-check's pass: validation reads it here, not decrypted
         rows.append({"batch_id": batch_id, "row_no": i,
                      "person_ref": keys.pseudonym(idn) if isinstance(idn, str) else None,
-                     "data_enc": keys.encrypt(json.dumps(row, ensure_ascii=False), aad=aad_source_row(batch_id, i))})
+                     "data_enc": keys.encrypt(text, aad=aad_source_row(batch_id, i))})
     requested = result.requested - sum(1 for ref in withdrawn if ids[ref] not in result.withdrawn)
     batch = {"id": batch_id, "request_id": request_id, "source": source, "status": status, "reason": reason,
              "requested": requested, "refused": refused, "returned": len(result.rows),
@@ -596,7 +598,7 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
                         rows[r.batch_id].append(r)
             data, which = [], []
             for i, b in enumerate(group):
-                data += [json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(b.id, r.row_no))) for r in rows[b.id]]
+                data += [one_pass_rows.row_of(b.id, r.row_no, r.data_enc, keys) for r in rows[b.id]]
                 which += [i] * len(rows[b.id])
             loaded_rows.append(rows)
             jobs.append(Job(source, data, run_id, which))
@@ -661,43 +663,56 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
     return out
 
 
-def _latest_batches(s, request_id: str) -> dict[str, FetchBatch]:
-    batches = s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)
-                        .order_by(FetchBatch.fetched_at, FetchBatch.id)).all()
-    return {b.source: b for b in batches}
-
-
 def cross_check(request_id: str, *, run_id: str | None = None) -> dict:
     """Checks across the sources of a request (see ``cross_check_many``)."""
     return cross_check_many([request_id], run_id=run_id)[request_id]
 
 
-def _facts_across(s, request_id: str, keys) -> tuple[list[dict], list[SourceRow], list[FetchBatch]]:
-    """The request's valid dated facts with each person's birth date (household registration's, else the ID's)."""
-    latest = _latest_batches(s, request_id)
-    births = {}
-    for ref, idn in member_id_numbers(s, request_id).items():
-        if valid_id_mask([idn])[0]:
-            births[ref] = birth_date_from_id(idn).isoformat()
-    household = latest.get("household")
-    if household is not None:  # household registration's birth dates, where it gave valid rows
-        for r in s.scalars(select(SourceRow).where(SourceRow.batch_id == household.id, SourceRow.valid.is_(True))):
-            row = json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(household.id, r.row_no)))
-            if r.person_ref and row.get("birth_date"):
-                births[r.person_ref] = row["birth_date"]
-    facts, rows, batches = [], [], []
-    checked = {b.id: b for source, b in latest.items() if source != "household" and b.validated}
-    if checked:  # one query for every source's valid rows, in the order of the sources, then of the rows
-        found = s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(list(checked)), SourceRow.valid.is_(True))
-                          .order_by(SourceRow.row_no)).all()
-        for r in sorted(found, key=lambda r: (checked[r.batch_id].source, r.row_no)):
-            batch = checked[r.batch_id]
-            row = json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(batch.id, r.row_no)))
-            facts.append({"source": batch.source, "person_ref": r.person_ref, "fact_date": fact_date(row),
-                          "birth_date": births.get(r.person_ref)})
-            rows.append(r)
-            batches.append(batch)
-    return facts, rows, batches
+def _facts_across(s, request_ids: list[str], keys) -> dict[str, tuple[list[dict], list[SourceRow],
+                                                                      list[FetchBatch]]]:
+    """Per request: its valid dated facts with each person's birth date (household registration's, else the ID's),
+    the rows they came from and their batches; a few statements for all the requests, each row as this pass has it
+    (hub.stages.rows)."""
+    latest: dict[tuple[str, str], FetchBatch] = {}
+    births: dict[str, dict[str, str]] = {r: {} for r in request_ids}
+    members = []
+    for start in range(0, len(request_ids), 500):
+        chunk = request_ids[start: start + 500]
+        for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id.in_(chunk))
+                           .order_by(FetchBatch.fetched_at, FetchBatch.id)):
+            latest[(b.request_id, b.source)] = b
+        members += s.execute(select(RequestMember.request_id, RequestMember.person_ref, RequestMember.id_number_enc)
+                             .where(RequestMember.request_id.in_(chunk))).all()
+    ids = [keys.decrypt(enc, aad=aad_member(rid, "id_number_enc", ref)) for rid, ref, enc in members]
+    for (rid, ref, _), idn, ok in zip(members, ids, valid_id_mask(ids)):
+        if ok:
+            births[rid][ref] = birth_date_from_id(idn).isoformat()
+
+    def valid_rows(batches: dict[str, FetchBatch]) -> list[SourceRow]:
+        found = []
+        keys_ = list(batches)
+        for start in range(0, len(keys_), 500):
+            found += s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(keys_[start: start + 500]),
+                                                       SourceRow.valid.is_(True))
+                               .order_by(SourceRow.batch_id, SourceRow.row_no)).all()
+        return found
+
+    household = {b.id: b for (_, source), b in latest.items() if source == "household"}
+    for r in valid_rows(household):  # household registration's birth dates, where it gave valid rows
+        row = one_pass_rows.row_of(r.batch_id, r.row_no, r.data_enc, keys)
+        if r.person_ref and row.get("birth_date"):
+            births[household[r.batch_id].request_id][r.person_ref] = row["birth_date"]
+    checked = {b.id: b for (_, source), b in latest.items() if source != "household" and b.validated}
+    out: dict[str, tuple[list[dict], list[SourceRow], list[FetchBatch]]] = {r: ([], [], []) for r in request_ids}
+    for r in sorted(valid_rows(checked), key=lambda r: (checked[r.batch_id].source, r.row_no)):
+        batch = checked[r.batch_id]
+        row = one_pass_rows.row_of(batch.id, r.row_no, r.data_enc, keys)
+        facts, rows, batches = out[batch.request_id]
+        facts.append({"source": batch.source, "person_ref": r.person_ref, "fact_date": fact_date(row),
+                      "birth_date": births[batch.request_id].get(r.person_ref)})
+        rows.append(r)
+        batches.append(batch)
+    return out
 
 
 def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> dict[str, dict]:
@@ -707,14 +722,15 @@ def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> di
     keys = keyring()
     out: dict[str, dict] = {}
     with session() as s:
-        todo = []
-        for request_id in dict.fromkeys(request_ids):
-            if run_id and s.scalars(select(ValidationRun.id).where(
-                    ValidationRun.request_id == request_id, ValidationRun.batch_id.is_(None),
-                    ValidationRun.run_id == run_id)).first():
-                out[request_id] = {"request_id": request_id, "already": True}
-            else:
-                todo.append((request_id, *_facts_across(s, request_id, keys)))
+        wanted = list(dict.fromkeys(request_ids))
+        done: set[str] = set()
+        for start in range(0, len(wanted), 500) if run_id else ():
+            done.update(s.scalars(select(ValidationRun.request_id).where(
+                ValidationRun.request_id.in_(wanted[start: start + 500]), ValidationRun.batch_id.is_(None),
+                ValidationRun.run_id == run_id)))
+        out.update({r: {"request_id": r, "already": True} for r in wanted if r in done})
+        facts_of = _facts_across(s, [r for r in wanted if r not in done], keys)
+        todo = [(request_id, *found) for request_id, found in facts_of.items()]
         facts = [f for _, fs, _, _ in todo for f in fs]
         which = [i for i, (_, fs, _, _) in enumerate(todo) for _ in fs]
         outcome = validate("cross_source", facts, run_name=run_id, batch_keys=which)
@@ -854,9 +870,11 @@ def resume(request_id: str, *, run_id: str, as_of: dt.datetime, base_urls: dict[
     return finish(request_id, run_id, as_of)
 
 
-def finish(request_id: str, run_id: str, as_of: dt.datetime) -> InlineResult:
-    """The checks across sources and the publication, once every batch is validated."""
-    cross_check(request_id, run_id=run_id)
+def finish(request_id: str, run_id: str, as_of: dt.datetime, *, checked: bool = False) -> InlineResult:
+    """The checks across sources and the publication, once every batch is validated (``checked``: the checks
+    across sources of this run are done already, as a re-check batch does them for all its households at once)."""
+    if not checked:
+        cross_check(request_id, run_id=run_id)
     record_id = publish_record(request_id, as_of=as_of)
     with session() as s:
         req = _request(s, request_id)

@@ -32,11 +32,11 @@ from core.store import (
     ValidationRun,
     aad_member,
     aad_record,
-    aad_source_row,
     session,
     utcnow,
 )
 from hub.federation.client import member_id_numbers
+from hub.stages.rows import row_of
 from hub.rules.standards import rules_at
 from hub.rules.unify import AUTHORITY, Applicant, material_changes, unify
 from schemas.codes import RELATION_CODES
@@ -67,7 +67,8 @@ def _latest_batches(s, request_id: str, sources: list[str]) -> dict[str, FetchBa
 
 
 def _valid_rows_of(s, batches: dict[str, FetchBatch]) -> dict[str, list[dict]]:
-    """Each batch's valid rows, decrypted, in order (one query for every batch)."""
+    """Each batch's valid rows, in order (one query for every batch; each row as this pass has it, else
+    decrypted: hub.stages.rows)."""
     keys = keyring()
     source_of = {b.id: src for src, b in batches.items()}
     out: dict[str, list[dict]] = {src: [] for src in batches}
@@ -75,8 +76,7 @@ def _valid_rows_of(s, batches: dict[str, FetchBatch]) -> dict[str, list[dict]]:
         for r in s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(list(source_of)),
                                                    SourceRow.valid.is_(True))
                            .order_by(SourceRow.batch_id, SourceRow.row_no)):
-            out[source_of[r.batch_id]].append(json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(r.batch_id,
-                                                                                                       r.row_no))))
+            out[source_of[r.batch_id]].append(row_of(r.batch_id, r.row_no, r.data_enc, keys))
     return out
 
 

@@ -39,7 +39,7 @@ import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from consent import ledger
 from consent.authorizations import not_revoked
@@ -60,6 +60,7 @@ from core.store import (
 )
 from hub.stages import pipeline  # by module: its stages are looked up at call time (tests stand in for them)
 from hub.stages.records import decrypt_content
+from hub.stages.rows import one_pass
 from schemas.vocabulary import PROGRAMME_OF_PURPOSE, REVIEW, YES
 
 log = logging.getLogger(__name__)
@@ -383,55 +384,62 @@ def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime
     resumed, busy, out["closed"] = recover(application_ids)
     out["resumed"], out["busy"] = len(resumed), len(busy)
     application_ids = [a for a in application_ids if a not in busy]  # a living worker is on it: not twice
-    ready, pending, given_up = [], [], []
+    held: list[str] = []  # the re-checks this run holds: released at the end, whatever happens
     try:
-        try:
-            ready = start_rechecks(application_ids, run_id, resumed)
-            pending = pipeline.fetch_many(ready, exchange=True)
-        except Exception as exc:  # one household's failure must not stop the others: fetch them one by one
-            log.warning("re-check batch could not be fetched together (%s); household by household",
-                        exc.__class__.__name__)
-            ready, pending = [], []
-            for app_id in application_ids:
-                recheck_id = None
-                try:
-                    recheck_id = start_rechecks([app_id], run_id, resumed)[0]
-                    pending += pipeline.fetch_missing(recheck_id)
-                except Exception as exc:
-                    log.warning("re-check of %s failed while fetching: %s", app_id, exc.__class__.__name__)
-                    out["failed"] += 1
-                    if recheck_id is not None:
-                        given_up.append(recheck_id)
-                    continue
-                ready.append(recheck_id)
-        renew_leases(ready)
-        pipeline.validate_batches(pending, run_id=run_id)
-        pipeline.cross_check_many(ready, run_id=run_id)  # one GX run for all of them; finish() then finds it done
-        renew_leases(ready)
-        fetched_at = {} if as_of is not None else _fetched_at(ready)
-        for recheck_id in ready:
-            try:
-                result = pipeline.finish(recheck_id, run_id, as_of or fetched_at[recheck_id])
-            except Exception as exc:
-                log.warning("re-check %s failed: %s", recheck_id, exc.__class__.__name__)
-                out["failed"] += 1
-                continue
-            out["rechecked"] += 1
-            if result.record_id is None:
-                out["refused" if result.status == "refused" else "failed"] += 1
-                continue
-            out["published"] += 1
-            with session() as s:
-                note = s.scalars(select(Notification).where(Notification.record_id == result.record_id)).first()
-                if note is not None and note.kind == "record.changed" and note.payload.get("changed"):
-                    out["changed"] += 1
-                record = s.get(HouseholdRecord, result.record_id)
-                if any(v in ("incomplete", "unavailable") for v in record.completeness.values()):
-                    out["incomplete"] += 1
+        with one_pass():  # every row decrypted and parsed at most once for the batch, across the stages
+            _recheck(application_ids, run_id, as_of, resumed, out, held)
     finally:  # what this run could not finish is closed, not left running (a killed run's, the next run's to find)
-        release(ready + given_up)
+        release(held)
     log.info("re-checked %d households: %s", len(application_ids), out)
     return out
+
+
+def _recheck(application_ids: list[str], run_id: str, as_of: dt.datetime | None, resumed: dict[str, str],
+             out: dict, held: list[str]) -> None:
+    """``recheck_batch``'s stages, counting into ``out``; every re-check started goes into ``held``."""
+    try:
+        ready = start_rechecks(application_ids, run_id, resumed)
+        held += ready
+        pending = pipeline.fetch_many(ready, exchange=True)
+    except Exception as exc:  # one household's failure must not stop the others: fetch them one by one
+        log.warning("re-check batch could not be fetched together (%s); household by household",
+                    exc.__class__.__name__)
+        ready, pending = [], []
+        for app_id in application_ids:
+            recheck_id = None
+            try:
+                recheck_id = start_rechecks([app_id], run_id, resumed)[0]
+                held.append(recheck_id)
+                pending += pipeline.fetch_missing(recheck_id)
+            except Exception as exc:
+                log.warning("re-check of %s failed while fetching: %s", app_id, exc.__class__.__name__)
+                out["failed"] += 1
+                continue
+            ready.append(recheck_id)
+    renew_leases(ready)
+    pipeline.validate_batches(pending, run_id=run_id)
+    pipeline.cross_check_many(ready, run_id=run_id)  # one GX run for all of them
+    renew_leases(ready)
+    fetched_at = {} if as_of is not None else _fetched_at(ready)
+    for recheck_id in ready:
+        try:
+            result = pipeline.finish(recheck_id, run_id, as_of or fetched_at[recheck_id], checked=True)
+        except Exception as exc:
+            log.warning("re-check %s failed: %s", recheck_id, exc.__class__.__name__)
+            out["failed"] += 1
+            continue
+        out["rechecked"] += 1
+        if result.record_id is None:
+            out["refused" if result.status == "refused" else "failed"] += 1
+            continue
+        out["published"] += 1
+        with session() as s:
+            note = s.scalars(select(Notification).where(Notification.record_id == result.record_id)).first()
+            if note is not None and note.kind == "record.changed" and note.payload.get("changed"):
+                out["changed"] += 1
+            record = s.get(HouseholdRecord, result.record_id)
+            if any(v in ("incomplete", "unavailable") for v in record.completeness.values()):
+                out["incomplete"] += 1
 
 
 def active_grant(s, household_ref: str, department: str, programme: str, on: dt.date) -> bool | None:

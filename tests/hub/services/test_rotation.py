@@ -14,7 +14,8 @@ from consent.tree import make_checkpoint, verify
 from hub.services import rotation
 from core.crypto import DecryptionFailed, keyring
 from hub.stages.intake import create_request
-from hub.stages.pipeline import member_id_numbers, run_inline
+from hub.federation.client import member_id_numbers
+from hub.stages.pipeline import run_inline
 from hub.stages.records import load_record
 from core.store import HouseholdRecord, Request, RequestMember, SourceRow, aad_member, aad_source_row, session
 from tests.support.households import sample
