@@ -492,18 +492,61 @@ def _packed_docs(outcome) -> str | None:
     return outcome._packed
 
 
+RUN_COLUMNS = ("batch_id", "request_id", "source", "suite", "success", "rows", "rows_failed", "results", "run_id",
+               "docs")
+
+
 def _store_run(s, outcome, *, run_id: str | None, rows: int, failed: int, batch: FetchBatch | None = None,
                request_id: str | None = None, results: list[dict] | None = None, flush: bool = True) -> ValidationRun:
-    """A suite's stored result; with ``flush=False`` the caller flushes (many runs in one statement) and logs."""
+    """A suite's stored result; with ``flush=False`` not stored yet: the caller stores many at once
+    (``_insert_runs``) and logs them."""
     run = ValidationRun(batch_id=batch.id if batch else None, request_id=batch.request_id if batch else request_id,
                         source=batch.source if batch else None, suite=outcome.suite, success=not failed,
                         rows=rows, rows_failed=failed, results=outcome.results if results is None else results,
                         run_id=run_id, docs=_packed_docs(outcome))
-    s.add(run)
     if flush:
-        s.flush()
+        _insert_runs(s, [run])
         _log_run(run)
     return run
+
+
+def _insert_runs(s, runs: list[ValidationRun]) -> None:
+    """Store suites' results in one multi-row INSERT (Core), each run given its id."""
+    if not runs:
+        return
+    table, now = ValidationRun.__table__, utcnow()
+    s.execute(table.insert(), [{**{c: getattr(r, c) for c in RUN_COLUMNS}, "created_at": now} for r in runs])
+    # their ids read back by what tells them apart (a batch's suite, or a request's), among the runs made just now
+    key_of = {(r.batch_id, r.request_id, r.suite): r for r in runs}
+    request_ids = list({r.request_id for r in runs})
+    for start in range(0, len(request_ids), 500):
+        for run_pk, batch_id, request_id, suite in s.execute(
+                select(table.c.id, table.c.batch_id, table.c.request_id, table.c.suite)
+                .where(table.c.request_id.in_(request_ids[start: start + 500]), table.c.created_at == now)):
+            run = key_of.get((batch_id, request_id, suite))
+            if run is not None and (run.id is None or run.id < run_pk):
+                run.id = run_pk
+
+
+@dataclass
+class _Row:
+    """A stored source row as validation reads it (columns, not an ORM object: its flag is written in bulk)."""
+
+    id: int
+    batch_id: str
+    row_no: int
+    person_ref: str | None
+    data_enc: str
+    valid: bool | None = None
+
+
+def _flag_rows(s, batch_ids: list[str], invalid: list[int]) -> None:
+    """Every row of ``batch_ids`` valid but those of ``invalid`` (ids): a few set-based UPDATEs (Core)."""
+    table = SourceRow.__table__
+    for start in range(0, len(batch_ids), 500):
+        s.execute(table.update().where(table.c.batch_id.in_(batch_ids[start: start + 500])).values(valid=True))
+    for start in range(0, len(invalid), 500):
+        s.execute(table.update().where(table.c.id.in_(invalid[start: start + 500])).values(valid=False))
 
 
 def _log_run(run: ValidationRun) -> None:
@@ -525,15 +568,25 @@ def _split(outcome, offset: int, n: int) -> dict[int, list[tuple[str, str]]]:
     return {pos - offset: list(checks) for pos, checks in outcome.failures.items() if offset <= pos < offset + n}
 
 
-def _quarantine(s, run: ValidationRun, source: str, rows: list[SourceRow], failures: dict) -> None:
+def _quarantined(run: ValidationRun, source: str, rows: list, failures: dict) -> list[dict]:
+    """The quarantine's rows for the failures of ``rows`` (each such row marked not valid), to insert in bulk."""
+    out = []
+    now = utcnow()
     for pos, r in enumerate(rows):
         for check, reason in failures.get(pos, []):
             r.valid = False
-            s.add(QuarantinedRow(batch_id=r.batch_id, source=source, row_no=r.row_no, person_ref=r.person_ref,
-                                 expectation=check, reason=reason, validation_run_id=run.id))
+            out.append({"batch_id": r.batch_id, "source": source, "row_no": r.row_no, "person_ref": r.person_ref,
+                        "expectation": check, "reason": reason, "validation_run_id": run.id, "created_at": now})
+    return out
 
 
-def _member_states(s, batch: FetchBatch, rows: list[SourceRow], members: list[str] | None = None) -> dict[str, str]:
+def _quarantine(s, found: list[dict]) -> None:
+    """Insert the quarantine's rows in one multi-row statement (Core)."""
+    if found:
+        s.execute(QuarantinedRow.__table__.insert(), found)
+
+
+def _member_states(s, batch: FetchBatch, rows: list, members: list[str] | None = None) -> dict[str, str]:
     """person_ref -> state (schemas.coverage) of every member of the request (``members``, else read), for this
     batch."""
     if members is None:
@@ -589,13 +642,13 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
                 members_of.setdefault(request_id, []).append(ref)
         loaded_rows, jobs = [], []
         for source, group in groups.items():
-            rows: dict[str, list[SourceRow]] = {b.id: [] for b in group}
-            with s.no_autoflush:  # the runs added so far are flushed together below
-                for start in range(0, len(group), 500):
-                    chunk = [b.id for b in group[start: start + 500]]
-                    for r in s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(chunk))
-                                       .order_by(SourceRow.batch_id, SourceRow.row_no)):
-                        rows[r.batch_id].append(r)
+            rows: dict[str, list[_Row]] = {b.id: [] for b in group}
+            for start in range(0, len(group), 500):
+                chunk = [b.id for b in group[start: start + 500]]
+                for r in s.execute(select(SourceRow.id, SourceRow.batch_id, SourceRow.row_no, SourceRow.person_ref,
+                                          SourceRow.data_enc).where(SourceRow.batch_id.in_(chunk))
+                                   .order_by(SourceRow.batch_id, SourceRow.row_no)):
+                    rows[r.batch_id].append(_Row(*r))
             data, which = [], []
             for i, b in enumerate(group):
                 data += [one_pass_rows.row_of(b.id, r.row_no, r.data_enc, keys) for r in rows[b.id]]
@@ -647,18 +700,21 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
             elif unexplained and b.status == "complete":
                 b.status, b.reason = "incomplete", "MEMBERS_NOT_ANSWERED"
             done.append((members_run, unexplained))
-        s.flush()  # every run of every batch in a few statements: their ids for the quarantine and the ledger
-        entries = []
+        # every run of every batch in one statement: their ids for the quarantine and the ledger
+        _insert_runs(s, [x for f, (members_run, _) in zip(found, done) for x in (f[2], members_run)])
+        _flag_rows(s, [f[0].id for f in found], [r.id for f in found for pos, r in enumerate(f[6]) if pos in f[3]])
+        entries, quarantine = [], []
         for (b, outcome, run, failures, rejected, states, brows), (members_run, unexplained) in zip(found, done):
             _log_run(run)
             _log_run(members_run)
-            _quarantine(s, run, b.source, brows, failures)
+            quarantine += _quarantined(run, b.source, brows, failures)
             entries.append(("validation.completed", {
                 "batch_id": b.id, "source": b.source, "suite": outcome.suite, "success": not failures,
                 "rows": len(brows), "rows_failed": len(failures), "validation_run": run.id,
                 "members_unexplained": unexplained, "members_run": members_run.id, "run_id": run_id}))
             out[b.id] = {"batch_id": b.id, "status": b.status, "rows": len(brows),
                          "rows_failed": len(failures), "members_unexplained": unexplained}
+        _quarantine(s, quarantine)
         ledger.append_many(s, entries)
     return out
 
@@ -741,7 +797,7 @@ def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> di
             run = _store_run(s, outcome, run_id=run_id, rows=len(rows), failed=len(failures), request_id=request_id,
                              results=_results_of(outcome, failures, len(rows)))
             for pos, checks in failures.items():
-                _quarantine(s, run, batches[pos].source, [rows[pos]], {0: checks})
+                _quarantine(s, _quarantined(run, batches[pos].source, [rows[pos]], {0: checks}))
                 if batches[pos].status == "complete":
                     batches[pos].status, batches[pos].reason = "incomplete", "ROWS_QUARANTINED"
             ledger.append(s, "validation.completed", {"request_id": request_id, "suite": outcome.suite,

@@ -179,3 +179,38 @@ def test_requests_checked_across_sources_together_keep_their_own_results(agencie
     with session() as s:
         assert s.get(FetchBatch, taxes[0]).status == "incomplete" and s.get(FetchBatch, taxes[1]).status == "complete"
     assert cross_check_many(requests_, run_id="together-cross")[requests_[1]]["already"]
+
+
+def test_a_batch_of_households_is_validated_with_multi_row_writes(dirty_agencies):
+    from sqlalchemy import event
+
+    from core.store import engine
+    from hub.stages.pipeline import fetch_many, validate_batches
+
+    request_ids = [create_request(sample(k, sources=["household", "tax", "bank", "social_insurance"]))
+                   for k in (5, 6, 7, 8)]
+    pending = fetch_many(request_ids, exchange=True)
+    writes: list[tuple[str, int]] = []  # (statement's start, parameter sets)
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        text = " ".join(statement.split()[:3]).lower()
+        if text.startswith(("insert into validation_runs", "insert into quarantine", "update source_rows")):
+            writes.append((text, len(parameters) if executemany else 1))
+
+    event.listen(engine(), "before_cursor_execute", seen)
+    try:
+        validate_batches(pending, run_id="bulk")
+    finally:
+        event.remove(engine(), "before_cursor_execute", seen)
+    with session() as s:
+        runs = s.scalars(select(ValidationRun).where(ValidationRun.run_id == "bulk")).all()
+        flagged = s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(pending))).all()
+        quarantined = s.scalars(select(QuarantinedRow).where(
+            QuarantinedRow.validation_run_id.in_([r.id for r in runs]))).all()
+    assert len(runs) == 2 * len(pending) and flagged and all(r.valid is not None for r in flagged)
+    assert quarantined and {q.row_no for q in quarantined} <= {r.row_no for r in flagged if r.valid is False}
+    # one statement (its rows' parameters together) for every run, one for the quarantine, two set-based updates of
+    # the rows' flags: none per row or per batch
+    assert sorted(writes) == [("insert into quarantine", len(quarantined)),
+                              ("insert into validation_runs", len(runs)),
+                              ("update source_rows set", 1), ("update source_rows set", 1)]
