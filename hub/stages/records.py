@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import logging
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from consent import ledger
@@ -292,6 +292,103 @@ def store_record(request_id: str, household_ref: str, base: dict, as_of: dt.date
         except IntegrityError:
             continue  # a concurrent publish took this version or this request: look again
     raise NotPublished("could not allocate a record version after 5 attempts")
+
+
+def publish_records(items: list[tuple[str, dt.datetime]],
+                    failed: dict[str, str] | None = None) -> dict[str, int | None]:
+    """``publish_record`` for many requests (request id, as_of): each prepared as alone, then every record stored
+    together (``store_records``); request id -> record id, or None when nothing may be published. A request that
+    cannot be prepared raises, as alone; with ``failed``, it is left out and named there instead (with its error's
+    class), and the others are published."""
+    out: dict[str, int | None] = {}
+    ready = []
+    for request_id, as_of in items:
+        as_of = _as_of(as_of)
+        try:
+            prepared = prepare(request_id, as_of)
+        except Exception as exc:
+            if failed is None:
+                raise
+            failed[request_id] = exc.__class__.__name__
+            continue
+        if prepared is None or isinstance(prepared, int):
+            out[request_id] = prepared
+        else:
+            ready.append((request_id, *prepared, as_of))
+    out.update(store_records(ready))
+    return out
+
+
+def store_records(items: list[tuple[str, str, dict, dt.datetime]]) -> dict[str, int]:
+    """``store_record`` for many requests (request id, household_ref, content, as_of) in one transaction, with
+    multi-row statements (Core) for the records, their outbox notifications, their ledger entries and the requests:
+    each record still its own version of its household, signed, keyed by its request (a request published already
+    keeps its record). If a concurrent publish takes a version or a request meanwhile, nothing of the group is kept
+    and each is stored on its own (``store_record``). Returns request id -> record id."""
+    if not items:
+        return {}
+    keys = keyring()
+    table, notes, reqs = HouseholdRecord.__table__, Notification.__table__, Request.__table__
+    request_ids = [i[0] for i in items]
+    refs = list({i[1] for i in items})
+    try:
+        with session() as s:
+            out = dict(s.execute(select(table.c.request_id, table.c.id).where(table.c.request_id.in_(request_ids))
+                                 ).all())
+            latest: dict[str, HouseholdRecord] = {}
+            newest = (select(HouseholdRecord.household_ref, func.max(HouseholdRecord.version).label("v"))
+                      .where(HouseholdRecord.household_ref.in_(refs)).group_by(HouseholdRecord.household_ref)
+                      .subquery())
+            for previous in s.scalars(select(HouseholdRecord).join(newest, and_(
+                    HouseholdRecord.household_ref == newest.c.household_ref, HouseholdRecord.version == newest.c.v))):
+                latest[previous.household_ref] = previous
+            previous_content = {ref: decrypt_content(r) for ref, r in latest.items()}
+            records, made = [], []
+            recorded_at = utcnow()  # transaction time: when the hub publishes, by definition the clock's
+            for request_id, household_ref, base, as_of in items:
+                if request_id in out:
+                    continue
+                prior = latest.get(household_ref)
+                version = (prior.version if prior else 0) + 1
+                content = {**base, "version": version, "recorded_at": recorded_at.isoformat()}
+                data = canonical_json(content)
+                values = {"household_ref": household_ref, "version": version, "request_id": request_id,
+                          "as_of": as_of, "recorded_at": recorded_at,
+                          "completeness": {src: v["status"] for src, v in content["sources"].items()},
+                          "content_enc": keys.encrypt(data.decode("utf-8"), aad=aad_record(household_ref, version)),
+                          "content_sha256": sha256_hex(data), "signature": keys.sign(data)}
+                records.append(values)
+                changes = material_changes(previous_content.get(household_ref), content)
+                made.append((values, prior.version if prior else None, sorted({c["field"] for c in changes})))
+                # a second request of the same household in this group follows this version
+                latest[household_ref] = HouseholdRecord(household_ref=household_ref, version=version)
+                previous_content[household_ref] = content
+            if not records:
+                return out
+            s.execute(table.insert(), records)
+            ids = {(ref, v): rid for rid, ref, v in s.execute(
+                select(table.c.id, table.c.household_ref, table.c.version).where(
+                    table.c.request_id.in_([r["request_id"] for r in records])))}
+            s.execute(notes.insert(), [
+                {"household_ref": v["household_ref"], "record_id": ids[(v["household_ref"], v["version"])],
+                 "version": v["version"], "kind": "record.changed" if before else "record.published",
+                 "idempotency_key": f"{v['household_ref']}:{v['version']}", "created_at": recorded_at,
+                 "payload": {"household_ref": v["household_ref"], "version": v["version"],
+                             "previous_version": before, "changed": kinds}} for v, before, kinds in made])
+            ledger.append_many(s, [("record.published", {
+                "request_id": v["request_id"], "household_ref": v["household_ref"], "version": v["version"],
+                "content_sha256": v["content_sha256"], "completeness": v["completeness"], "changed": kinds})
+                for v, _, kinds in made])
+            s.execute(reqs.update().where(reqs.c.id == bindparam("rid")).values(
+                status="published", household_ref=bindparam("ref")),
+                [{"rid": v["request_id"], "ref": v["household_ref"]} for v in records])
+            for v, _, kinds in made:
+                log.info("published %s version %d (%d material changes)", v["household_ref"], v["version"],
+                         len(kinds))
+                out[v["request_id"]] = ids[(v["household_ref"], v["version"])]
+            return out
+    except IntegrityError:  # a concurrent publish took a version or a request: each on its own, as alone
+        return {request_id: store_record(request_id, ref, base, as_of) for request_id, ref, base, as_of in items}
 
 
 def decrypt_content(record: HouseholdRecord) -> dict:

@@ -59,7 +59,7 @@ from core.store import (
     utcnow,
 )
 from hub.stages import pipeline  # by module: its stages are looked up at call time (tests stand in for them)
-from hub.stages.records import decrypt_content
+from hub.stages.records import decrypt_content, publish_records
 from hub.stages.rows import one_pass
 from schemas.vocabulary import PROGRAMME_OF_PURPOSE, REVIEW, YES
 
@@ -421,25 +421,29 @@ def _recheck(application_ids: list[str], run_id: str, as_of: dt.datetime | None,
     pipeline.cross_check_many(ready, run_id=run_id)  # one GX run for all of them
     renew_leases(ready)
     fetched_at = {} if as_of is not None else _fetched_at(ready)
-    for recheck_id in ready:
-        try:
-            result = pipeline.finish(recheck_id, run_id, as_of or fetched_at[recheck_id], checked=True)
-        except Exception as exc:
-            log.warning("re-check %s failed: %s", recheck_id, exc.__class__.__name__)
-            out["failed"] += 1
-            continue
-        out["rechecked"] += 1
-        if result.record_id is None:
-            out["refused" if result.status == "refused" else "failed"] += 1
+    failed: dict[str, str] = {}  # every household published on its own as before, the records stored together
+    published = publish_records([(r, as_of or fetched_at[r]) for r in ready], failed)
+    for recheck_id, error in failed.items():
+        log.warning("re-check %s failed: %s", recheck_id, error)
+    out["failed"] += len(failed)
+    out["rechecked"] += len(published)
+    with session() as s:
+        statuses = dict(s.execute(select(Request.id, Request.status).where(
+            Request.id.in_([r for r, rid in published.items() if rid is None]))).all())
+        records = [rid for rid in published.values() if rid is not None]
+        changed = {rid for rid, kind, payload in s.execute(select(
+            Notification.record_id, Notification.kind, Notification.payload).where(Notification.record_id.in_(records)))
+            if kind == "record.changed" and payload.get("changed")}
+        incomplete = {rid for rid, completeness in s.execute(select(HouseholdRecord.id, HouseholdRecord.completeness)
+                                                             .where(HouseholdRecord.id.in_(records)))
+                      if any(v in ("incomplete", "unavailable") for v in completeness.values())}
+    for recheck_id, record_id in published.items():
+        if record_id is None:
+            out["refused" if statuses.get(recheck_id) == "refused" else "failed"] += 1
             continue
         out["published"] += 1
-        with session() as s:
-            note = s.scalars(select(Notification).where(Notification.record_id == result.record_id)).first()
-            if note is not None and note.kind == "record.changed" and note.payload.get("changed"):
-                out["changed"] += 1
-            record = s.get(HouseholdRecord, result.record_id)
-            if any(v in ("incomplete", "unavailable") for v in record.completeness.values()):
-                out["incomplete"] += 1
+        out["changed"] += record_id in changed
+        out["incomplete"] += record_id in incomplete
 
 
 def active_grant(s, household_ref: str, department: str, programme: str, on: dt.date) -> bool | None:

@@ -270,3 +270,48 @@ def test_a_department_checks_a_record_offline_with_the_published_key(city, tmp_p
     assert main(["record", "verify", str(held), f"--public-key={key['raw_base64url']}"]) == 1
     assert "INVALID" in capsys.readouterr().out
     assert api.get("/v1/keys/record-signing").status_code == 401
+
+
+def test_many_records_are_stored_together_each_its_own_signed_version(agencies):
+    from sqlalchemy import event
+
+    from core.store import engine
+    from hub.stages.pipeline import cross_check_many, fetch_many, validate_batches
+    from hub.stages.records import publish_records
+    from tests.support.households import sample as sample50
+
+    docs = [sample50(k, sources=["household", "tax", "bank"]) for k in (11, 12, 11)]  # the first household twice
+    request_ids = [create_request(d) for d in docs]
+    validate_batches(fetch_many(request_ids, exchange=True), run_id="together")
+    cross_check_many(request_ids, run_id="together")
+    earlier = create_request(sample50(13, sources=["household"]))
+    run_inline(earlier)  # published already: keeps its record
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        words = " ".join(statement.split()[:3]).lower()
+        if words.startswith(("insert into household_records", "insert into notifications",
+                             "insert into ledger_events")):
+            statements.append(words)
+
+    event.listen(engine(), "before_cursor_execute", seen)
+    try:
+        published = publish_records([(r, utcnow()) for r in [*request_ids, earlier]])
+    finally:
+        event.remove(engine(), "before_cursor_execute", seen)
+    assert sorted(statements) == ["insert into household_records", "insert into ledger_events",
+                                  "insert into notifications"]  # one multi-row statement each
+    assert published[earlier] == record_of_request(earlier)[0].id
+    first, second = record_of_request(request_ids[0]), record_of_request(request_ids[2])
+    assert first[0].household_ref == second[0].household_ref and second[0].version == first[0].version + 1
+    for request_id in request_ids:
+        record, content = record_of_request(request_id)
+        assert published[request_id] == record.id and verify_record(content, record.signature)
+        with session() as s:
+            assert s.get(Request, request_id).status == "published"
+            note = s.scalars(select(Notification).where(Notification.record_id == record.id)).one()
+            assert note.idempotency_key == f"{record.household_ref}:{record.version}"
+            entries = [e for e in s.scalars(select(LedgerEvent).where(LedgerEvent.kind == "record.published"))
+                       if e.payload["request_id"] == request_id]
+            assert [e.payload["version"] for e in entries] == [record.version]
+    assert publish_records([(r, utcnow()) for r in request_ids]) == {r: published[r] for r in request_ids}
