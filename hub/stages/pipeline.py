@@ -383,11 +383,14 @@ def fetch_batches(wanted: list[tuple[str, str]], *, workers: int = 12, base_urls
         persons = {c.batch_id: c.persons() for c in unit}
         owner = {p.ref: c for c in unit for p in persons[c.batch_id]}
 
-        def still(group: list[Person]) -> list[Person]:  # the gate asked again, per household
+        def still(group: list[Person]) -> list[Person]:  # the gate asked again, per household, if consent moved
+            if not watch.changed():
+                return group
             kept: list[Person] = []
             for c in unit:
                 mine = [p for p in group if owner[p.ref] is c]
-                held = {a.person_ref for a in watch.still_allowed(c.asker, [p.allow for p in mine])} if mine else ()
+                held = {a.person_ref for a in watch.still_allowed(c.asker, [p.allow for p in mine], changed=True)
+                        } if mine else ()
                 kept += [p for p in mine if p.allow.person_ref in held]
             return kept
 
