@@ -727,8 +727,7 @@ def cross_check(request_id: str, *, run_id: str | None = None) -> dict:
     return cross_check_many([request_id], run_id=run_id)[request_id]
 
 
-def _facts_across(s, request_ids: list[str], keys) -> dict[str, tuple[list[dict], list[SourceRow],
-                                                                      list[FetchBatch]]]:
+def _facts_across(s, request_ids: list[str], keys) -> dict[str, tuple[list[dict], list[_Row], list[FetchBatch]]]:
     """Per request: its valid dated facts with each person's birth date (household registration's, else the ID's),
     the rows they came from and their batches; a few statements for all the requests, each row as this pass has it
     (hub.stages.rows)."""
@@ -747,13 +746,14 @@ def _facts_across(s, request_ids: list[str], keys) -> dict[str, tuple[list[dict]
         if ok:
             births[rid][ref] = birth_date_from_id(idn).isoformat()
 
-    def valid_rows(batches: dict[str, FetchBatch]) -> list[SourceRow]:
+    def valid_rows(batches: dict[str, FetchBatch]) -> list[_Row]:  # columns, not ORM objects: flags go in bulk
         found = []
         keys_ = list(batches)
         for start in range(0, len(keys_), 500):
-            found += s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(keys_[start: start + 500]),
-                                                       SourceRow.valid.is_(True))
-                               .order_by(SourceRow.batch_id, SourceRow.row_no)).all()
+            found += [_Row(*r, valid=True) for r in s.execute(
+                select(SourceRow.id, SourceRow.batch_id, SourceRow.row_no, SourceRow.person_ref, SourceRow.data_enc)
+                .where(SourceRow.batch_id.in_(keys_[start: start + 500]), SourceRow.valid.is_(True))
+                .order_by(SourceRow.batch_id, SourceRow.row_no))]
         return found
 
     household = {b.id: b for (_, source), b in latest.items() if source == "household"}
@@ -762,7 +762,7 @@ def _facts_across(s, request_ids: list[str], keys) -> dict[str, tuple[list[dict]
         if r.person_ref and row.get("birth_date"):
             births[household[r.batch_id].request_id][r.person_ref] = row["birth_date"]
     checked = {b.id: b for (_, source), b in latest.items() if source != "household" and b.validated}
-    out: dict[str, tuple[list[dict], list[SourceRow], list[FetchBatch]]] = {r: ([], [], []) for r in request_ids}
+    out: dict[str, tuple[list[dict], list[_Row], list[FetchBatch]]] = {r: ([], [], []) for r in request_ids}
     for r in sorted(valid_rows(checked), key=lambda r: (checked[r.batch_id].source, r.row_no)):
         batch = checked[r.batch_id]
         row = one_pass_rows.row_of(batch.id, r.row_no, r.data_enc, keys)
@@ -793,21 +793,28 @@ def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> di
         facts = [f for _, fs, _, _ in todo for f in fs]
         which = [i for i, (_, fs, _, _) in enumerate(todo) for _ in fs]
         outcome = validate("cross_source", facts, run_name=run_id, batch_keys=which)
-        offset = 0
+        offset, made = 0, []
         for request_id, fs, rows, batches in todo:
             failures = _split(outcome, offset, len(fs))
             offset += len(fs)
-            run = _store_run(s, outcome, run_id=run_id, rows=len(rows), failed=len(failures), request_id=request_id,
-                             results=_results_of(outcome, failures, len(rows)))
+            made.append((request_id, rows, batches, failures, _store_run(
+                s, outcome, run_id=run_id, rows=len(rows), failed=len(failures), request_id=request_id,
+                results=_results_of(outcome, failures, len(rows)), flush=False)))
+        _insert_runs(s, [run for *_, run in made])  # every request's result in one statement
+        quarantine, entries = [], []
+        for request_id, rows, batches, failures, run in made:
+            _log_run(run)
             for pos, checks in failures.items():
-                _quarantine(s, _quarantined(run, batches[pos].source, [rows[pos]], {0: checks}))
+                quarantine += _quarantined(run, batches[pos].source, [rows[pos]], {0: checks})
                 if batches[pos].status == "complete":
                     batches[pos].status, batches[pos].reason = "incomplete", "ROWS_QUARANTINED"
-            ledger.append(s, "validation.completed", {"request_id": request_id, "suite": outcome.suite,
-                                                       "success": not failures, "rows": len(rows),
-                                                       "rows_failed": len(failures), "validation_run": run.id,
-                                                       "run_id": run_id})
+            entries.append(("validation.completed", {
+                "request_id": request_id, "suite": outcome.suite, "success": not failures, "rows": len(rows),
+                "rows_failed": len(failures), "validation_run": run.id, "run_id": run_id}))
             out[request_id] = {"request_id": request_id, "rows": len(rows), "rows_failed": len(failures)}
+        _flag_rows(s, [], [r.id for _, rows, _, failures, _ in made for pos, r in enumerate(rows) if pos in failures])
+        _quarantine(s, quarantine)
+        ledger.append_many(s, entries)
     return out
 
 
