@@ -35,7 +35,6 @@ from core.store import (
     session,
     utcnow,
 )
-from hub.federation.client import member_id_numbers
 from hub.stages.rows import row_of
 from hub.rules.standards import rules_at
 from hub.rules.unify import AUTHORITY, Applicant, material_changes, unify
@@ -56,60 +55,16 @@ class RecordNotFound(LookupError):
     pass
 
 
-def _latest_batches(s, request_id: str, sources: list[str]) -> dict[str, FetchBatch]:
-    """The latest batch of each source of the request (one query)."""
-    latest: dict[str, FetchBatch] = {}
-    for batch in s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id,
-                                                    FetchBatch.source.in_(sources))
-                           .order_by(FetchBatch.fetched_at, FetchBatch.id)):
-        latest[batch.source] = batch
-    return {source: latest[source] for source in sources if source in latest}
-
-
-def _valid_rows_of(s, batches: dict[str, FetchBatch]) -> dict[str, list[dict]]:
-    """Each batch's valid rows, in order (one query for every batch; each row as this pass has it, else
-    decrypted: hub.stages.rows)."""
-    keys = keyring()
-    source_of = {b.id: src for src, b in batches.items()}
-    out: dict[str, list[dict]] = {src: [] for src in batches}
-    if source_of:
-        for r in s.scalars(select(SourceRow).where(SourceRow.batch_id.in_(list(source_of)),
-                                                   SourceRow.valid.is_(True))
-                           .order_by(SourceRow.batch_id, SourceRow.row_no)):
-            out[source_of[r.batch_id]].append(row_of(r.batch_id, r.row_no, r.data_enc, keys))
-    return out
-
-
-def _provenance_of(s, batches: dict[str, FetchBatch], cross_run: int | None) -> dict[str, dict]:
-    """Each batch's provenance: when it was fetched, its answers' hash, its validation run and the cross-source run."""
-    runs: dict[str, int] = {}
-    if batches:
-        for batch_id, suite, run_id in s.execute(
-                select(ValidationRun.batch_id, ValidationRun.suite, ValidationRun.id)
-                .where(ValidationRun.batch_id.in_([b.id for b in batches.values()]))
-                .order_by(ValidationRun.id.desc())):
-            runs[(batch_id, suite)] = run_id  # descending: the first run of each ends up kept
-    return {src: {"batch_id": b.id, "fetched_at": b.fetched_at.isoformat(), "response_sha256": b.response_sha256,
-                  "validation_run": runs.get((b.id, f"{b.source}_suite")), "cross_source_run": cross_run}
-            for src, b in batches.items()}
-
-
 WHOLE = ("rows", "no_records")  # member states (schemas.coverage) a source answered in full for
 
 
-def _members_left_out(s, batches: dict[str, FetchBatch], members: list[str]) -> dict[str, list[dict]]:
+def _members_left_out(batches: dict[str, FetchBatch], members: list[str],
+                      cut: dict[str, set[str]]) -> dict[str, list[dict]]:
     """For each source not complete: the members it left out or cut, with their state (schemas.coverage: refused,
     not_found, unanswered, silent, quarantined), so that the record names whom a source is incomplete for. A member
-    whose rows were only partly quarantined (a row failed, another passed) is "quarantined" too; a source the gate
-    allowed nobody for (no member states) left out every member."""
+    whose rows were only partly quarantined (a row failed, another passed: ``cut``, by batch) is "quarantined" too;
+    a source the gate allowed nobody for (no member states) left out every member."""
     short = {src: b for src, b in batches.items() if b.status != "complete"}
-    if not short:
-        return {}
-    cut: dict[str, set[str]] = {}
-    for batch_id, ref in s.execute(select(SourceRow.batch_id, SourceRow.person_ref).where(
-            SourceRow.batch_id.in_([b.id for b in short.values()]), SourceRow.valid.is_(False)).distinct()):
-        if ref:
-            cut.setdefault(batch_id, set()).add(ref)
     out = {}
     for src, b in short.items():
         states = dict(b.members) if b.members else {ref: "refused" for ref in members}
@@ -184,51 +139,128 @@ def build_content(request: Request, batches: dict[str, FetchBatch], rows: dict[s
     return household_ref, content
 
 
-def _applicants(s, request_id: str):
-    keys = keyring()
-    ids = member_id_numbers(s, request_id)
-    members = s.scalars(select(RequestMember).where(RequestMember.request_id == request_id)
-                        .order_by(RequestMember.id)).all()
-    return [Applicant(m.person_ref, ids[m.person_ref],
-                      keys.decrypt(m.name_enc, aad=aad_member(request_id, "name_enc", m.person_ref)))
-            for m in members]
+class _Read:
+    """What publishing needs of many requests, read in a few statements for all of them (a re-check batch's
+    households at once): the requests, records published already, each source's latest batch, the checks across
+    sources, each batch's valid rows (as this pass has them: hub.stages.rows), validation runs and rows cut, and the
+    members."""
+
+    def __init__(self, s, request_ids: list[str]):
+        keys = keyring()
+        self.requests: dict[str, Request] = {}
+        self.existing: dict[str, int] = {}
+        self.cross: dict[str, int] = {}
+        self.members: dict[str, list[tuple]] = {}
+        latest: dict[tuple[str, str], FetchBatch] = {}
+        for chunk in _chunks(request_ids):
+            self.requests.update((r.id, r) for r in s.scalars(select(Request).where(Request.id.in_(chunk))))
+            self.existing.update(s.execute(select(HouseholdRecord.request_id, HouseholdRecord.id)
+                                           .where(HouseholdRecord.request_id.in_(chunk))).all())
+            for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id.in_(chunk))
+                               .order_by(FetchBatch.fetched_at, FetchBatch.id)):
+                latest[(b.request_id, b.source)] = b
+            self.cross.update(s.execute(select(ValidationRun.request_id, func.max(ValidationRun.id)).where(
+                ValidationRun.request_id.in_(chunk), ValidationRun.batch_id.is_(None))
+                .group_by(ValidationRun.request_id)).all())
+            for m in s.execute(select(RequestMember.request_id, RequestMember.person_ref, RequestMember.id_number_enc,
+                                      RequestMember.name_enc).where(RequestMember.request_id.in_(chunk))
+                               .order_by(RequestMember.id)):
+                self.members.setdefault(m.request_id, []).append(m)
+        self.batches: dict[str, dict[str, FetchBatch]] = {}
+        for request_id, req in self.requests.items():
+            self.batches[request_id] = {src: latest[(request_id, src)] for src in req.sources
+                                        if (request_id, src) in latest}
+        every = [b for bs in self.batches.values() for b in bs.values()]
+        self.rows: dict[str, list[dict]] = {b.id: [] for b in every}
+        self.runs: dict[tuple[str, str], int] = {}
+        self.cut: dict[str, set[str]] = {}
+        short = [b.id for b in every if b.status != "complete"]
+        for chunk in _chunks([b.id for b in every]):
+            for r in s.execute(select(SourceRow.batch_id, SourceRow.row_no, SourceRow.data_enc).where(
+                    SourceRow.batch_id.in_(chunk), SourceRow.valid.is_(True))
+                    .order_by(SourceRow.batch_id, SourceRow.row_no)):
+                self.rows[r.batch_id].append(row_of(r.batch_id, r.row_no, r.data_enc, keys))
+            for batch_id, suite, run_id in s.execute(
+                    select(ValidationRun.batch_id, ValidationRun.suite, ValidationRun.id)
+                    .where(ValidationRun.batch_id.in_(chunk)).order_by(ValidationRun.id.desc())):
+                self.runs[(batch_id, suite)] = run_id  # descending: the first run of each ends up kept
+        for chunk in _chunks(short):
+            for batch_id, ref in s.execute(select(SourceRow.batch_id, SourceRow.person_ref).where(
+                    SourceRow.batch_id.in_(chunk), SourceRow.valid.is_(False)).distinct()):
+                if ref:
+                    self.cut.setdefault(batch_id, set()).add(ref)
+
+    def applicants(self, request_id: str) -> list[Applicant]:
+        keys = keyring()
+        return [Applicant(m.person_ref,
+                          keys.decrypt(m.id_number_enc, aad=aad_member(request_id, "id_number_enc", m.person_ref)),
+                          keys.decrypt(m.name_enc, aad=aad_member(request_id, "name_enc", m.person_ref)))
+                for m in self.members.get(request_id, [])]
+
+    def provenance(self, batches: dict[str, FetchBatch], cross_run: int | None) -> dict[str, dict]:
+        """Each batch's provenance: when it was fetched, its answers' hash, its validation run and the cross-source
+        run."""
+        return {src: {"batch_id": b.id, "fetched_at": b.fetched_at.isoformat(), "response_sha256": b.response_sha256,
+                      "validation_run": self.runs.get((b.id, f"{b.source}_suite")), "cross_source_run": cross_run}
+                for src, b in batches.items()}
+
+
+def _chunks(items: list, size: int = 500):
+    for start in range(0, len(items), size):
+        yield items[start: start + size]
 
 
 def prepare(request_id: str, as_of: dt.datetime) -> tuple[str, dict] | int | None:
     """What publishing a request needs: (household_ref, content), or the id of the record it already published,
     or None when nothing may be published (the reason is stored and logged)."""
+    found = prepare_many([(request_id, as_of)])[request_id]
+    if isinstance(found, Exception):
+        raise found
+    return found
+
+
+def prepare_many(items: list[tuple[str, dt.datetime]]) -> dict[str, tuple[str, dict] | int | None | Exception]:
+    """``prepare`` for many requests (request id, as_of) in one transaction, what they need read for all at once
+    (``_Read``); request id -> what ``prepare`` returns, or the exception it raises."""
+    out: dict[str, tuple[str, dict] | int | None | Exception] = {}
     with session() as s:
-        req = s.get(Request, request_id)
-        if req is None:
-            raise LookupError(f"no request {request_id}")
-        existing = s.scalars(select(HouseholdRecord.id).where(HouseholdRecord.request_id == request_id)).first()
-        if existing is not None:
-            return existing
-        batches = _latest_batches(s, request_id, list(req.sources))
-        unvalidated = [src for src, b in batches.items() if not b.validated]
-        if unvalidated:
-            raise NotPublished(f"batches not validated yet: {', '.join(unvalidated)}")
-        if not batches or all(b.status == "refused" for b in batches.values()):
-            req.status = "refused"
-            ledger.append(s, "publish.refused", {"request_id": request_id, "reason": "NO_MEMBER_AUTHORIZED"})
-            return None
-        cross = s.scalars(select(ValidationRun.id).where(ValidationRun.request_id == request_id,
-                                                         ValidationRun.batch_id.is_(None))
-                          .order_by(ValidationRun.id.desc())).first()
-        rows = _valid_rows_of(s, batches)
-        provenance = _provenance_of(s, batches, cross)
-        missing = [src for src, b in batches.items() if b.status in ("incomplete", "unavailable")]
-        for src, last in _last_complete(s, req, missing).items():
-            provenance[src]["last_complete"] = last
-        members = list(s.scalars(select(RequestMember.person_ref).where(RequestMember.request_id == request_id)))
-        for src, left_out in _members_left_out(s, batches, members).items():
-            provenance[src]["members"] = left_out
-        try:
-            return build_content(req, batches, rows, provenance, as_of, _applicants(s, request_id))
-        except NotPublished as exc:
-            req.status = "failed"
-            ledger.append(s, "publish.failed", {"request_id": request_id, "reason": str(exc)})
-            return None
+        read = _Read(s, list(dict.fromkeys(r for r, _ in items)))
+        for request_id, as_of in items:
+            try:
+                out[request_id] = _prepare(s, read, request_id, as_of)
+            except (LookupError, NotPublished) as exc:
+                out[request_id] = exc
+    return out
+
+
+def _prepare(s, read: _Read, request_id: str, as_of: dt.datetime) -> tuple[str, dict] | int | None:
+    req = read.requests.get(request_id)
+    if req is None:
+        raise LookupError(f"no request {request_id}")
+    if request_id in read.existing:
+        return read.existing[request_id]
+    batches = read.batches[request_id]
+    unvalidated = [src for src, b in batches.items() if not b.validated]
+    if unvalidated:
+        raise NotPublished(f"batches not validated yet: {', '.join(unvalidated)}")
+    if not batches or all(b.status == "refused" for b in batches.values()):
+        req.status = "refused"
+        ledger.append(s, "publish.refused", {"request_id": request_id, "reason": "NO_MEMBER_AUTHORIZED"})
+        return None
+    rows = {src: read.rows[b.id] for src, b in batches.items()}
+    provenance = read.provenance(batches, read.cross.get(request_id))
+    missing = [src for src, b in batches.items() if b.status in ("incomplete", "unavailable")]
+    for src, last in _last_complete(s, req, missing).items():
+        provenance[src]["last_complete"] = last
+    members = [m.person_ref for m in read.members.get(request_id, [])]
+    for src, left_out in _members_left_out(batches, members, read.cut).items():
+        provenance[src]["members"] = left_out
+    try:
+        return build_content(req, batches, rows, provenance, as_of, read.applicants(request_id))
+    except NotPublished as exc:
+        req.status = "failed"
+        ledger.append(s, "publish.failed", {"request_id": request_id, "reason": str(exc)})
+        return None
 
 
 def _as_of(as_of: dt.datetime) -> dt.datetime:
@@ -302,14 +334,14 @@ def publish_records(items: list[tuple[str, dt.datetime]],
     class), and the others are published."""
     out: dict[str, int | None] = {}
     ready = []
+    items = [(request_id, _as_of(as_of)) for request_id, as_of in items]
+    prepared_of = prepare_many(items)
     for request_id, as_of in items:
-        as_of = _as_of(as_of)
-        try:
-            prepared = prepare(request_id, as_of)
-        except Exception as exc:
+        prepared = prepared_of[request_id]
+        if isinstance(prepared, Exception):
             if failed is None:
-                raise
-            failed[request_id] = exc.__class__.__name__
+                raise prepared
+            failed[request_id] = prepared.__class__.__name__
             continue
         if prepared is None or isinstance(prepared, int):
             out[request_id] = prepared
