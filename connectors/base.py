@@ -265,7 +265,7 @@ class Source:
                 out.raw.append(signed.body)
                 out.signatures.append(signature_of(signed.headers))
                 answer = self._read(signed)
-                sent = dict(zip(ids, refs))
+                sent, refs_sent = dict(zip(ids, refs)), set(refs)
                 declared = {*answer.not_found, *signed.manifest.rejected}
                 if declared - set(sent):
                     raise AgencyError(self.key, Failure.BAD_RESPONSE, "persons not asked")
@@ -275,7 +275,7 @@ class Source:
                 taken, mismatched = [], {}
                 for r in answer.rows:
                     ref, idn = r.pop(spec.ref_field, None), r.get(spec.id_field)
-                    if ref not in sent.values() or (idn in sent and sent[idn] != ref):
+                    if ref not in refs_sent or (idn in sent and sent[idn] != ref):
                         if idn not in sent:  # under no reference sent, of no one asked: no household's
                             raise AgencyError(self.key, Failure.COUNT_MISMATCH)
                         mismatched.setdefault(idn, BATCH_MISMATCH)  # answered for another household
