@@ -315,3 +315,34 @@ def test_many_records_are_stored_together_each_its_own_signed_version(agencies):
                        if e.payload["request_id"] == request_id]
             assert [e.payload["version"] for e in entries] == [record.version]
     assert publish_records([(r, utcnow()) for r in request_ids]) == {r: published[r] for r in request_ids}
+
+
+def test_records_stored_together_give_way_to_a_concurrent_publish_and_lose_nothing(agencies, monkeypatch):
+    import hub.stages.records as records
+    from hub.stages.pipeline import cross_check_many, fetch_many, validate_batches
+    from tests.support.households import sample as sample50
+
+    request_ids = [create_request(sample50(k, sources=["household", "tax"])) for k in (14, 15)]
+    other = create_request(sample50(14, sources=["household", "tax"]))  # the same household, published meanwhile
+    validate_batches(fetch_many([*request_ids, other], exchange=True), run_id="race")
+    cross_check_many([*request_ids, other], run_id="race")
+    real, raced = records.sha256_hex, []
+
+    def racing(data):  # while the group is being made, another process publishes the first household
+        if not raced:
+            raced.append(other)
+            raced.append(publish_record(other, as_of=utcnow()))
+        return real(data)
+
+    monkeypatch.setattr(records, "sha256_hex", racing)
+    published = records.publish_records([(r, utcnow()) for r in request_ids])
+    assert raced and set(published) == set(request_ids)
+    household = record_of_request(other)[0].household_ref
+    with session() as s:
+        versions = sorted(v for v, in s.execute(select(HouseholdRecord.version).where(
+            HouseholdRecord.household_ref == household)))
+        assert versions == list(range(1, len(versions) + 1))  # no version lost or taken twice
+        for request_id in request_ids:
+            assert s.scalar(select(func.count()).select_from(HouseholdRecord).where(
+                HouseholdRecord.request_id == request_id)) == 1
+            assert s.get(Request, request_id).status == "published"
