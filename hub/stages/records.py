@@ -228,7 +228,7 @@ def prepare_many(items: list[tuple[str, dt.datetime]]) -> dict[str, tuple[str, d
         for request_id, as_of in items:
             try:
                 out[request_id] = _prepare(s, read, request_id, as_of)
-            except (LookupError, NotPublished) as exc:
+            except Exception as exc:  # this household's: the others are prepared all the same
                 out[request_id] = exc
     return out
 
