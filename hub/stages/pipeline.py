@@ -936,11 +936,9 @@ def resume(request_id: str, *, run_id: str, as_of: dt.datetime, base_urls: dict[
     return finish(request_id, run_id, as_of)
 
 
-def finish(request_id: str, run_id: str, as_of: dt.datetime, *, checked: bool = False) -> InlineResult:
-    """The checks across sources and the publication, once every batch is validated (``checked``: the checks
-    across sources of this run are done already, as a re-check batch does them for all its households at once)."""
-    if not checked:
-        cross_check(request_id, run_id=run_id)
+def finish(request_id: str, run_id: str, as_of: dt.datetime) -> InlineResult:
+    """The checks across sources and the publication, once every batch is validated."""
+    cross_check(request_id, run_id=run_id)
     record_id = publish_record(request_id, as_of=as_of)
     with session() as s:
         req = _request(s, request_id)

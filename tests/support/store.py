@@ -94,3 +94,28 @@ def valid_until(request_id: str, until):
         with tampering() as c:
             for auth_id, was in saved.items():
                 c.execute(update(Authorization).where(Authorization.id == auth_id).values(valid_until=was))
+
+
+def stored_batches(request_id: str) -> dict[str, dict]:
+    """Per source: the request's batch as stored (its id, outcome, counts, members, exchange) and its rows decrypted,
+    in order, with the row numbers validation quarantined."""
+    import json
+
+    from sqlalchemy import select
+
+    from core.crypto import keyring
+    from core.store import FetchBatch, SourceRow, aad_source_row, session
+
+    keys = keyring()
+    with session() as s:
+        out = {}
+        for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id == request_id)):
+            rows = s.scalars(select(SourceRow).where(SourceRow.batch_id == b.id).order_by(SourceRow.row_no)).all()
+            out[b.source] = {
+                "id": b.id, "status": b.status, "reason": b.reason, "requested": b.requested, "refused": b.refused,
+                "returned": b.returned, "members": b.members, "response_sha256": b.response_sha256,
+                "exchange_id": b.exchange_id,
+                "rows": [(r.person_ref, json.loads(keys.decrypt(r.data_enc, aad=aad_source_row(b.id, r.row_no))))
+                         for r in rows],
+                "quarantined": {r.row_no for r in rows if r.valid is False}}
+        return out

@@ -35,7 +35,7 @@ def decrypted(monkeypatch):
 def _stages(request_ids: list[str], pending: list[str], run_id: str) -> list[dict]:
     validate_batches(pending, run_id=run_id)
     cross_check_many(request_ids, run_id=run_id)
-    return [record_of_request(finish(r, run_id, utcnow(), checked=True).request_id)[1] for r in request_ids]
+    return [record_of_request(finish(r, run_id, utcnow()).request_id)[1] for r in request_ids]
 
 
 def _content(record: dict) -> dict:
