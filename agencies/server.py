@@ -17,6 +17,10 @@ checks each reference on its own (a reference it cannot accept is listed as ``re
 others are answered), and every row it answers carries its person's reference, so the hub can give each household
 its own rows back.
 
+With the hub's client registration (``registration``, which `hub init` writes), the same process also runs the
+simulated government identity provider (agencies.identity, an OpenID Connect provider) on a port of its own, listed
+in the index under ``identity`` (its issuer and discovery document).
+
 Household registration also answers a second operation at its ``members_path`` (户成员查询): one ID number in,
 every member of that person's household out, as rows of its usual answer (or the person in ``notFound``). The
 same checks, faults and counters apply to it.
@@ -56,8 +60,10 @@ from typing import Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agencies import population as pop
+from agencies.identity import IdentityProvider
 from agencies.wire import BadRequestBody, encode_answer, parse_request
 from connectors.auth import Credential, check_request, credentials_path, load_credentials
+from connectors.identity import Registration, load_registration, registration_path
 from connectors.signing import NONCE, AnswerKeys, answer_keys_path, b64e, row_counts, sign_answer
 from core.crypto import keyring
 from core.settings import settings
@@ -430,12 +436,13 @@ def _handler(agency: Agency) -> type[BaseHTTPRequestHandler]:
 
 
 class AgencyServer:
-    """The index and every agency, each agency on its own loopback port."""
+    """The index and every agency, each agency on its own loopback port; the identity provider on one more."""
 
     def __init__(self, *, hub_key: Ed25519PublicKey, credentials: dict[str, Credential], answer_keys: Path,
                  households: int = 1000, seed: int = 1, faults: str = "none", host: str = "127.0.0.1", port: int = 0,
-                 fault_rates: dict | None = None):
-        """``answer_keys``: the agencies' answer keys file (connectors.signing.answer_keys_path)."""
+                 fault_rates: dict | None = None, registration: Registration | None = None):
+        """``answer_keys``: the agencies' answer keys file (connectors.signing.answer_keys_path); ``registration``:
+        the hub's registration with the identity provider, which then runs too (port + len(SPECS) + 1)."""
         self.faults = parse_faults(faults, fault_rates)
         self.population = Population(seed, households)
         missing = sorted(set(SPECS) - set(credentials))
@@ -454,14 +461,25 @@ class AgencyServer:
                                if key in self.faults.down}
         for h in [self.index_httpd, *self.httpds.values()]:
             h.daemon_threads = True
+        self._identity = None
+        if registration is not None:
+            self._identity = IdentityProvider(self.population, registration, host=host,
+                                              port=port + len(SPECS) + 1 if port else 0)
         self._threads: list[threading.Thread] = []
 
     @classmethod
     def from_hub_home(cls, **kwargs) -> "AgencyServer":
         """Agencies that trust the hub of HUB_HOME: its public key and the credentials `hub init` issued."""
         home = settings().home
+        if "registration" not in kwargs and registration_path(home).exists():
+            kwargs["registration"] = load_registration(home)
         return cls(hub_key=keyring().public_key, credentials=load_credentials(credentials_path(home)),
                    answer_keys=answer_keys_path(home), **kwargs)
+
+    @property
+    def identity(self) -> IdentityProvider | None:
+        """The simulated identity provider, when the server was given the hub's registration."""
+        return self._identity
 
     @property
     def url(self) -> str:
@@ -490,6 +508,8 @@ class AgencyServer:
             "households": self.population.n,
             "seed": self.population.seed,
             "faults": self.faults.names,
+            **({"identity": {"issuer": self._identity.issuer, "discovery": self._identity.discovery_url}}
+               if self._identity else {}),
         }
 
     def _public_key(self, key: str) -> dict:
@@ -500,20 +520,23 @@ class AgencyServer:
     def stats(self) -> dict:
         return {k: a.counters.as_dict() for k, a in self.agencies.items()}
 
+    def _servers(self) -> list[ThreadingHTTPServer]:
+        return [self.index_httpd, *self.httpds.values(), *([self._identity.httpd] if self._identity else [])]
+
     def start(self) -> "AgencyServer":
-        for h in [self.index_httpd, *self.httpds.values()]:
+        for h in self._servers():
             t = threading.Thread(target=h.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
             t.start()
             self._threads.append(t)
         return self
 
     def serve_forever(self) -> None:
-        for h in self.httpds.values():
+        for h in self._servers()[1:]:
             threading.Thread(target=h.serve_forever, daemon=True).start()
         self.index_httpd.serve_forever()
 
     def stop(self) -> None:
-        servers = [self.index_httpd, *self.httpds.values()]
+        servers = self._servers()
         stoppers = [threading.Thread(target=h.shutdown) for h in servers]  # each waits one poll: wait in parallel
         for t in stoppers:
             t.start()

@@ -143,6 +143,28 @@ def inclusion(s: Session, seq: int) -> dict:
             "entry": entry_bytes(event.kind, event.recorded_at, event.payload).decode("utf-8")}
 
 
+def check_proof(proof: dict, key: str | None = None) -> None:
+    """Check an inclusion proof as ``inclusion`` gives it, the way anyone holding the ledger's public key can: the
+    checkpoint note's signature (``key``, a verifier key; default the proof's own ``verifier_key``, which the
+    reader should compare with the one the centre publishes), its size and root against the proof's, the leaf hash
+    of the entry's bytes, and the path from the leaf to the root (RFC 6962). Raises ValueError (a ProofError or a
+    note error among them) naming what does not hold."""
+    try:
+        cp = cpnote.open_checkpoint(proof["checkpoint"].encode("utf-8"), key or proof["verifier_key"])
+        leaf = base64.b64decode(proof["leaf_hash"], validate=True)
+        root = base64.b64decode(proof["root"], validate=True)
+        path = [base64.b64decode(h, validate=True) for h in proof["proof"]]
+        index, size = proof["leaf_index"], proof["tree_size"]
+        entry = proof["entry"].encode("utf-8")
+    except (KeyError, TypeError, AttributeError, base64.binascii.Error) as exc:
+        raise ValueError(f"not an inclusion proof: {exc.__class__.__name__}") from None
+    if cp.size != size or cp.root != root:
+        raise ValueError("the proof's tree size or root is not the signed checkpoint's")
+    if leaf_hash(entry) != leaf:
+        raise ValueError("the entry's bytes do not hash to the proof's leaf")
+    merkle.verify_inclusion(index, size, leaf, path, root)
+
+
 @dataclass
 class Verification:
     events: int

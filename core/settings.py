@@ -44,6 +44,11 @@ HUB_INLINE_WORKER 1 (the default) or 0: without HUB_AIRFLOW_URL, `hub api` verif
 HUB_VALIDATION_PROCESSES  how many processes of its own a long-lived process that verifies (the API's worker)
                   validates a request's sources in, side by side (schemas.parallel); 0: in the process itself, one
                   source after another (default: the machine's cores, at most 4)
+HUB_OIDC_ISSUER   the identity provider (统一身份认证, OpenID Connect) residents sign in with at /m/ (unset: the
+                  `identity` entry of the agencies' index, HUB_AGENCIES_URL: the simulated one)
+HUB_OIDC_CLIENT_ID, HUB_OIDC_CLIENT_SECRET  the hub's registration with that provider (unset: the one `hub init`
+                  writes under HUB_HOME, identity_client.json, which the simulated provider reads)
+HUB_RESIDENT_SESSION_MIN  how long a resident's session on /m/ lasts, in minutes (default 30)
 HUB_DISTRIBUTED_ADMIN_URL, HUB_DISTRIBUTED_REDIS_URL  `hub demo --distributed`: a PostgreSQL login that may create
                   databases, and Redis (unset: the defaults of hub.airflow.distributed)
 """
@@ -223,6 +228,22 @@ class Settings:
         """(HUB_AIRFLOW_USER, HUB_AIRFLOW_PASSWORD) when both are set, else None."""
         user, password = os.environ.get("HUB_AIRFLOW_USER"), os.environ.get("HUB_AIRFLOW_PASSWORD")
         return (user, password) if user and password else None
+
+    @property
+    def oidc_issuer(self) -> str | None:
+        """HUB_OIDC_ISSUER, or None: the agencies' index names the (simulated) provider."""
+        return (os.environ.get("HUB_OIDC_ISSUER") or "").strip() or None
+
+    @property
+    def oidc_client(self) -> tuple[str, str] | None:
+        """(HUB_OIDC_CLIENT_ID, HUB_OIDC_CLIENT_SECRET) when the id is set, else None: HUB_HOME's registration."""
+        client = (os.environ.get("HUB_OIDC_CLIENT_ID") or "").strip()
+        return (client, os.environ.get("HUB_OIDC_CLIENT_SECRET") or "") if client else None
+
+    @property
+    def resident_session_s(self) -> float:
+        """HUB_RESIDENT_SESSION_MIN in seconds: minutes, a number above 0 (ValueError otherwise, naming it only)."""
+        return _seconds("HUB_RESIDENT_SESSION_MIN", 30, zero=False, unit="minutes") * 60
 
     @property
     def distributed_admin_url(self) -> str | None:

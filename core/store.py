@@ -38,7 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from core.settings import settings
 
-SCHEMA_REVISION = "0017"
+SCHEMA_REVISION = "0018"
 
 
 def utcnow() -> dt.datetime:
@@ -332,6 +332,7 @@ class AssistanceGrant(Base):
     request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"))  # the verification it rests on
     granted_from: Mapped[dt.date] = mapped_column(Date)
     granted_until: Mapped[dt.date | None] = mapped_column(Date)  # open-ended when empty
+    monthly_amount_fen: Mapped[int | None] = mapped_column(Integer)  # per month, in fen (0.01 yuan), when reported
     client_id: Mapped[str] = mapped_column(String(32))
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -594,6 +595,110 @@ class SignedForm(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class SigningTerms(Base):
+    """What the members of a request are asked to sign on their phones (码上办): the authorization's terms as the
+    department set them (validity, re-check interval, data life, the sources and, apart, the financial ones). The
+    authorization itself is stored (consent.authorizations.store_authorization) only once every member has signed
+    or declined: nothing half-signed reaches the gate. ``authorization_id`` names it then."""
+
+    __tablename__ = "signing_terms"
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), primary_key=True)
+    terms: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    authorization_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class SigningInvitation(Base):
+    """One member's invitation to sign (a QR code and a short link, /m/s/<token>): only the token's SHA-256 is
+    looked up; the token itself is kept encrypted (``token_enc``, bound to the row) so the caseworker can show the
+    code again. Answered once: signed (``evidence``: the ID token's issuer and subject, the moment, the text shown
+    and its hash; ``evidence_sha256`` goes into the authorization as the member's evidence) or declined."""
+
+    __tablename__ = "signing_invitations"
+    __table_args__ = (UniqueConstraint("request_id", "person_ref"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    token_enc: Mapped[str] = mapped_column(Text)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    person_ref: Mapped[str] = mapped_column(String(40), index=True)
+    minor: Mapped[bool] = mapped_column(Boolean)  # under 18 when asked: a guardian (an adult member) signs
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | signed | declined
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    signer_ref: Mapped[str | None] = mapped_column(String(40))  # the member, or the guardian who signed for a minor
+    financial: Mapped[bool | None] = mapped_column(Boolean)  # also signed the separate financial consent
+    evidence: Mapped[dict | None] = mapped_column(JSON)
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ResidentLogin(Base):
+    """A resident's sign-in in progress at the identity provider: its state (the key), nonce and PKCE verifier,
+    and the /m/ page to return to. Used once, then deleted; stale ones are deleted with the next sign-in."""
+
+    __tablename__ = "resident_logins"
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    return_to: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ResidentSession(Base):
+    """A signed-in resident (the HttpOnly cookie holds a random token; only its SHA-256 is stored): the person's
+    pseudonym, the ID number masked and encrypted, the name encrypted (both bound to the row), who vouched for them
+    (issuer, subject). Deleted at sign-out; an expired one with the next sign-in."""
+
+    __tablename__ = "resident_sessions"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_ref: Mapped[str] = mapped_column(String(40), index=True)
+    masked_id: Mapped[str] = mapped_column(String(18))
+    id_number_enc: Mapped[str] = mapped_column(Text)
+    name_enc: Mapped[str] = mapped_column(Text)
+    adult_from: Mapped[dt.date] = mapped_column(Date)
+    issuer: Mapped[str] = mapped_column(String(256))
+    subject: Mapped[str] = mapped_column(String(256))
+    id_token_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ResidentMessage(Base):
+    """A message to a resident inside the hub (no SMS gateway): its kind and parameters (ids and codes, never
+    personal data), shown on /m/messages in the resident's language."""
+
+    __tablename__ = "resident_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_ref: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(32))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ResidentApplication(Base):
+    """An application a resident started on /m/ (申请) for a programme at a department: pending until the department
+    accepts (its entrustment: a request is made and its members are asked to sign) or declines it with a reason.
+    The members are kept as in a request (encrypted, bound to the application)."""
+
+    __tablename__ = "resident_applications"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    applicant_ref: Mapped[str] = mapped_column(String(40), index=True)
+    department: Mapped[str] = mapped_column(String(64), index=True)
+    programme: Mapped[str] = mapped_column(String(32))
+    members_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the members (ID number, name, relation) as JSON
+    member_refs: Mapped[list] = mapped_column(JSON)  # their pseudonyms, to find the application by member
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | accepted | declined
+    reason: Mapped[str | None] = mapped_column(String(500))  # the department's, when it declines
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"))  # the request its acceptance made
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(32))  # the client who decided
+
+
 Index("ix_fetch_batches_request_source", FetchBatch.request_id, FetchBatch.source)
 
 
@@ -614,6 +719,18 @@ def aad_raw_response(batch_id: str, seq: int) -> str:
 
 def aad_raw_signature(batch_id: str, seq: int) -> str:
     return f"raw_responses.signature_enc:{batch_id}:{seq}"
+
+
+def aad_invitation(invitation_id: str) -> str:
+    return f"signing_invitations.token_enc:{invitation_id}"
+
+
+def aad_resident_session(token_sha256: str, column: str = "name_enc") -> str:
+    return f"resident_sessions.{column}:{token_sha256}"
+
+
+def aad_application(application_id: str) -> str:
+    return f"resident_applications.members_enc:{application_id}"
 
 
 def aad_exchange_answer(exchange_id: str, seq: int) -> str:

@@ -23,7 +23,8 @@ def cmd_init(_args) -> int:
     print(f"keys:       {'created' if r.keyring_created else 'kept'}; airflow secrets: "
           f"{'created' if r.airflow_secrets_created else 'kept'}; agency credentials: "
           f"{'created' if r.agency_credentials_created else 'kept'}; agency answer keys: "
-          f"{'created' if r.agency_answer_keys_created else 'kept'}")
+          f"{'created' if r.agency_answer_keys_created else 'kept'}; identity provider registration: "
+          f"{'created' if r.identity_registration_created else 'kept'}")
     return 0
 
 
@@ -291,7 +292,7 @@ def _trigger(dag_id: str, conf: dict, wait: bool) -> int:
 def cmd_verify(args) -> int:
     if args.sync:
         from hub.services.worker import Worker
-        from hub.stages.pipeline import RequestNotFound, run_inline
+        from hub.stages.pipeline import AwaitingSignatures, RequestNotFound, run_inline
 
         # claimed as the API's own worker claims (hub.services.worker), so that a `hub api` without a scheduler does
         # not verify the same request at the same time, nor this command one the API's worker is running
@@ -306,6 +307,10 @@ def cmd_verify(args) -> int:
             result = run_inline(args.request_id)
         except RequestNotFound:
             print(f"error: no request {args.request_id}", file=sys.stderr)
+            return 2
+        except AwaitingSignatures:
+            print(f"error: request {args.request_id} waits for its members to sign on their phones; it starts by "
+                  "itself once every member has answered", file=sys.stderr)
             return 2
         except Exception as exc:  # the request is left failed, as the worker leaves it; the traceback follows
             error = exc.__class__.__name__

@@ -74,6 +74,129 @@ def _print_access(api_url: str, token: str, purpose: str, household_ref: str | N
               f"               '{api_url}/v1/households/{household_ref}/record?purpose={purpose}'")
 
 
+# -- residents on their phones (/m/): the demo signs, follows and reads as residents do, over HTTP -------------------
+
+RESIDENT_HOUSEHOLD = 22  # the household whose members sign on their phones in the demo (two adults and a minor)
+MONTHLY_AMOUNT = "1268.00"  # what the demo department reports granting it, yuan per month
+
+
+def _resident(hub, identity_login: str | None = None, id_number: str = ""):
+    """``hub`` (an httpx client of the hub's API, redirects not followed) signed in as the resident of
+    ``id_number`` through the identity provider's own login page: the person typed in, the code it shows typed
+    back, as a resident does on their phone."""
+    import re
+
+    import httpx
+
+    go = hub.get("/m/login", params={"next": "/m/"})
+    page = httpx.get(go.headers["location"], timeout=10)
+    login = re.search(r'name="login" value="([^"]+)"', page.text).group(1)
+    code = re.search(r'class="sms"[^>]*>[^<]*?(\d{6})', page.text).group(1)
+    base = go.headers["location"].split("/authorize", 1)[0]
+    done = httpx.post(f"{base}/authorize", data={"login": login, "lang": "zh", "person": "", "id_number": id_number,
+                                                 "otp": code}, timeout=10)
+    back = hub.get(done.headers["location"])
+    if back.status_code != 303:
+        raise RuntimeError(f"the resident's sign-in failed ({back.status_code})")
+    return hub
+
+
+def _sign(hub, path: str) -> None:
+    """Sign the invitation at ``path`` with the financial consent, as the page offers it."""
+    import re
+
+    page = hub.get(path)
+    fields = {k: re.search(rf'name="{k}" value="([^"]*)"', page.text).group(1) for k in ("csrf", "text_sha256")}
+    answer = hub.post(path, data={**fields, "choice": "sign", "financial": "yes"})
+    if answer.status_code != 200:
+        raise RuntimeError(f"signing failed ({answer.status_code})")
+
+
+def _mobile(doc: dict) -> dict:
+    """A sample request as a department sends it for signing on the phones: every agency source, no paper forms."""
+    from schemas.vocabulary import AGENCY_SOURCES
+
+    return {k: v for k, v in doc.items() if k not in ("authorization", "department")} | {
+        "mobile_signing": {}, "sources": list(AGENCY_SOURCES)}
+
+
+def walk_residents(client, token: str, doc: dict, verify) -> dict:
+    """One household through 码上办 as its members meet it: the department's request with mobile signing, each
+    member's link, each adult signing in through the identity provider and signing (a guardian for each minor),
+    the verification (``verify(request_id)`` waits for it), the department reporting the grant, and the resident
+    reading the result, the 幸福清单 and 我的数据 with a proof checked. ``client()`` makes an httpx client of the
+    hub's API (base URL set, redirects not followed). Returns what it saw, for the summary."""
+    from consent.authorizations import adult_from
+    from consent.tree import check_proof
+    import datetime as dt
+    import re
+
+    dept = {"Authorization": f"Bearer {token}"}
+    body = _mobile(doc)
+    api = client()
+    made = api.post("/v1/requests", json=body, headers=dept)
+    made.raise_for_status()
+    request_id = made.json()["id"]
+    links = api.get(f"/v1/requests/{request_id}/invitations", headers=dept).json()["items"]
+    paths = [re.sub(r"^https?://[^/]+", "", i["link"]) for i in links]
+    today = dt.date.today()
+    adults = [(m, p) for m, p in zip(doc["members"], paths) if adult_from(m["id_number"]) <= today]
+    minors = [p for m, p in zip(doc["members"], paths) if adult_from(m["id_number"]) > today]
+    first = None
+    for m, path in adults:
+        hub = _resident(client(), id_number=m["id_number"])
+        _sign(hub, path)
+        first = first or hub
+    for path in minors:
+        _sign(first, path)  # the first adult, having signed, signs for each minor as guardian
+    verify(request_id)
+    req = api.get(f"/v1/requests/{request_id}", headers=dept).json()
+    if req["status"] != "published":
+        return {"request_id": request_id, "status": req["status"], "signed": len(paths)}
+    granted = api.post("/v1/assistance", headers=dept, json={
+        "household_id": req["household_id"], "programme": doc["purpose"], "granted_from": today.isoformat(),
+        "request_id": request_id, "monthly_amount": MONTHLY_AMOUNT})
+    granted.raise_for_status()
+    result = first.get(f"/m/requests/{request_id}")
+    answer = re.search(r'id="answer" data-answer="([^"]+)"', result.text)
+    grants = first.get("/m/assistance").text.count('class="card grant"')
+    _ledger_summary()  # a checkpoint over everything so far: each entry of 我的数据 has its proof
+    data = first.get("/m/data").text
+    seqs = re.findall(r"/m/data/(\d+)/proof\.json", data)
+    proof = first.get(f"/m/data/{seqs[0]}/proof.json").json() if seqs else None
+    if proof is not None:
+        check_proof(proof)
+    return {"request_id": request_id, "status": "published", "signed": len(paths), "minors": len(minors),
+            "answer": answer.group(1) if answer else None, "grants": grants,
+            "entries": data.count('class="card entry"'), "proof_seq": proof["seq"] if proof else None}
+
+
+def _print_residents(api_url: str, walked: dict, try_link: str | None, try_request: str | None) -> None:
+    print(f"Residents:   {api_url}/m/   掌上办: sign in with the simulated government identity service (its login "
+          "page lists the members of the first households and shows the one-time code)")
+    if walked.get("status") == "published":
+        print(f"             walked through: request {walked['request_id']}: {walked['signed']} members signed on "
+              f"their phones ({walked['minors']} by a guardian) -> verified -> result {walked['answer']} -> "
+              f"幸福清单 {walked['grants']} grant ({MONTHLY_AMOUNT} yuan/month) -> 我的数据 {walked['entries']} "
+              f"entries, proof of entry {walked['proof_seq']} checked")
+    else:
+        print(f"             walked through: request {walked.get('request_id')}: {walked.get('status')}")
+    if try_link:
+        print(f"             try it: {try_link}   (each member's QR code: {api_url}/console/requests/{try_request})")
+
+
+def _pending_for_try(client, token: str, doc: dict) -> tuple[str | None, str | None]:
+    """A request of another household left waiting for signatures, for whoever runs the demo to sign: (the first
+    member's link, the request id)."""
+    dept = {"Authorization": f"Bearer {token}"}
+    api = client()
+    made = api.post("/v1/requests", json=_mobile(doc), headers=dept)
+    if made.status_code != 201:
+        return None, None
+    items = api.get(f"/v1/requests/{made.json()['id']}/invitations", headers=dept).json()["items"]
+    return (items[0]["link"] if items else None), made.json()["id"]
+
+
 def run_sync(households: int = 200) -> int:
     """The whole demo in this process, nothing left running: the agencies at HUB_AGENCIES_URL when they answer
     (their population's seed and size, from their index), else agencies of its own for the time of the demo; one
@@ -114,15 +237,31 @@ def run_sync(households: int = 200) -> int:
             print("record:", _record_summary(household_ref))
         if server is not None:
             print(f"agency counters: { {k: v['served'] for k, v in server.stats().items() if v['requests']} }")
-        from hub.services.clients import create_client
+        from fastapi.testclient import TestClient
 
+        from hub.services.clients import create_client
+        from hub.web.app import create_app
+
+        token = create_client("demo caseworker", "department", DEMO_DEPARTMENT)[1]
+        app = create_app()  # the API in this process, without its worker: the demo runs the worker itself
+        api_url = settings().api_url
+
+        def client():
+            return TestClient(app, base_url=api_url, follow_redirects=False)
+
+        walked = walk_residents(client, token, sample_request(seed=seed, households=households,
+                                                              k=RESIDENT_HOUSEHOLD % households,
+                                                              department=DEMO_DEPARTMENT),
+                                verify=lambda rid: Worker().run_once(rid))
+        try_link, try_request = _pending_for_try(client, token, sample_request(
+            seed=seed, households=households, k=(RESIDENT_HOUSEHOLD + 1) % households, department=DEMO_DEPARTMENT))
         print()
-        _print_access(settings().api_url, create_client("demo caseworker", "department", DEMO_DEPARTMENT)[1],
-                      doc["purpose"], household_ref)
+        _print_access(api_url, token, doc["purpose"], household_ref)
+        _print_residents(api_url, walked, try_link, try_request)
         print(f"Ledger:      {_ledger_summary()}")
         print(f"Home:        {settings().home}   (nothing left running: `hub api` serves the addresses above, and "
               "without Airflow verifies the requests it receives itself)")
-        return 0 if status == "published" else 1
+        return 0 if status == "published" and walked.get("status") == "published" else 1
     finally:
         if server is not None:
             server.stop()
@@ -249,6 +388,24 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
         state = af.wait("verify_household", run_id, timeout=600)
         req = requests.get(f"{api_url}/v1/requests/{request_id}", headers={"Authorization": f"Bearer {token}"},
                            timeout=10).json()
+        import httpx
+
+        def client():
+            return httpx.Client(base_url=api_url, follow_redirects=False, timeout=30)
+
+        def verified(rid: str) -> None:  # the API started its DAG run when the last member signed
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                got = client().get(f"/v1/requests/{rid}", headers={"Authorization": f"Bearer {token}"}).json()
+                if got["status"] in ("published", "refused", "failed"):
+                    return
+                time.sleep(2)
+
+        walked = walk_residents(client, token, sample_request(seed=DEMO_SEED, households=households,
+                                                              k=RESIDENT_HOUSEHOLD, department=DEMO_DEPARTMENT),
+                                verify=verified)
+        try_link, try_request = _pending_for_try(client, token, sample_request(
+            seed=DEMO_SEED, households=households, k=RESIDENT_HOUSEHOLD + 1, department=DEMO_DEPARTMENT))
         user, password = admin_credentials()
         print()
         print(f"verify_household: {state}; request status: {req['status']}  ({time.monotonic() - t0:.0f} s)")
@@ -261,6 +418,7 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
                   f"{cluster.prefix}_store)")
         print(f"Airflow UI:  {airflow_url}/  (login {user} / {password})")
         _print_access(api_url, token, doc["purpose"], req.get("household_id"))
+        _print_residents(api_url, walked, try_link, try_request)
         print(f"Ledger:      {_ledger_summary()}")
         print(f"Logs:        {children.log_dir}")
         print("Ctrl-C stops everything.")

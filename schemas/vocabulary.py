@@ -78,7 +78,7 @@ PERSON_STATUSES = tuple(PERSON_STATUS_NAMES)
 
 # Status of a department's request (core.store.Request.status)
 REQUEST_STATUS_NAMES: dict[str, tuple[str, str]] = {
-    "received": ("已受理", "received"), "running": ("核对中", "running"), "published": ("已出具报告", "published"),
+    "signing": ("待成员签署", "waiting for signatures"), "received": ("已受理", "received"), "running": ("核对中", "running"), "published": ("已出具报告", "published"),
     "refused": ("未获授权", "refused"), "failed": ("失败", "failed"),
 }
 REQUEST_STATUSES = tuple(REQUEST_STATUS_NAMES)

@@ -12,7 +12,7 @@ from consent import ledger
 from core.store import AssistanceGrant, Request, session, utcnow
 from hub.rules.policy import open_case, open_request
 
-GRANT_FIELDS = ("id", "department", "programme", "granted_from", "granted_until", "reported_at")  # what a read returns
+GRANT_FIELDS = ("id", "department", "programme", "granted_from", "granted_until", "monthly_amount", "reported_at")  # what a read returns
 
 
 class NotYourHousehold(LookupError):
@@ -20,12 +20,15 @@ class NotYourHousehold(LookupError):
 
 
 def report(*, household_ref: str, department: str, client_id: str, programme: str, granted_from: dt.date,
-           granted_until: dt.date | None = None, request_id: str | None = None) -> str:
+           granted_until: dt.date | None = None, request_id: str | None = None,
+           monthly_amount_fen: int | None = None) -> str:
     """Record assistance the department granted, when the household authorized that department for the programme's
     purpose and the authorization holds now; else NotYourHousehold, after a ``record.read_denied`` ledger entry
     (reporting a grant under another purpose is a way to switch purposes). The grant opens no read of its own."""
     if granted_until is not None and granted_until < granted_from:
         raise ValueError("granted_until is before granted_from")
+    if monthly_amount_fen is not None and not 0 <= monthly_amount_fen <= 100_000_000:
+        raise ValueError("monthly_amount: from 0 to 1,000,000 yuan")
     with session() as s:
         backing = open_request(s, department, household_ref, utcnow(), purpose=programme)
         if backing is not None and request_id is not None:
@@ -42,7 +45,8 @@ def report(*, household_ref: str, department: str, client_id: str, programme: st
     with session() as s:
         grant = AssistanceGrant(id=uuid.uuid4().hex, household_ref=household_ref, department=department,
                                 programme=programme, request_id=request_id or backing, granted_from=granted_from,
-                                granted_until=granted_until, client_id=client_id)
+                                granted_until=granted_until, monthly_amount_fen=monthly_amount_fen,
+                                client_id=client_id)
         s.add(grant)
         ledger.append(s, "assistance.reported", {"grant_id": grant.id, "household_ref": household_ref,
                                                  "department": department, "programme": programme,

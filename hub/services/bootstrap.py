@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import make_url
 
 from connectors.auth import create_credentials, credentials_path
+from connectors.identity import create_registration
 from connectors.signing import create_answer_keys
 from core.crypto import create_keyring
 from core.settings import settings
@@ -21,6 +22,7 @@ class InitResult:
     airflow_secrets_created: bool
     agency_credentials_created: bool
     agency_answer_keys_created: bool = False
+    identity_registration_created: bool = False
 
 
 def initialize() -> InitResult:
@@ -34,6 +36,8 @@ def initialize() -> InitResult:
                                                       {k: s.auth for k, s in SPECS.items()}),
         # Each simulated agency signs its answers with a key of its own; the hub trusts the public halves.
         agency_answer_keys_created=create_answer_keys(cfg.home, SPECS),
+        # The hub's client registration with the (simulated) identity provider residents sign in with (/m/).
+        identity_registration_created=create_registration(cfg.home),
     )
     admin_url = cfg.database_admin_url
     if admin_url:

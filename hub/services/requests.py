@@ -152,7 +152,7 @@ class Progress:
     record, why (``why``: NO_MEMBER_AUTHORIZED, HOUSEHOLD_NOT_IDENTIFIED, WORKER_ERROR or NOT_PUBLISHED)."""
 
     request: RequestView
-    stage: str  # waiting | asking | checking | publishing | published | refused | failed
+    stage: str  # signing | waiting | asking | checking | publishing | published | refused | failed
     sources: list[SourceProgress]
     driver: str
     why: str | None
@@ -168,7 +168,7 @@ class Progress:
 
 def _step(status: str, batch: FetchBatch | None) -> str:
     if batch is None:
-        return {"received": "waiting", "running": "asking"}.get(status, "not_asked")
+        return {"signing": "waiting", "received": "waiting", "running": "asking"}.get(status, "not_asked")
     if batch.status == "refused":
         return "refused"
     if batch.status != "complete":
@@ -212,6 +212,8 @@ def request_progress(request_id: str, department: str | None) -> Progress:
                 reason=b.reason if b is not None and b.status != "complete" else None))
         if req.status in FINISHED:
             stage = req.status
+        elif req.status == "signing":  # the members sign on their phones (码上办): nothing asked until they have
+            stage = "signing"
         elif req.status == "received":
             stage = "waiting"
         elif any(x.step in ("waiting", "asking") for x in sources):

@@ -1,7 +1,9 @@
 """Department requests (单位委托) with the household's authorization (个人授权): checked, then stored encrypted.
 
 A request names the department, purpose, case number, sources and members; its ``authorization`` (optional: a
-request may wait for it, see `hub consent grant`) follows consent.authorizations.
+request may wait for it, see `hub consent grant`) follows consent.authorizations. Instead of an authorization, a
+request may ask its members to sign on their phones (``mobile_signing``: the terms, hub.stages.signing): it then
+waits, status ``signing``, until every member has signed or declined (hub.services.residents).
 
 Errors name the field and the member's position, never an ID number or a name.
 """
@@ -22,6 +24,7 @@ from hub.federation.client import member_id_numbers
 from hub.federation.config import peers
 from hub.federation.sources import KEYS as FETCHABLE
 from hub.stages.pipeline import RequestNotFound
+from hub.stages.signing import check_terms, open_signing
 from schemas.codes import birth_date_from_id, is_valid_id
 from schemas.suite import has_suite
 from schemas.vocabulary import PURPOSES, RELATIONS, SOURCE_KEYS
@@ -89,6 +92,10 @@ def check_request(doc: dict, department: str | None = None) -> list[str]:
     auth = doc.get("authorization")
     if auth is not None:
         problems += check_authorization(auth, ids, SOURCE_KEYS)
+    if doc.get("mobile_signing") is not None:
+        problems += check_terms(doc["mobile_signing"])
+        if auth is not None:
+            problems.append("mobile_signing: the members sign on their phones, or an authorization is given, not both")
     return problems
 
 
@@ -100,6 +107,7 @@ def create_request(doc: dict, *, department: str | None = None, client_id: str |
     keys = keyring()
     request_id = uuid.uuid4().hex
     dept = department or doc["department"]
+    signing = doc.get("mobile_signing") is not None
     with session() as s:
         s.add(
             Request(
@@ -109,6 +117,7 @@ def create_request(doc: dict, *, department: str | None = None, client_id: str |
                 case_ref=doc["case_ref"],
                 sources=list(dict.fromkeys(doc["sources"])),
                 client_id=client_id,
+                status="signing" if signing else "received",
             )
         )
         s.flush()
@@ -133,6 +142,8 @@ def create_request(doc: dict, *, department: str | None = None, client_id: str |
         if doc.get("authorization") is not None:
             store_authorization(s, request_id=request_id, department=dept, purpose=doc["purpose"],
                                 case_ref=doc["case_ref"], doc=doc["authorization"], keys=keys)
+        if signing:
+            open_signing(s, request_id, doc["mobile_signing"], doc["members"])
     return request_id
 
 

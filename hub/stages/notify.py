@@ -6,7 +6,10 @@
   one delivery per active subscription of every department that has a request for that household; each
   notification is fanned out once. A ``review.flagged`` one (hub.stages.review: the household entered the missed or
   over list) goes to the departments it names, among those; ``changed`` names the list and programme
-  (``review.over.dibao``), never a value, and the body names the review run.
+  (``review.over.dibao``), never a value, and the body names the review run. A ``consent.withdrawn`` one (a
+  resident withdrew on /m/, hub.services.residents) goes to the department that held the consent, whose case it
+  just closed; ``changed`` names the scope (``consent.household``, ``consent.self``, ``consent.source.bank``) and
+  the body the request.
 - Delivery: an HTTP POST of the notification (ids and the names of what changed, never a value), with
   ``Idempotency-Key`` (the notification's key: a department drops repeats), ``X-Hub-Timestamp`` and
   ``X-Hub-Signature: sha256=HMAC(secret, timestamp + "." + body)``. A 2xx answer ends it; anything else is retried
@@ -72,7 +75,12 @@ def fan_out(limit: int = 10_000) -> int:
                           .order_by(Notification.id).limit(limit)).all()
         for note in notes:
             note.fanned_out_at = now
-            if note.kind not in ("record.changed", "review.flagged") or not note.payload.get("changed"):
+            if note.kind not in ("record.changed", "review.flagged", "consent.withdrawn") or \
+                    not note.payload.get("changed"):
+                continue
+            if note.kind == "consent.withdrawn":  # the department that held the consent: its case just closed
+                departments = set(note.payload.get("departments") or [])
+                created += _deliveries(s, note, departments, now)
                 continue
             # departments whose case for the household holds now: a revoked or expired authorization is told nothing;
             # a review's finding goes to the departments it names (their requests, their grants) among them
@@ -81,11 +89,18 @@ def fan_out(limit: int = 10_000) -> int:
             if note.kind == "review.flagged":
                 asked &= set(note.payload.get("departments") or [])
             departments = {d for d in asked if open_request(s, d, note.household_ref, now) is not None}
-            for sub in s.scalars(select(Subscription).where(Subscription.department.in_(departments),
-                                                            Subscription.active.is_(True))):
-                s.add(Delivery(notification_id=note.id, subscription_id=sub.id, next_attempt_at=now))
-                created += 1
+            created += _deliveries(s, note, departments, now)
     log.info("notifications fanned out: %d deliveries", created)
+    return created
+
+
+def _deliveries(s, note: Notification, departments: set[str], now: dt.datetime) -> int:
+    """One delivery of ``note`` per active subscription of ``departments``; how many."""
+    created = 0
+    for sub in s.scalars(select(Subscription).where(Subscription.department.in_(departments),
+                                                    Subscription.active.is_(True))):
+        s.add(Delivery(notification_id=note.id, subscription_id=sub.id, next_attempt_at=now))
+        created += 1
     return created
 
 
@@ -110,7 +125,9 @@ def deliver_pending(*, now: dt.datetime | None = None, limit: int = 1000, timeou
                                "changed": scope_persons(note.payload.get("changed", []),
                                                         lambda ref: keys.scoped(ref, f"department:{sub.department}")),
                                "record": f"/v1/households/{note.household_ref}/record",
-                               **({"review_run": note.payload.get("run_id")} if note.kind == "review.flagged" else {})},
+                               **({"review_run": note.payload.get("run_id")} if note.kind == "review.flagged" else {}),
+                               **({"request_id": note.payload.get("request_id")}
+                                  if note.kind == "consent.withdrawn" else {})},
                               separators=(",", ":")).encode()
             stamp = str(int(now.timestamp()))
             headers = {"Content-Type": "application/json", "Idempotency-Key": note.idempotency_key,

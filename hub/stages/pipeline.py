@@ -71,6 +71,17 @@ class RequestNotFound(LookupError):
     pass
 
 
+class AwaitingSignatures(RuntimeError):
+    """The request waits for its members to sign on their phones (status ``signing``, hub.stages.signing): there is
+    no authorization yet, so nothing may be asked; it is released to verification when every member has answered."""
+
+
+def _not_signing(reqs) -> None:
+    waiting = [r.id for r in reqs if r.status == "signing"]
+    if waiting:
+        raise AwaitingSignatures(f"request {waiting[0]} waits for its members' signatures")
+
+
 WITHDRAWN = "withdrawn"  # a member's outcome when consent was withdrawn before or during a call
 CONSENT_WITHDRAWN = ("consent_withdrawn",
                      "该成员在查询过程中撤回了授权，其数据不予使用 / the member withdrew consent while the agency was "
@@ -85,9 +96,10 @@ def _request(s, request_id: str) -> Request:
 
 
 def start_request(request_id: str) -> list[str]:
-    """Mark the request running; return the sources to fetch."""
+    """Mark the request running; return the sources to fetch (AwaitingSignatures while members are to sign)."""
     with session() as s:
         req = _request(s, request_id)
+        _not_signing([req])
         if req.status in ("received", "failed", "refused"):
             req.status = "running"
         return list(req.sources)
@@ -326,6 +338,7 @@ def fetch_batches(wanted: list[tuple[str, str]], *, workers: int = 12, base_urls
         missing = [r for r in request_ids if r not in reqs]
         if missing:
             raise RequestNotFound(f"no request {missing[0]}")
+        _not_signing(reqs.values())  # no call for a request whose members have not all answered
         members: dict[str, list[RequestMember]] = {}
         for m in s.scalars(select(RequestMember).where(RequestMember.request_id.in_(request_ids))
                            .order_by(RequestMember.id)):
@@ -468,6 +481,7 @@ def fetch_many(request_ids: list[str], *, workers: int = 12, base_urls: dict[str
         missing = [r for r in request_ids if r not in reqs]
         if missing:
             raise RequestNotFound(f"no request {missing[0]}")
+        _not_signing(reqs.values())
         for request_id in dict.fromkeys(request_ids):
             req = reqs[request_id]
             if req.status in ("received", "failed", "refused"):
@@ -953,7 +967,7 @@ def run_inline(request_id: str, *, as_of: dt.datetime | None = None,
     # a stage that raises leaves the alert its DAG task's failure would (no Airflow here to make it); a request
     # that does not exist is the caller's mistake, not a failure staff must act on
     def stage(task_id: str):
-        return alert_on_failure(dag_id="verify_household", task_id=task_id, run_id=run_id, ignore=(RequestNotFound,))
+        return alert_on_failure(dag_id="verify_household", task_id=task_id, run_id=run_id, ignore=(RequestNotFound, AwaitingSignatures))
 
     with stage("fetch_source"):
         batches = fetch_many([request_id], base_urls=base_urls)

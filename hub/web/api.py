@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from hub.web.routers import admin, assistance, audit, meta, records, requests, staff
+from hub.web.routers import admin, applications, assistance, audit, meta, records, requests, staff
 
-ROUTERS = (meta.router, requests.router, records.router, assistance.router, staff.router, admin.router,
-           audit.router)
+ROUTERS = (meta.router, requests.router, applications.router, records.router, assistance.router, staff.router,
+           admin.router, audit.router)
 
 
 def install(app: FastAPI) -> None:

@@ -20,11 +20,13 @@ from hub.services import worker as inline_worker
 from hub.services.lookup import MAX_BODY_BYTES as lookup_body_bytes
 from hub.services.secrets_check import enforce
 from hub.web import api, dci, docs, errors
+from hub.web.console import applications as console_applications
 from hub.web.console import audit as console_audit
 from hub.web.console import review as console_review
 from hub.web.console import case as console_case
 from hub.web.console import pages as console
 from hub.web.errors import BodyLimit, DocumentRoute
+from hub.web.residents import pages as residents
 from hub.web.models import ERRORS
 from hub.web.ratelimit import Limiter, from_env
 
@@ -64,4 +66,6 @@ def create_app(limiter: Limiter | None = None) -> FastAPI:
     app.include_router(console_case.router)
     app.include_router(console_audit.router)
     app.include_router(console_review.router)
+    app.include_router(console_applications.router)
+    residents.install(app)  # /m/: after the console, so its error pages wrap the others' for /m/ paths only
     return app

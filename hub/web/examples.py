@@ -169,11 +169,26 @@ SUBSCRIPTION_IN = {"url": "https://mz.example.gov.cn/hub-webhook"}
 SUBSCRIPTION_OUT = {"id": "3e5d7c9b1a2f4e6d8c0b9a8f7e6d5c4b", "url": "https://mz.example.gov.cn/hub-webhook",
                     "secret": "whsec_2b7e151628aed2a6abf7158809cf4f3c"}
 
+# -- signing on the phone (码上办) and residents' applications (申请) --------------------------------------------
+INVITATIONS_OUT = {"request_id": REQUEST_ID, "items": [
+    {"member": 0, "relation": "head", "state": "signed", "minor": False, "expires_at": "2026-03-16T09:15:04Z",
+     "link": "https://hub.example.gov.cn/m/s/G4ApIBclFgEwx-I8o79KUA"},
+    {"member": 1, "relation": "spouse", "state": "pending", "minor": False, "expires_at": "2026-03-16T09:15:04Z",
+     "link": "https://hub.example.gov.cn/m/s/x1MLUF5qLH0Obn9P4gtPXA"}]}
+APPLICATION_ID = "c0ffee0b1a2f4e6d8c0b9a8f7e6d5c4b"
+APPLICATION_OUT = {"id": APPLICATION_ID, "department": "MZ-210302", "programme": "dibao", "status": "pending",
+                   "reason": None, "request_id": None, "created_at": AT,
+                   "members": [{"id_number": "21030219800101001X", "name": "张三", "relation": "head"},
+                               {"id_number": "210302198203150027", "name": "李四", "relation": "spouse"}]}
+APPLICATIONS_OUT = {"items": [APPLICATION_OUT]}
+DECISION_IN = {"decision": "accept", "case_ref": "MZ-210302-2026-0118"}
+DECISION_OUT = {"id": APPLICATION_ID, "status": "accepted", "request_id": REQUEST_ID}
+
 # -- assistance --------------------------------------------------------------------------------------------------
 ASSISTANCE_IN = {"household_id": HOUSEHOLD_ID, "programme": "dibao", "granted_from": "2026-04-01",
-                 "granted_until": None, "request_id": REQUEST_ID}
+                 "granted_until": None, "request_id": REQUEST_ID, "monthly_amount": "1268.00"}
 ASSISTANCE_OUT = {"id": "6f1e2d3c4b5a69788796a5b4c3d2e1f0", "department": "MZ-210302", "programme": "dibao",
-                  "granted_from": "2026-04-01", "granted_until": None, "reported_at": AT}
+                  "granted_from": "2026-04-01", "granted_until": None, "monthly_amount": "1268.00", "reported_at": AT}
 ASSISTANCE_LIST_OUT = {"household_id": HOUSEHOLD_ID, "grants": [
     ASSISTANCE_OUT, {**ASSISTANCE_OUT, "id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "department": "YB-210302",
                      "programme": "medical", "granted_from": "2026-05-01", "granted_until": "2026-12-31"}]}

@@ -8,6 +8,7 @@ import datetime as dt
 import enum
 import math
 import re
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -119,13 +120,81 @@ class AuthorizationIn(BaseModel):
     consents: list[ConsentIn]
 
 
+class MobileSigningIn(BaseModel):
+    """The terms the members are asked to sign on their phones (码上办), instead of an uploaded authorization."""
+
+    model_config = ConfigDict(extra="forbid")
+    valid_days: int = Field(180, ge=1, le=3650, description="the authorization's validity from now, in days")
+    recheck_interval_days: int = Field(90, ge=1, le=3650)
+    data_life_days: int = Field(30, ge=1, le=3650, description="how long raw answers are kept")
+    link_days: int = Field(14, ge=1, le=60, description="how long each member's signing link is valid")
+
+
 class RequestIn(BaseModel):
     purpose: Purpose
     case_ref: str = Field(pattern=NO_NUL)
     sources: list[str]
     members: list[MemberIn]
     authorization: AuthorizationIn | None = None
+    mobile_signing: MobileSigningIn | None = Field(None, description="ask each member to sign on their phone "
+                                                   "(a QR code and a link per member: GET /v1/requests/{id}/"
+                                                   "invitations) instead of giving `authorization`; the request "
+                                                   "waits, status `signing`, until every member has answered")
     department: str | None = Field(None, description="ignored: the department is the token's")
+
+
+class InvitationOut(BaseModel):
+    member: int = Field(description="the member's position in the request's `members`, from 0")
+    relation: str
+    state: str = Field(description="pending, signed or declined")
+    minor: bool = Field(description="under 18: an adult member who signed signs for them as guardian")
+    expires_at: dt.datetime
+    link: str = Field(description="the member's own signing link (show it as a QR code); it signs nothing by itself: "
+                      "the member signs in with the government identity service first")
+
+
+class InvitationsOut(BaseModel):
+    request_id: str
+    items: list[InvitationOut]
+
+
+# -- applications residents start on /m/ (申请) ------------------------------------------------------------------
+class ApplicationMember(BaseModel):
+    id_number: str
+    name: str
+    relation: str
+
+
+class ApplicationOut(BaseModel):
+    id: str
+    department: str
+    programme: str
+    status: str = Field(description="pending, accepted or declined")
+    reason: str | None = Field(description="why it was declined")
+    request_id: str | None = Field(description="the request its acceptance made (its members sign on their phones)")
+    created_at: str
+    members: list[ApplicationMember] = Field(description="as the applicant named them; the first is the applicant, "
+                                             "whose identity the government identity service vouched for")
+
+
+class ApplicationsOut(BaseModel):
+    items: list[ApplicationOut]
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["accept", "decline"]
+    reason: str | None = Field(None, max_length=500, pattern=NO_NUL, description="required to decline; the "
+                               "applicant reads it")
+    case_ref: str | None = Field(None, min_length=1, max_length=64, pattern=NO_NUL,
+                                 description="the department's case number (default APP-<id>)")
+    sources: list[str] | None = Field(None, description="the sources to verify (default: every agency source)")
+
+
+class DecisionOut(BaseModel):
+    id: str
+    status: str
+    request_id: str | None
 
 
 class SourceStatus(BaseModel):
@@ -484,6 +553,8 @@ class AssistanceIn(BaseModel):
                                                                                  "it runs")
     request_id: str | None = Field(None, max_length=32, pattern=NO_NUL, description="the verification the grant rests "
                                    "on")
+    monthly_amount: Decimal | None = Field(None, ge=0, le=1_000_000, decimal_places=2, description="yuan per "
+                                           "month, when the department reports it (the household sees it on /m/)")
 
 
 class AssistanceOut(BaseModel):
@@ -492,6 +563,7 @@ class AssistanceOut(BaseModel):
     programme: str
     granted_from: dt.date
     granted_until: dt.date | None
+    monthly_amount: Decimal | None = Field(None, description="yuan per month, when reported")
     reported_at: dt.datetime
 
 

@@ -25,6 +25,7 @@ from starlette.datastructures import UploadFile
 from consent.authorizations import adult_from
 from consent.preview import refusals
 from core.ids import HEX32, HOUSEHOLD
+from core.settings import settings
 from core.store import utcnow
 from hub.services import clients, lookup
 from hub.services.errors import Invalid, NotFound
@@ -32,6 +33,7 @@ from hub.services.lookup import FORM_MAX_BYTES, SignedForm
 from hub.services.cases import case_head
 from hub.services.reads import read_record
 from hub.services.requests import create, department_requests, request_progress, trigger_verification
+from hub.services.residents import invitation_links
 from hub.web.console import follow
 from hub.web.console.pages import SOURCES, TEXT, console_role, lang_of, page, secured
 from hub.web.console.record import record_view
@@ -68,6 +70,12 @@ TEXT.update({
     "recheck_days": ("复核间隔（天）", "Re-check interval (days)"),
     "data_life": ("原始数据保存期（天）", "Raw data kept for (days)"),
     "submit_request": ("提交核对委托", "Submit the request"),
+    "submit_mobile": ("改为成员手机签署（码上办）并提交", "Submit: members sign on their phones instead"),
+    "mobile_note": ("成员也可以不交纸质授权书，而在手机上用“统一身份认证”登录后签署：提交后，每位成员会得到本人的二维码和链接，"
+                    "全部成员答复后核对自动开始。",
+                    "Instead of paper forms, members can sign on their phones after signing in with the government "
+                    "identity service: once submitted, each member gets their own QR code and link, and the "
+                    "verification starts when every member has answered."),
     "lookup_failed": ("查询失败", "Lookup failed"),
     "not_registered": ("公安户籍中未找到此人。", "Household registration does not know this person."),
     "unavailable": ("公安户籍系统暂不可用，请稍后再试。", "Household registration is unavailable; try again later."),
@@ -438,6 +446,8 @@ async def submit_request(request: Request, client: Caseworker) -> Response:
     sources = [s for s in form.getlist("sources") if s in SOURCES]
     days = {f: str(form.get(f, "")).strip()[:9] for f in DAYS}
     rows = _rows_from_form(form, now.date())
+    if form.get("action") == "mobile":
+        return _submit_mobile(request, client, rows, purpose=purpose, case_ref=case_ref, sources=sources, days=days)
     check_rows(rows)
     errors = [TEXT["members_none"][i]] if not any(r.included for r in rows) else []
     if not sources:
@@ -458,18 +468,13 @@ async def submit_request(request: Request, client: Caseworker) -> Response:
                              days=days, status_code=code, error=" ".join(errors) or None, refused=refused,
                              checked=True)
 
-    def whole_days(name: str) -> int:
-        default, top = DAYS[name]
-        v = _whole(days[name])
-        return min(max(v, 1), top) if v is not None else default
-
     included = [r for r in rows if r.included]
     doc = {"purpose": purpose, "case_ref": case_ref, "sources": sources,
            "members": [{"id_number": r.id_number, "name": r.name, "relation": r.relation} for r in included],
            "authorization": {"valid_from": now.isoformat(),
-                             "valid_until": (now + dt.timedelta(days=whole_days("valid_days"))).isoformat(),
-                             "recheck_interval_days": whole_days("recheck_days"),
-                             "data_life_days": whole_days("data_life"), "consents": consents_of(rows, sources)}}
+                             "valid_until": (now + dt.timedelta(days=_whole_days(days, "valid_days"))).isoformat(),
+                             "recheck_interval_days": _whole_days(days, "recheck_days"),
+                             "data_life_days": _whole_days(days, "data_life"), "consents": consents_of(rows, sources)}}
     try:
         request_id = create(doc, department=client.department, client_id=client.id)
     except Invalid as exc:
@@ -479,6 +484,41 @@ async def submit_request(request: Request, client: Caseworker) -> Response:
         return _members_page(request, client, rows=rows, purpose=purpose, case_ref=case_ref, chosen=sources,
                              days=days, status_code=422, error=error, refused=refused, checked=True)
     trigger_verification(request_id)
+    return secured(RedirectResponse(f"/console/requests/{request_id}", status_code=status.HTTP_303_SEE_OTHER),
+                   request)
+
+
+def _whole_days(days: dict, name: str) -> int:
+    default, top = DAYS[name]
+    v = _whole(days[name])
+    return min(max(v, 1), top) if v is not None else default
+
+
+def _submit_mobile(request: Request, client, rows: list[MemberRow], *, purpose: str, case_ref: str,
+                   sources: list[str], days: dict) -> Response:
+    """The members sign on their phones (码上办) instead of on paper: no forms are asked for; the request waits for
+    their signatures, and its page shows each member's QR code and link."""
+    i = 1 if lang_of(request) == "en" else 0
+    for r in rows:
+        if r.included and not r.living:
+            r.errors["include"] = "err_not_living"
+    errors = [TEXT["members_none"][i]] if not any(r.included for r in rows) else []
+    if not sources:
+        errors.append(TEXT["sources_none"][i])
+    doc = {"purpose": purpose, "case_ref": case_ref, "sources": sources,
+           "members": [{"id_number": r.id_number, "name": r.name, "relation": r.relation} for r in rows if r.included],
+           "mobile_signing": {"valid_days": _whole_days(days, "valid_days"),
+                              "recheck_interval_days": _whole_days(days, "recheck_days"),
+                              "data_life_days": _whole_days(days, "data_life")}}
+    request_id = None
+    if not errors and not any(r.errors for r in rows):
+        try:
+            request_id = create(doc, department=client.department, client_id=client.id)
+        except Invalid as exc:
+            errors.append(TEXT["request_refused"][i] + ("" if i == 0 else " (" + "; ".join(exc.problems) + ")"))
+    if request_id is None:
+        return _members_page(request, client, rows=rows, purpose=purpose, case_ref=case_ref, chosen=sources,
+                             days=days, status_code=422, error=" ".join(errors) or None, refused={}, checked=True)
     return secured(RedirectResponse(f"/console/requests/{request_id}", status_code=status.HTTP_303_SEE_OTHER),
                    request)
 
@@ -496,8 +536,18 @@ def request_page(request: Request, client: Caseworker,
             screening = (rec.content.get("assessment") or {}).get("screening") or None
         except NotFound:  # not entitled to the record now: the link's page says so
             screening = None
-    return page(request, "case_request.html", client=client, screening=screening,
-                **follow.context(progress, lang_of(request)))
+    return page(request, "case_request.html", client=client, screening=screening, invitations=_invitations(request_id,
+                client.department), **follow.context(progress, lang_of(request)))
+
+
+def _invitations(request_id: str, department: str) -> list[dict]:
+    """The members' signing links (码上办) with their QR codes (inline SVG: nothing fetched), at the hub's public
+    address (HUB_API_URL), for a request made with mobile signing; empty otherwise."""
+    import segno
+
+    base = settings().api_url.rstrip("/")
+    return [{"inv": i, "url": base + i.path, "qr": segno.make(base + i.path, error="m").svg_inline(scale=3)}
+            for i in invitation_links(request_id, department)]
 
 
 @router.get("/households/{household_id}/record", response_class=HTMLResponse)

@@ -33,6 +33,17 @@ TEXT.update({
     "auto_refresh": ("本页每 {s} 秒自动刷新，直至核对结束。", "This page reloads every {s} seconds until the "
                      "verification ends."),
     "summary": ("核对结论", "Outcome"),
+    "stage_signing": ("等待成员在手机上签署授权", "Waiting for the members to sign on their phones"),
+    "next_signing": ("请把下面每位成员本人的二维码或链接交给本人（未成年人的交给其监护人）。成员用“统一身份认证”登录后，"
+                     "看到本次委托的全部内容并签署或拒绝；全部成员答复后核对自动开始。",
+                     "Give each member their own QR code or link below (a minor's to their guardian). Each signs in "
+                     "with the government identity service, sees everything this request asks and signs or "
+                     "declines; the verification starts by itself once every member has answered."),
+    "invitations": ("成员签署（码上办）", "Members' signatures (on their phones)"),
+    "inv_member": ("成员", "Member"), "inv_state": ("状态", "State"), "inv_link": ("签署二维码与链接", "QR code and link"),
+    "inv_pending": ("待签署", "to sign"), "inv_signed": ("已签署", "signed"), "inv_declined": ("已拒绝", "declined"),
+    "inv_minor": ("未成年，由监护人签署", "minor: a guardian signs"),
+    "inv_until": ("链接有效期至", "Link valid until"),
     "stage_waiting": ("已受理，等待开始", "Received, waiting to start"),
     "stage_asking": ("正在向各部门查询", "Asking the agencies"),
     "stage_checking": ("正在校验数据", "Checking the answers"),

@@ -3,6 +3,7 @@ every department's grants for it, so aid is neither missed nor paid twice."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -20,7 +21,8 @@ NOT_YOURS = "no household this department has a request for"  # the same whether
 
 def _out(g: AssistanceGrant) -> AssistanceOut:
     return AssistanceOut(id=g.id, department=g.department, programme=g.programme, granted_from=g.granted_from,
-                         granted_until=g.granted_until, reported_at=g.reported_at)
+                         granted_until=g.granted_until, reported_at=g.reported_at,
+                         monthly_amount=None if g.monthly_amount_fen is None else Decimal(g.monthly_amount_fen) / 100)
 
 
 @router.post("/v1/assistance", status_code=201, response_model=AssistanceOut, tags=["assistance"],
@@ -31,7 +33,9 @@ def post_assistance(body: AssistanceIn, client: Department) -> AssistanceOut:
     try:
         grant_id = assistance.report(household_ref=body.household_id, department=client.department,
                                      client_id=client.id, programme=body.programme, granted_from=body.granted_from,
-                                     granted_until=body.granted_until, request_id=body.request_id)
+                                     granted_until=body.granted_until, request_id=body.request_id,
+                                     monthly_amount_fen=None if body.monthly_amount is None
+                                     else int(body.monthly_amount * 100))
     except assistance.NotYourHousehold:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_YOURS) from None
     except ValueError as exc:

@@ -9,7 +9,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from core.ids import HEX32
+from core.settings import settings
 from hub.services import lookup
+from hub.services.residents import invitation_links
 from hub.services.requests import RequestView, create, department_requests, request_view, trigger_verification
 from hub.web.deps import Department, Limit, RequestId, in_range
 from hub.web import examples as ex
@@ -19,6 +21,8 @@ from hub.web.models import (
     NOT_FOUND,
     RETRY_AFTER,
     ErrorOut,
+    InvitationOut,
+    InvitationsOut,
     LookupIn,
     LookupMember,
     LookupOut,
@@ -44,6 +48,8 @@ def post_request(body: RequestIn, client: Department) -> RequestOut:
     doc = body.model_dump(mode="json", exclude_none=True)
     request_id = create(doc, department=client.department, client_id=client.id)
     view = _out(request_view(request_id, client.department))
+    if view.status == "signing":  # it starts when every member has answered (hub.services.residents)
+        return view
     return view.model_copy(update={"dag_run_id": trigger_verification(request_id)})
 
 
@@ -51,7 +57,7 @@ def post_request(body: RequestIn, client: Department) -> RequestOut:
 def list_requests(client: Department, limit: Limit = 50,
                   before: Annotated[str | None, Query(pattern=HEX32, description="continue below this request "
                                                       "(from `next_before`)")] = None,
-                  status_: Annotated[Literal["received", "running", "published", "refused", "failed"] | None,
+                  status_: Annotated[Literal["signing", "received", "running", "published", "refused", "failed"] | None,
                                      Query(alias="status")] = None) -> RequestsOut:
     """The department's own requests, newest first."""
     rows = department_requests(client.department, before=before, limit=limit, status_=status_)
@@ -96,6 +102,18 @@ def post_household_lookup(body: LookupIn, client: Department) -> LookupOut:
                               f"is unavailable ({exc.failure}); try again later", headers={"Retry-After": "30"})
     return LookupOut(members=[LookupMember(id_number=m.id_number, name=m.name, sex=m.sex, birth_date=m.birth_date,
                                            relation=m.relation, status=m.status) for m in found])
+
+
+@router.get("/v1/requests/{request_id}/invitations", response_model=InvitationsOut, tags=["requests"],
+            responses={**NOT_FOUND, **ex.answers(ex.INVITATIONS_OUT)})
+def get_invitations(request_id: RequestId, client: Department) -> InvitationsOut:
+    """The members' signing links of a request made with `mobile_signing` (码上办), with each one's state: show
+    each member their own link as a QR code. Empty for a request with an uploaded authorization."""
+    base = settings().api_url.rstrip("/")
+    items = [InvitationOut(member=i.member, relation=i.relation, state=i.state, minor=i.minor,
+                           expires_at=i.expires_at, link=base + i.path)
+             for i in invitation_links(request_id, client.department)]
+    return InvitationsOut(request_id=request_id, items=items)
 
 
 @router.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"],

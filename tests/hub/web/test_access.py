@@ -34,11 +34,11 @@ from tests.support.store import ledger_entries as _ledger, valid_until
 
 A, B, YB = "MZ-210302", "MZ-210304", "YB-210303"
 # the role each tag's routes are for; FOR_ANYONE: any authenticated client
-ROLE_BY_TAG = {"requests": "department", "records": "department", "assistance": "department",
+ROLE_BY_TAG = {"requests": "department", "applications": "department", "records": "department", "assistance": "department",
                "notifications": "department", "audit": "auditor", "validation": "staff", "admin": "admin",
                "dci": "federation"}
 FOR_ANYONE = {"/v1/policy", "/v1/keys/record-signing"}
-WELL_FORMED = {"request_id": "0" * 32, "household_id": "hh_" + "0" * 32, "client_id": "0" * 32, "seq": "1",
+WELL_FORMED = {"request_id": "0" * 32, "application_id": "0" * 32, "household_id": "hh_" + "0" * 32, "client_id": "0" * 32, "seq": "1",
                "person_ref": "p_" + "0" * 32}
 TODAY = dt.datetime.now(dt.timezone.utc).date().isoformat()  # the hub's day
 HOOK = "http://127.0.0.1:9/hook"  # nothing listens
