@@ -94,7 +94,7 @@ class RequestMember(Base):
     __table_args__ = (UniqueConstraint("request_id", "person_ref"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
-    person_ref: Mapped[str] = mapped_column(String(40))  # HMAC pseudonym of the ID number
+    person_ref: Mapped[str] = mapped_column(String(40), index=True)  # HMAC pseudonym of the ID number
     id_number_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the resident ID number
     name_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the name as the applicant gave it
     relation: Mapped[str] = mapped_column(String(16))  # head, spouse, child, parent, ...

@@ -13,7 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import Text, cast, or_, select, update
 
 from consent import ledger
 from core.crypto import keyring
@@ -125,8 +125,11 @@ def of_department(application_id: str, department: str) -> ApplicationView:
 
 def for_resident(person_ref: str) -> list[ApplicationView]:
     """The applications the resident made or is named in, newest first (no other member's name or number)."""
+    named = cast(ResidentApplication.member_refs, Text).contains(f'"{person_ref}"', autoescape=True)  # as JSON text
     with session() as s:
-        rows = s.scalars(select(ResidentApplication).order_by(ResidentApplication.created_at.desc())).all()
+        rows = s.scalars(select(ResidentApplication)
+                         .where(or_(ResidentApplication.applicant_ref == person_ref, named))
+                         .order_by(ResidentApplication.created_at.desc()).limit(100)).all()
         return [_view(r, False) for r in rows if r.applicant_ref == person_ref or person_ref in (r.member_refs or [])]
 
 

@@ -28,6 +28,7 @@ from core.store import (
     Notification,
     Request,
     RequestMember,
+    ResidentMessage,
     SourceRow,
     ValidationRun,
     aad_member,
@@ -319,6 +320,12 @@ def store_record(request_id: str, household_ref: str, base: dict, as_of: dt.date
                                                        "completeness": record.completeness, "changed": kinds})
                 req = s.get(Request, request_id)
                 req.status, req.household_ref = "published", household_ref
+                if req.kind == "application":  # its members read it on /m/: a message each, in the same transaction
+                    s.add_all(ResidentMessage(person_ref=ref, kind="result.published", request_id=request_id,
+                                              params={"department": req.department, "purpose": req.purpose},
+                                              created_at=recorded_at)
+                              for ref in s.scalars(select(RequestMember.person_ref)
+                                                   .where(RequestMember.request_id == request_id)))
                 log.info("published %s version %d (%d material changes)", household_ref, version, len(changes))
                 return record.id
         except IntegrityError:

@@ -17,6 +17,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("assistance_grants", sa.Column("monthly_amount_fen", sa.Integer(), nullable=True))
+    # a resident's requests are found by their pseudonym (/m/), as an auditor's timeline finds them
+    op.create_index("ix_request_members_person_ref", "request_members", ["person_ref"])
     op.create_table(
         "signing_terms",
         sa.Column("request_id", sa.String(length=32), sa.ForeignKey("requests.id"), primary_key=True),
@@ -101,6 +103,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("assistance_grants", "monthly_amount_fen")
+    op.drop_index("ix_request_members_person_ref", table_name="request_members")
     for table in ("resident_applications", "resident_messages", "resident_sessions", "resident_logins",
                   "signing_invitations", "signing_terms"):
         op.drop_table(table)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote, urlencode
@@ -156,6 +157,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "msg_sign.invited": ("{department}请您为“{purpose}”核对签署授权。", "{department} asks you to sign an authorization for {purpose}."),
     "msg_sign.complete": ("“{purpose}”核对的授权已全部答复，核对已开始。", "Everyone answered for {purpose}: the verification has started."),
     "msg_sign.declined": ("“{purpose}”核对无人授权，未进行核对。", "Nobody authorized the {purpose} verification: nothing was checked."),
+    "msg_result.published": ("“{purpose}”核对结果已出具，可在“我的核对”中查看。",
+                             "The result of the {purpose} verification is published: see My verifications."),
     "msg_consent.withdrawn": ("您在“{purpose}”核对中的授权已撤回。", "Consent in the {purpose} verification was withdrawn."),
     "msg_application.accepted": ("您的“{purpose}”申请已受理，请家庭成员签署授权。", "Your {purpose} application was accepted: members are asked to sign."),
     "msg_application.declined": ("您的“{purpose}”申请未受理：{reason}", "Your {purpose} application was declined: {reason}"),
@@ -260,7 +263,7 @@ Signed = Annotated[svc.Resident, Depends(current)]
 
 
 def _csrf(who: svc.Resident, given: str) -> None:
-    if not given or given != who.csrf():
+    if not given or not secrets.compare_digest(given, who.csrf()):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this form is not from this session")
 
 
