@@ -164,7 +164,9 @@ class IdentityProvider:
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self._thread is not None:  # shutdown() waits for a serve_forever() that never ran
+            self.httpd.shutdown()
+            self._thread = None
         self.httpd.server_close()
 
     # -- documents ---------------------------------------------------------------------------------------------
@@ -410,6 +412,7 @@ body{margin:0;background:#f2f4f7;color:#1b1f24;font:16px/1.5 system-ui,-apple-sy
 "Microsoft YaHei",sans-serif}
 main{max-width:30rem;margin:0 auto;padding:1rem}
 header{display:flex;justify-content:space-between;align-items:baseline;gap:1rem}
+header a{white-space:nowrap}
 h1{font-size:1.25rem;margin:.25rem 0}
 .sim{background:#fff4d6;border:1px solid #d9a92b;border-radius:.5rem;padding:.6rem .75rem}
 .card{background:#fff;border-radius:.75rem;padding:1rem;margin-top:1rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}

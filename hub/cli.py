@@ -39,13 +39,17 @@ def cmd_agencies_serve(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"error: cannot listen on port {args.port} or the eleven after it: {exc.strerror}", file=sys.stderr)
+        print(f"error: cannot listen on port {args.port} or the twelve after it (the agencies, then the identity "
+              f"provider): {exc.strerror}", file=sys.stderr)
         return 2
     print(f"simulated agencies: index on {server.url} ({args.households} households, seed {args.seed}, "
           f"faults {','.join(server.faults.names)})")
     for s in server.index()["sources"]:
         down = "  (down)" if s["key"] in server.faults.down else ""
         print(f"  {s['key']:<22} {s['format']:<5} {s['auth']:<8} {s['base_url']}{down}")
+    if server.identity is not None:
+        print(f"  {'identity':<22} {'OIDC':<5} {'PKCE':<8} {server.identity.issuer}  (统一身份认证, simulated: "
+              "residents sign in at /m/)")
     sys.stdout.flush()
     try:
         server.serve_forever()

@@ -10,6 +10,7 @@ request."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -45,6 +46,26 @@ async def lifespan(app: FastAPI):
             await asyncio.to_thread(worker.stop)
 
 
+class _RedactedAccessLog(logging.Filter):
+    """uvicorn's access log without what an address may carry that no log should: a resident's signing link token
+    (/m/s/<token>) and every query string of /m/ (the identity provider's code and state come back in one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and args[2].startswith("/m/"):
+            path = args[2].split("?", 1)[0]
+            if path.startswith("/m/s/"):
+                path = "/m/s/<token>" + ("/" if path.endswith("/") else "")
+            record.args = (*args[:2], path, *args[3:])
+        return True
+
+
+def _redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _RedactedAccessLog) for f in access.filters):
+        access.addFilter(_RedactedAccessLog())
+
+
 def create_app(limiter: Limiter | None = None) -> FastAPI:
     """The app, with ``limiter`` as its rate limiter (default: HUB_API_RATE's, hub.web.ratelimit.from_env)."""
     # public: /health, and the API's description (/openapi.json, /docs, /redoc: no personal data; README, "API"),
@@ -53,6 +74,7 @@ def create_app(limiter: Limiter | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None, lifespan=lifespan)
     app.router.route_class = DocumentRoute
     enforce()  # outside development: no default, missing or exposed secrets
+    _redact_access_log()
     app.state.limiter = limiter if limiter is not None else from_env()  # a bad HUB_API_RATE stops the start
     app.add_middleware(BodyLimit, max_bytes=settings().api_max_body_bytes,
                        larger={"/v1/household-lookup": lookup_body_bytes})  # so does a bad HUB_API_MAX_BODY_BYTES

@@ -242,3 +242,19 @@ def test_a_department_decides_residents_applications_and_sees_its_own_only(app, 
     listed = head.get("/m/apply")
     assert f'data-application="{app_id}" data-status="accepted"' in listed.text
     _no_id(listed, *(m.id_number for m in hh.members[1:3]))
+
+
+def test_the_access_log_keeps_no_signing_token_or_sign_in_code(app):
+    import logging
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5", "GET", "/m/auth/callback?state=S3cretState&code=C0de", "1.1", 303),
+                               None)
+    for f in logging.getLogger("uvicorn.access").filters:
+        f.filter(record)
+    assert "C0de" not in record.getMessage() and "/m/auth/callback" in record.getMessage()
+    link = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                             ("127.0.0.1:5", "GET", "/m/s/Tok3nOfAMember", "1.1", 200), None)
+    for f in logging.getLogger("uvicorn.access").filters:
+        f.filter(link)
+    assert "Tok3nOfAMember" not in link.getMessage() and "/m/s/<token>" in link.getMessage()
