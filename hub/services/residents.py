@@ -164,9 +164,12 @@ class Resident:
         return f"Resident(person_ref={self.person_ref!r})"
 
 
-def finish_login(state: str | None, code: str | None, base_url: str, error: str | None = None) -> tuple[str, str]:
+def finish_login(state: str | None, code: str | None, base_url: str, error: str | None = None,
+                 iss: str | None = None) -> tuple[str, str]:
     """The provider sent the resident back: take the sign-in in progress (once), exchange the code, check the ID
-    token; return (the new session's token, the page to return to). SignInFailed, logged, otherwise."""
+    token; return (the new session's token, the page to return to). SignInFailed, logged, otherwise. ``iss``, when
+    the provider names itself in the redirect (RFC 9207), must be the configured issuer: a code another provider
+    issued is never sent to this one's token endpoint."""
     if not _token_ok(state):
         raise SignInFailed("unknown_login")
     with session() as s:
@@ -179,8 +182,11 @@ def finish_login(state: str | None, code: str | None, base_url: str, error: str 
     nonce, verifier, return_to, _ = found
     if error or not _token_ok(code):
         _refused("denied")
+    rp = relying_party()
+    if iss is not None and iss.rstrip("/") != rp.issuer:
+        _refused("wrong_issuer")
     try:
-        who = relying_party().finish(code=code, redirect_uri=base_url.rstrip("/") + CALLBACK_PATH,
+        who = rp.finish(code=code, redirect_uri=base_url.rstrip("/") + CALLBACK_PATH,
                                      code_verifier=verifier, nonce=nonce)
     except IdentityError as exc:
         _refused(exc.code)

@@ -162,6 +162,14 @@ KIND_NAMES = {
     "client.created": ("创建账号", "client created"), "client.deactivated": ("停用账号", "client deactivated"),
     "console.signed_in": ("登录控制台", "console sign-in"), "audit.read": ("审计查询", "audit read"),
     "alert.acknowledged": ("确认告警", "alert acknowledged"),
+    "consent.signed": ("签署授权", "authorization signed"), "consent.declined": ("拒绝授权", "authorization declined"),
+    "consent.sign_refused": ("签署未获准（链接不可用）", "signing refused (link not usable)"),
+    "resident.signed_in": ("居民登录", "resident signed in"),
+    "resident.sign_in_refused": ("居民登录被拒", "resident sign-in refused"),
+    "resident.viewed": ("居民查看结果", "resident viewed"), "resident.proof_read": ("居民下载包含证明", "resident proof read"),
+    "application.submitted": ("居民提交申请", "application submitted"),
+    "application.accepted": ("受理申请", "application accepted"),
+    "application.declined": ("不予受理申请", "application declined"),
 }
 REASON_NAMES = {  # why a source is not complete (fetch_batches.reason)
     "MEMBERS_NOT_AUTHORIZED": ("部分成员未授权查询该来源", "some members did not authorize this source"),

@@ -140,6 +140,7 @@ TEXT: dict[str, tuple[str, str]] = {
                   "anyone can check it with the centre's public key, proving the entry is in the log unaltered."),
     "what": ("事项", "What"), "who": ("由谁", "By"), "when": ("时间", "When"),
     "automatic": ("平台自动处理", "the hub itself"),
+    "by_you": ("您本人", "you"), "by_guardian": ("您的监护人", "your guardian"),
     "proof": ("包含证明", "Inclusion proof"), "proof_pending": ("待下一个检查点", "after the next checkpoint"),
     "unusual": ("异常查阅，审计人员已关注", "unusual read: auditors see it"),
     "older": ("更早", "Older"),
@@ -291,9 +292,10 @@ def login(request: Request, next: Annotated[str | None, Query(max_length=256)] =
 @router.get("/auth/callback")
 def callback(request: Request, state: Annotated[str | None, Query(max_length=128)] = None,
              code: Annotated[str | None, Query(max_length=512)] = None,
-             error: Annotated[str | None, Query(max_length=128)] = None) -> Response:
+             error: Annotated[str | None, Query(max_length=128)] = None,
+             iss: Annotated[str | None, Query(max_length=256)] = None) -> Response:
     try:
-        token, return_to = svc.finish_login(state, code, str(request.base_url), error)
+        token, return_to = svc.finish_login(state, code, str(request.base_url), error, iss)
     except svc.SignInFailed as exc:
         return page(request, "m_login_failed.html", None, status_code=401, code=exc.code)
     resp = RedirectResponse(return_to, status_code=status.HTTP_303_SEE_OTHER)

@@ -89,6 +89,12 @@ def test_sign_in_gives_a_short_lived_httponly_cookie_and_a_state_is_used_once(ap
     denied = cancelled.get("/m/auth/callback", params={"state": q2["state"], "error": "access_denied"})
     assert denied.status_code == 401 and "统一身份认证未完成登录" in denied.text
     assert "hub_resident" not in denied.headers.get("set-cookie", "")
+    mixed = _browser(app)
+    q3 = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(mixed.get("/m/login").headers["location"]).query))
+    code3 = agencies.identity.sign_in(person.id_number, client_id=q3["client_id"], redirect_uri=q3["redirect_uri"],
+                                      state=q3["state"], nonce=q3["nonce"], code_challenge=q3["code_challenge"])
+    other = mixed.get("/m/auth/callback", params={"state": q3["state"], "code": code3, "iss": "http://127.0.0.1:9"})
+    assert other.status_code == 401 and 'data-code="wrong_issuer"' in other.text  # a mix-up: the code is not sent
     out = c.post("/m/logout")
     assert out.status_code == 303
     assert c.get("/m/assistance").status_code == 303  # the session is gone
