@@ -56,6 +56,7 @@ class Column:
     model: type
     name: str
     aad: Callable[[object], str]
+    key: str = "id"  # the row's primary key, by which rows are paged and updated
 
     @property
     def label(self) -> str:
@@ -80,8 +81,9 @@ COLUMNS = (
     Column(DciTransaction, "payload_enc", lambda r: aad_dci(r.id)),
     Column(SignedForm, "content_enc", lambda r: aad_signed_form(r.id)),
     Column(SigningInvitation, "token_enc", lambda r: aad_invitation(r.id)),
-    Column(ResidentSession, "id_number_enc", lambda r: aad_resident_session(r.token_sha256, "id_number_enc")),
-    Column(ResidentSession, "name_enc", lambda r: aad_resident_session(r.token_sha256)),
+    Column(ResidentSession, "id_number_enc", lambda r: aad_resident_session(r.token_sha256, "id_number_enc"),
+           key="token_sha256"),
+    Column(ResidentSession, "name_enc", lambda r: aad_resident_session(r.token_sha256), key="token_sha256"),
     Column(ResidentApplication, "members_enc", lambda r: aad_application(r.id)),
 )
 
@@ -132,7 +134,7 @@ def reencrypt(batch: int = 500, max_passes: int = 10) -> dict[str, int]:
         moved = 0
         for column in COLUMNS:
             col = getattr(column.model, column.name)
-            pk = column.model.id
+            pk = getattr(column.model, column.key)
             last = None
             while True:
                 with session() as s:
@@ -144,13 +146,13 @@ def reencrypt(batch: int = 500, max_passes: int = 10) -> dict[str, int]:
                         old = getattr(row, column.name)
                         aad = column.aad(row)
                         new = keys.encrypt(keys.decrypt(old, aad=aad), aad=aad)
-                        res = s.execute(update(column.model).where(pk == row.id, col == old)
+                        res = s.execute(update(column.model).where(pk == getattr(row, column.key), col == old)
                                         .values({column.name: new}).execution_options(synchronize_session=False))
                         done[column.label] += res.rowcount
                         moved += res.rowcount
                 if len(rows) < batch:
                     break
-                last = rows[-1].id
+                last = getattr(rows[-1], column.key)
         if not moved:
             break
     return done

@@ -59,6 +59,16 @@ def test_demo_sync_prints_the_live_demos_tokens_and_addresses_and_they_work(home
     assert _accepted(home, staff.group(1), "/v1/quarantine") == 200
     assert _accepted(home, auditor.group(1), "/v1/audit/checkpoint") == 200
     assert _accepted(home, dept.group(3), "/v1/audit/checkpoint") == 403
+    # one household walked through 码上办 by its members, over the resident pages and the identity provider's login
+    assert re.search(r"^Residents: +http://127\.0\.0\.1:8000/m/ ", text, re.M), text
+    walked = re.search(r"walked through: request (\w+): (\d+) members signed on their phones \((\d+) by a guardian\) "
+                       r"-> verified -> result (\w+) -> 幸福清单 1 grant \(1268\.00 yuan/month\) -> 我的数据 (\d+) entries, "
+                       r"proof of entry (\d+) checked", text)
+    assert walked and int(walked.group(2)) >= 1 and int(walked.group(5)) > 0, text
+    assert _accepted(home, dept.group(3), f"/v1/requests/{walked.group(1)}") == 200
+    tried = re.search(r"try it: (http://\S+/m/s/\S+) +\(each member's QR code: http://\S+/console/requests/(\w+)\)", text)
+    assert tried, text
+    assert _accepted(home, dept.group(3), f"/v1/requests/{tried.group(2)}/invitations") == 200
 
 
 def test_demo_sync_uses_the_agencies_answering_at_hub_agencies_url(home):

@@ -35,13 +35,14 @@ def follow(driver, element) -> None:
     during_navigation.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
-def download(driver, button_id: str, folder: Path, prefix: str, suffix: str = ".csv") -> Path:
-    """Click the download button ``button_id`` and wait for the new file ``<prefix>*<suffix>`` in ``folder``."""
+def download(driver, button, folder: Path, prefix: str, suffix: str = ".csv") -> Path:
+    """Click the download button or link ``button`` (its id, or the element) and wait for the new file
+    ``<prefix>*<suffix>`` in ``folder``."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     before = set(folder.iterdir())
-    driver.find_element(By.ID, button_id).click()
+    (driver.find_element(By.ID, button) if isinstance(button, str) else button).click()
 
     def downloaded(_driver) -> Path | None:
         done = [p for p in set(folder.iterdir()) - before

@@ -52,7 +52,8 @@ def _plaintexts() -> dict[tuple[str, int], str]:
     with session() as s:
         for column in rotation.COLUMNS:
             for row in s.scalars(select(column.model)):
-                out[(column.label, row.id)] = keys.decrypt(getattr(row, column.name), aad=column.aad(row))
+                out[(column.label, getattr(row, column.key))] = keys.decrypt(getattr(row, column.name),
+                                                                             aad=column.aad(row))
     return out
 
 

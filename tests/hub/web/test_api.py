@@ -47,7 +47,7 @@ def _error(resp, status_code: int) -> dict:
 
 # README, "API": the description holds no data, token or key (nor do the files of its pages, hub.web.docs)
 PUBLIC = {"/health", "/openapi.json", "/docs", "/redoc", "/docs-static/redoc.standalone.js"}
-PATH_VALUES = {"request_id": "0" * 32, "household_id": "hh_" + "0" * 32, "seq": "1", "person_ref": "p_" + "0" * 32,
+PATH_VALUES = {"request_id": "0" * 32, "application_id": "0" * 32, "household_id": "hh_" + "0" * 32, "seq": "1", "person_ref": "p_" + "0" * 32,
                "client_id": "0" * 32}
 
 

@@ -22,7 +22,7 @@ app = create_app(limiter=Limiter(Limit.parse("0")))  # made before any fixture: 
 # the token comes from the test, not from generated security parameters (which schemathesis would also negate)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=schemathesis.Config.from_dict(
     {"generation": {"with-security-parameters": False}}))
-ROLE_BY_TAG = {"requests": "department", "records": "department", "assistance": "department",
+ROLE_BY_TAG = {"requests": "department", "applications": "department", "records": "department", "assistance": "department",
                "notifications": "department", "audit": "auditor", "validation": "staff", "admin": "admin",
                "dci": "federation"}
 

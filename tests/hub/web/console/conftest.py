@@ -24,8 +24,9 @@ _shots: list[Path] = []
 
 
 def pytest_terminal_summary(terminalreporter):
-    if _shots:
-        terminalreporter.write_line(f"console screenshots: {len(_shots)} PNG files in {artifacts_dir()}")
+    mine = [p for p in _shots if p.parent == artifacts_dir()]  # other folders' (shots_dir) are their conftest's
+    if mine:
+        terminalreporter.write_line(f"console screenshots: {len(mine)} PNG files in {artifacts_dir()}")
 
 
 class LiveServer:
@@ -132,9 +133,16 @@ def driver(downloads):
 
 
 @pytest.fixture(scope="module")
-def shot(driver):
-    """shot(name): a full-page PNG of the current page in the artifacts folder; asserts it was written."""
-    folder = artifacts_dir()
+def shots_dir() -> Path:
+    """The screenshots' folder: the artifacts folder (another folder's conftest that imports ``shot`` overrides
+    this fixture with a folder of its own)."""
+    return artifacts_dir()
+
+
+@pytest.fixture(scope="module")
+def shot(driver, shots_dir):
+    """shot(name): a full-page PNG of the current page in ``shots_dir``; asserts it was written."""
+    folder = shots_dir
     folder.mkdir(parents=True, exist_ok=True)
 
     def take(name: str) -> Path:
