@@ -77,6 +77,7 @@ def _print_access(api_url: str, token: str, purpose: str, household_ref: str | N
 # -- residents on their phones (/m/): the demo signs, follows and reads as residents do, over HTTP -------------------
 
 RESIDENT_HOUSEHOLD = 22  # the household whose members sign on their phones in the demo (two adults and a minor)
+TRY_HOUSEHOLD = 1  # the household left to sign by hand: among those the provider's login page lists (its second)
 MONTHLY_AMOUNT = "1268.00"  # what the demo department reports granting it, yuan per month
 
 
@@ -182,7 +183,8 @@ def _print_residents(api_url: str, walked: dict, try_link: str | None, try_reque
     else:
         print(f"             walked through: request {walked.get('request_id')}: {walked.get('status')}")
     if try_link:
-        print(f"             try it: {try_link}   (each member's QR code: {api_url}/console/requests/{try_request})")
+        print(f"             try it: {try_link}   (each member's QR code: {api_url}/console/requests/{try_request}); "
+              f"sign in as the first person of household {TRY_HOUSEHOLD + 1} on the login page")
 
 
 def _pending_for_try(client, token: str, doc: dict) -> tuple[str | None, str | None]:
@@ -254,7 +256,7 @@ def run_sync(households: int = 200) -> int:
                                                               department=DEMO_DEPARTMENT),
                                 verify=lambda rid: Worker().run_once(rid))
         try_link, try_request = _pending_for_try(client, token, sample_request(
-            seed=seed, households=households, k=(RESIDENT_HOUSEHOLD + 1) % households, department=DEMO_DEPARTMENT))
+            seed=seed, households=households, k=TRY_HOUSEHOLD % households, department=DEMO_DEPARTMENT))
         print()
         _print_access(api_url, token, doc["purpose"], household_ref)
         _print_residents(api_url, walked, try_link, try_request)
@@ -405,7 +407,7 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
                                                               k=RESIDENT_HOUSEHOLD, department=DEMO_DEPARTMENT),
                                 verify=verified)
         try_link, try_request = _pending_for_try(client, token, sample_request(
-            seed=DEMO_SEED, households=households, k=RESIDENT_HOUSEHOLD + 1, department=DEMO_DEPARTMENT))
+            seed=DEMO_SEED, households=households, k=TRY_HOUSEHOLD, department=DEMO_DEPARTMENT))
         user, password = admin_credentials()
         print()
         print(f"verify_household: {state}; request status: {req['status']}  ({time.monotonic() - t0:.0f} s)")

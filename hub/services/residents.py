@@ -42,6 +42,7 @@ from core.store import (AssistanceGrant, Authorization, AuthorizationMember, Fet
                         RequestMember, ResidentLogin, ResidentMessage, ResidentSession, Revocation, SigningInvitation,
                         SigningTerms, aad_invitation, aad_member, aad_record, aad_resident_session, session, utcnow)
 from hub.services.errors import Invalid, NotFound
+from hub.services.requests import request_progress
 from hub.stages.signing import token_digest
 from schemas.codes import mask_id
 from schemas.sources import FINANCIAL_SOURCES
@@ -509,7 +510,7 @@ class Progress:
     department: str
     purpose: str
     created_at: dt.datetime
-    stage: str  # signing | waiting | asking | published | refused | failed
+    stage: str  # signing | waiting | asking | checking | publishing | published | refused | failed
     signatures: dict[str, int]  # signed, declined, pending
     my_invitation: str | None  # the resident's own invitation's state
     sources: list[tuple[str, str, str | None]]  # (source, status, reason) of the latest verification
@@ -560,8 +561,9 @@ def _progress(s, request_id: str, who: Resident, *, detail: bool) -> Progress:
         content = json.loads(keyring().decrypt(record.content_enc,
                                                aad=aad_record(record.household_ref, record.version)))
         screening = (content.get("assessment") or {}).get("screening", {}).get(req.purpose)
-    stage = {"signing": "signing", "received": "waiting", "running": "asking", "published": "published",
-             "refused": "refused", "failed": "failed"}.get(req.status, req.status)
+    # the stage as the caseworker's page says it (hub.services.requests); a published application stays published
+    # whatever its re-checks do (the latest is said beside it, and its record when it publishes one)
+    stage = "published" if req.status == "published" else request_progress(request_id, req.department).stage
     keys = keyring()
     minors = []
     if mine == "signed" and utcnow().date() >= who.adult_from:

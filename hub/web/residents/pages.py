@@ -112,6 +112,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "stage_signing": ("等待家庭成员签署授权", "Waiting for members to sign"),
     "stage_waiting": ("已受理，等待核对", "Received, waiting to be checked"),
     "stage_asking": ("正在向各单位查询、校验", "Asking the agencies and checking"),
+    "stage_checking": ("各单位已答复，正在校验数据", "The agencies answered; checking their data"),
+    "stage_publishing": ("正在汇总并出具核对结果", "Putting the result together"),
     "stage_published": ("已出具核对结果", "Result published"),
     "stage_refused": ("未获授权，未进行核对", "Not authorized: nothing was checked"),
     "stage_failed": ("核对未能完成，经办人员会跟进", "The check could not finish; your caseworker will follow up"),
