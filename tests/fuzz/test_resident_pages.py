@@ -18,7 +18,7 @@ from core.store import SigningInvitation, session
 from hub.web.app import create_app
 from tests.support.fuzz import ID_LIKE_ANYWHERE, assert_no_ids, ci, id_numbers
 from tests.support.households import population
-from tests.support.residents import BASE
+from tests.support.residents import BASE, signed_in_browser
 from tests.support.servers import rate_limits_off
 
 VALUES = st.one_of(
@@ -42,14 +42,7 @@ def app():
 
 @pytest.fixture(scope="module")
 def signed_in(app, agencies_module):
-    c = TestClient(app, base_url=BASE, follow_redirects=False)
-    go = c.get("/m/login")
-    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(go.headers["location"]).query))
-    code = agencies_module.identity.sign_in(population().households[0].members[0].id_number,
-                                            client_id=q["client_id"], redirect_uri=q["redirect_uri"],
-                                            state=q["state"], nonce=q["nonce"], code_challenge=q["code_challenge"])
-    assert c.get("/m/auth/callback", params={"state": q["state"], "code": code}).status_code == 303
-    return c
+    return signed_in_browser(app, agencies_module, population().households[0].members[0].id_number)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,27 @@ def sign_in(server, id_number: str, base: str = BASE) -> str:
     return token
 
 
+def browser(app):
+    """A test browser of the hub's app at BASE (redirects not followed: each step is looked at)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url=BASE, follow_redirects=False)
+
+
+def signed_in_browser(app, server, id_number: str, next_: str = "/m/"):
+    """A browser of the resident of ``id_number``, signed in through /m/login and /m/auth/callback (the provider of
+    ``server`` issuing the code its login page would)."""
+    c = browser(app)
+    go = c.get("/m/login", params={"next": next_})
+    assert go.status_code == 303
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(go.headers["location"]).query))
+    code = server.identity.sign_in(id_number, client_id=q["client_id"], redirect_uri=q["redirect_uri"],
+                                   state=q["state"], nonce=q["nonce"], code_challenge=q["code_challenge"])
+    back = c.get("/m/auth/callback", params={"state": q["state"], "code": code})
+    assert back.status_code == 303 and back.headers["location"] == next_, back.text
+    return c
+
+
 def resident(server, id_number: str):
     """The signed-in resident (hub.services.residents.Resident) of ``id_number``."""
     from hub.services import residents

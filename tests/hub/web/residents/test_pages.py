@@ -18,7 +18,7 @@ from core.store import LedgerEvent, SigningInvitation, session
 from hub.services.clients import create_client
 from hub.web.app import create_app
 from tests.support.households import population
-from tests.support.residents import BASE, signing_request, tokens
+from tests.support.residents import BASE, browser, signed_in_browser, signing_request, tokens
 from tests.support.servers import rate_limits_off
 
 A, B = "MZ-210302", "MZ-210304"
@@ -34,23 +34,6 @@ def app():
     return create_app()
 
 
-def _browser(app) -> TestClient:
-    return TestClient(app, base_url=BASE, follow_redirects=False)
-
-
-def _sign_in(app, server, id_number: str, next_: str = "/m/") -> TestClient:
-    """A browser of the resident of ``id_number``, signed in through /m/login and /m/auth/callback."""
-    c = _browser(app)
-    go = c.get("/m/login", params={"next": next_})
-    assert go.status_code == 303
-    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(go.headers["location"]).query))
-    code = server.identity.sign_in(id_number, client_id=q["client_id"], redirect_uri=q["redirect_uri"],
-                                   state=q["state"], nonce=q["nonce"], code_challenge=q["code_challenge"])
-    back = c.get("/m/auth/callback", params={"state": q["state"], "code": code})
-    assert back.status_code == 303 and back.headers["location"] == next_, back.text
-    return c
-
-
 def _form(page: str) -> dict:
     return {k: re.search(rf'name="{k}" value="([^"]*)"', page).group(1) for k in ("csrf", "text_sha256")}
 
@@ -63,7 +46,7 @@ def _no_id(resp, *id_numbers):
 
 def test_sign_in_gives_a_short_lived_httponly_cookie_and_a_state_is_used_once(app, agencies):
     person = population().households[0].members[0]
-    c = _browser(app)
+    c = browser(app)
     go = c.get("/m/login", params={"next": "/m/assistance"})
     q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(go.headers["location"]).query))
     assert q["redirect_uri"] == BASE + "/m/auth/callback" and q["code_challenge_method"] == "S256"
@@ -78,18 +61,18 @@ def test_sign_in_gives_a_short_lived_httponly_cookie_and_a_state_is_used_once(ap
     assert home.status_code == 200 and person.name in home.text
     assert person.id_number[:4] + "*" * 10 + person.id_number[14:] in home.text
     _no_id(home, person.id_number)
-    again = _browser(app).get("/m/auth/callback", params={"state": q["state"], "code": code})
+    again = browser(app).get("/m/auth/callback", params={"state": q["state"], "code": code})
     assert again.status_code == 401 and 'data-code="unknown_login"' in again.text
     with session() as s:
         why = [e.payload["why"] for e in s.scalars(select(LedgerEvent).where(
             LedgerEvent.kind == "resident.sign_in_refused"))]
     assert "unknown_login" in why
-    cancelled = _browser(app)
+    cancelled = browser(app)
     q2 = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(cancelled.get("/m/login").headers["location"]).query))
     denied = cancelled.get("/m/auth/callback", params={"state": q2["state"], "error": "access_denied"})
     assert denied.status_code == 401 and "统一身份认证未完成登录" in denied.text
     assert "hub_resident" not in denied.headers.get("set-cookie", "")
-    mixed = _browser(app)
+    mixed = browser(app)
     q3 = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(mixed.get("/m/login").headers["location"]).query))
     code3 = agencies.identity.sign_in(person.id_number, client_id=q3["client_id"], redirect_uri=q3["redirect_uri"],
                                       state=q3["state"], nonce=q3["nonce"], code_challenge=q3["code_challenge"])
@@ -104,10 +87,10 @@ DOOR = {"/m/", "/m/login", "/m/auth/callback", "/m/logout"}  # open to anyone: t
 PARAMS = {"request_id": "0" * 32, "authorization_id": "0" * 32, "seq": "1", "token": "A" * 22}
 
 
-def test_every_page_but_the_door_sends_a_stranger_to_sign_in(app):
+def test_every_page_but_the_door_sends_a_stranger_tosigned_in_browser(app):
     """Every route of /m/ (found in the app, so a new one cannot be missed) without a session: the door answers,
     everything else sends the stranger to sign in and shows nothing."""
-    c = _browser(app)
+    c = browser(app)
     assert c.get("/m/").status_code == 200 and "/m/login" in c.get("/m/").text
     routes = [(m, r.path) for r in app.routes if getattr(r, "path", "").startswith("/m/")
               for m in sorted(getattr(r, "methods", ()) or ()) if m != "HEAD"]
@@ -135,7 +118,7 @@ def test_a_resident_reaches_their_own_and_nothing_else(app, agencies):
     other_rid, other_doc = signing_request(2)
     links = tokens(rid)
     head_id = doc["members"][0]["id_number"]
-    head = _sign_in(app, agencies, head_id)
+    head = signed_in_browser(app, agencies, head_id)
     page = head.get(f"/m/s/{links[0]}")
     assert page.status_code == 200 and "本人签署" in page.text
     _no_id(page, *(m["id_number"] for m in doc["members"]))
@@ -174,7 +157,7 @@ def test_a_minor_is_told_to_have_a_guardian_sign_in_their_language(app, agencies
     import datetime as dt
 
     minor = next(i for i, m in enumerate(doc["members"]) if adult_from(m["id_number"]) > dt.date.today())
-    child = _sign_in(app, agencies, doc["members"][minor]["id_number"])
+    child = signed_in_browser(app, agencies, doc["members"][minor]["id_number"])
     link = tokens(rid)[minor]
     zh = child.get(f"/m/s/{link}")
     assert zh.status_code == 403 and "未满 18 周岁" in zh.text
@@ -186,7 +169,7 @@ def test_a_minor_is_told_to_have_a_guardian_sign_in_their_language(app, agencies
 def test_my_data_downloads_proofs_that_hold_and_only_of_my_entries(app, agencies):
     rid, doc = signing_request(3)
     person = doc["members"][0]["id_number"]
-    c = _sign_in(app, agencies, person)
+    c = signed_in_browser(app, agencies, person)
     page = c.get(f"/m/s/{tokens(rid)[0]}")
     c.post(f"/m/s/{tokens(rid)[0]}", data={**_form(page.text), "choice": "decline"})
     before = c.get("/m/data")
@@ -212,7 +195,7 @@ def test_a_department_decides_residents_applications_and_sees_its_own_only(app, 
     _, token_b = create_client("caseworker B", "department", B)
     api = TestClient(app, base_url=BASE)
     hh = population().households[4]  # six members: the applicant names two of them
-    head = _sign_in(app, agencies, hh.members[0].id_number)
+    head = signed_in_browser(app, agencies, hh.members[0].id_number)
     form = head.get("/m/apply")
     csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
     fields = {"csrf": csrf, "programme": "dibao", "division": "210302", "relation": "head"}
