@@ -571,12 +571,17 @@ def _progress(s, request_id: str, who: Resident, *, detail: bool) -> Progress:
                   for i in invs if i.minor and i.state == "pending" and i.person_ref != who.person_ref]
     own = next((i for i in invs if i.person_ref == who.person_ref and i.state == "pending" and not i.minor), None)
     return Progress(request_id=req.id, department=req.department, purpose=req.purpose, created_at=req.created_at,
-                    stage=stage, signatures=counts, my_invitation=mine, sources=list(latest.values()),
+                    stage=stage, signatures=counts, my_invitation=mine, sources=sorted(latest.values(), key=lambda x: _order(req.sources, x[0])),
                     screening=screening, record_version=record.version if record else None,
                     record_at=record.recorded_at if record else None,
                     rechecked_at=latest_req.created_at if latest_req.id != request_id else None,
                     minors_to_sign=minors,
                     my_link=f"/m/s/{keys.decrypt(own.token_enc, aad=aad_invitation(own.id))}" if own else None)
+
+
+def _order(sources: list[str], key: str) -> tuple[int, str]:
+    """A source's place in the request's own order (then by name, for one it did not ask)."""
+    return (sources.index(key), key) if key in sources else (len(sources), key)
 
 
 def my_assistance(who: Resident) -> list[AssistanceGrant]:

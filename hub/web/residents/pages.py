@@ -142,6 +142,7 @@ TEXT: dict[str, tuple[str, str]] = {
                   "anyone can check it with the centre's public key, proving the entry is in the log unaltered."),
     "what": ("事项", "What"), "who": ("由谁", "By"), "when": ("时间", "When"),
     "automatic": ("平台自动处理", "the hub itself"),
+    "for_department": ("受{department}委托", "entrusted by {department}"),
     "by_you": ("您本人", "you"), "by_guardian": ("您的监护人", "your guardian"),
     "proof": ("包含证明", "Inclusion proof"), "proof_pending": ("待下一个检查点", "after the next checkpoint"),
     "unusual": ("异常查阅，审计人员已关注", "unusual read: auditors see it"),
@@ -156,13 +157,21 @@ TEXT: dict[str, tuple[str, str]] = {
     "withdrawn_member": ("您已撤回", "you withdrew"),
     "withdrawn_expired": ("已到期", "expired"),
     "withdrawn_ok": ("已撤回，自下一次查询起生效。", "Withdrawn: effective from the next query."),
+    "confirm_withdraw": ("我确认撤回", "I confirm the withdrawal"),
+    "confirm_needed": ("请勾选“我确认撤回”后再提交。", "Tick “I confirm the withdrawal” first."),
     "in_force": ("有效", "in force"),
     "msg_sign.invited": ("{department}请您为“{purpose}”核对签署授权。", "{department} asks you to sign an authorization for {purpose}."),
     "msg_sign.complete": ("“{purpose}”核对的授权已全部答复，核对已开始。", "Everyone answered for {purpose}: the verification has started."),
     "msg_sign.declined": ("“{purpose}”核对无人授权，未进行核对。", "Nobody authorized the {purpose} verification: nothing was checked."),
     "msg_result.published": ("“{purpose}”核对结果已出具，可在“我的核对”中查看。",
                              "The result of the {purpose} verification is published: see My verifications."),
-    "msg_consent.withdrawn": ("您在“{purpose}”核对中的授权已撤回。", "Consent in the {purpose} verification was withdrawn."),
+    "msg_consent.withdrawn.household": ("“{purpose}”核对中整个家庭的授权已撤回。",
+                                        "The whole household's consent in the {purpose} verification was withdrawn."),
+    "msg_consent.withdrawn.self": ("您在“{purpose}”核对中的授权已撤回。",
+                                   "Your consent in the {purpose} verification was withdrawn."),
+    "msg_consent.withdrawn.source": ("您在“{purpose}”核对中对“{source}”的授权已撤回，其他数据不受影响。",
+                                     "Your consent to {source} in the {purpose} verification was withdrawn; the "
+                                     "rest stands."),
     "msg_application.accepted": ("您的“{purpose}”申请已受理，请家庭成员签署授权。", "Your {purpose} application was accepted: members are asked to sign."),
     "msg_application.declined": ("您的“{purpose}”申请未受理：{reason}", "Your {purpose} application was declined: {reason}"),
     "back": ("返回", "Back"),
@@ -411,8 +420,15 @@ def consents_page(request: Request, who: Signed, done: bool = False) -> HTMLResp
 def withdraw(request: Request, who: Signed, authorization_id: Annotated[str, PathParam(pattern=HEX32)],
              csrf: Annotated[str, Form(max_length=64)] = "",
              scope: Annotated[str, Form(pattern="^(household|self|source)$")] = "self",
-             source: Annotated[str | None, Form(max_length=32)] = None) -> Response:
+             source: Annotated[str | None, Form(max_length=32)] = None,
+             confirm: Annotated[str, Form(max_length=8)] = "") -> Response:
     _csrf(who, csrf)
+    if scope != "source" and confirm != "yes":  # the whole consent goes: only when ticked (no script asks)
+        consents = svc.my_consents(who)
+        if authorization_id not in {c.authorization_id for c in consents}:
+            raise NotFound("no such authorization")  # another's is not found, ticked or not
+        return page(request, "m_consents.html", who, status_code=422, consents=consents, done=False,
+                    financial=FINANCIAL_SOURCES, confirm_needed=True)
     svc.withdraw(who, authorization_id, scope, source or None)
     return secured(RedirectResponse("/m/consents?done=1", status_code=status.HTTP_303_SEE_OTHER), request)
 
@@ -451,8 +467,9 @@ def messages_page(request: Request, who: Signed) -> HTMLResponse:
         p = m.params or {}
         values = {"department": department_label(p.get("department"), i),
                   "purpose": PURPOSE_NAMES.get(p.get("purpose"), (p.get("purpose") or "",) * 2)[i],
-                  "reason": p.get("reason") or ""}
-        key = f"msg_{m.kind}"
+                  "reason": p.get("reason") or "",
+                  "source": SOURCE_NAMES.get(p.get("source"), (p.get("source") or "",) * 2)[i]}
+        key = f"msg_{m.kind}" + (f".{p.get('scope')}" if m.kind == "consent.withdrawn" else "")
         return TEXT[key][i].format(**values) if key in TEXT else m.kind
 
     return page(request, "m_messages.html", who, messages=[(m, say(m)) for m in rows])

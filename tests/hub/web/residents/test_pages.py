@@ -247,3 +247,44 @@ def test_the_access_log_keeps_no_signing_token_or_sign_in_code(app):
     for f in logging.getLogger("uvicorn.access").filters:
         f.filter(link)
     assert "Tok3nOfAMember" not in link.getMessage() and "/m/s/<token>" in link.getMessage()
+
+
+def test_withdrawing_a_whole_consent_needs_the_box_ticked_and_the_message_says_what_went(app, agencies):
+    from sqlalchemy import func
+
+    from consent.authorizations import adult_from
+    from core.store import Revocation
+    import datetime as dt
+
+    rid, doc = signing_request(3)
+    links = tokens(rid)
+    people = [m["id_number"] for m in doc["members"]]
+    adults = [i for i, idn in enumerate(people) if adult_from(idn) <= dt.date.today()]
+    browsers = {}
+    for i in adults:
+        browsers[i] = c = signed_in_browser(app, agencies, people[i])
+        page = c.get(f"/m/s/{links[i]}")
+        assert c.post(f"/m/s/{links[i]}", data={**_form(page.text), "choice": "sign"}).status_code == 200
+    for i, idn in enumerate(people):
+        if i not in adults:
+            c = browsers[adults[0]]
+            page = c.get(f"/m/s/{links[i]}")
+            assert c.post(f"/m/s/{links[i]}", data={**_form(page.text), "choice": "sign"}).status_code == 200
+    c = browsers[adults[0]]
+    consents = c.get("/m/consents")
+    auth_id = re.search(r'data-authorization="(\w+)"', consents.text).group(1)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', consents.text).group(1)
+
+    def revocations() -> int:
+        with session() as s:
+            return s.scalar(select(func.count()).select_from(Revocation)
+                            .where(Revocation.authorization_id == auth_id)) or 0
+
+    unticked = c.post(f"/m/consents/{auth_id}/withdraw", data={"csrf": csrf, "scope": "self"})
+    assert unticked.status_code == 422 and 'id="confirm-needed"' in unticked.text and revocations() == 0
+    one = c.post(f"/m/consents/{auth_id}/withdraw", data={"csrf": csrf, "scope": "source", "source": "tax"})
+    assert one.status_code == 303 and revocations() == 1
+    ticked = c.post(f"/m/consents/{auth_id}/withdraw", data={"csrf": csrf, "scope": "self", "confirm": "yes"})
+    assert ticked.status_code == 303 and revocations() == 2
+    said = c.get("/m/messages").text
+    assert "对“税务”的授权已撤回，其他数据不受影响" in said and "您在“最低生活保障”核对中的授权已撤回" in said
