@@ -13,7 +13,6 @@ anything else is 404, the same as nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from pathlib import Path
@@ -28,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from consent.tree import NotCheckpointed
+from core.crypto import sha256_hex
 from core.ids import HEX32, MAX_ID
 from core.settings import settings
 from hub.services import applications
@@ -350,11 +350,7 @@ def signing_page(request: Request, token: Token) -> Response:
         return _refused(request, who, exc)
     general, financial = _texts(a, lang_of(request))
     return page(request, "m_sign.html", who, a=a, token=token, general=general, financial=financial,
-                text_sha256=_sha(general), financial_names=[k for k in a.financial_sources if k in FINANCIAL_SOURCES])
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+                text_sha256=sha256_hex(general.encode("utf-8")))
 
 
 @router.post("/s/{token}", response_class=HTMLResponse)
