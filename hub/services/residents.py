@@ -430,6 +430,9 @@ def answer(token: str, who: Resident, *, sign: bool, financial: bool, lang: str,
         "financial_text_sha256": sha256_hex(fin_text.encode("utf-8")) if financial else None}
     digest = sha256_hex(canonical_json(evidence)) if evidence else None
     with session() as s:
+        # the request's answers one at a time (its terms' row locked): two members answering last at once would
+        # each see the other's answer still pending and neither would release the request
+        s.execute(select(SigningTerms.request_id).where(SigningTerms.request_id == inv.request_id).with_for_update())
         took = s.execute(update(SigningInvitation).where(SigningInvitation.id == inv.id,
                                                          SigningInvitation.state == "pending").values(
             state="signed" if sign else "declined", answered_at=now, signer_ref=who.person_ref,

@@ -263,3 +263,37 @@ def test_withdrawing_is_a_revocation_the_gate_obeys_and_the_department_hears_of(
     stranger = resident(agencies, population().households[30].members[0].id_number)
     with pytest.raises(NotFound):
         residents.withdraw(stranger, consent.authorization_id, "self")
+
+
+def test_the_last_two_members_answering_at_once_release_the_request_once(agencies, database):
+    """On each backend: the request's answers are taken one at a time (its terms' row locked), so two members
+    answering last together release it exactly once, with one authorization naming both."""
+    import threading
+
+    for _ in range(3):  # a race: a few rounds
+        rid, doc = signing_request(3)  # four adults
+        links = tokens(rid)
+        people = [resident(agencies, m["id_number"]) for m in doc["members"]]
+        for link, who in list(zip(links, people))[:-2]:
+            _sign(link, who)
+        prepared = [(link, who, residents.text_of(residents.asked(link, who), "zh", _names()))
+                    for link, who in list(zip(links, people))[-2:]]
+        barrier, released, errors = threading.Barrier(2), [], []
+
+        def answer(link, who, texts):
+            barrier.wait()
+            try:
+                released.append(residents.answer(link, who, sign=True, financial=False, lang="zh", texts=texts,
+                                                 text_sha256=sha256_hex(texts[0].encode("utf-8"))))
+            except Exception as exc:  # surfaced below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=answer, args=p) for p in prepared]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [] and released.count(rid) == 1 and released.count(None) == 1
+        with session() as s:
+            assert s.get(Request, rid).status == "received"
+            assert len(s.scalars(select(Authorization).where(Authorization.request_id == rid)).all()) == 1
