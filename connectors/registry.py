@@ -63,15 +63,25 @@ def source_class(key: str) -> type[Source]:
 
 
 @lru_cache(maxsize=8)
-def _index(agencies_url: str) -> dict[str, str]:
+def _document(agencies_url: str) -> dict:
     resp = requests.get(agencies_url, timeout=5)
     resp.raise_for_status()
-    return {s["key"]: s["base_url"] for s in resp.json()["sources"]}
+    return resp.json()
+
+
+def _index(agencies_url: str) -> dict[str, str]:
+    return {s["key"]: s["base_url"] for s in _document(agencies_url)["sources"]}
 
 
 def reset() -> None:
     """Forget the agencies' indexes read so far (the next ``base_url`` reads its index again)."""
-    _index.cache_clear()
+    _document.cache_clear()
+
+
+def identity_issuer(agencies_url: str) -> str:
+    """The issuer of the identity provider the agencies' index lists (``identity``: the simulated 统一身份认证);
+    KeyError when it lists none."""
+    return _document(agencies_url)["identity"]["issuer"]
 
 
 def base_url(key: str, agencies_url: str) -> str:

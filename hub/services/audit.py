@@ -54,7 +54,8 @@ def events(*, kind: str | None = None, since: dt.datetime | None = None, until: 
         return rows
 
 
-def timeline(person_ref: str, *, before: int | None = None, limit: int = 200) -> list[LedgerEvent]:
+def timeline(person_ref: str, *, before: int | None = None, limit: int = 200,
+             seq: int | None = None) -> list[LedgerEvent]:
     """One person's authorizations, consent decisions, fetches, publications and reads, newest first: every entry
     naming the person, a request that names them, or a household they belong to (record reads, the DCI's too,
     assistance reports and reads, purges), every household lookup that names them as the applicant or a member
@@ -82,6 +83,8 @@ def timeline(person_ref: str, *, before: int | None = None, limit: int = 200) ->
         q = select(LedgerEvent).where(or_(*conds))
         if before:
             q = q.where(LedgerEvent.seq < before)
+        if seq is not None:  # is this one entry on the timeline?
+            q = q.where(LedgerEvent.seq == seq)
         rows = s.scalars(q.order_by(LedgerEvent.seq.desc()).limit(limit)).all()
         s.expunge_all()
         return [e for e in rows if e.kind != REVIEW_READ or _on_list_read(e.payload, listed[e.payload.get("run_id")])]

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, select, update
 
+from connectors import registry
 from connectors.identity import CALLBACK_PATH, IdentityError, RelyingParty, Registration, load_registration
 from consent import ledger
 from consent.authorizations import UnknownAuthorization, adult_from, check_authorization, revoke, store_authorization
@@ -90,9 +91,8 @@ def _issuer() -> str:
         return configured
     import requests
 
-    try:
-        doc = requests.get(settings().agencies_url, timeout=5).json()
-        return doc["identity"]["issuer"]
+    try:  # the agencies' index as the connectors read it (read once per process and address)
+        return registry.identity_issuer(settings().agencies_url)
     except (requests.RequestException, ValueError, KeyError, TypeError):
         raise SignInFailed("unreachable") from None
 
@@ -146,10 +146,6 @@ class Resident:
     subject: str
     id_token_sha256: str
     session_sha256: str
-
-    @property
-    def adult(self) -> bool:
-        return utcnow().date() >= self.adult_from
 
     def id_number(self) -> str:
         """The resident's ID number, read from the store when needed (an application names the applicant)."""
@@ -289,7 +285,6 @@ class Asked:
     data_life_days: int
     recheck_interval_days: int
     for_self: bool  # False: a guardian signs for a minor
-    member_relation: str
     member_name: str  # the member the invitation is for (the resident, or the minor a guardian signs for)
     expires_at: dt.datetime
     state: str
@@ -335,7 +330,7 @@ def _asked(s, inv: SigningInvitation, for_self: bool) -> Asked:
                  valid_from=dt.datetime.fromisoformat(terms["valid_from"]),
                  valid_until=dt.datetime.fromisoformat(terms["valid_until"]),
                  data_life_days=terms["data_life_days"], recheck_interval_days=terms["recheck_interval_days"],
-                 for_self=for_self, member_relation=m.relation,
+                 for_self=for_self,
                  member_name=keyring().decrypt(m.name_enc, aad=aad_member(req.id, "name_enc", m.person_ref)),
                  expires_at=inv.expires_at, state=inv.state)
 
@@ -650,8 +645,7 @@ def my_proof(who: Resident, seq: int) -> dict:
     entry not theirs; NotCheckpointed when no checkpoint covers it yet."""
     from hub.services import audit
 
-    mine = {e.seq for e in audit.timeline(who.person_ref, limit=100_000) if _about(e, who.person_ref)}
-    if seq not in mine:
+    if not [e for e in audit.timeline(who.person_ref, seq=seq) if _about(e, who.person_ref)]:
         raise NotFound("no such entry")
     with session() as s:
         proof = inclusion(s, seq)  # NotCheckpointed when no signed checkpoint covers it yet

@@ -212,8 +212,9 @@ def templates():
     return _templates
 
 
-def lang_of(request: Request) -> str:
-    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
+def lang_of(request: Request, cookie: str = LANG_COOKIE) -> str:
+    """The page's language: ``?lang=``, else the one remembered in ``cookie``, else Chinese."""
+    chosen = request.query_params.get("lang") or request.cookies.get(cookie) or "zh"
     return "en" if chosen == "en" else "zh"
 
 
@@ -271,14 +272,16 @@ def language_switch(request: Request, lang: str) -> str:
     return f"{path}?{urlencode(keep + [('lang', 'zh' if lang == 'en' else 'en')])}"
 
 
-def secured(resp: Response, request: Request) -> Response:
+def secured(resp: Response, request: Request, *, cookie: str = LANG_COOKIE, path: str = "/console",
+            samesite: str = "strict") -> Response:
+    """A page's security headers (strict CSP, no sniffing, no Referer, not cached); a ``?lang=`` chosen is
+    remembered in ``cookie`` on ``path`` (the residents' pages keep theirs on /m)."""
     resp.headers["Content-Security-Policy"] = CSP
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Referrer-Policy"] = "no-referrer"
     resp.headers["Cache-Control"] = "no-store"
     if request.query_params.get("lang") in ("zh", "en"):
-        resp.set_cookie(LANG_COOKIE, request.query_params["lang"], max_age=365 * 86400, samesite="strict",
-                        path="/console")
+        resp.set_cookie(cookie, request.query_params["lang"], max_age=365 * 86400, samesite=samesite, path=path)
     return resp
 
 

@@ -34,7 +34,8 @@ from hub.services import applications
 from hub.services import residents as svc
 from hub.services.errors import Invalid, NotFound, ServiceError
 from hub.services.requests import trigger_verification
-from hub.web.console.pages import CSP, KIND_NAMES, PURPOSE_NAMES, REASON_NAMES, department_label, when
+from hub.web.console import pages as console
+from hub.web.console.pages import KIND_NAMES, PURPOSE_NAMES, REASON_NAMES, department_label, when
 from hub.web.errors import reference
 from schemas.sources import FINANCIAL_SOURCES
 from schemas.codes import ANSHAN_DIVISIONS, DIVISIONS_EN
@@ -199,8 +200,7 @@ TEXT: dict[str, tuple[str, str]] = {
 
 
 def lang_of(request: Request) -> str:
-    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
-    return "en" if chosen == "en" else "zh"
+    return console.lang_of(request, LANG_COOKIE)
 
 
 _env = None
@@ -247,13 +247,8 @@ def page(request: Request, name: str, who: svc.Resident | None, status_code: int
 
 
 def secured(resp: Response, request: Request) -> Response:
-    resp.headers["Content-Security-Policy"] = CSP
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Referrer-Policy"] = "no-referrer"  # a signing link's token never leaves in a Referer
-    resp.headers["Cache-Control"] = "no-store"
-    if request.query_params.get("lang") in ("zh", "en"):
-        resp.set_cookie(LANG_COOKIE, request.query_params["lang"], max_age=365 * 86400, samesite="lax", path="/m")
-    return resp
+    """The console's headers (no Referer: a signing link's token never leaves in one); the language on /m."""
+    return console.secured(resp, request, cookie=LANG_COOKIE, path="/m", samesite="lax")
 
 
 class SignInRequired(Exception):
