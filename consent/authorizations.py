@@ -236,34 +236,54 @@ def terms_differences(logged: dict, actual: dict) -> list[str]:
 def views(s: Session, request_id: str) -> list[AuthorizationView]:
     """The gate's views of every authorization of a request, with their revocations. A re-check
     (``Request.parent_id``) runs under the authorizations of the application it re-checks."""
-    req = s.get(Request, request_id)
-    if req is not None and req.parent_id:
-        request_id = req.parent_id
-    auths = s.scalars(select(Authorization).where(Authorization.request_id == request_id)).all()
+    return views_many(s, [request_id])[request_id]
+
+
+def views_many(s: Session, request_ids: list[str]) -> dict[str, list[AuthorizationView]]:
+    """``views`` of each of ``request_ids``, in a few statements for all of them (a re-check batch's hundreds of
+    households read together, not four reads each)."""
+    request_ids = list(dict.fromkeys(request_ids))
+    under: dict[str, str] = {}  # request -> the request whose authorizations it runs under
+    for start in range(0, len(request_ids), 500):
+        for rid, parent in s.execute(select(Request.id, Request.parent_id).where(
+                Request.id.in_(request_ids[start: start + 500]))):
+            under[rid] = parent or rid
+    owners = list(dict.fromkeys(under.get(r, r) for r in request_ids))
+    auths: list[Authorization] = []
+    for start in range(0, len(owners), 500):
+        auths += s.scalars(select(Authorization).where(
+            Authorization.request_id.in_(owners[start: start + 500]))).all()
     ids = [a.id for a in auths]
     full: dict[str, dt.datetime] = {}
     member: dict[tuple[str, str], dt.datetime] = {}
     scoped: dict[tuple[str, str], dict[str, dt.datetime]] = {}
-    for r in s.scalars(select(Revocation).where(Revocation.authorization_id.in_(ids))) if ids else ():
-        if r.person_ref is None:
-            full[r.authorization_id] = min(r.revoked_at, full.get(r.authorization_id, r.revoked_at))
-        elif r.source is None:
-            key = (r.authorization_id, r.person_ref)
-            member[key] = min(r.revoked_at, member.get(key, r.revoked_at))
-        else:
-            by_source = scoped.setdefault((r.authorization_id, r.person_ref), {})
-            by_source[r.source] = min(r.revoked_at, by_source.get(r.source, r.revoked_at))
     members: dict[str, dict[str, MemberConsent]] = {i: {} for i in ids}
-    for m in s.scalars(select(AuthorizationMember).where(AuthorizationMember.authorization_id.in_(ids))) if ids else ():
-        key = (m.authorization_id, m.person_ref)
-        members[m.authorization_id][m.person_ref] = MemberConsent(
-            person_ref=m.person_ref, sources=frozenset(m.sources), adult_from=m.adult_from,
-            own_evidence=m.evidence_sha256 is not None, guardian_ref=m.guardian_ref,
-            financial_sources=frozenset(m.financial_sources) if m.financial_evidence_sha256 else frozenset(),
-            revoked_at=member.get(key), revoked_sources=scoped.get(key, {}))
-    return [AuthorizationView(id=a.id, department=a.department, purpose=a.purpose, valid_from=a.valid_from,
-                              valid_until=a.valid_until, members=members[a.id], revoked_at=full.get(a.id))
-            for a in auths]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start: start + 500]
+        for r in s.scalars(select(Revocation).where(Revocation.authorization_id.in_(chunk))):
+            if r.person_ref is None:
+                full[r.authorization_id] = min(r.revoked_at, full.get(r.authorization_id, r.revoked_at))
+            elif r.source is None:
+                key = (r.authorization_id, r.person_ref)
+                member[key] = min(r.revoked_at, member.get(key, r.revoked_at))
+            else:
+                by_source = scoped.setdefault((r.authorization_id, r.person_ref), {})
+                by_source[r.source] = min(r.revoked_at, by_source.get(r.source, r.revoked_at))
+    for start in range(0, len(ids), 500):
+        for m in s.scalars(select(AuthorizationMember).where(
+                AuthorizationMember.authorization_id.in_(ids[start: start + 500]))):
+            key = (m.authorization_id, m.person_ref)
+            members[m.authorization_id][m.person_ref] = MemberConsent(
+                person_ref=m.person_ref, sources=frozenset(m.sources), adult_from=m.adult_from,
+                own_evidence=m.evidence_sha256 is not None, guardian_ref=m.guardian_ref,
+                financial_sources=frozenset(m.financial_sources) if m.financial_evidence_sha256 else frozenset(),
+                revoked_at=member.get(key), revoked_sources=scoped.get(key, {}))
+    by_owner: dict[str, list[AuthorizationView]] = {}
+    for a in auths:
+        by_owner.setdefault(a.request_id, []).append(AuthorizationView(
+            id=a.id, department=a.department, purpose=a.purpose, valid_from=a.valid_from,
+            valid_until=a.valid_until, members=members[a.id], revoked_at=full.get(a.id)))
+    return {r: by_owner.get(under.get(r, r), []) for r in request_ids}
 
 
 def not_revoked(authorization_id, now: dt.datetime):

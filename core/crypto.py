@@ -67,6 +67,17 @@ def key_id(token: str) -> str | None:
     return parts[1] if len(parts) == 4 and parts[0] in ("v1", "v2") else None
 
 
+_PREFIXES = {"person": "p", "household": "hh"}
+
+
+@lru_cache(maxsize=1 << 16)
+def _pseudonym(key: bytes, kind: str, normalized: str) -> str:
+    """A keyed pseudonym, remembered: a re-check names each person a dozen times (each source's rows, the gate, the
+    records), and the HMAC was a measurable share of it. Bounded; the process holds these numbers anyway."""
+    prefix = _PREFIXES[kind]
+    return f"{prefix}_{hmac.new(key, f'{kind}:{normalized}'.encode(), hashlib.sha256).hexdigest()[:32]}"
+
+
 @dataclass(frozen=True)
 class Keyring:
     active_kid: str
@@ -102,10 +113,7 @@ class Keyring:
         return f"{prefix}_{hmac.new(key, ref.encode(), hashlib.sha256).hexdigest()[:32]}"
 
     def pseudonym(self, identifier: str, *, kind: str = "person") -> str:
-        normalized = identifier.strip().upper()
-        mac = hmac.new(self.pseudonym_key, f"{kind}:{normalized}".encode(), hashlib.sha256).hexdigest()
-        prefix = {"person": "p", "household": "hh"}[kind]
-        return f"{prefix}_{mac[:32]}"
+        return _pseudonym(self.pseudonym_key, kind, identifier.strip().upper())
 
     # -- signatures -------------------------------------------------------------------------
     def sign(self, data: bytes) -> str:

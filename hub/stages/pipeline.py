@@ -28,7 +28,7 @@ from connectors.base import Exchanged, Person
 from connectors.signing import KEY_ID, BadSignature, count_mismatches, trusted_keys, verify_answer
 from connectors.wire import BadAnswer, parse_answer
 from consent import ledger
-from consent.authorizations import views as authorization_views
+from consent.authorizations import views_many as authorization_views
 from consent.authorizations import watermark
 from consent.decisions import Asker, ConsentWatch, DecisionBatch
 from consent.gate import Allow
@@ -220,7 +220,9 @@ def _stored(call: _Call, result, keys, withdrawn: set[str] = frozenset()) -> _St
     for i, row in enumerate(result.rows):
         idn = row.get("id_number")
         text = json.dumps(row, ensure_ascii=False)
-        one_pass_rows.keep(batch_id, i, text)  # in a re-check's pass: validation reads it here, not decrypted
+        # in a re-check's pass validation reads it here, neither decrypted nor parsed again (a row from the wire is
+        # plain JSON values: the same as its text read back)
+        one_pass_rows.keep(batch_id, i, dict(row))
         rows.append({"batch_id": batch_id, "row_no": i,
                      "person_ref": keys.pseudonym(idn) if isinstance(idn, str) else None,
                      "data_enc": keys.encrypt(text, aad=aad_source_row(batch_id, i))})
@@ -348,12 +350,10 @@ def fetch_batches(wanted: list[tuple[str, str]], *, workers: int = 12, base_urls
                            .order_by(FetchBatch.fetched_at, FetchBatch.id)):
             latest[(b.request_id, b.source)] = b
         decisions = DecisionBatch(s, moment)  # recorded together below
-        auths: dict[str, list] = {}
+        auths = authorization_views(s, request_ids)  # every request's authorizations in a few reads
         id_numbers: dict[str, dict[str, str]] = {}
         for request_id, source in wanted:
             req = reqs[request_id]
-            if request_id not in auths:
-                auths[request_id] = authorization_views(s, request_id)
             decided = decisions.ask(Asker.of(req), [m.person_ref for m in members.get(request_id, [])], source,
                                     authorizations=auths[request_id])
             allows, refused = decided.allows, len(decided.refusals)
@@ -513,21 +513,38 @@ RUN_COLUMNS = ("batch_id", "request_id", "source", "suite", "success", "rows", "
                "docs")
 
 
+@dataclass(slots=True)
+class _Run:
+    """A suite's result as stored (a ``validation_runs`` row; not an ORM object: thousands are written at once)."""
+
+    batch_id: str | None
+    request_id: str | None
+    source: str | None
+    suite: str
+    success: bool
+    rows: int
+    rows_failed: int
+    results: list
+    run_id: str | None
+    docs: str | None
+    id: int | None = None
+
+
 def _store_run(s, outcome, *, run_id: str | None, rows: int, failed: int, batch: FetchBatch | None = None,
-               request_id: str | None = None, results: list[dict] | None = None, flush: bool = True) -> ValidationRun:
+               request_id: str | None = None, results: list[dict] | None = None, flush: bool = True) -> _Run:
     """A suite's stored result; with ``flush=False`` not stored yet: the caller stores many at once
     (``_insert_runs``) and logs them."""
-    run = ValidationRun(batch_id=batch.id if batch else None, request_id=batch.request_id if batch else request_id,
-                        source=batch.source if batch else None, suite=outcome.suite, success=not failed,
-                        rows=rows, rows_failed=failed, results=outcome.results if results is None else results,
-                        run_id=run_id, docs=_packed_docs(outcome))
+    run = _Run(batch_id=batch.id if batch else None, request_id=batch.request_id if batch else request_id,
+               source=batch.source if batch else None, suite=outcome.suite, success=not failed,
+               rows=rows, rows_failed=failed, results=outcome.results if results is None else results,
+               run_id=run_id, docs=_packed_docs(outcome))
     if flush:
         _insert_runs(s, [run])
         _log_run(run)
     return run
 
 
-def _insert_runs(s, runs: list[ValidationRun]) -> None:
+def _insert_runs(s, runs: list[_Run]) -> None:
     """Store suites' results in one multi-row INSERT (Core), each run given its id."""
     if not runs:
         return
@@ -566,7 +583,9 @@ def _flag_rows(s, batch_ids: list[str], invalid: list[int]) -> None:
         s.execute(table.update().where(table.c.id.in_(invalid[start: start + 500])).values(valid=False))
 
 
-def _log_run(run: ValidationRun) -> None:
+def _log_run(run: _Run) -> None:
+    if not log.isEnabledFor(logging.INFO):  # thousands a re-check batch: not even their addresses made
+        return
     log.info("validation %s (%s): %d of %d failed; Data Docs: %s", run.suite, "failed" if run.rows_failed else "passed",
              run.rows_failed, run.rows, docs_url(run.id))
 
@@ -585,7 +604,7 @@ def _split(outcome, offset: int, n: int) -> dict[int, list[tuple[str, str]]]:
     return {pos - offset: list(checks) for pos, checks in outcome.failures.items() if offset <= pos < offset + n}
 
 
-def _quarantined(run: ValidationRun, source: str, rows: list, failures: dict) -> list[dict]:
+def _quarantined(run: _Run, source: str, rows: list, failures: dict) -> list[dict]:
     """The quarantine's rows for the failures of ``rows`` (each such row marked not valid), to insert in bulk."""
     out = []
     now = utcnow()
