@@ -446,10 +446,6 @@ class AgencyServer:
         the hub's registration with the identity provider, which then runs too (port + len(SPECS) + 1)."""
         self.faults = parse_faults(faults, fault_rates)
         self.population = Population(seed, households)
-        # the population lives as long as the server: out of the collector's way, which otherwise walks all of it
-        # again and again while answers are made (a city's population made every call a third slower)
-        gc.collect()
-        gc.freeze()
         missing = sorted(set(SPECS) - set(credentials))
         if missing:
             raise KeyError(f"no credentials for {', '.join(missing)}; run `hub init`")
@@ -536,6 +532,11 @@ class AgencyServer:
         return self
 
     def serve_forever(self) -> None:
+        """Serve in this process until it stops (``hub agencies serve``). What is made by now (the population above
+        all) lives as long as the process: it is frozen out of the collector's way, which otherwise walks all of it
+        again and again while answers are made (a city's population made every call about a fifth slower)."""
+        gc.collect()
+        gc.freeze()
         for h in self._servers()[1:]:
             threading.Thread(target=h.serve_forever, daemon=True).start()
         self.index_httpd.serve_forever()

@@ -283,3 +283,27 @@ def test_latency_delays_every_call_by_that_long_and_breaks_nothing():
     for bad in ("latency:", "latency:0", "latency:-5", "latency:1e3", "latency:60001", "latency:１０"):
         with pytest.raises(UnknownFaultProfile, match="latency needs milliseconds"):
             _serve(bad)
+
+
+def test_a_server_in_its_own_process_freezes_its_population_out_of_the_collectors_way(monkeypatch):
+    import gc
+    import threading
+
+    calls = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    server = AgencyServer.from_hub_home(households=N, seed=SEED, port=0)
+    assert calls == []  # in-process (tests, the demo): nothing frozen
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(server.url, timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.05)
+        assert calls == ["freeze"]
+        assert post(server, "tax", PEOPLE[:1]).status_code == 200  # and it answers
+    finally:
+        server.stop()
+        t.join(10)

@@ -102,3 +102,42 @@ def test_consent_cli_grant_show_revoke(tmp_path, capsys):
     assert main(["consent", "grant", request_id, str(path)]) == 2
     assert "authorization.consents" in capsys.readouterr().err
     assert main(["consent", "revoke", "0" * 32]) == 2
+
+
+def test_views_of_many_requests_are_each_ones_views_read_in_a_few_statements():
+    from sqlalchemy import event
+
+    from consent.authorizations import views_many
+    from core.store import Request, engine
+
+    ids = [create_request(sample(43 + k, sources=("household", "tax"))) for k in range(4)]
+    first = _auth(ids[0])
+    now = utcnow()
+    with session() as s:  # a revocation of each kind, and a re-check running under its application's consent
+        revoke(s, first.id, person_ref=first.receipt["principals"][0]["person_ref"], source="tax", at=now)
+        revoke(s, _auth(ids[1]).id, at=now)
+        app = s.get(Request, ids[2])
+        s.add(Request(id="recheck-of-2", department=app.department, purpose=app.purpose, case_ref=app.case_ref,
+                      sources=list(app.sources), status="received", kind="recheck", parent_id=app.id))
+    wanted = [*ids, "recheck-of-2", "no-such-request"]
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine(), "before_cursor_execute", listener)
+    try:
+        with session() as s:
+            many = views_many(s, wanted + ids[:1])  # a request named twice is read once
+    finally:
+        event.remove(engine(), "before_cursor_execute", listener)
+    assert len([q for q in statements if q.lstrip().upper().startswith("SELECT")]) <= 4
+    with session() as s:
+        for request_id in wanted:
+            assert many[request_id] == views(s, request_id), request_id
+    for request_id in ids:  # each its own authorization and members, none of another request's
+        auth = _auth(request_id)
+        (view,) = many[request_id]
+        assert (view.id, view.department, view.valid_until) == (auth.id, auth.department, auth.valid_until)
+        assert set(view.members) == {p["person_ref"] for p in auth.receipt["principals"]}
+    assert many["recheck-of-2"] == many[ids[2]] and many["recheck-of-2"]
+    assert many["no-such-request"] == []
+    assert many[ids[1]][0].revoked_at is not None and many[ids[0]][0].revoked_at is None
+    assert any(m.revoked_sources for m in many[ids[0]][0].members.values())

@@ -15,7 +15,7 @@ from hub.stages.records import load_record
 from hub.stages.reverify import due_recipients, recheck_batch
 from core.store import (Authorization, ConsentDecision, FetchBatch, LedgerEvent, RawResponse, Request,
                        SourceRow, session, utcnow)
-from tests.support.households import ALL_SOURCES as ALL, applied as _applied, household_of as _household, sample
+from tests.support.households import applied as _applied, household_of as _household, sample
 
 LATER = dt.timedelta(days=91)  # past the sample authorization's 90-day re-check interval, within its 180 days
 
@@ -175,3 +175,42 @@ def test_every_current_recipient_can_be_rechecked_at_once(agencies):
     app = _applied(_household("dibao", 4))
     assert app not in due_recipients()  # checked just now
     assert app in due_recipients(every=True)  # e.g. after the standards changed
+
+
+def test_a_recheck_batch_runs_with_the_collector_loosened_and_gives_it_back(agencies, monkeypatch):
+    import gc
+    import threading
+
+    import pytest
+
+    from hub.stages import pipeline, reverify
+
+    app_id = _applied(_household("dibao", 3))
+    before = gc.get_threshold()
+    assert before != reverify.BATCH_GC_THRESHOLDS
+    seen = []
+    validate = pipeline.validate_batches
+    monkeypatch.setattr(pipeline, "validate_batches", lambda *a, **k: seen.append(gc.get_threshold()) or validate(*a, **k))
+    assert recheck_batch([app_id], run_id="gc-1")["published"] == 1
+    assert seen == [reverify.BATCH_GC_THRESHOLDS] and gc.get_threshold() == before
+
+    # nested and concurrent blocks share one setting; the first set is restored after the last, errors included
+    inside, release = threading.Event(), threading.Event()
+
+    def other():
+        with reverify.batch_gc():
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=other)
+    with pytest.raises(RuntimeError):
+        with reverify.batch_gc():
+            t.start()
+            assert inside.wait(10)
+            with reverify.batch_gc():
+                assert gc.get_threshold() == reverify.BATCH_GC_THRESHOLDS
+            raise RuntimeError("a stage failed")
+    assert gc.get_threshold() == reverify.BATCH_GC_THRESHOLDS  # the other block still runs
+    release.set()
+    t.join(10)
+    assert gc.get_threshold() == before
