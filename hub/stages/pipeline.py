@@ -222,7 +222,7 @@ def _stored(call: _Call, result, keys, withdrawn: set[str] = frozenset()) -> _St
         text = json.dumps(row, ensure_ascii=False)
         # in a re-check's pass validation reads it here, neither decrypted nor parsed again (a row from the wire is
         # plain JSON values: the same as its text read back)
-        one_pass_rows.keep(batch_id, i, dict(row))
+        one_pass_rows.keep(batch_id, i, row)
         rows.append({"batch_id": batch_id, "row_no": i,
                      "person_ref": keys.pseudonym(idn) if isinstance(idn, str) else None,
                      "data_enc": keys.encrypt(text, aad=aad_source_row(batch_id, i))})

@@ -37,9 +37,11 @@ def one_pass() -> Iterator[None]:
 
 
 def keep(batch_id: str, row_no: int, row: str | dict) -> None:
-    """Keep one row (the canonical row, or its JSON text as stored) while a pass is open; nothing otherwise."""
+    """Keep one row (the canonical row, a copy of it, or its JSON text as stored) while a pass is open; nothing
+    otherwise."""
     kept = _kept
     if kept is not None:
+        row = dict(row) if isinstance(row, dict) else row
         with _lock:
             kept.setdefault(batch_id, {})[row_no] = row
 
