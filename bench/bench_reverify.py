@@ -22,8 +22,8 @@ the same answers come over the wire (signed calls, 12 at a time), for reference.
 The recipients are seeded beforehand and not measured: each household's request and authorization through
 ``hub.stages.intake``, a published record made with ``hub.rules.unify`` from the population's facts, and a dibao grant.
 Seeding, the re-check and the bare minimum each run in a fresh process of their own.
-Usage: ``python -m bench.bench_reverify [--quick | --scale N] [--no-one-process]``; with HUB_BENCH_PROFILE=DIR each phase runs under cProfile
-and leaves its statistics in DIR (what the closing notes' analyses of figures below their goals come from).
+Usage: ``python -m bench.bench_reverify [--quick | --scale N] [--no-one-process]``; with HUB_BENCH_PROFILE=DIR each
+phase runs under cProfile and leaves its statistics in DIR (what the closing notes' analyses of figures below their goals come from).
 """
 
 from __future__ import annotations

@@ -258,7 +258,7 @@ def views_many(s: Session, request_ids: list[str]) -> dict[str, list[Authorizati
     member: dict[tuple[str, str], dt.datetime] = {}
     scoped: dict[tuple[str, str], dict[str, dt.datetime]] = {}
     members: dict[str, dict[str, MemberConsent]] = {i: {} for i in ids}
-    for start in range(0, len(ids), 500):
+    for start in range(0, len(ids), 500):  # a chunk's revocations, then its members with them
         chunk = ids[start: start + 500]
         for r in s.scalars(select(Revocation).where(Revocation.authorization_id.in_(chunk))):
             if r.person_ref is None:
@@ -269,9 +269,7 @@ def views_many(s: Session, request_ids: list[str]) -> dict[str, list[Authorizati
             else:
                 by_source = scoped.setdefault((r.authorization_id, r.person_ref), {})
                 by_source[r.source] = min(r.revoked_at, by_source.get(r.source, r.revoked_at))
-    for start in range(0, len(ids), 500):
-        for m in s.scalars(select(AuthorizationMember).where(
-                AuthorizationMember.authorization_id.in_(ids[start: start + 500]))):
+        for m in s.scalars(select(AuthorizationMember).where(AuthorizationMember.authorization_id.in_(chunk))):
             key = (m.authorization_id, m.person_ref)
             members[m.authorization_id][m.person_ref] = MemberConsent(
                 person_ref=m.person_ref, sources=frozenset(m.sources), adult_from=m.adult_from,

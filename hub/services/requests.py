@@ -210,18 +210,24 @@ def request_progress(request_id: str, department: str | None) -> Progress:
                 source=key, step=_step(req.status, b), asked=b.requested if b else 0, refused=b.refused if b else 0,
                 rows=b.returned if b else 0, quarantined=quarantined.get(b.id, 0) if b else 0,
                 reason=b.reason if b is not None and b.status != "complete" else None))
-        if req.status in FINISHED:
-            stage = req.status
-        elif req.status == "signing":  # the members sign on their phones (码上办): nothing asked until they have
-            stage = "signing"
-        elif req.status == "received":
-            stage = "waiting"
-        elif any(x.step in ("waiting", "asking") for x in sources):
-            stage = "asking"
-        elif any(not b.validated for b in latest.values()):
-            stage = "checking"
-        else:
-            stage = "publishing"
         cfg = settings()
         driver = "airflow" if cfg.airflow_url else "worker" if cfg.inline_worker else "none"
-        return Progress(request=view, stage=stage, sources=sources, driver=driver, why=_why(s, req, latest))
+        return Progress(request=view, stage=stage_of(req, latest), sources=sources, driver=driver,
+                        why=_why(s, req, latest))
+
+
+def stage_of(req: RequestRow, latest: dict[str, FetchBatch]) -> str:
+    """The stage a request is at, from its status and each source's latest batch: what the caseworker's request
+    page and the resident's (/m/) both say."""
+    if req.status in FINISHED:
+        return req.status
+    if req.status == "signing":  # the members sign on their phones (码上办): nothing asked until they have
+        return "signing"
+    if req.status == "received":
+        return "waiting"
+    if any(_step(req.status, latest.get(key)) in ("waiting", "asking")
+           for key in list(req.sources) + [k for k in latest if k not in req.sources]):
+        return "asking"
+    if any(not b.validated for b in latest.values()):
+        return "checking"
+    return "publishing"

@@ -43,7 +43,7 @@ from core.store import (AssistanceGrant, Authorization, AuthorizationMember, Fet
                         RequestMember, ResidentLogin, ResidentMessage, ResidentSession, Revocation, SigningInvitation,
                         SigningTerms, aad_invitation, aad_member, aad_record, aad_resident_session, session, utcnow)
 from hub.services.errors import Invalid, NotFound
-from hub.services.requests import request_progress
+from hub.services.requests import stage_of
 from hub.stages.signing import token_digest
 from schemas.codes import mask_id
 from schemas.sources import FINANCIAL_SOURCES
@@ -561,7 +561,7 @@ def _progress(s, request_id: str, who: Resident, *, detail: bool) -> Progress:
         screening = (content.get("assessment") or {}).get("screening", {}).get(req.purpose)
     # the stage as the caseworker's page says it (hub.services.requests); a published application stays published
     # whatever its re-checks do (the latest is said beside it, and its record when it publishes one)
-    stage = "published" if req.status == "published" else request_progress(request_id, req.department).stage
+    stage = "published" if req.status == "published" else stage_of(req, {b.source: b for b in batches})
     keys = keyring()
     minors = []
     if mine == "signed" and utcnow().date() >= who.adult_from:
@@ -569,7 +569,8 @@ def _progress(s, request_id: str, who: Resident, *, detail: bool) -> Progress:
                   for i in invs if i.minor and i.state == "pending" and i.person_ref != who.person_ref]
     own = next((i for i in invs if i.person_ref == who.person_ref and i.state == "pending" and not i.minor), None)
     return Progress(request_id=req.id, department=req.department, purpose=req.purpose, created_at=req.created_at,
-                    stage=stage, signatures=counts, my_invitation=mine, sources=sorted(latest.values(), key=lambda x: _order(req.sources, x[0])),
+                    stage=stage, signatures=counts, my_invitation=mine,
+                    sources=sorted(latest.values(), key=lambda x: _order(req.sources, x[0])),
                     screening=screening, record_version=record.version if record else None,
                     record_at=record.recorded_at if record else None,
                     rechecked_at=latest_req.created_at if latest_req.id != request_id else None,

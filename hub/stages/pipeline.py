@@ -28,8 +28,7 @@ from connectors.base import Exchanged, Person
 from connectors.signing import KEY_ID, BadSignature, count_mismatches, trusted_keys, verify_answer
 from connectors.wire import BadAnswer, parse_answer
 from consent import ledger
-from consent.authorizations import views_many as authorization_views
-from consent.authorizations import watermark
+from consent.authorizations import views_many, watermark
 from consent.decisions import Asker, ConsentWatch, DecisionBatch
 from consent.gate import Allow
 from core.crypto import keyring
@@ -350,7 +349,7 @@ def fetch_batches(wanted: list[tuple[str, str]], *, workers: int = 12, base_urls
                            .order_by(FetchBatch.fetched_at, FetchBatch.id)):
             latest[(b.request_id, b.source)] = b
         decisions = DecisionBatch(s, moment)  # recorded together below
-        auths = authorization_views(s, request_ids)  # every request's authorizations in a few reads
+        auths = views_many(s, request_ids)  # every request's authorizations in a few reads
         id_numbers: dict[str, dict[str, str]] = {}
         for request_id, source in wanted:
             req = reqs[request_id]
