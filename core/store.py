@@ -10,6 +10,7 @@ persons and households are keyed by HMAC pseudonyms (``person_ref``, ``household
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from contextlib import contextmanager
 from functools import lru_cache
@@ -58,8 +59,52 @@ class UTCDateTime(TypeDecorator):
             raise ValueError("naive datetime given to the store; use aware UTC datetimes")
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
+    def bind_processor(self, dialect):
+        """``process_bind_param`` and the dialect's own processing, the last moment's result kept: a multi-row
+        statement binds one moment (its ``created_at``) in each of thousands of rows."""
+        both = super().bind_processor(dialect)
+        last = [(None, None)]  # (the moment, as bound): replaced whole, so a thread reads one pair or the other
+
+        def process(value):
+            seen, bound = last[0]
+            if value is seen and value is not None:
+                return bound
+            bound = both(value) if both is not None else value
+            last[0] = (value, bound)
+            return bound
+
+        return process
+
     def process_result_value(self, value, dialect):
         return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+
+
+class Encoded(str):
+    """A value's JSON text, encoded already: a ``StoredJSON`` column takes it as the value it encodes, without
+    encoding anything again (a re-check batch stores thousands of equal validation results)."""
+
+    __slots__ = ()
+
+
+class StoredJSON(TypeDecorator):
+    """SQLAlchemy's JSON, that also takes ``Encoded`` text: on SQLite it is stored as given (the very text JSON's
+    own encoding would make of the value); where the driver adapts the value itself (psycopg), it is decoded first."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect):
+        inner = self.impl_instance.bind_processor(dialect)
+        as_text = dialect.name == "sqlite"
+
+        def process(value):
+            if isinstance(value, Encoded):
+                if as_text:
+                    return str(value)
+                value = json.loads(value)
+            return inner(value) if inner is not None else value
+
+        return process
 
 
 class Base(DeclarativeBase):
@@ -256,7 +301,7 @@ class ValidationRun(Base):
     success: Mapped[bool] = mapped_column(Boolean)
     rows: Mapped[int] = mapped_column(Integer)
     rows_failed: Mapped[int] = mapped_column(Integer)
-    results: Mapped[list] = mapped_column(JSON)  # per expectation: type, column, success, unexpected count
+    results: Mapped[list] = mapped_column(StoredJSON)  # per expectation: type, column, success, unexpected count
     run_id: Mapped[str | None] = mapped_column(String(250), index=True)  # the Airflow run id, or inline:<uuid>
     docs: Mapped[str | None] = mapped_column(Text)  # the GX result without data values, packed (schemas.docs)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -34,6 +34,7 @@ from consent.gate import Allow
 from core.crypto import keyring
 from core.settings import settings
 from core.store import (
+    Encoded,
     ExchangeAnswer,
     FetchBatch,
     QuarantinedRow,
@@ -523,7 +524,7 @@ class _Run:
     success: bool
     rows: int
     rows_failed: int
-    results: list
+    results: list | Encoded
     run_id: str | None
     docs: str | None
     id: int | None = None
@@ -535,12 +536,20 @@ def _store_run(s, outcome, *, run_id: str | None, rows: int, failed: int, batch:
     (``_insert_runs``) and logs them."""
     run = _Run(batch_id=batch.id if batch else None, request_id=batch.request_id if batch else request_id,
                source=batch.source if batch else None, suite=outcome.suite, success=not failed,
-               rows=rows, rows_failed=failed, results=outcome.results if results is None else results,
+               rows=rows, rows_failed=failed, results=_own_results(outcome) if results is None else results,
                run_id=run_id, docs=_packed_docs(outcome))
     if flush:
         _insert_runs(s, [run])
         _log_run(run)
     return run
+
+
+def _own_results(outcome) -> Encoded:
+    """The outcome's own results, as stored: encoded once however many requests' runs store them."""
+    memo = _encoded_results(outcome)
+    if None not in memo:
+        memo[None] = Encoded(json.dumps(outcome.results))
+    return memo[None]
 
 
 def _insert_runs(s, runs: list[_Run]) -> None:
@@ -589,14 +598,28 @@ def _log_run(run: _Run) -> None:
              run.rows_failed, run.rows, docs_url(run.id))
 
 
-def _results_of(outcome, failures: dict[int, list[tuple[str, str]]], rows: int) -> list[dict]:
-    """The suite's per-check results for the rows of one batch (``failures`` by position within the batch)."""
+def _results_of(outcome, failures: dict[int, list[tuple[str, str]]], rows: int) -> Encoded:
+    """The suite's per-check results for the rows of one batch (``failures`` by position within the batch), as
+    stored: encoded once per distinct result of the run (most of a re-check's thousands of batches have the same
+    counts and differ, if at all, in their number of rows)."""
     counts: dict[tuple[str, str], int] = {}
     for checks in failures.values():
         for key in set(checks):
             counts[key] = counts.get(key, 0) + 1
-    return [{**r, "unexpected": counts.get((r["check"], r["reason"]), 0),
-             "success": not counts.get((r["check"], r["reason"])), "rows": rows} for r in outcome.results]
+    memo = _encoded_results(outcome)
+    key = (rows, tuple(sorted(counts.items())))
+    if key not in memo:
+        memo[key] = Encoded(json.dumps([{**r, "unexpected": counts.get((r["check"], r["reason"]), 0),
+                                         "success": not counts.get((r["check"], r["reason"])), "rows": rows}
+                                        for r in outcome.results]))
+    return memo[key]
+
+
+def _encoded_results(outcome) -> dict:
+    """The outcome's results encoded so far, by what tells them apart (None: the outcome's own results)."""
+    if getattr(outcome, "_encoded", None) is None:
+        outcome._encoded = {}
+    return outcome._encoded
 
 
 def _split(outcome, offset: int, n: int) -> dict[int, list[tuple[str, str]]]:

@@ -365,3 +365,53 @@ def test_the_asyncio_engine_is_postgresql_s_only_and_loses_a_connection_once(own
 
     asyncio.run(scenario())
     assert _terminate_backends(own_postgres) == 0  # the disposed engine left no connection behind
+
+
+def test_json_encoded_already_is_stored_as_the_json_type_stores_the_value(database):
+    """A validation result's JSON text made once for many runs reads back as the value it encodes, and on SQLite is
+    the very text the JSON type writes for that value; a plain value is stored as before."""
+    import json
+
+    from core.store import Encoded, ValidationRun
+
+    value = [{"check": "id_number_valid", "reason": "身份证号校验位错误", "unexpected": 0, "rows": 3, "success": True}]
+    with session() as s:
+        table = ValidationRun.__table__
+        s.execute(table.insert(), [
+            {"suite": "encoded", "success": True, "rows": 3, "rows_failed": 0, "results": Encoded(json.dumps(value)),
+             "created_at": utcnow()},
+            {"suite": "plain", "success": True, "rows": 3, "rows_failed": 0, "results": value,
+             "created_at": utcnow()}])
+    with session() as s:
+        stored = dict(s.execute(select(ValidationRun.suite, ValidationRun.results)).all())
+        assert stored == {"encoded": value, "plain": value}
+        raw = dict(s.execute(text("SELECT suite, CAST(results AS TEXT) FROM validation_runs")).all())
+    assert json.loads(raw["encoded"]) == value
+    if engine().dialect.name == "sqlite":
+        assert raw["encoded"] == raw["plain"]
+
+
+def test_a_moment_bound_in_many_rows_is_converted_once_and_each_row_keeps_its_own(database):
+    """A multi-row statement binds one ``created_at`` in thousands of rows: converted once, and a row with another
+    moment, or none, is still bound as its own; a naive moment is refused however often one came before."""
+    import datetime as dt
+
+    from core.store import UTCDateTime
+
+    process = UTCDateTime().dialect_impl(engine().dialect).bind_processor(engine().dialect)
+    now = utcnow()
+    first = process(now)
+    assert process(now) is first
+    later = now + dt.timedelta(seconds=1)
+    assert process(later) != first and process(later) == process(later + dt.timedelta(0))
+    assert process(None) is None and process(now) == first
+    with pytest.raises(ValueError, match="naive"):
+        process(now.replace(tzinfo=None))
+    with session() as s:
+        s.execute(LedgerEvent.__table__.insert(), [
+            {"kind": "test.moment", "recorded_at": at, "payload": {"n": n}, "leaf_sha256": "0" * 64}
+            for n, at in enumerate([now, now, later, now])])
+    with session() as s:
+        got = s.execute(select(LedgerEvent.recorded_at).where(LedgerEvent.kind == "test.moment")
+                        .order_by(LedgerEvent.seq)).scalars().all()
+    assert [round((g - now).total_seconds(), 3) for g in got] == [0, 0, 1, 0]

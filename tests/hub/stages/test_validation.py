@@ -214,3 +214,26 @@ def test_a_batch_of_households_is_validated_with_multi_row_writes(dirty_agencies
     assert sorted(writes) == [("insert into quarantine", len(quarantined)),
                               ("insert into validation_runs", len(runs)),
                               ("update source_rows set", 1), ("update source_rows set", 1)]
+
+
+def test_a_run_s_results_are_encoded_once_per_distinct_result_of_a_batch():
+    """A re-check stores a result per batch and suite (thousands a batch of households): equal ones are encoded
+    once and shared, and each still says its own batch's counts."""
+    from schemas.suite import Outcome
+    from hub.stages.pipeline import _own_results, _results_of
+
+    outcome = Outcome(suite="tax_suite", success=False, rows=9, results=[
+        {"check": "id_valid", "reason": "ID_INVALID", "unexpected": 1, "success": False},
+        {"check": "income_non_negative", "reason": "NEGATIVE", "unexpected": 0, "success": True}])
+    clean3, clean3_again = _results_of(outcome, {}, 3), _results_of(outcome, {}, 3)
+    clean2 = _results_of(outcome, {}, 2)
+    bad = _results_of(outcome, {1: [("id_valid", "ID_INVALID")]}, 3)
+    assert clean3 is clean3_again
+    assert clean2 is not clean3 and bad is not clean3
+    assert json.loads(clean3) == [
+        {"check": "id_valid", "reason": "ID_INVALID", "unexpected": 0, "success": True, "rows": 3},
+        {"check": "income_non_negative", "reason": "NEGATIVE", "unexpected": 0, "success": True, "rows": 3}]
+    assert [r["rows"] for r in json.loads(clean2)] == [2, 2]
+    assert [(r["unexpected"], r["success"]) for r in json.loads(bad)] == [(1, False), (0, True)]
+    assert _own_results(outcome) is _own_results(outcome)
+    assert json.loads(_own_results(outcome)) == outcome.results
