@@ -10,7 +10,6 @@ persons and households are keyed by HMAC pseudonyms (``person_ref``, ``household
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from contextlib import contextmanager
 from functools import lru_cache
@@ -31,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    select,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
@@ -39,7 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from core.settings import settings
 
-SCHEMA_REVISION = "0018"
+SCHEMA_REVISION = "0019"
 
 
 def utcnow() -> dt.datetime:
@@ -77,34 +77,6 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else value.replace(tzinfo=dt.timezone.utc)
-
-
-class Encoded(str):
-    """A value's JSON text, encoded already: a ``StoredJSON`` column takes it as the value it encodes, without
-    encoding anything again (a re-check batch stores thousands of equal validation results)."""
-
-    __slots__ = ()
-
-
-class StoredJSON(TypeDecorator):
-    """SQLAlchemy's JSON, that also takes ``Encoded`` text: on SQLite it is stored as given (the very text JSON's
-    own encoding would make of the value); where the driver adapts the value itself (psycopg), it is decoded first."""
-
-    impl = JSON
-    cache_ok = True
-
-    def bind_processor(self, dialect):
-        inner = self.impl_instance.bind_processor(dialect)
-        as_text = dialect.name == "sqlite"
-
-        def process(value):
-            if isinstance(value, Encoded):
-                if as_text:
-                    return str(value)
-                value = json.loads(value)
-            return inner(value) if inner is not None else value
-
-        return process
 
 
 class Base(DeclarativeBase):
@@ -301,10 +273,47 @@ class ValidationRun(Base):
     success: Mapped[bool] = mapped_column(Boolean)
     rows: Mapped[int] = mapped_column(Integer)
     rows_failed: Mapped[int] = mapped_column(Integer)
-    results: Mapped[list] = mapped_column(StoredJSON)  # per expectation: type, column, success, unexpected count
+    # per expectation: type, column, success, unexpected count; in validation_texts (results_sha256) since 0019,
+    # inline in runs stored before
+    results: Mapped[list | None] = mapped_column(JSON)
+    results_sha256: Mapped[str | None] = mapped_column(String(64))
     run_id: Mapped[str | None] = mapped_column(String(250), index=True)  # the Airflow run id, or inline:<uuid>
-    docs: Mapped[str | None] = mapped_column(Text)  # the GX result without data values, packed (schemas.docs)
+    # the GX result without data values, packed (schemas.docs): in validation_texts (docs_sha256) since 0019
+    docs: Mapped[str | None] = mapped_column(Text)
+    docs_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ValidationText(Base):
+    """A validation run's results or Data Docs, stored once however many runs have them (by the SHA-256 of the
+    text): a re-check batch of 500 households makes 11,000 runs, with a few hundred distinct results among them and
+    one Data Docs per GX run. No personal data: counts and checks only."""
+
+    __tablename__ = "validation_texts"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+
+
+def store_validation_texts(s: Session, texts: dict[str, str]) -> None:
+    """Store each text (SHA-256 -> text) not stored yet; one stored already, by this run or any other process's,
+    is left as it is (an INSERT that ignores the key's conflict, on SQLite and PostgreSQL alike)."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    items = sorted(texts.items())  # in key order: two writers at once on PostgreSQL take the keys' locks in one order
+    for start in range(0, len(items), 500):
+        s.execute(insert(ValidationText.__table__).on_conflict_do_nothing(index_elements=["sha256"]),
+                  [{"sha256": k, "body": v} for k, v in items[start: start + 500]])
+
+
+def validation_texts(s: Session, shas) -> dict[str, str]:
+    """The stored texts of these SHA-256s."""
+    wanted, out = sorted({x for x in shas if x}), {}
+    for start in range(0, len(wanted), 500):
+        out.update(s.execute(select(ValidationText.sha256, ValidationText.body)
+                             .where(ValidationText.sha256.in_(wanted[start: start + 500]))).all())
+    return out
 
 
 class QuarantinedRow(Base):

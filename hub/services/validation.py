@@ -5,11 +5,12 @@ console's pages and downloads alike. Nothing here holds personal data: counts, c
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from core.store import FetchBatch, QuarantinedRow, ValidationRun, session
+from core.store import FetchBatch, QuarantinedRow, ValidationRun, session, validation_texts
 from hub.services.errors import NotFound
 
 PAGE = 50
@@ -49,10 +50,12 @@ class Quarantined:
     created_at: dt.datetime
 
 
-def _run(r: ValidationRun) -> Run:
+def _run(r: ValidationRun, texts: dict[str, str]) -> Run:
+    """The run as staff read it: its results from the validation texts (or inline, stored before 0019)."""
+    results = json.loads(texts[r.results_sha256]) if r.results_sha256 else r.results
     return Run(id=r.id, suite=r.suite, source=r.source, request_id=r.request_id, batch_id=r.batch_id, run_id=r.run_id,
-               success=r.success, rows=r.rows, rows_failed=r.rows_failed, results=r.results, has_docs=bool(r.docs),
-               created_at=r.created_at)
+               success=r.success, rows=r.rows, rows_failed=r.rows_failed, results=results,
+               has_docs=bool(r.docs_sha256 or r.docs), created_at=r.created_at)
 
 
 def validation_runs(*, source: str | None = None, failed_only: bool = False, run_id: str | None = None,
@@ -70,16 +73,19 @@ def validation_runs(*, source: str | None = None, failed_only: bool = False, run
     if before:
         q = q.where(ValidationRun.id < before)
     with session() as s:
-        return [_run(r) for r in s.scalars(q.order_by(ValidationRun.id.desc()).limit(limit))]
+        runs = s.scalars(q.order_by(ValidationRun.id.desc()).limit(limit)).all()
+        texts = validation_texts(s, [r.results_sha256 for r in runs])
+        return [_run(r, texts) for r in runs]
 
 
 def run_docs(run_id: int) -> tuple[Run, str]:
     """A validation run and its packed Data Docs (schemas.docs.unpack); NotFound when it has none."""
     with session() as s:
         run = s.get(ValidationRun, run_id)
-        if run is None or not run.docs:
+        if run is None or not (run.docs_sha256 or run.docs):
             raise NotFound("no Data Docs for that validation run")
-        return _run(run), run.docs
+        texts = validation_texts(s, [run.results_sha256, run.docs_sha256])
+        return _run(run, texts), texts[run.docs_sha256] if run.docs_sha256 else run.docs
 
 
 def quarantined(*, source: str | None = None, expectation: str | None = None, batch_id: str | None = None,

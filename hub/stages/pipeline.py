@@ -34,7 +34,6 @@ from consent.gate import Allow
 from core.crypto import keyring
 from core.settings import settings
 from core.store import (
-    Encoded,
     ExchangeAnswer,
     FetchBatch,
     QuarantinedRow,
@@ -50,6 +49,7 @@ from core.store import (
     aad_raw_signature,
     aad_source_row,
     session,
+    store_validation_texts,
     utcnow,
 )
 from hub.airflow.alerts import alert_on_failure
@@ -509,8 +509,7 @@ def _packed_docs(outcome) -> str | None:
     return outcome._packed
 
 
-RUN_COLUMNS = ("batch_id", "request_id", "source", "suite", "success", "rows", "rows_failed", "results", "run_id",
-               "docs")
+RUN_COLUMNS = ("batch_id", "request_id", "source", "suite", "success", "rows", "rows_failed", "run_id")
 
 
 @dataclass(slots=True)
@@ -524,7 +523,7 @@ class _Run:
     success: bool
     rows: int
     rows_failed: int
-    results: list | Encoded
+    results: list | str  # the results, or their JSON text (encoded once for many runs)
     run_id: str | None
     docs: str | None
     id: int | None = None
@@ -544,20 +543,34 @@ def _store_run(s, outcome, *, run_id: str | None, rows: int, failed: int, batch:
     return run
 
 
-def _own_results(outcome) -> Encoded:
+def _own_results(outcome) -> str:
     """The outcome's own results, as stored: encoded once however many requests' runs store them."""
     memo = _encoded_results(outcome)
     if None not in memo:
-        memo[None] = Encoded(json.dumps(outcome.results))
+        memo[None] = json.dumps(outcome.results)
     return memo[None]
 
 
 def _insert_runs(s, runs: list[_Run]) -> None:
-    """Store suites' results in one multi-row INSERT (Core), each run given its id."""
+    """Store suites' results in one multi-row INSERT (Core), each run given its id; their results and Data Docs
+    each stored once among the validation texts (a batch's runs share a few hundred of them)."""
     if not runs:
         return
     table, now = ValidationRun.__table__, utcnow()
-    s.execute(table.insert(), [{**{c: getattr(r, c) for c in RUN_COLUMNS}, "created_at": now} for r in runs])
+    texts: dict[str, str] = {}  # text -> its SHA-256 (a text shared by many runs is hashed once)
+
+    def sha(text: str | None) -> str | None:
+        if text is None:
+            return None
+        if text not in texts:
+            texts[text] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return texts[text]
+
+    rows = [{**{c: getattr(r, c) for c in RUN_COLUMNS}, "created_at": now,
+             "results_sha256": sha(r.results if isinstance(r.results, str) else json.dumps(r.results)),
+             "docs_sha256": sha(r.docs)} for r in runs]
+    store_validation_texts(s, {h: text for text, h in texts.items()})
+    s.execute(table.insert(), rows)
     # their ids read back by what tells them apart (a batch's suite, or a request's), among the runs made just now
     key_of = {(r.batch_id, r.request_id, r.suite): r for r in runs}
     request_ids = list({r.request_id for r in runs})
@@ -598,7 +611,7 @@ def _log_run(run: _Run) -> None:
              run.rows_failed, run.rows, docs_url(run.id))
 
 
-def _results_of(outcome, failures: dict[int, list[tuple[str, str]]], rows: int) -> Encoded:
+def _results_of(outcome, failures: dict[int, list[tuple[str, str]]], rows: int) -> str:
     """The suite's per-check results for the rows of one batch (``failures`` by position within the batch), as
     stored: encoded once per distinct result of the run (most of a re-check's thousands of batches have the same
     counts and differ, if at all, in their number of rows)."""
@@ -609,9 +622,9 @@ def _results_of(outcome, failures: dict[int, list[tuple[str, str]]], rows: int) 
     memo = _encoded_results(outcome)
     key = (rows, tuple(sorted(counts.items())))
     if key not in memo:
-        memo[key] = Encoded(json.dumps([{**r, "unexpected": counts.get((r["check"], r["reason"]), 0),
-                                         "success": not counts.get((r["check"], r["reason"])), "rows": rows}
-                                        for r in outcome.results]))
+        memo[key] = json.dumps([{**r, "unexpected": counts.get((r["check"], r["reason"]), 0),
+                                 "success": not counts.get((r["check"], r["reason"])), "rows": rows}
+                                for r in outcome.results])
     return memo[key]
 
 

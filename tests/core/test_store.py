@@ -218,6 +218,9 @@ def test_a_store_with_data_upgrades_from_the_last_landed_schema(tmp_path, postgr
                 assert [tuple(r) for r in revocations] == [(None, None), ("p_1", None), ("p_1", "tax")]
                 assert c.execute(sa.text("SELECT authorization_id FROM authorization_expiries")).scalar() == "a1"
                 assert c.execute(sa.text("SELECT source FROM validation_runs")).scalar() is None
+                # a run stored before 0019 keeps its results inline
+                results, sha = c.execute(sa.text("SELECT results, results_sha256 FROM validation_runs")).one()
+                assert (results in ("[]", []), sha) == (True, None)
                 # members' values re-bound to their row (0009): the old associated data no longer opens them
                 idn, name = c.execute(sa.text("SELECT id_number_enc, name_enc FROM request_members")).one()
                 keys = keyring()
@@ -367,28 +370,85 @@ def test_the_asyncio_engine_is_postgresql_s_only_and_loses_a_connection_once(own
     assert _terminate_backends(own_postgres) == 0  # the disposed engine left no connection behind
 
 
-def test_json_encoded_already_is_stored_as_the_json_type_stores_the_value(database):
-    """A validation result's JSON text made once for many runs reads back as the value it encodes, and on SQLite is
-    the very text the JSON type writes for that value; a plain value is stored as before."""
+def test_runs_that_share_a_result_or_data_docs_store_it_once(database):
+    """A re-check batch stores thousands of validation runs with a few hundred distinct results: each result and
+    each Data Docs is stored once among the validation texts, again by a later run (or another process) without a
+    second copy or an error, and every run reads back its own."""
     import json
 
-    from core.store import Encoded, ValidationRun
+    from core.store import ValidationRun, ValidationText
+    from hub.services.validation import run_docs, validation_runs
+    from hub.stages.pipeline import _insert_runs, _Run
 
-    value = [{"check": "id_number_valid", "reason": "身份证号校验位错误", "unexpected": 0, "rows": 3, "success": True}]
+    clean = json.dumps([{"check": "id_check_digit", "reason": "身份证号校验位错误", "unexpected": 0, "rows": 2}])
+    failed = [{"check": "id_check_digit", "reason": "身份证号校验位错误", "unexpected": 1, "rows": 2}]
+
+    def runs(tag: str) -> list[_Run]:
+        return [_Run(None, None, None, f"{tag}_suite", n != 2, 2, int(n == 2), failed if n == 2 else clean, "texts",
+                     "packed-docs-of-one-gx-run") for n in range(3)]
+
     with session() as s:
-        table = ValidationRun.__table__
-        s.execute(table.insert(), [
-            {"suite": "encoded", "success": True, "rows": 3, "rows_failed": 0, "results": Encoded(json.dumps(value)),
-             "created_at": utcnow()},
-            {"suite": "plain", "success": True, "rows": 3, "rows_failed": 0, "results": value,
-             "created_at": utcnow()}])
+        first = runs("a")
+        _insert_runs(s, first)
     with session() as s:
-        stored = dict(s.execute(select(ValidationRun.suite, ValidationRun.results)).all())
-        assert stored == {"encoded": value, "plain": value}
-        raw = dict(s.execute(text("SELECT suite, CAST(results AS TEXT) FROM validation_runs")).all())
-    assert json.loads(raw["encoded"]) == value
-    if engine().dialect.name == "sqlite":
-        assert raw["encoded"] == raw["plain"]
+        again = runs("b")
+        _insert_runs(s, again)  # the same texts once more: stored already, kept as they are
+    with session() as s:
+        kept = s.execute(select(ValidationRun.results, ValidationRun.results_sha256, ValidationRun.docs,
+                                ValidationRun.docs_sha256).where(ValidationRun.run_id == "texts")).all()
+        texts = {k.results_sha256 for k in kept} | {k.docs_sha256 for k in kept}
+        assert s.scalar(select(func.count()).select_from(ValidationText).where(ValidationText.sha256.in_(texts))) == 3
+    assert len(kept) == 6 and all(k.results is None and k.docs is None for k in kept)  # none inline
+    assert len({k.results_sha256 for k in kept}) == 2 and len({k.docs_sha256 for k in kept}) == 1
+    stored = validation_runs(run_id="texts")  # as staff read them
+    assert sorted((r.suite, r.rows_failed) for r in stored) == sorted((r.suite, r.rows_failed) for r in first + again)
+    for r in stored:
+        assert r.has_docs and r.results == (failed if r.rows_failed else json.loads(clean))
+        assert run_docs(r.id)[1] == "packed-docs-of-one-gx-run"
+
+
+def test_the_validation_texts_go_back_inline_when_the_schema_is_taken_back(tmp_path, postgres_url):
+    """0019's downgrade: every run's results and Data Docs inline again, as 0018 reads them, on both backends."""
+    import json
+    from pathlib import Path
+
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    import core.store
+    from core.store import upgrade
+
+    admin = sa.create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    name = f"hub_downgrade_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        for url in (f"sqlite:///{tmp_path / 'new.db'}", postgres_url.rsplit("/", 1)[0] + f"/{name}"):
+            upgrade(url)
+            eng = sa.create_engine(url)
+            with eng.begin() as c:
+                c.execute(sa.text("INSERT INTO validation_texts (sha256, body) VALUES ('r', :r), ('d', 'docs')"),
+                          {"r": json.dumps([{"check": "x", "unexpected": 0}])})
+                c.execute(sa.text("INSERT INTO validation_runs (suite, success, rows, rows_failed, results_sha256, "
+                                  "docs_sha256, created_at) VALUES ('tax_suite', true, 1, 0, 'r', 'd', '2026-01-01')"))
+            eng.dispose()
+            cfg = Config()
+            cfg.set_main_option("script_location", str(Path(core.store.__file__).parent / "migrations"))
+            cfg.attributes["url"] = url
+            command.downgrade(cfg, "0018")
+            eng = sa.create_engine(url)
+            with eng.connect() as c:
+                results, docs = c.execute(sa.text("SELECT results, docs FROM validation_runs")).one()
+                assert (json.loads(results) if isinstance(results, str) else results) == [{"check": "x",
+                                                                                           "unexpected": 0}]
+                assert docs == "docs"
+                assert not sa.inspect(c).has_table("validation_texts")
+            eng.dispose()
+    finally:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def test_a_moment_bound_in_many_rows_is_converted_once_and_each_row_keeps_its_own(database):

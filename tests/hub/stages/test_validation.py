@@ -10,6 +10,7 @@ import threading
 from sqlalchemy import select
 
 from core.crypto import keyring
+from hub.services.validation import validation_runs
 from hub.stages.intake import create_request
 from hub.stages.pipeline import cross_check, fetch_source, run_inline, validate_batch
 from core.store import FetchBatch, QuarantinedRow, SourceRow, ValidationRun, aad_source_row, session
@@ -89,7 +90,7 @@ def test_clean_households_pass_every_check_across_sources(agencies):
         result = run_inline(create_request(sample(k, sources=ALL_SOURCES)))
         with session() as s:
             runs = s.scalars(select(ValidationRun).where(ValidationRun.request_id == result.request_id)).all()
-        assert runs and all(r.success for r in runs), [(r.suite, r.results) for r in runs if not r.success]
+        assert runs and all(r.success for r in runs), [(r.suite, r.rows_failed) for r in runs if not r.success]
         assert sum(r.suite == "cross_source_suite" for r in runs) == 1
 
 
@@ -146,9 +147,9 @@ def test_batches_validated_together_keep_their_own_results_and_uniqueness_holds_
     results = validate_batches([*clean, bad], run_id="together")
     assert all(results[b]["rows_failed"] == 0 and results[b]["status"] == "complete" for b in clean)
     assert results[bad]["rows_failed"] == results[bad]["rows"] > 0 and results[bad]["status"] == "incomplete"
-    with session() as s:
-        runs = {r.batch_id: r for r in s.scalars(select(ValidationRun).where(ValidationRun.batch_id.in_([*clean, bad]),
-                                                                               ValidationRun.suite == "bank_suite"))}
+    runs = {r.batch_id: r for r in validation_runs(run_id="together", source="bank", limit=200)
+            if r.suite == "bank_suite"}  # as staff read them: their results from the validation texts
+    assert bad in runs and set(clean) & set(runs)
     assert runs[bad].rows_failed == runs[bad].rows and not runs[bad].success
     unique = next(r for r in runs[bad].results if r["check"] == "unique_row")
     assert unique["unexpected"] == runs[bad].rows and not unique["success"]

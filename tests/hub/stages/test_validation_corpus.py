@@ -175,13 +175,15 @@ def test_the_corpus_covers_every_fault_the_simulators_can_inject():
 
 def test_stored_validation_results_hold_no_value_from_the_data(serve):
     from core.store import ValidationRun
+    from hub.services.validation import run_docs
     from schemas.docs import unpack
 
     serve("dirty", **OFF, check_digit=1.0, negative=1.0)
     batch = _run("bank")
     with session() as s:
         rows = s.scalars(select(SourceRow).where(SourceRow.batch_id == batch.id)).all()
-        docs = [unpack(r.docs) for r in s.scalars(select(ValidationRun).where(ValidationRun.batch_id == batch.id))]
+        docs = [unpack(run_docs(r.id)[1]) for r in s.scalars(select(ValidationRun)
+                                                             .where(ValidationRun.batch_id == batch.id))]
     from core.crypto import keyring
     from core.store import aad_source_row
 
