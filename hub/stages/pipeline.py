@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 from sqlalchemy.exc import IntegrityError
 
 from connectors.base import Exchanged, Person
@@ -110,6 +111,11 @@ def _batch_id(request_id: str, source: str, after: str | None = None) -> str:
     not drawn: two attempts at the same fetch (a retried task beside the attempt it replaces) make the same id, and
     the store keeps one of them (``_store``)."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"hub:batch:{request_id}:{source}:{after or ''}").hex
+
+
+# what a batch exchange's share says (FetchBatch.exchange) is read only to replay the batch: validation, the checks
+# across sources and publication load thousands of batches without it
+_NO_SHARE = defer(FetchBatch.exchange)
 
 
 def _asked(batch: FetchBatch) -> set[str]:
@@ -694,7 +700,7 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
         loaded: dict[str, FetchBatch] = {}
         for start in range(0, len(batch_ids), 500):
             loaded.update((b.id, b) for b in s.scalars(select(FetchBatch).where(
-                FetchBatch.id.in_(batch_ids[start: start + 500]))))
+                FetchBatch.id.in_(batch_ids[start: start + 500])).options(_NO_SHARE)))
         for batch_id in batch_ids:
             batch = loaded.get(batch_id)
             if batch is None:
@@ -804,7 +810,7 @@ def _facts_across(s, request_ids: list[str], keys) -> dict[str, tuple[list[dict]
     members = []
     for start in range(0, len(request_ids), 500):
         chunk = request_ids[start: start + 500]
-        for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id.in_(chunk))
+        for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id.in_(chunk)).options(_NO_SHARE)
                            .order_by(FetchBatch.fetched_at, FetchBatch.id)):
             latest[(b.request_id, b.source)] = b
         members += s.execute(select(RequestMember.request_id, RequestMember.person_ref, RequestMember.id_number_enc)
