@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import threading
@@ -170,13 +171,8 @@ def test_a_store_with_data_upgrades_from_the_last_landed_schema(tmp_path, postgr
 
     from core.store import upgrade
 
-    admin = sa.create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    name = f"hub_upgrade_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    urls = [f"sqlite:///{tmp_path / 'old.db'}", postgres_url.rsplit("/", 1)[0] + f"/{name}"]
-    try:
-        for url in urls:
+    with _scratch_database(postgres_url, "hub_upgrade") as pg:
+        for url in (f"sqlite:///{tmp_path / 'old.db'}", pg):
             upgrade(url, "0003")
             eng = sa.create_engine(url)
             with eng.begin() as c:
@@ -229,6 +225,19 @@ def test_a_store_with_data_upgrades_from_the_last_landed_schema(tmp_path, postgr
                 with pytest.raises(DecryptionFailed):
                     keys.decrypt(idn, aad="request_members.id_number_enc:r1")
             eng.dispose()
+
+
+@contextlib.contextmanager
+def _scratch_database(postgres_url: str, prefix: str):
+    """The URL of a new PostgreSQL database on the server of ``postgres_url``, dropped after the block."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as c:
             c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -419,12 +428,8 @@ def test_the_validation_texts_go_back_inline_when_the_schema_is_taken_back(tmp_p
     import core.store
     from core.store import upgrade
 
-    admin = sa.create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    name = f"hub_downgrade_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        for url in (f"sqlite:///{tmp_path / 'new.db'}", postgres_url.rsplit("/", 1)[0] + f"/{name}"):
+    with _scratch_database(postgres_url, "hub_downgrade") as pg:
+        for url in (f"sqlite:///{tmp_path / 'new.db'}", pg):
             upgrade(url)
             eng = sa.create_engine(url)
             with eng.begin() as c:
@@ -445,10 +450,6 @@ def test_the_validation_texts_go_back_inline_when_the_schema_is_taken_back(tmp_p
                 assert docs == "docs"
                 assert not sa.inspect(c).has_table("validation_texts")
             eng.dispose()
-    finally:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_a_moment_bound_in_many_rows_is_converted_once_and_each_row_keeps_its_own(database):
