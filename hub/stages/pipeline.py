@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from sqlalchemy import select
-from sqlalchemy.orm import defer
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 
 from connectors.base import Exchanged, Person
 from connectors.signing import KEY_ID, BadSignature, count_mismatches, trusted_keys, verify_answer
