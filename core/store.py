@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, defer, mapped_column, sessionmaker
 
 from core.settings import settings
 
@@ -213,6 +213,11 @@ class FetchBatch(Base):
     # persons whose rows were left out (miscounted, answered under another reference)}
     exchange_id: Mapped[str | None] = mapped_column(String(32), index=True)
     exchange: Mapped[dict | None] = mapped_column(JSON)
+
+
+# a batch's exchange share is read only to replay the batch: validation, the checks across sources and publication
+# load thousands of batches with this option, without it
+WITHOUT_SHARE = defer(FetchBatch.exchange)
 
 
 class RawResponse(Base):

@@ -51,6 +51,10 @@ class Outcome:
     must_pass_failed: list[str] = field(default_factory=list)  # reasons of failed must-pass checks
     must_pass_checks: set[str] = field(default_factory=set)  # names of the suite's must-pass checks
     docs: dict | None = None  # the GX validation result without any value from the data (schemas.docs.scrub)
+    # what the store keeps of it, made once per outcome however many batches of a run share it (hub.stages.pipeline):
+    # the Data Docs packed, and the results encoded by what tells one batch's apart from another's
+    packed_docs: str | None = field(default=None, repr=False, compare=False)
+    encoded_results: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 class UnknownSuite(KeyError):

@@ -23,7 +23,6 @@ from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import defer
 
 from connectors.base import Exchanged, Person
 from connectors.signing import KEY_ID, BadSignature, count_mismatches, trusted_keys, verify_answer
@@ -43,6 +42,7 @@ from core.store import (
     RequestMember,
     SourceRow,
     ValidationRun,
+    WITHOUT_SHARE,
     aad_exchange_answer,
     aad_exchange_signature,
     aad_member,
@@ -111,11 +111,6 @@ def _batch_id(request_id: str, source: str, after: str | None = None) -> str:
     not drawn: two attempts at the same fetch (a retried task beside the attempt it replaces) make the same id, and
     the store keeps one of them (``_store``)."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"hub:batch:{request_id}:{source}:{after or ''}").hex
-
-
-# what a batch exchange's share says (FetchBatch.exchange) is read only to replay the batch: validation, the checks
-# across sources and publication load thousands of batches without it
-_NO_SHARE = defer(FetchBatch.exchange)
 
 
 def _asked(batch: FetchBatch) -> set[str]:
@@ -510,9 +505,9 @@ def _packed_docs(outcome) -> str | None:
     """The outcome's Data Docs packed for the store, once per outcome (every batch of a GX run shares them)."""
     if not outcome.docs:
         return None
-    if getattr(outcome, "_packed", None) is None:
-        outcome._packed = pack(outcome.docs)
-    return outcome._packed
+    if outcome.packed_docs is None:
+        outcome.packed_docs = pack(outcome.docs)
+    return outcome.packed_docs
 
 
 RUN_COLUMNS = ("batch_id", "request_id", "source", "suite", "success", "rows", "rows_failed", "run_id")
@@ -551,7 +546,7 @@ def _store_run(s, outcome, *, run_id: str | None, rows: int, failed: int, batch:
 
 def _own_results(outcome) -> str:
     """The outcome's own results, as stored: encoded once however many requests' runs store them."""
-    memo = _encoded_results(outcome)
+    memo = outcome.encoded_results
     if None not in memo:
         memo[None] = json.dumps(outcome.results)
     return memo[None]
@@ -625,20 +620,13 @@ def _results_of(outcome, failures: dict[int, list[tuple[str, str]]], rows: int) 
     for checks in failures.values():
         for key in set(checks):
             counts[key] = counts.get(key, 0) + 1
-    memo = _encoded_results(outcome)
+    memo = outcome.encoded_results
     key = (rows, tuple(sorted(counts.items())))
     if key not in memo:
         memo[key] = json.dumps([{**r, "unexpected": counts.get((r["check"], r["reason"]), 0),
                                  "success": not counts.get((r["check"], r["reason"])), "rows": rows}
                                 for r in outcome.results])
     return memo[key]
-
-
-def _encoded_results(outcome) -> dict:
-    """The outcome's results encoded so far, by what tells them apart (None: the outcome's own results)."""
-    if getattr(outcome, "_encoded", None) is None:
-        outcome._encoded = {}
-    return outcome._encoded
 
 
 def _split(outcome, offset: int, n: int) -> dict[int, list[tuple[str, str]]]:
@@ -700,7 +688,7 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
         loaded: dict[str, FetchBatch] = {}
         for start in range(0, len(batch_ids), 500):
             loaded.update((b.id, b) for b in s.scalars(select(FetchBatch).where(
-                FetchBatch.id.in_(batch_ids[start: start + 500])).options(_NO_SHARE)))
+                FetchBatch.id.in_(batch_ids[start: start + 500])).options(WITHOUT_SHARE)))
         for batch_id in batch_ids:
             batch = loaded.get(batch_id)
             if batch is None:
@@ -810,7 +798,7 @@ def _facts_across(s, request_ids: list[str], keys) -> dict[str, tuple[list[dict]
     members = []
     for start in range(0, len(request_ids), 500):
         chunk = request_ids[start: start + 500]
-        for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id.in_(chunk)).options(_NO_SHARE)
+        for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id.in_(chunk)).options(WITHOUT_SHARE)
                            .order_by(FetchBatch.fetched_at, FetchBatch.id)):
             latest[(b.request_id, b.source)] = b
         members += s.execute(select(RequestMember.request_id, RequestMember.person_ref, RequestMember.id_number_enc)

@@ -19,7 +19,6 @@ import logging
 
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import defer
 
 from consent import ledger
 from core.crypto import canonical_json, keyring, sha256_hex, verify_signature
@@ -32,6 +31,7 @@ from core.store import (
     ResidentMessage,
     SourceRow,
     ValidationRun,
+    WITHOUT_SHARE,
     aad_member,
     aad_record,
     session,
@@ -159,7 +159,7 @@ class _Read:
             self.existing.update(s.execute(select(HouseholdRecord.request_id, HouseholdRecord.id)
                                            .where(HouseholdRecord.request_id.in_(chunk))).all())
             for b in s.scalars(select(FetchBatch).where(FetchBatch.request_id.in_(chunk))
-                               .options(defer(FetchBatch.exchange))  # a share's references: for replay only
+                               .options(WITHOUT_SHARE)
                                .order_by(FetchBatch.fetched_at, FetchBatch.id)):
                 latest[(b.request_id, b.source)] = b
             self.cross.update(s.execute(select(ValidationRun.request_id, func.max(ValidationRun.id)).where(
