@@ -21,7 +21,9 @@ the same answers come over the wire (signed calls, 12 at a time), for reference.
 
 The recipients are seeded beforehand and not measured: each household's request and authorization through
 ``hub.stages.intake``, a published record made with ``hub.rules.unify`` from the population's facts, and a dibao grant.
-Seeding, the re-check and the bare minimum each run in a fresh process of their own.
+Seeding, the re-check and the bare minimum each run in a fresh process of their own, each from the store as seeded
+(a copy made after seeding is put back before each) and against agencies started afresh: no phase measures a store
+the phase before it grew, nor agencies it warmed.
 Usage: ``python -m bench.bench_reverify [--quick | --scale N] [--no-one-process]``; with HUB_BENCH_PROFILE=DIR each
 phase runs under cProfile and leaves its statistics in DIR (what the closing notes' analyses of figures below their goals come from).
 """
@@ -91,6 +93,42 @@ def agencies(households: int, faults: str = "none"):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@contextlib.contextmanager
+def _seeded_store():
+    """A copy of the scratch store as it is now (SQLite's online backup: whole and consistent, whatever its WAL
+    holds); yields a function that puts it back, so that each phase starts from the same store and not from the one
+    the phase before it left (a re-check adds a version of every record, its batches, rows and ledger entries)."""
+    import shutil
+    import sqlite3
+    import tempfile
+
+    from sqlalchemy.engine import make_url
+
+    from core.settings import settings
+
+    store = make_url(settings().database_url).database
+    keep = Path(tempfile.mkdtemp(prefix="hub-bench-seeded-")) / "seeded.db"
+
+    def copy(source: str | Path, target: str | Path) -> None:
+        with contextlib.closing(sqlite3.connect(source)) as src, contextlib.closing(sqlite3.connect(target)) as dst:
+            src.backup(dst, pages=65536)
+
+    def batches() -> int:
+        with contextlib.closing(sqlite3.connect(store)) as conn:
+            return conn.execute("SELECT count(*) FROM fetch_batches").fetchone()[0]
+
+    def restore() -> int:
+        """Put the seeded store back; returns the fetch batches it then holds (as seeded: none)."""
+        copy(keep, store)
+        return batches()
+
+    copy(store, keep)
+    try:
+        yield restore
+    finally:
+        shutil.rmtree(keep.parent, ignore_errors=True)
 
 
 def _child(phase: str, *args: str) -> dict:
@@ -352,10 +390,18 @@ def run(quick: bool = False, persons: int | None = None, workers: int | None = N
         # batches small enough that every worker has several even at --quick's size; 500 a batch at a city's
         workers = max(1, min(workers or (os.cpu_count() or 1), 8))
         batch = max(1, min(BATCH, -(-seeded["households"] // (4 * workers))))
-        with agencies(seeded["households"]) as url:
-            one = _child("recheck", url, str(batch)) if one_process else None
-            rc = recheck_parallel(url, workers, batch)
-            b = _child("bare", url)
+        with _seeded_store() as restore:  # every phase from the store as seeded, against agencies started afresh
+            one = None
+            at_start = [restore()]  # the fetch batches in the store as each phase starts
+            if one_process:
+                with agencies(seeded["households"]) as url:
+                    one = _child("recheck", url, str(batch))
+                at_start.append(restore())
+            with agencies(seeded["households"]) as url:
+                rc = recheck_parallel(url, workers, batch)
+            at_start.append(restore())
+            with agencies(seeded["households"]) as url:
+                b = _child("bare", url)
     rate = rc["rows"] / rc["seconds"]
     ceiling = b["rows"] / b["work_s"]
     wire = b["rows"] / (b["fetch_s"] + b["work_s"])
@@ -373,6 +419,7 @@ def run(quick: bool = False, persons: int | None = None, workers: int | None = N
     out[f"reverify_wire_ratio{suffix}"] = round(rate / wire, 4)
     out[f"reverify_bare_fetch_rows_per_s{suffix}"] = round(b["rows"] / b["fetch_s"], 1)
     out[f"reverify_persons{suffix}"] = rc["persons"]
+    out[f"reverify_batches_at_start{suffix}"] = max(at_start)  # 0: no phase started from another's store
     out[f"reverify_wall_s{suffix}"] = round(rc["seconds"], 1)
     print(f"re-check, {workers} worker processes over batches of {batch} households: {rc['persons']:,} persons "
           f"({rc['households']:,} households) x {len(SOURCES)} sources = {rc['rows']:,} rows in {rc['seconds']:,.1f} "

@@ -52,6 +52,8 @@ def test_a_tiny_recheck_benchmark_measures_every_stage_against_its_bare_minimum(
     assert out["reverify_workers_40"] >= 1
     assert out["reverify_rows_per_s_one_process_40"] > 0  # the same batches in one process, for reference
     assert out["reverify_peak_rss_mb_40"] > 50
+    # the workers re-checked the store as seeded, not the one the one-process reference had re-checked before them
+    assert out["reverify_batches_at_start_40"] == 0
 
 
 @pytest.mark.timeout(600)
