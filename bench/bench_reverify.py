@@ -20,11 +20,13 @@ inserted into a plain SQLite table, one transaction per source. reverify_bare_fe
 the same answers come over the wire (signed calls, 12 at a time), for reference.
 
 The recipients are seeded beforehand and not measured: each household's request and authorization through
-``hub.stages.intake``, a published record made with ``hub.rules.unify`` from the population's facts, and a dibao grant.
+``hub.stages.intake``, a published record made with ``hub.rules.unify`` from the population's facts, and a dibao grant
+(by as many processes as the re-check has workers, each its share of the households).
 Seeding, the re-check and the bare minimum each run in a fresh process of their own, each from the store as seeded
 (a copy made after seeding is put back before each) and against agencies started afresh: no phase measures a store
 the phase before it grew, nor agencies it warmed.
-Usage: ``python -m bench.bench_reverify [--quick | --scale N] [--no-one-process]``; with HUB_BENCH_PROFILE=DIR each
+Usage: ``python -m bench.bench_reverify [--quick | --scale N] [--no-one-process] [--no-baselines]`` (a province's
+share: ``--scale 1000000 --no-one-process --no-baselines``); with HUB_BENCH_PROFILE=DIR each
 phase runs under cProfile and leaves its statistics in DIR (what the closing notes' analyses of figures below their goals come from).
 """
 
@@ -99,7 +101,8 @@ def agencies(households: int, faults: str = "none"):
 def _seeded_store():
     """A copy of the scratch store as it is now (SQLite's online backup: whole and consistent, whatever its WAL
     holds); yields a function that puts it back, so that each phase starts from the same store and not from the one
-    the phase before it left (a re-check adds a version of every record, its batches, rows and ledger entries)."""
+    the phase before it left (a re-check adds a version of every record, its batches, rows and ledger entries), and
+    one that counts the fetch batches in the store."""
     import shutil
     import sqlite3
     import tempfile
@@ -126,7 +129,7 @@ def _seeded_store():
 
     copy(store, keep)
     try:
-        yield restore
+        yield restore, batches
     finally:
         shutil.rmtree(keep.parent, ignore_errors=True)
 
@@ -143,9 +146,10 @@ def _child(phase: str, *args: str) -> dict:
 # -- phases (each in its own process) ------------------------------------------------------------------------
 
 
-def seed(persons: int) -> dict:
+def seed(persons: int, part: int = 0, parts: int = 1) -> dict:
     """Requests, authorizations, published records and dibao grants for the first households holding ``persons``
-    living persons; returns the count of households and persons."""
+    living persons (``parts`` above 1: the households part, part + parts, ... of them, as one of ``parts`` seeding
+    processes); returns the count of households and persons of all parts."""
     import datetime as dt
 
     from agencies.population import facts, population
@@ -161,10 +165,13 @@ def seed(persons: int) -> dict:
     as_of = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
     rules = rules_at(as_of.date())
     households = counted = 0
-    for hh in population(SEED, 10 * persons):
+    for n, hh in enumerate(population(SEED, 10 * persons)):
         living = sum(m.status == "normal" for m in hh.members)
-        if not living:
-            households += 1
+        households += 1
+        counted += living
+        if not living or n % parts != part:
+            if counted >= persons:
+                break
             continue
         app = create_request(request_for(hh, seed=SEED, sources=SOURCES))
         applicants, rows = record_inputs(facts(SEED, hh), keys.pseudonym)
@@ -174,8 +181,6 @@ def seed(persons: int) -> dict:
             req.household_ref, req.status = household_ref, "published"
         assistance.report(household_ref=household_ref, department="MZ-210302", client_id="bench", programme="dibao",
                           granted_from=as_of.date(), request_id=app)
-        households += 1
-        counted += living
         if counted >= persons:
             break
     return {"households": households, "persons": counted}
@@ -205,30 +210,38 @@ def recheck(agencies_url: str, batch: int = BATCH, part: int = 0, parts: int = 1
         persons = sum(s.scalar(select(func.count()).select_from(RequestMember).where(
             RequestMember.request_id.in_(mine[i: i + 500]))) for i in range(0, len(mine), 500))
     totals: dict[str, int] = {}
+    rss: list[float] = []  # the resident set after each batch, MB
     started, t0 = time.time(), time.perf_counter()
     for n, households in enumerate(batches, 1):
         for k, v in recheck_batch(households, run_id=f"bench-recheck-{parts}-{part}").items():
             totals[k] = totals.get(k, 0) + v
+        rss.append(_rss_mb())
         rate = sum(len(b) for b in batches[:n]) / (time.perf_counter() - t0)
         print(f"  [{part + 1}/{parts}] re-checked {n} of {len(batches)} batches ({rate:,.1f} households/s)",
               file=sys.stderr, flush=True)
     seconds = time.perf_counter() - t0
     return {"households": len(mine), "persons": persons, "rows": persons * len(SOURCES), "seconds": seconds,
             "started": started, "ended": time.time(), "due_s": due_s, "outcome": totals,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_growth_mb": rss[-1] - rss[0] if rss else 0.0}
 
 
-def recheck_parallel(agencies_url: str, workers: int, batch: int) -> dict:
-    """The re-check as it runs in production: ``workers`` processes over the mapped batches at once (as the
-    reverify_recipients DAG's mapped tasks run under LocalExecutor or Celery), each a fresh process; the rows of all
-    over the wall-clock time from the first start to the last end; the peak RSS is the largest process's."""
+def _rss_mb() -> float:
+    """This process's resident set now, MB (Linux)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _children(phase: str, workers: int, *args: str) -> list[dict]:
+    """``workers`` processes of one phase at once, worker k given ``args`` and then k and ``workers``; the result of
+    each."""
     import tempfile
 
     # each worker's output in files, not pipes: a pipe nobody reads yet would stop its worker when full
     files = [(tempfile.TemporaryFile(mode="w+"), tempfile.TemporaryFile(mode="w+")) for _ in range(workers)]
-    procs = [subprocess.Popen([sys.executable, "-m", "bench.bench_reverify", "--phase", "recheck", agencies_url,
-                               str(batch), str(k), str(workers)], cwd=ROOT, env=os.environ.copy(),
-                              stdout=out, stderr=err, text=True) for k, (out, err) in enumerate(files)]
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.bench_reverify", "--phase", phase, *args, str(k),
+                               str(workers)], cwd=ROOT, env=os.environ.copy(), stdout=out, stderr=err, text=True)
+             for k, (out, err) in enumerate(files)]
     parts = []
     for proc, (out, err) in zip(procs, files):
         proc.wait()
@@ -238,8 +251,16 @@ def recheck_parallel(agencies_url: str, workers: int, batch: int) -> dict:
         out.close()
         err.close()
         if proc.returncode != 0:
-            raise RuntimeError(f"a re-check worker failed:\n{errors[-3000:]}")
+            raise RuntimeError(f"a {phase} worker failed:\n{errors[-3000:]}")
         parts.append(json.loads(result.strip().splitlines()[-1]))
+    return parts
+
+
+def recheck_parallel(agencies_url: str, workers: int, batch: int) -> dict:
+    """The re-check as it runs in production: ``workers`` processes over the mapped batches at once (as the
+    reverify_recipients DAG's mapped tasks run under LocalExecutor or Celery), each a fresh process; the rows of all
+    over the wall-clock time from the first start to the last end; the peak RSS is the largest process's."""
+    parts = _children("recheck", workers, agencies_url, str(batch))
     outcome: dict[str, int] = {}
     for p in parts:
         for k, v in p["outcome"].items():
@@ -247,7 +268,8 @@ def recheck_parallel(agencies_url: str, workers: int, batch: int) -> dict:
     return {"households": sum(p["households"] for p in parts), "persons": sum(p["persons"] for p in parts),
             "rows": sum(p["rows"] for p in parts), "outcome": outcome,
             "seconds": max(p["ended"] for p in parts) - min(p["started"] for p in parts),
-            "peak_rss_mb": max(p["peak_rss_mb"] for p in parts), "workers": workers}
+            "peak_rss_mb": max(p["peak_rss_mb"] for p in parts), "workers": workers,
+            "rss_growth_mb": max(p["rss_growth_mb"] for p in parts)}
 
 
 def bare(agencies_url: str) -> dict:
@@ -372,39 +394,42 @@ def request_latency(agencies_url: str, households: int, n: int, *, timed_calls: 
 # -- the benchmark ---------------------------------------------------------------------------------------------
 
 
-def run(quick: bool = False, persons: int | None = None, workers: int | None = None, one_process: bool = True) -> dict:
+def run(quick: bool = False, persons: int | None = None, workers: int | None = None, one_process: bool = True,
+        baselines: bool = True) -> dict:
     """The figures; at 100,000 persons their keys are the report's, at another size (``--quick``: 1,000;
-    ``--scale N``) each re-check key carries its size. ``workers``: the re-check's processes (default the cores).
-    Without ``one_process`` (``--no-one-process``) the single-process re-check is not run: at a province's share
-    (``--scale 1000000``) it alone would take hours, and the figures the goals name are the workers'."""
+    ``--scale N``) each re-check key carries its size. ``workers``: the re-check's processes (default the cores;
+    seeding runs in as many). Without ``one_process`` (``--no-one-process``) the single-process re-check is not
+    run: at a province's share (``--scale 1000000``) it alone would take hours, and the figures the goals name are
+    the workers'. Without ``baselines`` (``--no-baselines``) neither is the bare minimum, nor the ratios to it: at a
+    province's share what is asked is the rate against the city's figure, and memory that stays flat
+    (reverify_rss_growth_mb: the largest growth of a worker's resident set from its first batch to its last)."""
     from bench.scratch import scratch_home
 
     persons = persons or (1_000 if quick else 100_000)
     label = f"{persons // 1000}k" if persons % 1000 == 0 else str(persons)
     out = {}
     with scratch_home("hub-bench-reverify-"):
+        workers = max(1, min(workers or (os.cpu_count() or 1), 8))
         t0 = time.perf_counter()
-        seeded = _child("seed", str(persons))
+        seeded = _children("seed", workers, str(persons))[0]  # every part counts the same totals
         print(f"seeded {seeded['households']:,} households ({seeded['persons']:,} persons) in "
               f"{time.perf_counter() - t0:,.0f} s (not measured)")
         # batches small enough that every worker has several even at --quick's size; 500 a batch at a city's
-        workers = max(1, min(workers or (os.cpu_count() or 1), 8))
         batch = max(1, min(BATCH, -(-seeded["households"] // (4 * workers))))
-        with _seeded_store() as restore:  # every phase from the store as seeded, against agencies started afresh
-            one = None
-            at_start = [restore()]  # the fetch batches in the store as each phase starts
+        with _seeded_store() as (restore, batches):  # every phase from the store as seeded, agencies afresh
+            one = b = None
+            at_start = [batches()]  # the fetch batches in the store as each phase starts
             if one_process:
                 with agencies(seeded["households"]) as url:
                     one = _child("recheck", url, str(batch))
                 at_start.append(restore())
             with agencies(seeded["households"]) as url:
                 rc = recheck_parallel(url, workers, batch)
-            at_start.append(restore())
-            with agencies(seeded["households"]) as url:
-                b = _child("bare", url)
+            if baselines:
+                at_start.append(restore())
+                with agencies(seeded["households"]) as url:
+                    b = _child("bare", url)
     rate = rc["rows"] / rc["seconds"]
-    ceiling = b["rows"] / b["work_s"]
-    wire = b["rows"] / (b["fetch_s"] + b["work_s"])
     suffix = "" if persons == 100_000 else f"_{label}"
     out[f"reverify_rows_per_s{suffix}"] = round(rate, 1)
     if one is not None:
@@ -413,24 +438,29 @@ def run(quick: bool = False, persons: int | None = None, workers: int | None = N
     out[f"reverify_workers{suffix}"] = workers
     out[f"reverify_batch{suffix}"] = batch
     out[f"reverify_peak_rss_mb{suffix}"] = round(rc["peak_rss_mb"], 1)
-    out[f"reverify_ceiling_rows_per_s{suffix}"] = round(ceiling, 1)
-    out[f"reverify_ceiling_ratio{suffix}"] = round(rate / ceiling, 4)
-    out[f"reverify_wire_rows_per_s{suffix}"] = round(wire, 1)
-    out[f"reverify_wire_ratio{suffix}"] = round(rate / wire, 4)
-    out[f"reverify_bare_fetch_rows_per_s{suffix}"] = round(b["rows"] / b["fetch_s"], 1)
+    out[f"reverify_rss_growth_mb{suffix}"] = round(rc["rss_growth_mb"], 1)
+    if b is not None:
+        ceiling = b["rows"] / b["work_s"]
+        wire = b["rows"] / (b["fetch_s"] + b["work_s"])
+        out[f"reverify_ceiling_rows_per_s{suffix}"] = round(ceiling, 1)
+        out[f"reverify_ceiling_ratio{suffix}"] = round(rate / ceiling, 4)
+        out[f"reverify_wire_rows_per_s{suffix}"] = round(wire, 1)
+        out[f"reverify_wire_ratio{suffix}"] = round(rate / wire, 4)
+        out[f"reverify_bare_fetch_rows_per_s{suffix}"] = round(b["rows"] / b["fetch_s"], 1)
     out[f"reverify_persons{suffix}"] = rc["persons"]
     out[f"reverify_batches_at_start{suffix}"] = max(at_start)  # 0: no phase started from another's store
     out[f"reverify_wall_s{suffix}"] = round(rc["seconds"], 1)
     print(f"re-check, {workers} worker processes over batches of {batch} households: {rc['persons']:,} persons "
           f"({rc['households']:,} households) x {len(SOURCES)} sources = {rc['rows']:,} rows in {rc['seconds']:,.1f} "
           f"s: {rate:,.1f} rows/s ({rc['persons'] / rc['seconds']:,.1f} persons/s), peak RSS {rc['peak_rss_mb']:,.0f} "
-          f"MB a process; outcome {rc['outcome']}")
+          f"MB a process (grown {rc['rss_growth_mb']:,.0f} MB from its first batch to its last); outcome {rc['outcome']}")
     if one is not None:
         print(f"re-check in one process: {one['rows']:,} rows in {one['seconds']:,.1f} s: "
               f"{one['rows'] / one['seconds']:,.1f} rows/s, peak RSS {one['peak_rss_mb']:,.0f} MB")
-    print(f"bare minimum on the same rows: parse+hash+insert {ceiling:,.0f} rows/s (ratio {rate / ceiling:.4f}); "
-          f"the same answers fetched over the wire with the same batch calls, parsed, hashed and inserted "
-          f"{wire:,.0f} rows/s (ratio {rate / wire:.4f}); fetched alone {b['rows'] / b['fetch_s']:,.0f} rows/s")
+    if b is not None:
+        print(f"bare minimum on the same rows: parse+hash+insert {ceiling:,.0f} rows/s (ratio {rate / ceiling:.4f}); "
+              f"the same answers fetched over the wire with the same batch calls, parsed, hashed and inserted "
+              f"{wire:,.0f} rows/s (ratio {rate / wire:.4f}); fetched alone {b['rows'] / b['fetch_s']:,.0f} rows/s")
     return out
 
 
@@ -458,7 +488,7 @@ def _phase(argv: list[str]) -> None:
 def _run_phase(argv: list[str]) -> None:
     phase, args = argv[0], argv[1:]
     if phase == "seed":
-        result = seed(int(args[0]))
+        result = seed(*(int(a) for a in args[:3]))
     elif phase == "recheck":
         result = recheck(args[0], *(int(a) for a in args[1:4]))
     elif phase == "bare":
@@ -477,4 +507,4 @@ if __name__ == "__main__":
     else:
         scale = sys.argv[sys.argv.index("--scale") + 1] if "--scale" in sys.argv else None
         run(quick="--quick" in sys.argv, persons=int(scale) if scale else None,
-            one_process="--no-one-process" not in sys.argv)
+            one_process="--no-one-process" not in sys.argv, baselines="--no-baselines" not in sys.argv)

@@ -54,6 +54,17 @@ def test_a_tiny_recheck_benchmark_measures_every_stage_against_its_bare_minimum(
     assert out["reverify_peak_rss_mb_40"] > 50
     # the workers re-checked the store as seeded, not the one the one-process reference had re-checked before them
     assert out["reverify_batches_at_start_40"] == 0
+    assert out["reverify_rss_growth_mb_40"] < out["reverify_peak_rss_mb_40"]
+
+
+@pytest.mark.timeout(600)
+def test_a_province_s_share_is_measured_without_the_one_process_reference_and_the_baselines():
+    from bench import bench_reverify
+
+    out = bench_reverify.run(quick=True, persons=40, one_process=False, baselines=False)
+    assert out["reverify_persons_40"] >= 40  # every part of the seeding seeded its share
+    assert out["reverify_rows_per_s_40"] > 0 and "reverify_rss_growth_mb_40" in out
+    assert not [k for k in out if "one_process" in k or "ratio" in k or "ceiling" in k or "wire" in k]
 
 
 @pytest.mark.timeout(600)
