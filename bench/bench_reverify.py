@@ -98,11 +98,12 @@ def agencies(households: int, faults: str = "none"):
 
 
 @contextlib.contextmanager
-def _seeded_store():
+def _seeded_store(keep_copy: bool = True):
     """A copy of the scratch store as it is now (SQLite's online backup: whole and consistent, whatever its WAL
     holds); yields a function that puts it back, so that each phase starts from the same store and not from the one
     the phase before it left (a re-check adds a version of every record, its batches, rows and ledger entries), and
-    one that counts the fetch batches in the store."""
+    one that counts the fetch batches in the store. Without ``keep_copy`` (one phase only: no copy of a province's
+    store to make) there is nothing to put back."""
     import shutil
     import sqlite3
     import tempfile
@@ -127,9 +128,10 @@ def _seeded_store():
         copy(keep, store)
         return batches()
 
-    copy(store, keep)
+    if keep_copy:
+        copy(store, keep)
     try:
-        yield restore, batches
+        yield (restore if keep_copy else None), batches
     finally:
         shutil.rmtree(keep.parent, ignore_errors=True)
 
@@ -151,6 +153,10 @@ def seed(persons: int, part: int = 0, parts: int = 1) -> dict:
     living persons (``parts`` above 1: the households part, part + parts, ... of them, as one of ``parts`` seeding
     processes); returns the count of households and persons of all parts."""
     import datetime as dt
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
     from agencies.population import facts, population
     from agencies.requests import request_for
@@ -160,6 +166,11 @@ def seed(persons: int, part: int = 0, parts: int = 1) -> dict:
     from hub.rules.standards import rules_at
     from hub.services import assistance
     from hub.stages.intake import create_request
+
+    @event.listens_for(Engine, "connect")
+    def unsynced(dbapi_conn, _record):  # the scratch store's setup, not measured: no sync at each of its commits
+        if isinstance(dbapi_conn, sqlite3.Connection):
+            dbapi_conn.execute("PRAGMA synchronous=OFF")
 
     keys = keyring()
     as_of = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)
@@ -217,8 +228,8 @@ def recheck(agencies_url: str, batch: int = BATCH, part: int = 0, parts: int = 1
             totals[k] = totals.get(k, 0) + v
         rss.append(_rss_mb())
         rate = sum(len(b) for b in batches[:n]) / (time.perf_counter() - t0)
-        print(f"  [{part + 1}/{parts}] re-checked {n} of {len(batches)} batches ({rate:,.1f} households/s)",
-              file=sys.stderr, flush=True)
+        print(f"  [{part + 1}/{parts}] re-checked {n} of {len(batches)} batches ({rate:,.1f} households/s, "
+              f"{rss[-1]:,.0f} MB resident)", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - t0
     return {"households": len(mine), "persons": persons, "rows": persons * len(SOURCES), "seconds": seconds,
             "started": started, "ended": time.time(), "due_s": due_s, "outcome": totals,
@@ -416,7 +427,7 @@ def run(quick: bool = False, persons: int | None = None, workers: int | None = N
               f"{time.perf_counter() - t0:,.0f} s (not measured)")
         # batches small enough that every worker has several even at --quick's size; 500 a batch at a city's
         batch = max(1, min(BATCH, -(-seeded["households"] // (4 * workers))))
-        with _seeded_store() as (restore, batches):  # every phase from the store as seeded, agencies afresh
+        with _seeded_store(one_process or baselines) as (restore, batches):  # every phase from the store as seeded
             one = b = None
             at_start = [batches()]  # the fetch batches in the store as each phase starts
             if one_process:
