@@ -39,7 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, defer, mapped_colum
 
 from core.settings import settings
 
-SCHEMA_REVISION = "0019"
+SCHEMA_REVISION = "0020"
 
 
 def utcnow() -> dt.datetime:
@@ -759,6 +759,11 @@ class ResidentApplication(Base):
 
 
 Index("ix_fetch_batches_request_source", FetchBatch.request_id, FetchBatch.source)
+# a re-check batch asks which of its requests have their checks across sources in this run already, and which
+# re-checks are unfinished: by these, not by run_id alone (every run of the night so far) or a scan of the requests
+Index("ix_validation_runs_request_batch_run", ValidationRun.request_id, ValidationRun.batch_id,
+      ValidationRun.run_id)
+Index("ix_requests_kind_status", Request.kind, Request.status)
 
 
 # -- associated data: each encrypted value is bound to its place (table, column, row key) ------------------

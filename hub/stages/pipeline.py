@@ -836,6 +836,13 @@ def _facts_across(s, request_ids: list[str], keys) -> dict[str, tuple[list[dict]
     return out
 
 
+def checked_across_in_run(request_ids: list[str], run_id: str):
+    """Which of the requests have their checks across sources in run ``run_id`` already: by the index on
+    (request_id, batch_id, run_id), whatever the size of the run or the store."""
+    return select(ValidationRun.request_id).where(ValidationRun.request_id.in_(request_ids),
+                                                  ValidationRun.batch_id.is_(None), ValidationRun.run_id == run_id)
+
+
 def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> dict[str, dict]:
     """Checks across the sources of each request (schemas.cross), once its sources are validated: failing rows are
     quarantined like any other. The requests' facts go through one GX run; results stay per request. Idempotent
@@ -846,9 +853,7 @@ def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> di
         wanted = list(dict.fromkeys(request_ids))
         done: set[str] = set()
         for start in range(0, len(wanted), 500) if run_id else ():
-            done.update(s.scalars(select(ValidationRun.request_id).where(
-                ValidationRun.request_id.in_(wanted[start: start + 500]), ValidationRun.batch_id.is_(None),
-                ValidationRun.run_id == run_id)))
+            done.update(s.scalars(checked_across_in_run(wanted[start: start + 500], run_id)))
         out.update({r: {"request_id": r, "already": True} for r in wanted if r in done})
         facts_of = _facts_across(s, [r for r in wanted if r not in done], keys)
         todo = [(request_id, *found) for request_id, found in facts_of.items()]
