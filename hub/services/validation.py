@@ -53,9 +53,7 @@ class Quarantined:
 def _run(r: ValidationRun, texts: dict[str, str]) -> Run:
     """The run as staff read it: its results from the validation texts (or inline, stored before 0019); a run stored
     with no per-check results (the column allows it: a run written by hand, or by a tool) reads as having none."""
-    results = json.loads(texts[r.results_sha256]) if r.results_sha256 else r.results
-    if results is None:
-        results = []
+    results = json.loads(texts[r.results_sha256]) if r.results_sha256 else (r.results or [])
     return Run(id=r.id, suite=r.suite, source=r.source, request_id=r.request_id, batch_id=r.batch_id, run_id=r.run_id,
                success=r.success, rows=r.rows, rows_failed=r.rows_failed, results=results,
                has_docs=bool(r.docs_sha256 or r.docs), created_at=r.created_at)

@@ -470,34 +470,36 @@ def test_a_moment_bound_in_many_rows_is_converted_once_and_each_row_keeps_its_ow
         process(now.replace(tzinfo=None))
     from core.store import ValidationRun
 
-    table = ValidationRun.__table__
-    try:
-        with session() as s:  # not the ledger: an entry made up here would fail the ledger's verification
-            s.execute(table.insert(), [
-                {"suite": "test.moment", "success": True, "rows": n, "rows_failed": 0, "results": [], "created_at": at}
-                for n, at in enumerate([now, now, later, now])])
+    with _made_up_runs([{"suite": "test.moment", "success": True, "rows": n, "rows_failed": 0, "results": [],
+                         "created_at": at} for n, at in enumerate([now, now, later, now])]):
         with session() as s:
             got = s.execute(select(ValidationRun.created_at).where(ValidationRun.suite == "test.moment")
                             .order_by(ValidationRun.rows)).scalars().all()
-        assert [round((g - now).total_seconds(), 3) for g in got] == [0, 0, 1, 0]
-    finally:  # the session's store is read whole by other tests (staff's list of validation runs)
+    assert [round((g - now).total_seconds(), 3) for g in got] == [0, 0, 1, 0]
+
+
+@contextlib.contextmanager
+def _made_up_runs(rows: list[dict]):
+    """Validation runs inserted as given (not the ledger: an entry made up here would fail the ledger's
+    verification), removed afterwards: the session's store is read whole by other tests (staff's list of runs)."""
+    from core.store import ValidationRun
+
+    table = ValidationRun.__table__
+    with session() as s:
+        s.execute(table.insert(), rows)
+    try:
+        yield
+    finally:
         with session() as s:
-            s.execute(table.delete().where(table.c.suite == "test.moment"))
+            s.execute(table.delete().where(table.c.suite.in_({r["suite"] for r in rows})))
 
 
 def test_a_run_stored_without_per_check_results_reads_as_having_none(database):
     """The store allows a validation run without results (inline or among the texts): staff's list of runs shows it
     with no checks rather than failing the whole page (found by the API's fuzzer, after such a run was stored)."""
-    from core.store import ValidationRun
     from hub.services.validation import validation_runs
 
-    table = ValidationRun.__table__
-    try:
-        with session() as s:
-            s.execute(table.insert(), [{"suite": "test.bare", "success": True, "rows": 1, "rows_failed": 0,
-                                        "run_id": "test.bare", "created_at": utcnow()}])
+    with _made_up_runs([{"suite": "test.bare", "success": True, "rows": 1, "rows_failed": 0, "run_id": "test.bare",
+                         "created_at": utcnow()}]):
         (run,) = validation_runs(run_id="test.bare")
-        assert run.results == [] and run.suite == "test.bare" and not run.has_docs
-    finally:
-        with session() as s:
-            s.execute(table.delete().where(table.c.suite == "test.bare"))
+    assert run.results == [] and run.suite == "test.bare" and not run.has_docs
