@@ -43,11 +43,12 @@ import sys
 import time
 from pathlib import Path
 
+from hub.airflow.schedules import RECHECK_BATCH
 from schemas.vocabulary import AGENCY_SOURCES
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 5
-BATCH = 500  # households per re-check batch (one GX run per source per batch)
+BATCH = RECHECK_BATCH  # households per re-check batch, as the DAG's tasks have (one GX run per source per batch)
 OVERHEAD_LATENCY_MS = 200
 SOURCES = AGENCY_SOURCES
 
@@ -425,7 +426,7 @@ def run(quick: bool = False, persons: int | None = None, workers: int | None = N
         seeded = _children("seed", workers, str(persons))[0]  # every part counts the same totals
         print(f"seeded {seeded['households']:,} households ({seeded['persons']:,} persons) in "
               f"{time.perf_counter() - t0:,.0f} s (not measured)")
-        # batches small enough that every worker has several even at --quick's size; 500 a batch at a city's
+        # batches small enough that every worker has several even at --quick's size; BATCH at a city's
         batch = max(1, min(BATCH, -(-seeded["households"] // (4 * workers))))
         with _seeded_store(one_process or baselines) as (restore, batches):  # every phase from the store as seeded
             one = b = None

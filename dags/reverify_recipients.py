@@ -9,6 +9,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
+from hub.airflow.schedules import RECHECK_BATCH
 from hub.airflow.tasks import RECORDS_ASSET, default_args, run_as_of
 
 # Each task imports its stage inside its body, deliberately: parsing this file imports only airflow.sdk and
@@ -45,7 +46,9 @@ with DAG(
                                      "(staff's choice; the consent gate still decides)"),
             "every": Param(False, type="boolean", description="re-check every current recipient now, however recent "
                            "the last check (e.g. after the standards changed)"),
-            "batch_size": Param(50, type="integer", minimum=1, maximum=1000, description="households per task")},
+            "batch_size": Param(RECHECK_BATCH, type="integer", minimum=1, maximum=5000,
+                                description="households per task (a task holds its rows decrypted until it ends: "
+                                            "about 0.4 GB a thousand households)")},
     default_args=default_args(retries=2, retry_delay_s=60, timeout_min=120),
 ) as dag:
 

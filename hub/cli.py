@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from core.settings import DEFAULT_AGENCIES_PORT, DEFAULT_API_PORT, settings
+from hub.airflow.schedules import RECHECK_BATCH
 
 
 def cmd_init(_args) -> int:
@@ -222,13 +223,18 @@ def cmd_reverify(args) -> int:
         from hub.stages.reverify import due_recipients, recheck_batch, waiting_rechecks
 
         due, run_id = due_recipients(limit=args.limit), f"cli:{uuid.uuid4().hex}"
-        with alert_on_failure(dag_id="reverify_recipients", task_id="recheck_batch", run_id=run_id):  # as the DAG's
-            done = recheck_batch(due, run_id=run_id)
+        done: dict[str, int] = {}
+        # in the DAG's batches: a batch's rows are held decrypted until it ends, so a city's recipients in one
+        # would hold them all at once
+        for i in range(0, len(due), args.batch_size):
+            with alert_on_failure(dag_id="reverify_recipients", task_id="recheck_batch", run_id=run_id):  # as the DAG's
+                for k, v in recheck_batch(due[i: i + args.batch_size], run_id=run_id).items():
+                    done[k] = done.get(k, 0) + v
         waiting = waiting_rechecks()
         print(json.dumps({"due": len(due), **done, "waiting": len(waiting),
                           "waiting_since": waiting[0].since.isoformat() if waiting else None}))
         return 0
-    return _trigger("reverify_recipients", {"limit": args.limit or 0}, args.wait)
+    return _trigger("reverify_recipients", {"limit": args.limit or 0, "batch_size": args.batch_size}, args.wait)
 
 
 def _date(text: str | None):
@@ -561,6 +567,13 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hub", description="社会救助家庭经济状况核对平台 / social-assistance verification hub")
     sub = p.add_subparsers(dest="command", required=True)
@@ -643,6 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
     rv2 = sub.add_parser("reverify", help="re-check every current recipient whose authorization allows it")
     rv2.add_argument("--limit", type=int, default=None, help="at most this many households")
     rv2.add_argument("--sync", action="store_true", help="run inline instead of triggering reverify_recipients")
+    rv2.add_argument("--batch-size", type=_positive, default=RECHECK_BATCH,
+                     help=f"households per batch (default {RECHECK_BATCH}); the DAG's param of the same name")
     rv2.add_argument("--wait", action="store_true", help="with the DAG: wait until the run ends")
     rv2.set_defaults(func=cmd_reverify, needs_store=True)
 

@@ -240,3 +240,36 @@ def test_a_batch_s_lookups_are_found_by_index_whatever_the_size_of_the_run_or_th
     assert "ix_validation_runs_request_batch_run" in plan and "SCAN" not in plan, plan
     plan = _plan(unfinished_rechecks())
     assert "ix_requests_kind_status" in plan and "SCAN requests" not in plan, plan
+
+
+def test_the_command_rechecks_in_the_dags_batches_and_adds_up_their_counts(monkeypatch, capsys):
+    """`hub reverify --sync` re-checks what is due in batches of --batch-size (default the DAG's, RECHECK_BATCH),
+    one run for all of them: a city's recipients in one batch would hold all their rows decrypted at once."""
+    import json
+
+    import hub.stages.reverify as stage
+    from hub import cli
+    from hub.airflow.schedules import RECHECK_BATCH
+
+    apps = [f"app-{i}" for i in range(5)]
+    calls: list[tuple[list[str], str]] = []
+
+    def recheck(ids, *, run_id):
+        calls.append((list(ids), run_id))
+        return {"rechecked": len(ids), "published": len(ids) - 1, "failed": 1}
+
+    monkeypatch.setattr(stage, "due_recipients", lambda **_: apps)
+    monkeypatch.setattr(stage, "recheck_batch", recheck)
+    monkeypatch.setattr(stage, "waiting_rechecks", lambda: [])
+    assert cli.main(["reverify", "--sync", "--batch-size", "2"]) == 0
+    assert [ids for ids, _ in calls] == [apps[:2], apps[2:4], apps[4:]]
+    assert len({run_id for _, run_id in calls}) == 1
+    said = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (said["due"], said["rechecked"], said["published"], said["failed"]) == (5, 5, 2, 3)
+    calls.clear()
+    assert cli.main(["reverify", "--sync"]) == 0
+    assert [ids for ids, _ in calls] == [apps] and RECHECK_BATCH >= len(apps)
+    monkeypatch.setattr(stage, "due_recipients", lambda **_: [f"app-{i}" for i in range(RECHECK_BATCH + 1)])
+    calls.clear()
+    assert cli.main(["reverify", "--sync"]) == 0
+    assert [len(ids) for ids, _ in calls] == [RECHECK_BATCH, 1]
