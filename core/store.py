@@ -844,8 +844,13 @@ def engine(url: str | None = None) -> Engine:
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:")
+        # the connection returned last is the next one given (LIFO): each connection keeps a page cache of its own
+        # (cache_size, up to 32 MB), and a re-check whose fetch threads drew a dozen connections from the pool
+        # otherwise had its large reads go round all of them, filling each one's cache (a worker's resident set
+        # at 30,000 persons, 14 batches of 1,000 households: 837 MB with the pool's default order, 699 MB with this)
         eng = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True,
-                            **({} if memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}))
+                            **({} if memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW,
+                                                  "pool_use_lifo": True}))
         event.listen(eng, "connect", _sqlite_pragmas)
     else:
         eng = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, hide_parameters=True)
