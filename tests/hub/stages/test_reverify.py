@@ -273,3 +273,9 @@ def test_the_command_rechecks_in_the_dags_batches_and_adds_up_their_counts(monke
     calls.clear()
     assert cli.main(["reverify", "--sync"]) == 0
     assert [len(ids) for ids, _ in calls] == [RECHECK_BATCH, 1]
+    monkeypatch.setattr(stage, "due_recipients", lambda **_: [])  # nothing due: one empty batch, counts all there
+    calls.clear()
+    capsys.readouterr()
+    assert cli.main(["reverify", "--sync"]) == 0
+    assert [ids for ids, _ in calls] == [[]]
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rechecked"] == 0
