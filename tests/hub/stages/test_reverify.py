@@ -279,3 +279,7 @@ def test_the_command_rechecks_in_the_dags_batches_and_adds_up_their_counts(monke
     assert cli.main(["reverify", "--sync"]) == 0
     assert [ids for ids, _ in calls] == [[]]
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rechecked"] == 0
+    for bad, said in (("0", "must be at least 1, not 0"), ("x", "not a whole number: 'x'")):
+        with pytest.raises(SystemExit) as stopped:
+            cli.main(["reverify", "--sync", "--batch-size", bad])
+        assert stopped.value.code == 2 and said in capsys.readouterr().err
