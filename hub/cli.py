@@ -226,8 +226,8 @@ def cmd_reverify(args) -> int:
         done: dict[str, int] = {}
         # in the DAG's batches: a batch's rows are held decrypted until it ends, so a city's recipients in one
         # would hold them all at once (nothing due: one empty batch, which still finds a killed run's re-checks)
-        for i in range(0, max(len(due), 1), args.batch_size):
-            with alert_on_failure(dag_id="reverify_recipients", task_id="recheck_batch", run_id=run_id):  # the DAG's
+        with alert_on_failure(dag_id="reverify_recipients", task_id="recheck_batch", run_id=run_id):  # as the DAG's
+            for i in range(0, max(len(due), 1), args.batch_size):
                 for k, v in recheck_batch(due[i: i + args.batch_size], run_id=run_id).items():
                     done[k] = done.get(k, 0) + v
         waiting = waiting_rechecks()

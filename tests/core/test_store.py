@@ -508,13 +508,18 @@ def test_a_run_stored_without_per_check_results_reads_as_having_none(database):
 def test_a_sqlite_session_is_given_the_connection_returned_last_whatever_others_the_pool_holds(tmp_path):
     """Each SQLite connection has a page cache of its own: after a dozen threads each drew a connection, the next
     sessions are given the one returned last (LIFO), not each of the dozen in turn (each filling its own cache)."""
-    eng = engine(f"sqlite:///{tmp_path / 'lifo.db'}")
-    held = [eng.connect() for _ in range(12)]  # a fetch's threads, each with a connection at once
-    drivers = [c.connection.dbapi_connection for c in held]
-    for c in held:
-        c.close()
-    with eng.connect() as c:
-        first = c.connection.dbapi_connection
-    with eng.connect() as c:
-        again = c.connection.dbapi_connection
-    assert first is drivers[-1] and again is first
+    from core.store import _engine
+
+    eng = _engine.__wrapped__(f"sqlite:///{tmp_path / 'lifo.db'}")  # made as engine() makes it, not kept by it
+    try:
+        held = [eng.connect() for _ in range(12)]  # a fetch's threads, each with a connection at once
+        drivers = [c.connection.dbapi_connection for c in held]
+        for c in held:
+            c.close()
+        with eng.connect() as c:
+            first = c.connection.dbapi_connection
+        with eng.connect() as c:
+            again = c.connection.dbapi_connection
+        assert first is drivers[-1] and again is first
+    finally:
+        eng.dispose()

@@ -14,8 +14,11 @@ pytestmark = pytest.mark.airflow
 def test_structure_of_the_operations_dags(dagbag):
     from airflow.sdk.definitions.mappedoperator import MappedOperator
 
+    from hub.airflow.schedules import RECHECK_BATCH
+
     r = dagbag.dags["reverify_recipients"]
     assert set(r.task_ids) == {"select_due", "recheck_batch", "summarize", "notify_departments"}
+    assert r.params["batch_size"] == RECHECK_BATCH  # the batches `hub reverify --sync` and the benchmark run
     assert r.get_task("notify_departments").upstream_task_ids == {"summarize"}
     n = dagbag.dags["notify_departments"]
     assert n.get_task("deliver").upstream_task_ids == {"fan_out"}
