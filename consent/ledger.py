@@ -49,9 +49,21 @@ def entry_bytes(kind: str, recorded_at: dt.datetime, payload: dict) -> bytes:
     return canonical_json({"kind": kind, "at": recorded_at.isoformat(), "payload": payload})
 
 
+# Every ASCII digit made "0" and every other byte a space: an identity number is 17 ASCII digits in a row and its
+# check character (schemas.codes.is_valid_id), so an entry without "0" * 17 in its translation holds none, and the
+# regex need not search it. No byte of a character beyond ASCII is an ASCII digit in UTF-8.
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+
+
+def _may_hold_id(data: bytes) -> bool:
+    """Whether ``data`` has 17 ASCII digits in a row: a tenth of the regex's time on a typical entry, and a
+    re-check writes some fifty entries a household."""
+    return b"0" * 17 in data.translate(_DIGITS_AS_ZERO)
+
+
 def _checked_entry(kind: str, at: dt.datetime, payload: dict) -> bytes:
     data = entry_bytes(kind, at, payload)
-    if any(is_valid_id(m) for m in _ID_NUMBER.findall(data.decode("utf-8"))):
+    if _may_hold_id(data) and any(is_valid_id(m) for m in _ID_NUMBER.findall(data.decode("utf-8"))):
         raise PersonalDataInLedger(f"ledger payload of kind {kind!r} contains an identity number")
     return data
 

@@ -37,6 +37,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, defer, mapped_column, sessionmaker
 
+from core.crypto import json_encoder
 from core.settings import settings
 
 SCHEMA_REVISION = "0020"
@@ -840,6 +841,10 @@ def engine(url: str | None = None) -> Engine:
     return _engine(url or settings().database_url)
 
 
+# JSON columns' text as SQLAlchemy's default (json.dumps) writes it, from an encoder made once (core.crypto.json_encoder)
+_JSON_TEXT = json_encoder(ensure_ascii=True)
+
+
 @lru_cache(maxsize=8)
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -848,12 +853,13 @@ def _engine(url: str) -> Engine:
         # (cache_size, up to 32 MB), and a re-check whose fetch threads drew a dozen connections from the pool
         # otherwise had its large reads go round all of them, filling each one's cache (a worker's resident set
         # at 30,000 persons, 14 batches of 1,000 households: 837 MB with the pool's default order, 699 MB with this)
-        eng = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True,
+        eng = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, json_serializer=_JSON_TEXT,
                             **({} if memory else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW,
                                                   "pool_use_lifo": True}))
         event.listen(eng, "connect", _sqlite_pragmas)
     else:
-        eng = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, hide_parameters=True)
+        eng = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, hide_parameters=True,
+                            json_serializer=_JSON_TEXT)
         event.listen(eng, "checkin", _idle_since)
         event.listen(eng, "checkout", _ping_if_idle)
     return eng

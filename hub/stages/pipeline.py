@@ -31,7 +31,7 @@ from consent import ledger
 from consent.authorizations import views_many, watermark
 from consent.decisions import Asker, ConsentWatch, DecisionBatch
 from consent.gate import Allow
-from core.crypto import keyring
+from core.crypto import json_encoder, keyring
 from core.settings import settings
 from core.store import (
     ExchangeAnswer,
@@ -66,6 +66,7 @@ from schemas.parallel import Job, validate_all
 from schemas.suite import validate
 
 log = logging.getLogger(__name__)
+_row_text = json_encoder()  # a row's text as json.dumps(row, ensure_ascii=False) writes it
 
 
 class RequestNotFound(LookupError):
@@ -220,7 +221,7 @@ def _stored(call: _Call, result, keys, withdrawn: set[str] = frozenset()) -> _St
     rows = []
     for i, row in enumerate(result.rows):
         idn = row.get("id_number")
-        text = json.dumps(row, ensure_ascii=False)
+        text = _row_text(row)
         # in a re-check's pass validation reads it here, neither decrypted nor parsed again (a row from the wire is
         # plain JSON values: the same as its text read back)
         one_pass_rows.keep(batch_id, i, row)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from consent import ledger
@@ -34,3 +36,29 @@ def test_hex_digests_are_not_mistaken_for_identity_numbers():
         seq = ledger.append(s, "test.hash", payload).seq
     with session() as s:
         assert s.get(LedgerEvent, seq).payload == payload
+
+
+ID = "11010519491231002X"  # a valid identity number (check character X)
+
+
+@pytest.mark.parametrize("payload", [
+    {"who": ID}, {"who": ID.lower()}, {"note": f"身份证{ID}号"}, {"ids": ["1", ID]}, {ID: 1}, {"at": f"a,{ID}]"},
+])
+def test_an_identity_number_anywhere_in_a_payload_passes_the_quick_test_and_is_refused(payload):
+    at = ledger._second(None)
+    assert ledger._may_hold_id(ledger.entry_bytes("test.leak", at, payload))
+    with pytest.raises(ledger.PersonalDataInLedger):
+        ledger._checked_entry("test.leak", at, payload)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="0123456789Xx-_ a身份证１２３٣", max_size=60), st.sampled_from(["", ID, ID[:17] + "1"]),
+       st.integers(0, 60))
+def test_the_quick_test_says_no_only_where_the_regex_finds_no_identity_number(text, inserted, at):
+    text = text[:at] + inserted + text[at:]
+    data = ledger.entry_bytes("test.any", ledger._second(None), {"t": text})
+    by_regex = any(ledger.is_valid_id(m) for m in ledger._ID_NUMBER.findall(data.decode("utf-8")))
+    if by_regex:
+        assert ledger._may_hold_id(data)
+    if not ledger._may_hold_id(data):
+        assert "0" * 17 not in "".join("0" if c in "0123456789" else " " for c in text)
