@@ -43,12 +43,17 @@ def _run(job: Job) -> Outcome:
     return validate(job.source, job.rows, run_name=job.run_name, batch_keys=job.batch_keys)
 
 
-def _warm(ready) -> None:
-    """A pool process's start: Ctrl-C is its parent's to handle; GX imported and every suite planned (a run on one
-    empty row each), so that its first real batch costs what every later one does; then its pid on ``ready``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def plan_every_suite() -> None:
+    """GX imported and every suite planned in this process (a run on one empty row each): its first real batch then
+    costs what every later one does, and so does that of a process forked from it (hub.airflow.warm)."""
     for source in dict.fromkeys([*SPECS, *SUITE_MODULES]):
         validate(source, [{}])
+
+
+def _warm(ready) -> None:
+    """A pool process's start: Ctrl-C is its parent's to handle; every suite planned; then its pid on ``ready``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    plan_every_suite()
     ready.put(os.getpid())
 
 

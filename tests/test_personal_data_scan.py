@@ -64,6 +64,9 @@ def test_a_full_demo_run_leaves_no_id_number_or_name_in_files_logs_xcom_or_ledge
                 os.killpg(demo.pid, signal.SIGKILL)
     text = out.read_text(errors="replace")
     assert "verify_household: success; request status: published" in text, text[-3000:]
+    # the standalone scheduler (LocalExecutor) loaded GX and the suites before forking its tasks (hub.airflow.warm)
+    assert "hub.airflow.warm: the hub's task processes start warm" in (home / "log" / "airflow.log").read_text(
+        errors="replace")
 
     doc = sample_request(seed=DEMO_SEED, households=200, k=DEMO_HOUSEHOLD, department=DEMO_DEPARTMENT)
     people = [(m["id_number"], m["name"]) for m in doc["members"]]

@@ -63,7 +63,8 @@ def airflow_environment(*, port: int = DEFAULT_AIRFLOW_PORT, agency_urls: dict[s
         "HUB_DATABASE_URL": cfg.database_url,
         "HUB_AGENCIES_URL": cfg.agencies_url,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(REPO_ROOT),
+        # the repository, and the folder of the hub's airflow_local_settings (hub.airflow.warm: tasks start warm)
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "hub" / "airflow" / "boot")]),
     }
     if agency_urls:
         creds = load_credentials(credentials_path(cfg.home))

@@ -89,6 +89,10 @@ def test_a_reverify_run_triggered_through_the_rest_api_runs_on_two_celery_worker
     logs = {i: (children.log_dir / f"airflow-worker-{i}.log").read_text(errors="replace") for i in (1, 2)}
     assert all(f"worker{i}@" in logs[i] and "ready" in logs[i] for i in (1, 2))  # two workers were up
     assert sum(log.count("execute_workload") for log in logs.values()) >= 5  # and ran the run's tasks
+    # each worker loaded GX and the suites before its pool forked the tasks (hub.airflow.warm); the scheduler,
+    # which forks none under Celery, did not
+    assert all("hub.airflow.warm: the hub's task processes start warm" in logs[i] for i in (1, 2))
+    assert "hub.airflow.warm" not in (children.log_dir / "airflow-scheduler.log").read_text(errors="replace")
     assert os.environ["HUB_DATABASE_URL"] == c.store_url
 
 
