@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import threading
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -56,7 +57,7 @@ from core.store import (
 from hub.airflow.alerts import alert_on_failure
 from hub.federation import sources
 from hub.stages import rows as one_pass_rows
-from hub.stages.records import publish_record
+from hub.stages.records import LOG_EACH, publish_record
 from schemas.codes import birth_date_from_id, valid_id_mask
 from schemas.contracts import SPECS, from_wire
 from schemas.coverage import state
@@ -613,6 +614,31 @@ def _log_run(run: _Run) -> None:
              run.rows_failed, run.rows, docs_url(run.id))
 
 
+def _log_runs(runs: list[_Run], run_id: str | None) -> None:
+    """Each run's line (``_log_run``) when they are few (``LOG_EACH``), else each failed run's and one line for the
+    passed runs of each suite and source, with where staff list them (the API's validation runs of this pipeline run
+    and source): a re-check batch stores two runs a household and source, some 22,000 for 1,000 households."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    if len(runs) <= LOG_EACH:
+        for run in runs:
+            _log_run(run)
+        return
+    passed: dict[tuple[str, str | None], list[int]] = {}
+    for run in runs:
+        if run.rows_failed:
+            _log_run(run)
+        else:
+            counts = passed.setdefault((run.suite, run.source), [0, 0])
+            counts[0] += 1
+            counts[1] += run.rows
+    api = settings().api_url.rstrip("/")
+    for (suite, source), (n, rows) in passed.items():
+        query = urllib.parse.urlencode({k: v for k, v in (("run_id", run_id), ("source", source)) if v})
+        log.info("validation %s (passed): %d runs, none of their %d rows failed; the runs and their Data Docs: "
+                 "%s/v1/validation-runs?%s", suite, n, rows, api, query)
+
+
 def _results_of(outcome, failures: dict[int, list[tuple[str, str]]], rows: int) -> str:
     """The suite's per-check results for the rows of one batch (``failures`` by position within the batch), as
     stored: encoded once per distinct result of the run (most of a re-check's thousands of batches have the same
@@ -767,12 +793,12 @@ def validate_batches(batch_ids: list[str], *, run_id: str | None = None) -> dict
                 b.status, b.reason = "incomplete", "MEMBERS_NOT_ANSWERED"
             done.append((members_run, unexplained))
         # every run of every batch in one statement: their ids for the quarantine and the ledger
-        _insert_runs(s, [x for f, (members_run, _) in zip(found, done) for x in (f[2], members_run)])
+        runs = [x for f, (members_run, _) in zip(found, done) for x in (f[2], members_run)]
+        _insert_runs(s, runs)
         _flag_rows(s, [f[0].id for f in found], [r.id for f in found for pos, r in enumerate(f[6]) if pos in f[3]])
         entries, quarantine = [], []
+        _log_runs(runs, run_id)
         for (b, outcome, run, failures, rejected, states, brows), (members_run, unexplained) in zip(found, done):
-            _log_run(run)
-            _log_run(members_run)
             quarantine += _quarantined(run, b.source, brows, failures)
             entries.append(("validation.completed", {
                 "batch_id": b.id, "source": b.source, "suite": outcome.suite, "success": not failures,
@@ -870,8 +896,8 @@ def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> di
                 results=_results_of(outcome, failures, len(rows)), flush=False)))
         _insert_runs(s, [run for *_, run in made])  # every request's result in one statement
         quarantine, entries = [], []
+        _log_runs([run for *_, run in made], run_id)
         for request_id, rows, batches, failures, run in made:
-            _log_run(run)
             for pos, checks in failures.items():
                 quarantine += _quarantined(run, batches[pos].source, [rows[pos]], {0: checks})
                 if batches[pos].status == "complete":

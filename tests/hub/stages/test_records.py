@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -346,3 +348,29 @@ def test_records_stored_together_give_way_to_a_concurrent_publish_and_lose_nothi
             assert s.scalar(select(func.count()).select_from(HouseholdRecord).where(
                 HouseholdRecord.request_id == request_id)) == 1
             assert s.get(Request, request_id).status == "published"
+
+
+def test_a_group_beyond_log_each_logs_one_line_for_its_records_and_one_a_suite_for_its_validations(
+        agencies, caplog, monkeypatch):
+    import hub.stages.pipeline as pipeline
+    import hub.stages.records as records
+    from tests.support.households import sample as sample50
+
+    monkeypatch.setattr(records, "LOG_EACH", 2)
+    monkeypatch.setattr(pipeline, "LOG_EACH", 2)
+    request_ids = [create_request(sample50(k, sources=["household", "tax"])) for k in (16, 17, 16)]
+    with caplog.at_level(logging.INFO, logger="hub.stages"):
+        pipeline.validate_batches(pipeline.fetch_many(request_ids, exchange=True), run_id="grouped")
+        pipeline.cross_check_many(request_ids, run_id="grouped")
+        published = records.publish_records([(r, utcnow()) for r in request_ids])
+    assert set(published) == set(request_ids)
+    text = caplog.text
+    assert "/console/data-docs/" not in text  # no run failed: not one line a run
+    for suite, source in (("household_suite", "household"), ("tax_suite", "tax"), ("members_suite", "household"),
+                          ("members_suite", "tax")):
+        assert sum(f"validation {suite} (passed): 3 runs" in line and line.endswith(f"source={source}")
+                   for line in text.splitlines()) == 1
+    assert "validation cross_source_suite (passed): 3 runs" in text
+    firsts = sum(record_of_request(r)[0].version == 1 for r in request_ids)  # the third is the first's again
+    assert firsts <= 2 and re.search(rf"published 3 records: {firsts} first versions, \d with material changes", text)
+    assert "published hh_" not in text

@@ -238,3 +238,34 @@ def test_a_run_s_results_are_encoded_once_per_distinct_result_of_a_batch():
     assert [(r["unexpected"], r["success"]) for r in json.loads(bad)] == [(1, False), (0, True)]
     assert _own_results(outcome) is _own_results(outcome)
     assert json.loads(_own_results(outcome)) == outcome.results
+
+
+def test_many_runs_are_logged_one_line_a_suite_and_source_but_each_failed_run_on_its_own(caplog, monkeypatch):
+    from hub.stages import pipeline
+
+    monkeypatch.setenv("HUB_API_URL", "https://hub.example.internal:8443")
+
+    def run(i: int, source: str | None, suite: str, failed: int = 0):
+        return pipeline._Run(batch_id=f"b{i}", request_id=f"r{i}", source=source, suite=suite, success=not failed,
+                             rows=3, rows_failed=failed, results="[]", run_id="manual__x", docs=None, id=i)
+
+    many = [run(i, "tax", "tax_suite") for i in range(1, 41)] + [run(i, "tax", "members_suite") for i in range(41, 81)]
+    many += [run(99, "tax", "tax_suite", failed=2), run(100, None, "cross_source_suite")]
+    with caplog.at_level(logging.INFO, logger="hub.stages.pipeline"):
+        pipeline._log_runs(many, "manual__x")
+    lines = caplog.text.splitlines()
+    runs = "https://hub.example.internal:8443/v1/validation-runs?run_id=manual__x"
+    assert len(lines) == 4
+    assert sum(f"validation tax_suite (passed): 40 runs, none of their 120 rows failed; the runs and their Data Docs: "
+               f"{runs}&source=tax" in line for line in lines) == 1
+    assert sum(f"validation members_suite (passed): 40 runs, none of their 120 rows failed" in line and
+               f"{runs}&source=tax" in line for line in lines) == 1
+    assert sum(f"validation cross_source_suite (passed): 1 runs" in line and line.endswith(runs) for line in lines) == 1
+    assert sum("validation tax_suite (failed): 2 of 3 failed; Data Docs: "
+               "https://hub.example.internal:8443/console/data-docs/99" in line for line in lines) == 1
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hub.stages.pipeline"):
+        pipeline._log_runs(many[:pipeline.LOG_EACH], "manual__x")  # few: a line each, as before
+    assert len(caplog.text.splitlines()) == pipeline.LOG_EACH
+    assert all("/console/data-docs/" in line for line in caplog.text.splitlines())
