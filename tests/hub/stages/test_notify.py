@@ -104,3 +104,41 @@ def test_a_department_whose_authorization_was_revoked_is_told_nothing_more(agenc
     with session() as s:
         assert [d.subscription_id for d in s.scalars(select(Delivery).order_by(Delivery.id.desc()).limit(1))] == \
             [subs["MZ-210304"]]
+
+
+def test_fan_out_asks_once_a_household_which_subscribed_departments_asked_for_it(agencies):
+    """A city's re-check leaves a record.changed and often a review.flagged note per household: the departments that
+    asked for a household are read once for all its notes, not once a note."""
+    import uuid
+
+    from sqlalchemy import event
+
+    from core.store import Notification, engine
+
+    fan_out()  # what earlier tests left goes out first
+    _, token = create_client("fan-out department", "department", "MZ-210302")
+    assert TestClient(create_app()).post("/v1/subscriptions", json={"url": "http://127.0.0.1:9/hook"},
+                                         headers={"Authorization": f"Bearer {token}"}).status_code == 201
+    tag = uuid.uuid4().hex[:8]
+    households = [f"hh_fan_{tag}_{k}" for k in range(5)]  # no department ever asked for these
+    with session() as s:
+        for ref in households:
+            for kind in ("record.changed", "review.flagged"):
+                s.add(Notification(household_ref=ref, version=1, kind=kind, idempotency_key=f"{ref}:{kind}",
+                                   payload={"household_ref": ref, "changed": ["sources.bank"],
+                                            "departments": ["MZ-210302"]}))
+    reads: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM requests" in " ".join(statement.split()):
+            reads.append(statement)
+
+    event.listen(engine(), "before_cursor_execute", seen)
+    try:
+        assert fan_out() == 0  # nobody asked for them: no delivery
+    finally:
+        event.remove(engine(), "before_cursor_execute", seen)
+    assert len(reads) == len(households)  # once a household (it was once a note: twice as many)
+    with session() as s:
+        assert all(n.fanned_out_at is not None for n in s.scalars(
+            select(Notification).where(Notification.household_ref.in_(households))))
