@@ -8,7 +8,7 @@ sources, the simulated agencies on loopback in their own process with no injecte
 production: one worker process per core (at most 8) over the mapped batches at once, the rows of all over the time
 from the first start to the last end (reverify_rows_per_s_one_process: the same batches in one process, before).
 Batches are BATCH households, fewer where the city is small so that every worker has several. One row is one person
-asked of one source. reverify_peak_rss_mb is the peak resident set of the largest re-checking process.
+asked of one source. The stages log at INFO into a file of each worker's, as an Airflow task logs. reverify_peak_rss_mb is the peak resident set of the largest re-checking process.
 
 reverify_wire_ratio: that rate divided by the rate of the same persons' answers fetched over the wire with the
 same batch calls (batch exchanges of each agency's batch limit, signed, 12 at a time), then parsed, hashed and
@@ -207,11 +207,19 @@ def recheck(agencies_url: str, batch: int = BATCH, part: int = 0, parts: int = 1
 
     from sqlalchemy import func, select
 
+    from core.settings import settings
     from core.store import RequestMember, session
     from hub.stages.reverify import due_recipients, recheck_batch
 
-    logging.getLogger("hub").setLevel(logging.WARNING)
-    logging.getLogger("connectors").setLevel(logging.WARNING)
+    # the stages log what they log in an Airflow task (INFO; a re-check batch's validations and records summed up,
+    # hub.stages.records.LOG_EACH), into a file of this worker's: what a task pays for its log, this pays too
+    folder = settings().home / "log"
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(folder / f"bench-recheck-{part}-of-{parts}.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    for name in ("hub", "connectors", "consent", "schemas"):
+        logging.getLogger(name).setLevel(logging.INFO)
+        logging.getLogger(name).addHandler(handler)
     os.environ["HUB_AGENCIES_URL"] = agencies_url
     t0 = time.perf_counter()
     due = due_recipients(every=True)
