@@ -8,7 +8,8 @@ sources, the simulated agencies on loopback in their own process with no injecte
 production: one worker process per core (at most 8) over the mapped batches at once, the rows of all over the time
 from the first start to the last end (reverify_rows_per_s_one_process: the same batches in one process, before).
 Batches are BATCH households, fewer where the city is small so that every worker has several. One row is one person
-asked of one source. The stages log at INFO into a file of each worker's, as an Airflow task logs. reverify_peak_rss_mb is the peak resident set of the largest re-checking process.
+asked of one source. The stages log at INFO into a file of each worker's, as an Airflow task logs.
+reverify_peak_rss_mb is the peak resident set of the largest re-checking process.
 
 reverify_wire_ratio: that rate divided by the rate of the same persons' answers fetched over the wire with the
 same batch calls (batch exchanges of each agency's batch limit, signed, 12 at a time), then parsed, hashed and

@@ -841,7 +841,8 @@ def engine(url: str | None = None) -> Engine:
     return _engine(url or settings().database_url)
 
 
-# JSON columns' text as SQLAlchemy's default (json.dumps) writes it, from an encoder made once (core.crypto.json_encoder)
+# JSON columns' text as SQLAlchemy's default (json.dumps) writes it, from an encoder made once
+# (core.crypto.json_encoder)
 _JSON_TEXT = json_encoder(ensure_ascii=True)
 
 

@@ -83,7 +83,7 @@ def fan_out(limit: int = 10_000) -> int:
         asked_of: dict[str, set[str]] = {}  # household -> the subscribed departments that asked for it
         holds: dict[tuple[str, str], bool] = {}  # (department, household) -> its case holds now
 
-        def open_case(department: str, household_ref: str) -> bool:
+        def case_holds(department: str, household_ref: str) -> bool:
             key = (department, household_ref)
             if key not in holds:
                 holds[key] = open_request(s, department, household_ref, now) is not None
@@ -110,7 +110,7 @@ def fan_out(limit: int = 10_000) -> int:
             asked = asked_of[note.household_ref]
             if note.kind == "review.flagged":
                 asked = asked & set(note.payload.get("departments") or [])
-            departments = {d for d in asked if open_case(d, note.household_ref)}
+            departments = {d for d in asked if case_holds(d, note.household_ref)}
             created += _deliveries(s, note, departments, subscriptions, now)
     log.info("notifications fanned out: %d deliveries", created)
     return created

@@ -894,9 +894,10 @@ def cross_check_many(request_ids: list[str], *, run_id: str | None = None) -> di
             made.append((request_id, rows, batches, failures, _store_run(
                 s, outcome, run_id=run_id, rows=len(rows), failed=len(failures), request_id=request_id,
                 results=_results_of(outcome, failures, len(rows)), flush=False)))
-        _insert_runs(s, [run for *_, run in made])  # every request's result in one statement
+        runs = [run for *_, run in made]
+        _insert_runs(s, runs)  # every request's result in one statement
         quarantine, entries = [], []
-        _log_runs([run for *_, run in made], run_id)
+        _log_runs(runs, run_id)
         for request_id, rows, batches, failures, run in made:
             for pos, checks in failures.items():
                 quarantine += _quarantined(run, batches[pos].source, [rows[pos]], {0: checks})

@@ -429,12 +429,13 @@ def store_records(items: list[tuple[str, str, dict, dt.datetime]]) -> dict[str, 
             s.execute(reqs.update().where(reqs.c.id == bindparam("rid")).values(
                 status="published", household_ref=bindparam("ref")),
                 [{"rid": v["request_id"], "ref": v["household_ref"]} for v in records])
-            for v, _, kinds in made:
-                if len(made) <= LOG_EACH:
+            for v, _, _ in made:
+                out[v["request_id"]] = ids[(v["household_ref"], v["version"])]
+            if len(made) <= LOG_EACH:
+                for v, _, kinds in made:
                     log.info("published %s version %d (%d material changes)", v["household_ref"], v["version"],
                              len(kinds))
-                out[v["request_id"]] = ids[(v["household_ref"], v["version"])]
-            if len(made) > LOG_EACH:
+            else:
                 log.info("published %d records: %d first versions, %d with material changes", len(made),
                          sum(before is None for _, before, _ in made), sum(bool(kinds) for *_, kinds in made))
             return out
