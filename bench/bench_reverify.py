@@ -99,6 +99,21 @@ def agencies(households: int, faults: str = "none"):
         proc.wait(30)
 
 
+def _store_mb() -> float:
+    """The store's size on disk in MB, its write-ahead log moved into it first (what the store takes, not what the
+    log had not yet handed over when its writers stopped)."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    from core.settings import settings
+
+    store = Path(make_url(settings().database_url).database)
+    with contextlib.closing(sqlite3.connect(store)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return sum(p.stat().st_size for p in (store, store.with_name(store.name + "-wal")) if p.exists()) / 1e6
+
+
 @contextlib.contextmanager
 def _seeded_store(keep_copy: bool = True):
     """A copy of the scratch store as it is now (SQLite's online backup: whole and consistent, whatever its WAL
@@ -437,6 +452,7 @@ def run(quick: bool = False, persons: int | None = None, workers: int | None = N
               f"{time.perf_counter() - t0:,.0f} s (not measured)")
         # batches small enough that every worker has several even at --quick's size; BATCH at a city's
         batch = max(1, min(BATCH, -(-seeded["households"] // (4 * workers))))
+        seeded_mb = _store_mb()
         with _seeded_store(one_process or baselines) as (restore, batches):  # every phase from the store as seeded
             one = b = None
             at_start = [batches()]  # the fetch batches in the store as each phase starts
@@ -446,6 +462,7 @@ def run(quick: bool = False, persons: int | None = None, workers: int | None = N
                 at_start.append(restore())
             with agencies(seeded["households"]) as url:
                 rc = recheck_parallel(url, workers, batch)
+            rechecked_mb = _store_mb()
             if baselines:
                 at_start.append(restore())
                 with agencies(seeded["households"]) as url:
@@ -469,12 +486,19 @@ def run(quick: bool = False, persons: int | None = None, workers: int | None = N
         out[f"reverify_wire_ratio{suffix}"] = round(rate / wire, 4)
         out[f"reverify_bare_fetch_rows_per_s{suffix}"] = round(b["rows"] / b["fetch_s"], 1)
     out[f"reverify_persons{suffix}"] = rc["persons"]
+    # the disk a city (or a province, --scale) needs: its store as seeded (one record version a household) and
+    # after one re-check (a second version, the re-check's batches, rows, raw answers and ledger entries)
+    out[f"reverify_store_mb_seeded{suffix}"] = round(seeded_mb, 1)
+    out[f"reverify_store_mb{suffix}"] = round(rechecked_mb, 1)
+    out[f"reverify_store_kb_per_person{suffix}"] = round(rechecked_mb * 1000 / rc["persons"], 1)
     out[f"reverify_batches_at_start{suffix}"] = max(at_start)  # 0: no phase started from another's store
     out[f"reverify_wall_s{suffix}"] = round(rc["seconds"], 1)
     print(f"re-check, {workers} worker processes over batches of {batch} households: {rc['persons']:,} persons "
           f"({rc['households']:,} households) x {len(SOURCES)} sources = {rc['rows']:,} rows in {rc['seconds']:,.1f} "
           f"s: {rate:,.1f} rows/s ({rc['persons'] / rc['seconds']:,.1f} persons/s), peak RSS {rc['peak_rss_mb']:,.0f} "
           f"MB a process (grown {rc['rss_growth_mb']:,.0f} MB from its first batch to its last); outcome {rc['outcome']}")
+    print(f"store: {seeded_mb:,.0f} MB seeded, {rechecked_mb:,.0f} MB after the re-check "
+          f"({rechecked_mb * 1000 / rc['persons']:,.1f} KB a person)")
     if one is not None:
         print(f"re-check in one process: {one['rows']:,} rows in {one['seconds']:,.1f} s: "
               f"{one['rows'] / one['seconds']:,.1f} rows/s, peak RSS {one['peak_rss_mb']:,.0f} MB")

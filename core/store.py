@@ -230,7 +230,7 @@ class RawResponse(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     batch_id: Mapped[str] = mapped_column(ForeignKey("fetch_batches.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)  # order of the answer within the fetch
-    body_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: base64 of the body as received
+    body_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the body as received (Keyring.decrypt_bytes)
     sha256: Mapped[str] = mapped_column(String(64))
     # AES-GCM: the agency's signature headers (connectors.signing), JSON; None for answers stored before signing
     signature_enc: Mapped[str | None] = mapped_column(Text)
@@ -248,7 +248,7 @@ class ExchangeAnswer(Base):
     seq: Mapped[int] = mapped_column(Integer)  # the page's place within the exchange
     source: Mapped[str] = mapped_column(String(32))
     sha256: Mapped[str] = mapped_column(String(64))
-    body_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: base64 of the body as received
+    body_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the body as received (Keyring.decrypt_bytes)
     signature_enc: Mapped[str | None] = mapped_column(Text)  # AES-GCM: the agency's signature headers, JSON
     fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -352,7 +352,7 @@ class HouseholdRecord(Base):
     as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # the moment the facts describe
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     completeness: Mapped[dict] = mapped_column(JSON)  # source -> complete|incomplete|unavailable|refused
-    content_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the record as canonical JSON
+    content_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the record as canonical JSON, compressed
     content_sha256: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))  # Ed25519 over the canonical JSON
 
@@ -637,10 +637,10 @@ class DciNotification(Base):
 
 class SignedForm(Base):
     """An applicant's signed authorization form as a department gave it for a household lookup (一证通办): the
-    document itself, AES-GCM encrypted (``content_enc``: its base64, bound to the row by aad_signed_form), its
-    SHA-256 (named by the lookup's ledger entry) and the department's case number. Written, with the lookup's id,
-    before household registration is asked: the department's forms of the last hour are its lookups of the hour
-    (the rate limit, hub.services.lookup)."""
+    document itself, AES-GCM encrypted (``content_enc``: Keyring.encrypt_bytes, bound to the row by
+    aad_signed_form), its SHA-256 (named by the lookup's ledger entry) and the department's case number. Written,
+    with the lookup's id, before household registration is asked: the department's forms of the last hour are its
+    lookups of the hour (the rate limit, hub.services.lookup)."""
 
     __tablename__ = "signed_forms"
     __table_args__ = (Index("ix_signed_forms_department_created_at", "department", "created_at"),)

@@ -172,7 +172,7 @@ def stored_form(form_id: str) -> SignedForm:
         row = s.get(SignedFormRow, form_id)
         if row is None:
             raise LookupError("no such signed form")
-        content = base64.b64decode(keyring().decrypt(row.content_enc, aad=aad_signed_form(row.id)))
+        content = keyring().decrypt_bytes(row.content_enc, aad=aad_signed_form(row.id))
         return SignedForm(media_type=row.media_type, content=content)
 
 
@@ -261,7 +261,7 @@ def household_members(id_number: str, *, department: str, client_id: str, purpos
         raise
     limit = settings().lookup_per_hour
     form_id = uuid.uuid4().hex
-    content_enc = keys.encrypt(base64.b64encode(signed_form.content).decode("ascii"), aad=aad_signed_form(form_id))
+    content_enc = keys.encrypt_bytes(signed_form.content, aad=aad_signed_form(form_id))
     row = SignedFormRow(id=form_id, sha256=sha, media_type=signed_form.media_type, size=len(signed_form.content),
                         content_enc=content_enc, department=department, case_ref=case_ref, lookup_id=lookup_id,
                         created_at=utcnow())

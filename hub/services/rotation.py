@@ -123,11 +123,12 @@ def new_key() -> str:
 
 def _sealed_otherwise(column: Column, active: str):
     col = getattr(column.model, column.name)
-    return col.not_like(f"v2.{active}.%")
+    return col.not_like(f"v2.{active}.%") & col.not_like(f"v3.{active}.%")
 
 
 def reencrypt(batch: int = 500, max_passes: int = 10) -> dict[str, int]:
-    """Re-encrypt every value not sealed (v2) with the active key; returns how many per column."""
+    """Re-encrypt every value not sealed (v2, or v3 compressed) with the active key, each in the form it has;
+    returns how many per column."""
     done = {c.label: 0 for c in COLUMNS}
     for _ in range(max_passes):
         keys = keyring()
@@ -145,7 +146,7 @@ def reencrypt(batch: int = 500, max_passes: int = 10) -> dict[str, int]:
                     for row in rows:
                         old = getattr(row, column.name)
                         aad = column.aad(row)
-                        new = keys.encrypt(keys.decrypt(old, aad=aad), aad=aad)
+                        new = keys.reseal(old, aad=aad)
                         res = s.execute(update(column.model).where(pk == getattr(row, column.key), col == old)
                                         .values({column.name: new}).execution_options(synchronize_session=False))
                         done[column.label] += res.rowcount

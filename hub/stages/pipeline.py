@@ -9,7 +9,6 @@ Two drivers call them: the ``verify_household`` DAG (each stage a task, fetch ma
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import datetime as dt
 import functools
@@ -180,8 +179,7 @@ def _shared(exchange_id: str, ex: Exchanged, calls: list[_Call], keys) -> _Share
         hashes.append(hashlib.sha256(raw).hexdigest())
         answers.append({"exchange_id": exchange_id, "seq": seq, "source": ex.source, "sha256": hashes[-1],
                         "fetched_at": now,
-                        "body_enc": keys.encrypt(base64.b64encode(raw).decode("ascii"),
-                                                 aad=aad_exchange_answer(exchange_id, seq)),
+                        "body_enc": keys.encrypt_bytes(raw, aad=aad_exchange_answer(exchange_id, seq)),
                         "signature_enc": None if signature is None else keys.encrypt(
                             json.dumps(signature), aad=aad_exchange_signature(exchange_id, seq))})
     outcomes: dict[str, int] = {}
@@ -215,8 +213,7 @@ def _stored(call: _Call, result, keys, withdrawn: set[str] = frozenset()) -> _St
     for i, (raw, signature) in enumerate(zip(result.raw, signatures)):
         hashes.append(hashlib.sha256(raw).hexdigest())
         raws.append({"batch_id": batch_id, "seq": i, "sha256": hashes[-1],
-                     "body_enc": keys.encrypt(base64.b64encode(raw).decode("ascii"),
-                                              aad=aad_raw_response(batch_id, i)),
+                     "body_enc": keys.encrypt_bytes(raw, aad=aad_raw_response(batch_id, i)),
                      "signature_enc": None if signature is None else keys.encrypt(
                          json.dumps(signature), aad=aad_raw_signature(batch_id, i))})
     rows = []
@@ -940,7 +937,7 @@ def _stored_answers(batch_id: str) -> tuple[FetchBatch, list[tuple[int, str, byt
             found = s.scalars(select(RawResponse).where(RawResponse.batch_id == batch_id)
                               .order_by(RawResponse.seq)).all()
             body_aad, signature_aad, owner = aad_raw_response, aad_raw_signature, batch_id
-        return batch, [(r.seq, r.sha256, base64.b64decode(keys.decrypt(r.body_enc, aad=body_aad(owner, r.seq))),
+        return batch, [(r.seq, r.sha256, keys.decrypt_bytes(r.body_enc, aad=body_aad(owner, r.seq)),
                         None if r.signature_enc is None else json.loads(keys.decrypt(
                             r.signature_enc, aad=signature_aad(owner, r.seq)))) for r in found]
 

@@ -55,6 +55,10 @@ def test_a_tiny_recheck_benchmark_measures_every_stage_against_its_bare_minimum(
     # the workers re-checked the store as seeded, not the one the one-process reference had re-checked before them
     assert out["reverify_batches_at_start_40"] == 0
     assert out["reverify_rss_growth_mb_40"] < out["reverify_peak_rss_mb_40"]
+    # the disk it took: a re-check adds a version of every record, its rows, answers and ledger entries
+    assert 0 < out["reverify_store_mb_seeded_40"] < out["reverify_store_mb_40"]
+    assert out["reverify_store_kb_per_person_40"] == pytest.approx(out["reverify_store_mb_40"] * 1000 / persons,
+                                                                   abs=0.1)
 
 
 @pytest.mark.timeout(600)

@@ -71,7 +71,7 @@ def test_a_ciphertext_moved_to_another_row_or_relabelled_fails_to_decrypt(home):
         with pytest.raises(DecryptionFailed):
             keys.decrypt(r1.data_enc, aad=aad_source_row(r0.batch_id, r0.row_no))
         rec = s.scalars(select(HouseholdRecord).limit(1)).first()
-        assert rec.content_enc.startswith(f"v2.{keys.active_kid}.")
+        assert rec.content_enc.startswith(f"v3.{keys.active_kid}.")  # compressed
     # the same sealed value under another key id in its label: refused (the key id is bound too)
     other = rotation.new_key()
     relabelled = a.id_number_enc.replace(f"v2.{a.id_number_enc.split('.')[1]}.", f"v2.{other}.", 1)
@@ -133,6 +133,12 @@ def test_rotation_under_load_loses_nothing_and_retires_the_old_key_only_when_unu
     assert len(after) == len(before) + 2 * sum(len(sample(k)["members"]) for k in range(10, 10 + len(created)))
     usage = rotation.usage()
     assert not usage[old] and sum(usage[new].values()) == len(after)
+    with session() as s:  # each value in the form it had: records and raw answers still compressed
+        forms = {(c.label, v[:2]) for c in rotation.COLUMNS for v in s.scalars(select(getattr(c.model, c.name)))
+                 if v is not None}
+    assert {label for label, form in forms if form == "v3"} == {"household_records.content_enc",
+                                                                "raw_responses.body_enc"}
+    assert {form for _, form in forms} == {"v2", "v3"}
     rotation.retire(old)
     assert old not in keyring().enc_keys
     with pytest.raises(rotation.KeyInUse):
