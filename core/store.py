@@ -40,7 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, defer, mapped_colum
 from core.crypto import json_encoder
 from core.settings import settings
 
-SCHEMA_REVISION = "0020"
+SCHEMA_REVISION = "0021"
 
 
 def utcnow() -> dt.datetime:
@@ -111,7 +111,7 @@ class RequestMember(Base):
     __tablename__ = "request_members"
     __table_args__ = (UniqueConstraint("request_id", "person_ref"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"))
     person_ref: Mapped[str] = mapped_column(String(40), index=True)  # HMAC pseudonym of the ID number
     id_number_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the resident ID number
     name_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the name as the applicant gave it
@@ -145,7 +145,7 @@ class AuthorizationMember(Base):
     __tablename__ = "authorization_members"
     __table_args__ = (UniqueConstraint("authorization_id", "person_ref"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorizations.id"), index=True)
+    authorization_id: Mapped[str] = mapped_column(ForeignKey("authorizations.id"))
     person_ref: Mapped[str] = mapped_column(String(40), index=True)
     adult_from: Mapped[dt.date] = mapped_column(Date)  # the 18th birthday (decides guardian cover)
     evidence_sha256: Mapped[str | None] = mapped_column(String(64))  # own signature; None when a guardian covers
@@ -197,7 +197,7 @@ class FetchBatch(Base):
 
     __tablename__ = "fetch_batches"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"))
     source: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))  # complete|incomplete|unavailable|refused
     reason: Mapped[str | None] = mapped_column(String(64))  # why not complete (no personal data)
@@ -228,7 +228,7 @@ class RawResponse(Base):
     __tablename__ = "raw_responses"
     __table_args__ = (UniqueConstraint("batch_id", "seq"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    batch_id: Mapped[str] = mapped_column(ForeignKey("fetch_batches.id"), index=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("fetch_batches.id"))
     seq: Mapped[int] = mapped_column(Integer)  # order of the answer within the fetch
     body_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the body as received (Keyring.decrypt_bytes)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -244,7 +244,7 @@ class ExchangeAnswer(Base):
     __tablename__ = "exchange_answers"
     __table_args__ = (UniqueConstraint("exchange_id", "seq"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    exchange_id: Mapped[str] = mapped_column(String(32), index=True)
+    exchange_id: Mapped[str] = mapped_column(String(32))
     seq: Mapped[int] = mapped_column(Integer)  # the page's place within the exchange
     source: Mapped[str] = mapped_column(String(32))
     sha256: Mapped[str] = mapped_column(String(64))
@@ -259,7 +259,7 @@ class SourceRow(Base):
     __tablename__ = "source_rows"
     __table_args__ = (UniqueConstraint("batch_id", "row_no"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    batch_id: Mapped[str] = mapped_column(ForeignKey("fetch_batches.id"), index=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("fetch_batches.id"))
     row_no: Mapped[int] = mapped_column(Integer)
     person_ref: Mapped[str | None] = mapped_column(String(40))
     data_enc: Mapped[str] = mapped_column(Text)  # AES-GCM: the canonical row as JSON
@@ -273,7 +273,7 @@ class ValidationRun(Base):
     __tablename__ = "validation_runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     batch_id: Mapped[str | None] = mapped_column(ForeignKey("fetch_batches.id"), index=True)
-    request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"), index=True)
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"))
     source: Mapped[str | None] = mapped_column(String(32))  # the batch's source; empty across sources
     suite: Mapped[str] = mapped_column(String(64))
     success: Mapped[bool] = mapped_column(Boolean)
@@ -346,7 +346,7 @@ class HouseholdRecord(Base):
         UniqueConstraint("request_id"),  # publishing a request twice yields the same record
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    household_ref: Mapped[str] = mapped_column(String(40), index=True)
+    household_ref: Mapped[str] = mapped_column(String(40))
     version: Mapped[int] = mapped_column(Integer)
     request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"))
     as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # the moment the facts describe
@@ -418,7 +418,7 @@ class ReviewEntry(Base):
     __tablename__ = "review_entries"
     __table_args__ = (UniqueConstraint("run_id", "kind", "household_ref", "programme"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("review_runs.id"), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("review_runs.id"))
     kind: Mapped[str] = mapped_column(String(8))  # which list: missed | review | over
     household_ref: Mapped[str] = mapped_column(String(40), index=True)
     programme: Mapped[str] = mapped_column(String(32))
@@ -450,7 +450,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (UniqueConstraint("notification_id", "subscription_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"), index=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"))
     subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -625,7 +625,7 @@ class DciNotification(Base):
     __tablename__ = "dci_notifications"
     __table_args__ = (UniqueConstraint("subscription_code", "notification_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    subscription_code: Mapped[str] = mapped_column(ForeignKey("dci_subscriptions.code"), index=True)
+    subscription_code: Mapped[str] = mapped_column(ForeignKey("dci_subscriptions.code"))
     notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed | refused
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -680,7 +680,7 @@ class SigningInvitation(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     token_enc: Mapped[str] = mapped_column(Text)
-    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"))
     person_ref: Mapped[str] = mapped_column(String(40), index=True)
     minor: Mapped[bool] = mapped_column(Boolean)  # under 18 when asked: a guardian (an adult member) signs
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -53,6 +53,24 @@ def test_the_migrations_build_exactly_the_models(database):
         assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
 
 
+def test_no_index_is_the_beginning_of_another_index_or_unique_constraint(database):
+    """An index on the first columns of another answers nothing the other does not, and every insert writes it:
+    at a province's size source_rows.batch_id alone (of its unique batch_id, row_no) took 4% of the store. The
+    store as migrated is checked, so a migration that adds one fails here too."""
+    from sqlalchemy import inspect
+
+    with engine().connect() as c:
+        found = inspect(c)
+        covered = []
+        for table in found.get_table_names():
+            indexes = [(i["name"], i["column_names"]) for i in found.get_indexes(table)]
+            uniques = [(u["name"], u["column_names"]) for u in found.get_unique_constraints(table)]
+            for name, columns in indexes:
+                covered += [(table, name, other) for other, others in indexes + uniques
+                            if other != name and others[:len(columns)] == columns]
+    assert covered == []
+
+
 def test_personal_data_is_encrypted_at_rest(database):
     doc = sample(4)
     request_id = create_request(doc)
