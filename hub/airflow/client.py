@@ -34,6 +34,7 @@ class AirflowClient:
     username: str
     password: str
     _token: str | None = None
+    poll_timeout: float = 10  # seconds a run's state may take to come back before it is asked again
 
     @classmethod
     def from_env(cls) -> "AirflowClient":
@@ -85,7 +86,7 @@ class AirflowClient:
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         resp = requests.get(f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", headers=self._headers(),
-                            timeout=10)
+                            timeout=self.poll_timeout)
         resp.raise_for_status()
         return resp.json()["state"]
 
@@ -95,11 +96,25 @@ class AirflowClient:
         resp.raise_for_status()
         return resp.json()["task_instances"]
 
-    def wait(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
+    def wait(self, dag_id: str, run_id: str, timeout: float = 600, interval: float = 2) -> str:
+        """The run's final state, asked every ``interval`` s. A poll the API server does not answer in time, or
+        answers with a 5xx (busy: a re-check loads the machine that serves it), is asked again until the deadline;
+        any other error of the API (an unknown run, a refused login) ends the wait at once."""
         deadline = time.monotonic() + timeout
+        problem = None
         while time.monotonic() < deadline:
-            state = self.run_state(dag_id, run_id)
-            if state in ("success", "failed"):
-                return state
-            time.sleep(2)
-        raise AirflowError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s")
+            try:
+                state = self.run_state(dag_id, run_id)
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                problem = exc.__class__.__name__
+            except requests.HTTPError as exc:
+                if exc.response is None or exc.response.status_code < 500:
+                    raise
+                problem = f"HTTP {exc.response.status_code}"
+            else:
+                if state in ("success", "failed"):
+                    return state
+                problem = None
+            time.sleep(interval)
+        last = f" (the last poll: {problem})" if problem else ""
+        raise AirflowError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s{last}")
