@@ -99,16 +99,21 @@ def agencies(households: int, faults: str = "none"):
         proc.wait(30)
 
 
+def _store_path() -> Path:
+    """The scratch store's SQLite file."""
+    from sqlalchemy.engine import make_url
+
+    from core.settings import settings
+
+    return Path(make_url(settings().database_url).database)
+
+
 def _store_mb() -> float:
     """The store's size on disk in MB, its write-ahead log moved into it first (what the store takes, not what the
     log had not yet handed over when its writers stopped)."""
     import sqlite3
 
-    from sqlalchemy.engine import make_url
-
-    from core.settings import settings
-
-    store = Path(make_url(settings().database_url).database)
+    store = _store_path()
     with contextlib.closing(sqlite3.connect(store)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return sum(p.stat().st_size for p in (store, store.with_name(store.name + "-wal")) if p.exists()) / 1e6
@@ -125,11 +130,7 @@ def _seeded_store(keep_copy: bool = True):
     import sqlite3
     import tempfile
 
-    from sqlalchemy.engine import make_url
-
-    from core.settings import settings
-
-    store = make_url(settings().database_url).database
+    store = _store_path()
     keep = Path(tempfile.mkdtemp(prefix="hub-bench-seeded-")) / "seeded.db"
 
     def copy(source: str | Path, target: str | Path) -> None:

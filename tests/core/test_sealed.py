@@ -28,7 +28,7 @@ def _keys(active: str = "k1", *kids: str) -> Keyring:
 
 def test_a_compressed_value_is_v3_a_fraction_of_the_plain_one_and_reads_back_as_the_same_text():
     keys = _keys()
-    plain, packed = keys.encrypt(RECORD, aad=PLACE), keys.encrypt(RECORD, aad=PLACE, compress=True)
+    plain, packed = keys.encrypt(RECORD, aad=PLACE), keys.encrypt_bytes(RECORD.encode(), aad=PLACE)
     assert plain.startswith("v2.k1.") and packed.startswith("v3.k1.") and key_id(packed) == "k1"
     assert len(packed) * 4 < len(plain)
     assert keys.decrypt(packed, aad=PLACE) == keys.decrypt(plain, aad=PLACE) == RECORD
@@ -50,7 +50,7 @@ def test_bytes_sealed_before_v3_as_their_base64_text_still_read_back_as_bytes():
 
 def test_a_v3_value_elsewhere_relabelled_altered_or_not_text_fails_with_a_message_naming_only_its_place():
     keys = _keys("k1", "k2")
-    token = keys.encrypt(RECORD, aad=PLACE, compress=True)
+    token = keys.encrypt_bytes(RECORD.encode(), aad=PLACE)
     version, kid, nonce, ct = token.split(".")
     body = b"\xff\xfe not UTF-8"
     bad = {
@@ -79,7 +79,7 @@ def test_a_sealed_value_reads_the_same_under_the_new_key_and_keeps_its_form():
     body = b"\x00\xff raw answer \xfe" * 20
     nonce = os.urandom(12)
     v1 = f"v1.k1.{b64e(nonce)}.{b64e(AESGCM(old.enc_keys['k1']).encrypt(nonce, b'an old value', PLACE.encode()))}"
-    values = {"v1": v1, "v2": old.encrypt("a text", aad=PLACE), "v3": old.encrypt(RECORD, aad=PLACE, compress=True),
+    values = {"v1": v1, "v2": old.encrypt("a text", aad=PLACE), "v3": old.encrypt_bytes(RECORD.encode(), aad=PLACE),
               "bytes": old.encrypt_bytes(body, aad=PLACE)}
     moved = {what: new.reseal(v, aad=PLACE) for what, v in values.items()}
     assert {what: v[:6] for what, v in moved.items()} == {"v1": "v2.k2.", "v2": "v2.k2.", "v3": "v3.k2.",
