@@ -269,8 +269,27 @@ def run_sync(households: int = 200) -> int:
             server.stop()
 
 
+def _die_with_parent(parent: int):
+    """What a child runs between fork and exec: on Linux, ask the kernel for SIGTERM when the process that started it
+    ends, however it ends (a demo killed with SIGKILL cannot stop its children itself, and each is in a session of
+    its own, which no signal to the demo's group reaches); and end at once if that process has already gone."""
+    prctl = None
+    if sys.platform.startswith("linux"):  # looked up before the fork: nothing is imported between fork and exec
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def arm() -> None:
+        if prctl is not None:
+            prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(1)
+    return arm
+
+
 class Children:
-    """Child processes in their own process groups, stopped together."""
+    """Child processes in their own process groups, stopped together, and each sent SIGTERM by the kernel should the
+    process that started them end without stopping them."""
 
     def __init__(self, log_dir: Path):
         self.log_dir = log_dir
@@ -280,7 +299,7 @@ class Children:
     def start(self, name: str, argv: list[str], env: dict | None = None) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent(os.getpid()))
         self.procs.append((name, proc))
         return proc
 
@@ -343,10 +362,15 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
     stop = {"now": False}
 
     def _signal(_sig, _frame):
+        if stop["now"]:  # a second signal while the children are being stopped: let them be stopped
+            return
         stop["now"] = True
         raise KeyboardInterrupt
 
+    # Ctrl-C, and SIGINT from a script: a process a non-interactive shell starts in the background inherits SIGINT
+    # ignored, which Python then keeps; the demo's own handler stops its children whatever it inherited
     signal.signal(signal.SIGTERM, _signal)
+    signal.signal(signal.SIGINT, _signal)
     try:
         children.start("agencies", [hub_bin, "agencies", "serve", "--households", str(households),
                                     "--seed", str(DEMO_SEED), "--port", str(DEFAULT_AGENCIES_PORT)])
@@ -435,6 +459,7 @@ def run_live(households: int = 200, distributed: bool = False) -> int:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
     finally:
+        stop["now"] = True
         children.stop()
 
 

@@ -4,6 +4,7 @@ database files, the hub's logs, Airflow's task logs and its metadata database (X
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +21,34 @@ from hub.services.scan import Finding, files_under, scan
 
 pytestmark = pytest.mark.airflow
 HUB = str(Path(sys.executable).parent / "hub")
+
+
+def _processes() -> dict[int, tuple[str, int, int]]:
+    """Every process's (state, parent, session), from /proc."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                state, parent, _group, session = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:4]
+                found[int(proc.name)] = (state, int(parent), int(session))
+    return found
+
+
+def _sessions_of(demo: int) -> set[int]:
+    """The sessions the demo and its children run in (each child in one of its own, with whatever it starts: Airflow's
+    processes retitle themselves, so neither their command line nor their environment names the demo's home)."""
+    return {demo} | {session for _state, parent, session in _processes().values() if parent == demo}
+
+
+def _running_in(sessions: set[int]) -> list[int]:
+    """The processes of those sessions that have not ended."""
+    return [pid for pid, (state, _parent, session) in _processes().items() if session in sessions and state != "Z"]
+
+
+def _command(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    return str(pid)
 
 
 def _bytes(path: Path) -> bytes:
@@ -48,21 +77,35 @@ def test_a_full_demo_run_leaves_no_id_number_or_name_in_files_logs_xcom_or_ledge
     env = {k: v for k, v in env.items() if not k.startswith("AIRFLOW__")}
     assert subprocess.run([HUB, "init"], env=env, capture_output=True, timeout=120).returncode == 0
     out = tmp_path / "demo.out"
+    stopped, sessions = None, set()
     with out.open("w") as fh:
-        demo = subprocess.Popen([HUB, "demo"], env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        # started as a script's background job starts it: SIGINT inherited ignored (what a CI runner's shell does)
+        demo = subprocess.Popen([HUB, "demo"], env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         try:
             deadline = time.monotonic() + 600
             while "Ctrl-C stops everything." not in out.read_text(errors="replace"):
+                sessions |= _sessions_of(demo.pid)
                 assert demo.poll() is None, out.read_text(errors="replace")[-3000:]
                 assert time.monotonic() < deadline, "the demo did not finish in 10 minutes"
                 time.sleep(2)
         finally:
+            sessions |= _sessions_of(demo.pid)
             os.killpg(demo.pid, signal.SIGINT)
             try:
-                demo.wait(timeout=120)
+                stopped = demo.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 os.killpg(demo.pid, signal.SIGKILL)
+            grace = time.monotonic() + 30  # Airflow's own processes end after the standalone command that ran them
+            while (left := _running_in(sessions)) and time.monotonic() < grace:
+                time.sleep(1)
+            for pid in left:  # never leave the demo's agencies, API or Airflow holding their ports for later tests
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
     text = out.read_text(errors="replace")
+    # Ctrl-C (SIGINT) stops the demo and everything it started
+    assert stopped == 0 and "stopping..." in text, text[-3000:]
+    assert not left, [_command(pid) for pid in left]
     assert "verify_household: success; request status: published" in text, text[-3000:]
     # the standalone scheduler (LocalExecutor) loaded GX and the suites before forking its tasks (hub.airflow.warm)
     assert "hub.airflow.warm: the hub's task processes start warm" in (home / "log" / "airflow.log").read_text(

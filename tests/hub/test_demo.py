@@ -1,13 +1,15 @@
 """`hub demo --sync` as a user runs it (a subprocess with its own HUB_HOME): it prints the same tokens and addresses
 as `hub demo`, tokens that work, and uses the agencies at HUB_AGENCIES_URL when they answer there instead of
-starting its own."""
+starting its own; and the live demo's children do not outlive a demo killed with SIGKILL."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,35 @@ def test_demo_sync_uses_the_agencies_answering_at_hub_agencies_url(home):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert f"agencies: {url} (answering there: 20 households, seed 3)" in out.stdout
     assert "started for the demo" not in out.stdout and "pipeline: published" in out.stdout
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
+def test_a_demo_killed_with_sigkill_leaves_none_of_its_children_running(tmp_path):
+    # the live demo's children each run in a session of their own (Ctrl-C in the terminal reaches the demo alone,
+    # which stops them); a demo that cannot stop them, killed with SIGKILL, must not leave them holding its ports
+    code = ("import sys, time; from pathlib import Path; from hub.demo import Children; "
+            "c = Children(Path(sys.argv[1])); "
+            "p = c.start('sleeper', [sys.executable, '-c', 'import time; time.sleep(300)']); "
+            "print(p.pid, flush=True); time.sleep(300)")
+    demo = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    child = int(demo.stdout.readline())
+    try:
+        assert _alive(child)
+        assert os.getsid(child) == child  # its own session: no signal to the demo's group reaches it
+        demo.kill()
+        demo.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(child), "the demo's child outlived it"
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)
