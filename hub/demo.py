@@ -277,7 +277,7 @@ def _die_with_parent(parent: int):
     if sys.platform.startswith("linux"):  # looked up before the fork: nothing is imported between fork and exec
         import ctypes
 
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        prctl = ctypes.CDLL(None).prctl
 
     def arm() -> None:
         if prctl is not None:

@@ -18,31 +18,21 @@ import pytest
 from agencies.requests import sample_request
 from hub.demo import DEMO_DEPARTMENT, DEMO_HOUSEHOLD, DEMO_SEED
 from hub.services.scan import Finding, files_under, scan
+from tests.support.processes import processes
 
 pytestmark = pytest.mark.airflow
 HUB = str(Path(sys.executable).parent / "hub")
 
 
-def _processes() -> dict[int, tuple[str, int, int]]:
-    """Every process's (state, parent, session), from /proc."""
-    found = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                state, parent, _group, session = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:4]
-                found[int(proc.name)] = (state, int(parent), int(session))
-    return found
-
-
 def _sessions_of(demo: int) -> set[int]:
     """The sessions the demo and its children run in (each child in one of its own, with whatever it starts: Airflow's
     processes retitle themselves, so neither their command line nor their environment names the demo's home)."""
-    return {demo} | {session for _state, parent, session in _processes().values() if parent == demo}
+    return {demo} | {session for _state, parent, session in processes().values() if parent == demo}
 
 
 def _running_in(sessions: set[int]) -> list[int]:
     """The processes of those sessions that have not ended."""
-    return [pid for pid, (state, _parent, session) in _processes().items() if session in sessions and state != "Z"]
+    return [pid for pid, (state, _parent, session) in processes().items() if session in sessions and state != "Z"]
 
 
 def _command(pid: int) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.processes import alive
 from tests.support.servers import free_port
 
 HUB = str(Path(sys.executable).parent / "hub")
@@ -92,14 +93,6 @@ def test_demo_sync_uses_the_agencies_answering_at_hub_agencies_url(home):
     assert "started for the demo" not in out.stdout and "pipeline: published" in out.stdout
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` is a process that has not ended (a zombie has)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
 def test_a_demo_killed_with_sigkill_leaves_none_of_its_children_running(tmp_path):
     # the live demo's children each run in a session of their own (Ctrl-C in the terminal reaches the demo alone,
@@ -111,14 +104,14 @@ def test_a_demo_killed_with_sigkill_leaves_none_of_its_children_running(tmp_path
     demo = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     child = int(demo.stdout.readline())
     try:
-        assert _alive(child)
+        assert alive(child)
         assert os.getsid(child) == child  # its own session: no signal to the demo's group reaches it
         demo.kill()
         demo.wait(timeout=30)
         deadline = time.monotonic() + 30
-        while _alive(child) and time.monotonic() < deadline:
+        while alive(child) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _alive(child), "the demo's child outlived it"
+        assert not alive(child), "the demo's child outlived it"
     finally:
-        if _alive(child):
+        if alive(child):
             os.kill(child, signal.SIGKILL)
