@@ -96,6 +96,20 @@ class Exchanged:
     # ID number -> answered | not_found | rejected | unanswered | withdrawn
     outcome: dict[str, str] = field(default_factory=dict)
     why: dict[str, str] = field(default_factory=dict)  # ID number -> why unanswered (COUNT_MISMATCH, BATCH_MISMATCH)
+    # the rows' places by reference, made once for every household's share: (the rows it was made of, its length,
+    # reference -> [(place, row)])
+    _by_ref: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _rows_under(self, refs: set[str]) -> list[dict]:
+        """The rows answered under ``refs``, in the answers' order: one pass over the exchange's rows for all of its
+        households, not one per household (a bank's exchange of 50 persons carries some 900 rows)."""
+        if self._by_ref is None or self._by_ref[0] is not self.rows or self._by_ref[1] != len(self.rows):
+            index: dict[str, list[tuple[int, dict]]] = {}
+            for place, (ref, row) in enumerate(self.rows):
+                index.setdefault(ref, []).append((place, row))
+            self._by_ref = (self.rows, len(self.rows), index)
+        index = self._by_ref[2]
+        return [row for _, row in sorted((x for ref in refs for x in index.get(ref, ())), key=lambda x: x[0])]
 
     def result_for(self, persons: Sequence[Person]) -> FetchResult:
         """One household's share of the exchange, as a fetch of its own would give it (without the raw answers,
@@ -105,7 +119,7 @@ class Exchanged:
         refs = {p.ref for p in persons}
         ids = [p.id_number for p in persons]
         outcome = {i: self.outcome.get(i, "unanswered") for i in ids}
-        result = FetchResult(source=self.source, status="complete", rows=[row for ref, row in self.rows if ref in refs],
+        result = FetchResult(source=self.source, status="complete", rows=self._rows_under(refs),
                              response_sha256=self.response_sha256, calls=self.calls,
                              withdrawn={i for i in ids if outcome[i] == "withdrawn"})
         asked = [i for i in ids if outcome[i] != "withdrawn"]

@@ -152,15 +152,35 @@ SPECS: dict[str, AgencySpec] = {
 }
 
 
+_PLANS: dict[tuple[str, int], tuple] = {}  # (what, id of the contract) -> (the contract, its plan)
+
+
+def _plan(what: str, spec: AgencySpec, make: Callable[[AgencySpec], tuple]) -> tuple:
+    """``make(spec)``, worked out once per contract (kept with the contract, so that an id used again by another
+    contract is not taken for it)."""
+    cached = _PLANS.get((what, id(spec)))
+    if cached is None or cached[0] is not spec:
+        cached = _PLANS[(what, id(spec))] = (spec, make(spec))
+    return cached[1]
+
+
+def _writers(spec: AgencySpec) -> tuple:
+    """Per field: (canonical, wire, transform or None, code table or None): an agency writes every row of every
+    answer with them."""
+    return _plan("write", spec, lambda c: tuple((canon, wire, c.transforms.get(canon), c.codes.get(canon))
+                                                for canon, wire in c.fields.items()))
+
+
 def to_wire(spec: AgencySpec, row: dict) -> dict:
     """A canonical row as the agency writes it."""
     out = {}
-    for canon, wire in spec.fields.items():
+    for canon, wire, transform, codes in _writers(spec):
         value = row.get(canon)
-        if canon in spec.transforms and value is not None:
-            value = spec.transforms[canon](value)
-        if canon in spec.codes and value is not None:
-            value = spec.codes[canon].get(value, value)
+        if value is not None:
+            if transform is not None:
+                value = transform(value)
+            if codes is not None:
+                value = codes.get(value, value)
         out[wire] = value
     return out
 
@@ -179,23 +199,17 @@ def _number(value, integer: bool):
         return value  # left as it came: validation says what is wrong with it
 
 
-_READERS: dict[int, tuple] = {}
-
-
 def _readers(spec: AgencySpec) -> tuple:
-    """Per field: (canonical, wire, inverse code table or None, inverse transform or None, number kind or None),
-    worked out once per contract."""
-    cached = _READERS.get(id(spec))
-    if cached is not None and cached[0] is spec:
-        return cached[1]
-    out = []
-    for canon, wire in spec.fields.items():
-        codes = {str(v): k for k, v in spec.codes[canon].items()} if canon in spec.codes else None
-        transform = spec.transforms.get(canon)
-        kind = "int" if canon in INTEGERS else "float" if canon in NUMBERS else None
-        out.append((canon, wire, codes, transform, kind))
-    _READERS[id(spec)] = (spec, tuple(out))
-    return tuple(out)
+    """Per field: (canonical, wire, inverse code table or None, inverse transform or None, number kind or None)."""
+    def make(c: AgencySpec) -> tuple:
+        out = []
+        for canon, wire in c.fields.items():
+            codes = {str(v): k for k, v in c.codes[canon].items()} if canon in c.codes else None
+            kind = "int" if canon in INTEGERS else "float" if canon in NUMBERS else None
+            out.append((canon, wire, codes, c.transforms.get(canon), kind))
+        return tuple(out)
+
+    return _plan("read", spec, make)
 
 
 def from_wire(spec: AgencySpec, row: dict) -> dict:

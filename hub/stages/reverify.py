@@ -402,6 +402,33 @@ def batch_gc():
                 gc.set_threshold(*_gc_saved)
 
 
+@lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim`` (None where the C library has none: another libc, another system)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def give_back_memory() -> bool:
+    """After a batch: collect its cycles, then hand the heap's free pages back to the system (glibc's
+    ``malloc_trim``); whether there was a ``malloc_trim`` to call.
+
+    A re-check batch allocates and frees some hundreds of MB across a dozen fetch threads; glibc keeps what was freed
+    in its per-thread arenas, and a worker's resident set grew batch after batch although the objects it held did
+    not (measured, 100,000 persons, one worker, batches 4 to 18: +91 MB without this, +3 MB with it, at about 5 ms
+    a batch)."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
 def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime | None = None) -> dict:
     """Re-check each application's household through every stage. The households are fetched together
     (``hub.stages.pipeline.fetch_many``: the gate still decides per member, the households' persons are asked in
@@ -425,6 +452,7 @@ def recheck_batch(application_ids: list[str], *, run_id: str, as_of: dt.datetime
             _recheck(application_ids, run_id, as_of, resumed, out, held)
     finally:  # what this run could not finish is closed, not left running (a killed run's, the next run's to find)
         release(held)
+        give_back_memory()
     log.info("re-checked %d households: %s", len(application_ids), out)
     return out
 

@@ -283,3 +283,27 @@ def test_the_command_rechecks_in_the_dags_batches_and_adds_up_their_counts(monke
         with pytest.raises(SystemExit) as stopped:
             cli.main(["reverify", "--sync", "--batch-size", bad])
         assert stopped.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_each_recheck_batch_hands_its_freed_memory_back(agencies, monkeypatch):
+    from hub.stages import reverify
+
+    trims = []
+    monkeypatch.setattr(reverify, "_malloc_trim", lambda: trims.append)
+    app_id = _applied(_household("dibao", 4))
+    assert recheck_batch([app_id], run_id="nightly-trim")["published"] == 1
+    assert trims == [0]  # once, after the batch: glibc asked to return every free page it can
+    recheck_batch(["no-such-application"], run_id="nightly-trim")  # a batch that fails gives its memory back too
+    assert trims == [0, 0]
+
+
+def test_memory_is_given_back_with_glibc_and_skipped_without_it(monkeypatch):
+    from hub.stages import reverify
+
+    reverify._malloc_trim.cache_clear()
+    found = reverify._malloc_trim()
+    assert reverify.give_back_memory() is (found is not None)
+    if os.uname().sysname == "Linux" and os.confstr("CS_GNU_LIBC_VERSION"):
+        assert found is not None  # this machine's libc is glibc: the call is made
+    monkeypatch.setattr(reverify, "_malloc_trim", lambda: None)
+    assert reverify.give_back_memory() is False
