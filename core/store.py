@@ -40,7 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, defer, mapped_colum
 from core.crypto import json_encoder
 from core.settings import settings
 
-SCHEMA_REVISION = "0021"
+SCHEMA_REVISION = "0022"
 
 
 def utcnow() -> dt.datetime:
@@ -103,6 +103,9 @@ class Request(Base):
     # a re-check's lease (hub.stages.reverify): the worker on it (host:pid:process start) and until when it holds
     lease_owner: Mapped[str | None] = mapped_column(String(96))
     lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # a re-check's key: the same for every attempt at one application's re-check in one pipeline run
+    # (hub.stages.reverify.recheck_key), so an attempt finds the re-check another made, and two at once make one
+    recheck_key: Mapped[str | None] = mapped_column(String(20), index=True, unique=True)
 
 
 class RequestMember(Base):

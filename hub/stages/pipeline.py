@@ -32,6 +32,7 @@ from consent.authorizations import views_many, watermark
 from consent.decisions import Asker, ConsentWatch, DecisionBatch
 from consent.gate import Allow
 from core.crypto import json_encoder, keyring
+from core.ids import ordered_id
 from core.settings import settings
 from core.store import (
     ExchangeAnswer,
@@ -110,8 +111,10 @@ def start_request(request_id: str) -> list[str]:
 def _batch_id(request_id: str, source: str, after: str | None = None) -> str:
     """The id of the batch of a request's source that follows batch ``after`` (None: the source's first). Derived,
     not drawn: two attempts at the same fetch (a retried task beside the attempt it replaces) make the same id, and
-    the store keeps one of them (``_store``)."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"hub:batch:{request_id}:{source}:{after or ''}").hex
+    the store keeps one of them (``_store``). It begins with the request's id, so a request's batches (and their rows,
+    runs and flags) sit together in every index keyed by batch id, and those of re-checks started together (ids that
+    begin with the time, ``hub.stages.reverify.start_rechecks``) at the end of it."""
+    return request_id[:16] + uuid.uuid5(uuid.NAMESPACE_URL, f"hub:batch:{request_id}:{source}:{after or ''}").hex[16:]
 
 
 def _asked(batch: FetchBatch) -> set[str]:
@@ -408,7 +411,7 @@ def fetch_batches(wanted: list[tuple[str, str]], *, workers: int = 12, base_urls
             return kept
 
         ex = connector(unit[0].source).exchange([p for c in unit for p in persons[c.batch_id]], still_allowed=still)
-        shared = _shared(uuid.uuid4().hex, ex, unit, keys)
+        shared = _shared(ordered_id(), ex, unit, keys)
         excluded = sorted(keys.pseudonym(i) for i in ex.why)
         out = []
         for c in unit:

@@ -48,6 +48,7 @@ from consent import ledger
 from consent.authorizations import not_revoked
 from connectors.transport import Failure
 from core.crypto import keyring
+from core.ids import time_prefix
 from core.settings import settings
 from core.store import (
     AssistanceGrant,
@@ -332,14 +333,28 @@ def start_recheck(application_id: str, run_id: str) -> str:
     return start_rechecks([application_id], run_id)[0]
 
 
+def recheck_key(application_id: str, run_id: str) -> str:
+    """The key of ``application_id``'s re-check in pipeline run ``run_id`` (``Request.recheck_key``): derived, not
+    drawn, so every attempt at it (a retried task, a batch fetched household by household after it could not be
+    fetched together) finds the same re-check, and two attempts at once make one (the key is unique)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"hub:recheck:{application_id}:{run_id}").hex[12:]
+
+
 def start_rechecks(application_ids: list[str], run_id: str, resumed: dict[str, str] | None = None) -> list[str]:
     """``start_recheck`` for many applications in one transaction; ids in the order given. ``resumed``: the
     re-check taken over (``recover``) for some of them, used instead of a new one. This worker holds the lease of
-    every one."""
+    every one.
+
+    A re-check is found again by its key (``recheck_key``); a new one's id is the time it was made
+    (``core.ids.time_prefix``) followed by its key, so the re-checks a batch starts, and their batches, rows and
+    runs, sort together at the end of every index keyed by their ids."""
     keys = keyring()
-    ids = [(resumed or {}).get(a) or uuid.uuid5(uuid.NAMESPACE_URL, f"hub:recheck:{a}:{run_id}").hex
-           for a in application_ids]
+    wanted = {a: recheck_key(a, run_id) for a in application_ids}
+    prefix = time_prefix()
     with session() as s:
+        found = dict(s.execute(select(Request.recheck_key, Request.id)
+                               .where(Request.recheck_key.in_(list(wanted.values())))).all())
+        ids = [(resumed or {}).get(a) or found.get(wanted[a]) or prefix + wanted[a] for a in application_ids]
         existing = set(s.scalars(select(Request.id).where(Request.id.in_(ids))))
         todo = {a: r for a, r in zip(application_ids, ids) if r not in existing}
         apps = {a.id: a for a in s.scalars(select(Request).where(Request.id.in_(list(todo))))}
@@ -355,7 +370,7 @@ def start_rechecks(application_ids: list[str], run_id: str, resumed: dict[str, s
             app = apps[app_id]
             s.add(Request(id=recheck_id, department=app.department, purpose=app.purpose, case_ref=app.case_ref,
                           sources=list(app.sources), status="received", kind="recheck", parent_id=app.id,
-                          **_lease_values()))
+                          recheck_key=wanted[app_id], **_lease_values()))
             for m in members.get(app_id, []):
                 s.add(RequestMember(request_id=recheck_id, person_ref=m.person_ref, relation=m.relation,
                                     id_number_enc=_resealed(keys, m, "id_number_enc", app.id, recheck_id),

@@ -541,3 +541,48 @@ def test_a_sqlite_session_is_given_the_connection_returned_last_whatever_others_
         assert first is drivers[-1] and again is first
     finally:
         eng.dispose()
+
+
+def test_a_recheck_made_before_its_key_was_kept_is_found_again_by_it(tmp_path, postgres_url, monkeypatch):
+    """0022: the re-checks already made are given their key (the last 20 digits of their ids, which were derived from
+    application and run), so a run in flight when the hub is upgraded finds them again and makes no second one; a new
+    re-check's id begins with the time instead. The downgrade takes the key away again, on both backends."""
+    from pathlib import Path
+
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    import core.store
+    from core.ids import time_prefix
+    from core.store import engine, upgrade
+    from hub.stages.reverify import recheck_key, start_rechecks
+
+    old = uuid.uuid5(uuid.NAMESPACE_URL, "hub:recheck:a1:nightly-9").hex  # the id 0021's hub gave it
+    with _scratch_database(postgres_url, "hub_recheck_key") as pg:
+        for url in (f"sqlite:///{tmp_path / 'old.db'}", pg):
+            upgrade(url, "0021")
+            eng = sa.create_engine(url)
+            with eng.begin() as c:
+                for rid, kind, parent in (("a1", "application", None), (old, "recheck", "a1")):
+                    c.execute(sa.text("INSERT INTO requests (id, department, purpose, case_ref, sources, status, kind, "
+                                      "parent_id, created_at, updated_at) VALUES (:i, 'D', 'dibao', 'c', '[]', "
+                                      "'running', :k, :p, '2026-01-01', '2026-01-01')"),
+                              {"i": rid, "k": kind, "p": parent})
+            upgrade(url)
+            monkeypatch.setenv("HUB_DATABASE_URL", url)
+            assert start_rechecks(["a1"], "nightly-9") == [old]
+            [new] = start_rechecks(["a1"], "nightly-10")
+            engine(url).dispose()
+            with eng.connect() as c:
+                keys = dict(c.execute(sa.text("SELECT id, recheck_key FROM requests")).all())
+            assert keys == {"a1": None, old: recheck_key("a1", "nightly-9"), new: recheck_key("a1", "nightly-10")}
+            assert new == new[:12] + keys[new] and new[:12] <= time_prefix()  # made now
+            cfg = Config()
+            cfg.set_main_option("script_location", str(Path(core.store.__file__).parent / "migrations"))
+            cfg.attributes["url"] = url
+            command.downgrade(cfg, "0021")
+            with eng.connect() as c:
+                assert "recheck_key" not in {col["name"] for col in sa.inspect(c).get_columns("requests")}
+                assert c.execute(sa.text("SELECT count(*) FROM requests")).scalar() == 3
+            eng.dispose()
