@@ -355,7 +355,7 @@ def start_rechecks(application_ids: list[str], run_id: str, resumed: dict[str, s
         found = dict(s.execute(select(Request.recheck_key, Request.id)
                                .where(Request.recheck_key.in_(list(wanted.values())))).all())
         ids = [(resumed or {}).get(a) or found.get(wanted[a]) or prefix + wanted[a] for a in application_ids]
-        existing = set(s.scalars(select(Request.id).where(Request.id.in_(ids))))
+        existing = set(found.values()) | set((resumed or {}).values())  # read just now; a new id is no row's yet
         todo = {a: r for a, r in zip(application_ids, ids) if r not in existing}
         apps = {a.id: a for a in s.scalars(select(Request).where(Request.id.in_(list(todo))))}
         for app_id in todo:
